@@ -1,0 +1,194 @@
+#include "api.h"
+
+#include "buildinfo.h"
+#include "healthmonitor.h"
+#include "log.h"
+
+#include <QJsonArray>
+#include <QUuid>
+
+namespace deckhand {
+
+Api::Api(const Config &config, HealthMonitor &health)
+    : m_config(config)
+    , m_health(health)
+    , m_db(
+          std::make_unique<Database>(config.database, config.checkTimeoutMs, QStringLiteral("api")))
+{
+    if (config.redis)
+        m_redis = std::make_unique<RedisClient>(*config.redis, config.checkTimeoutMs);
+}
+
+Api::~Api() = default;
+
+QString Api::imageTag() const
+{
+    return m_config.imageTag.isEmpty() ? QString::fromLatin1(build::kImageTag) : m_config.imageTag;
+}
+
+void Api::install(HttpServer &server)
+{
+    server.route("GET", QStringLiteral("/livez"), [this](const Request &) { return livez(); });
+    server.route("GET", QStringLiteral("/readyz"), [this](const Request &) { return readyz(); });
+    server.route("GET", QStringLiteral("/health"), [this](const Request &) { return health(); });
+    server.route("GET", QStringLiteral("/healthz"), [this](const Request &) { return healthz(); });
+    server.route("GET", QStringLiteral("/version"), [this](const Request &) { return version(); });
+    server.route("GET", QStringLiteral("/metrics"),
+                 [this](const Request &) { return metricsText(); });
+    server.route("POST", QStringLiteral("/v1/jobs"),
+                 [this](const Request &r) { return createJob(r); });
+    server.route("GET", QStringLiteral("/v1/jobs/{id}"),
+                 [this](const Request &r) { return getJob(r); });
+
+    server.setObserver(
+        [this](const Request &request, const QString &route, int status, double seconds) {
+            m_metrics.observe(request.method, route, status, seconds);
+            // Probes and scrapes would drown the log at info; they stay at debug.
+            const bool probe = route == QLatin1String("/livez") ||
+                route == QLatin1String("/readyz") || route == QLatin1String("/metrics") ||
+                route == QLatin1String("/health") || route == QLatin1String("/healthz");
+            const LogLevel level =
+                status >= 500 ? LogLevel::Warning : (probe ? LogLevel::Debug : LogLevel::Info);
+            if (!Log::enabled(level))
+                return;
+            Log::write(level, "deckhand.http", QStringLiteral("request"),
+                       { { QStringLiteral("request_id"), request.requestId },
+                         { QStringLiteral("method"), QString::fromLatin1(request.method) },
+                         { QStringLiteral("path"), request.path },
+                         { QStringLiteral("route"), route },
+                         { QStringLiteral("status"), status },
+                         { QStringLiteral("duration_ms"), qRound(seconds * 1e6) / 1000.0 } });
+        });
+}
+
+Response Api::livez() const
+{
+    // Alive means this event loop answers; no dependency is touched.
+    static const QByteArray body = R"({"status":"pass"})";
+    Response r;
+    r.contentType = pilothouse::health::kMediaType;
+    r.body = body;
+    return r;
+}
+
+Response Api::readyz() const
+{
+    Response r;
+    r.status = m_health.readinessStatus();
+    r.contentType = pilothouse::health::kMediaType;
+    r.body = m_health.readinessBody();
+    r.headers.emplaceBack("Cache-Control", "no-store");
+    return r;
+}
+
+Response Api::health() const
+{
+    static const QByteArray body = R"({"status":"ok"})";
+    Response r;
+    r.body = body;
+    return r;
+}
+
+Response Api::healthz() const
+{
+    auto state = [](const HealthMonitor::Dependency &dep) {
+        if (!dep.enabled)
+            return QStringLiteral("disabled");
+        return dep.known && dep.last.ok ? QStringLiteral("ok") : QStringLiteral("error");
+    };
+    const QString db = state(m_health.database());
+    const QString redis = state(m_health.redis());
+    const bool ok =
+        db == QLatin1String("ok") && redis != QLatin1String("error") && !m_health.isDraining();
+    return Response::json(
+        ok ? 200 : 503,
+        { { QStringLiteral("status"), ok ? QStringLiteral("ok") : QStringLiteral("error") },
+          { QStringLiteral("db"), db },
+          { QStringLiteral("redis"), redis } });
+}
+
+Response Api::version() const
+{
+    return Response::json(
+        200,
+        { { QStringLiteral("service"), QStringLiteral("deckhand") },
+          { QStringLiteral("version"), QString::fromLatin1(build::kVersion) },
+          { QStringLiteral("git_sha"), QString::fromLatin1(build::kGitSha) },
+          { QStringLiteral("build_time"), QString::fromLatin1(build::kBuildTime) },
+          { QStringLiteral("image_tag"), imageTag() },
+          { QStringLiteral("schema_version"), Database::expectedSchemaVersion() },
+          { QStringLiteral("qt_version"), QString::fromLatin1(qVersion()) } });
+}
+
+Response Api::metricsText() const
+{
+    Response r;
+    r.contentType = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = m_metrics.render(m_health, imageTag());
+    return r;
+}
+
+Response Api::createJob(const Request &request)
+{
+    if (!request.contentType.isEmpty() && !request.contentType.startsWith("application/json"))
+        return Response::error(415, QStringLiteral("send the job as application/json"));
+    auto parsed = JobRequest::fromJson(request.body);
+    if (auto *problems = std::get_if<QStringList>(&parsed))
+        return Response::error(400, problems->join(QStringLiteral("; ")),
+                               QJsonArray::fromStringList(*problems));
+    const JobRequest &jobRequest = std::get<JobRequest>(parsed);
+
+    if (!m_redis)
+        return Response::error(
+            503, QStringLiteral("the job queue is off: set REDIS_URL to enable jobs"));
+    if (m_health.isDraining())
+        return Response::error(503,
+                               QStringLiteral("shutting down; retry against another instance"));
+    if (m_health.database().known && !m_health.database().last.ok)
+        return Response::error(
+            503, QStringLiteral("database unavailable: %1").arg(m_health.database().last.error));
+    if (m_health.redis().known && !m_health.redis().last.ok)
+        return Response::error(
+            503, QStringLiteral("job queue unavailable: %1").arg(m_health.redis().last.error));
+
+    Job job;
+    job.id = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    job.type = jobRequest.type;
+    job.payload = jobRequest.payload;
+    job.status = QStringLiteral("queued");
+    job.createdAt = QDateTime::currentDateTimeUtc();
+    if (auto stored = m_db->insertJob(job); !stored)
+        return Response::error(503, QStringLiteral("database unavailable: %1").arg(stored.error()));
+    if (auto pushed = m_redis->lpush(kJobQueueKey, job.id.toLatin1()); !pushed) {
+        // Not queued means not accepted: take the row back so nothing half-done stays.
+        (void)m_db->deleteJob(job.id);
+        return Response::error(503,
+                               QStringLiteral("job queue unavailable: %1").arg(pushed.error()));
+    }
+    Log::info("deckhand.jobs", QStringLiteral("job queued"),
+              { { QStringLiteral("request_id"), request.requestId },
+                { QStringLiteral("job_id"), job.id },
+                { QStringLiteral("job_type"), job.type } });
+    Response r = Response::json(202, job.toJson());
+    r.headers.emplaceBack("Location", "/v1/jobs/" + job.id.toLatin1());
+    return r;
+}
+
+Response Api::getJob(const Request &request)
+{
+    const QUuid id = QUuid::fromString(request.parameter);
+    if (id.isNull())
+        return Response::error(
+            404, QStringLiteral("no job with id \"%1\" (ids are UUIDs)").arg(request.parameter));
+    if (m_health.database().known && !m_health.database().last.ok)
+        return Response::error(
+            503, QStringLiteral("database unavailable: %1").arg(m_health.database().last.error));
+    auto job = m_db->job(id.toString(QUuid::WithoutBraces));
+    if (!job)
+        return Response::error(503, QStringLiteral("database unavailable: %1").arg(job.error()));
+    if (!job->has_value())
+        return Response::error(404, QStringLiteral("no job with id %1").arg(request.parameter));
+    return Response::json(200, (*job)->toJson());
+}
+
+} // namespace deckhand

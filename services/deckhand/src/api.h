@@ -1,0 +1,44 @@
+#pragma once
+
+#include "config.h"
+#include "database.h"
+#include "httpserver.h"
+#include "metrics.h"
+#include "redisclient.h"
+
+#include <memory>
+
+namespace deckhand {
+
+class HealthMonitor;
+
+// deckhand's HTTP endpoints. Health endpoints answer from the monitor's cache;
+// the job endpoints use this thread's own connections, and refuse at once
+// (503) when the monitor already knows a dependency is down.
+class Api final
+{
+public:
+    Api(const Config &config, HealthMonitor &health);
+    ~Api();
+    void install(HttpServer &server);
+    Metrics &metrics() { return m_metrics; }
+
+private:
+    Response livez() const;
+    Response readyz() const;
+    Response health() const;
+    Response healthz() const;
+    Response version() const;
+    Response metricsText() const;
+    Response createJob(const Request &request);
+    Response getJob(const Request &request);
+    QString imageTag() const;
+
+    Config m_config;
+    HealthMonitor &m_health;
+    Metrics m_metrics;
+    std::unique_ptr<Database> m_db;
+    std::unique_ptr<RedisClient> m_redis;
+};
+
+} // namespace deckhand

@@ -1,0 +1,75 @@
+#pragma once
+
+#include "expected.h"
+
+#include <QProcessEnvironment>
+#include <QString>
+#include <QStringList>
+#include <optional>
+
+namespace deckhand {
+
+enum class LogLevel { Debug, Info, Warning, Error };
+enum class LogFormat { Json, Console };
+
+struct DatabaseUrl
+{
+    enum class Kind { Sqlite, Postgres };
+    Kind kind = Kind::Sqlite;
+    QString path; // SQLite file, or ":memory:"
+    QString host;
+    int port = 5432;
+    QString user;
+    QString password; // empty: libpq falls back to PGPASSWORD and ~/.pgpass
+    QString database;
+    QString options; // libpq keywords from the query string, "k=v;k=v"
+
+    static Expected<DatabaseUrl> parse(const QString &text);
+    // The URL with any password replaced by "***": safe for logs and errors.
+    QString redacted() const;
+    QString checkName() const
+    {
+        return kind == Kind::Sqlite ? QStringLiteral("sqlite") : QStringLiteral("postgres");
+    }
+};
+
+struct RedisUrl
+{
+    QString host = QStringLiteral("127.0.0.1");
+    int port = 6379;
+    QString username;
+    QString password;
+    int db = 0;
+
+    static Expected<RedisUrl> parse(const QString &text);
+    QString redacted() const;
+};
+
+// Everything deckhand reads from its environment, validated as a whole so a
+// bad start-up lists every problem at once.
+struct Config
+{
+    DatabaseUrl database;
+    std::optional<RedisUrl> redis;
+    QString host = QStringLiteral("127.0.0.1");
+    quint16 port = 8000;
+    LogLevel logLevel = LogLevel::Info;
+    LogFormat logFormat = LogFormat::Json;
+    int shutdownGraceMs = 10000;
+    int checkIntervalMs = 5000;
+    int checkTimeoutMs = 1000;
+    int maxConnections = 1024;
+    int idleTimeoutMs = 15000;
+    int requestTimeoutMs = 10000;
+    QString imageTag; // empty: the tag baked in at build time
+    QString workerHeartbeatFile;
+
+    static QString defaultSqlitePath();
+    // Returns the config, or every problem found, one line each.
+    static std::variant<Config, QStringList> fromEnvironment(const QProcessEnvironment &env);
+};
+
+// The sysexits.h code for a configuration error.
+inline constexpr int kExitConfig = 78;
+
+} // namespace deckhand

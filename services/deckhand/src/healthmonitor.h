@@ -1,0 +1,91 @@
+#pragma once
+
+#include "config.h"
+
+#include <QDateTime>
+#include <QMap>
+#include <QObject>
+#include <QPointer>
+#include <QThread>
+#include <QTimer>
+#include <health/healthreport.h>
+#include <memory>
+#include <optional>
+
+namespace deckhand {
+
+// What one check of one dependency found.
+struct ProbeResult
+{
+    bool ok = false;
+    double ms = 0;
+    QString error;
+    QDateTime time;
+    QString serverVersion;
+    std::optional<qint64> queueDepth; // redis
+    std::optional<QMap<QString, qint64>> jobCounts; // database
+    std::optional<int> schemaVersion; // database
+};
+
+class Probe;
+
+// Checks PostgreSQL/SQLite and Redis on their own threads, every interval,
+// each with a hard deadline, and keeps the latest findings. The HTTP thread
+// only reads the cached results: a dead or hanging dependency never slows a
+// request. Migrations run on the database probe's first successful connection.
+class HealthMonitor final : public QObject
+{
+    Q_OBJECT
+public:
+    struct Dependency
+    {
+        QString name; // "postgres", "sqlite", "redis"
+        bool enabled = true;
+        bool known = false; // a check has finished (or timed out) at least once
+        ProbeResult last;
+        bool busy = false;
+        quint64 sequence = 0;
+        qint64 checks = 0;
+        qint64 failures = 0;
+    };
+
+    HealthMonitor(const Config &config, QObject *parent = nullptr);
+    ~HealthMonitor() override;
+
+    void start();
+    // Stops the probe threads; a probe stuck in a call is left to the OS at exit.
+    void stop();
+    void setDraining();
+    bool isDraining() const { return m_draining; }
+
+    const Dependency &database() const { return m_deps[0]; }
+    const Dependency &redis() const { return m_deps[1]; }
+    bool databaseUsable() const { return m_deps[0].known && m_deps[0].last.ok; }
+    bool redisUsable() const { return m_deps[1].enabled && m_deps[1].known && m_deps[1].last.ok; }
+
+    // The /readyz document, rebuilt only when a finding changes.
+    const QByteArray &readinessBody() const { return m_readyBody; }
+    int readinessStatus() const { return m_readyStatus; }
+    pilothouse::health::Report report() const;
+
+Q_SIGNALS:
+    void changed();
+
+private:
+    void tick();
+    void dispatch(int index);
+    void onResult(int index, quint64 sequence, const ProbeResult &result);
+    void onDeadline(int index, quint64 sequence);
+    void rebuild();
+
+    Config m_config;
+    Dependency m_deps[2];
+    QThread *m_threads[2] = { nullptr, nullptr };
+    Probe *m_probes[2] = { nullptr, nullptr };
+    QTimer m_timer;
+    bool m_draining = false;
+    QByteArray m_readyBody;
+    int m_readyStatus = 503;
+};
+
+} // namespace deckhand

@@ -1,0 +1,154 @@
+#pragma once
+
+#include <QAbstractHttpServer>
+#include <QByteArray>
+#include <QElapsedTimer>
+#include <QHash>
+#include <QHttpServerRequest>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QTcpServer>
+#include <QTimer>
+#include <functional>
+
+class QTcpSocket;
+
+namespace deckhand {
+
+struct HttpLimits
+{
+    int maxHeaderBytes = 16 * 1024;
+    qint64 maxBodyBytes = 1024 * 1024;
+    int idleTimeoutMs = 15000;
+    int requestTimeoutMs = 10000;
+    int maxConnections = 1024;
+};
+
+// Watches one connection's bytes before QHttpServer parses them, and enforces
+// what QHttpServer 6.4 cannot: header and body limits (431, 413), a deadline
+// for a request to arrive whole (408), an idle keep-alive timeout, and a
+// graceful close once the connection is idle during shutdown.
+class ConnectionGuard final : public QObject
+{
+public:
+    ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits);
+    // True while a request is partly received or a response is still being sent.
+    bool busy() const;
+    // Closes now if idle, else as soon as the current exchange completes.
+    void drain();
+
+private:
+    enum class State { Idle, Headers, Body };
+    void onReadyRead();
+    void onBytesWritten();
+    void onTimeout();
+    // Consumes new bytes; false when the request was rejected.
+    bool scan(const QByteArray &bytes);
+    bool headersComplete(const QByteArray &head);
+    void reject(int status, const QByteArray &reason, const QString &message);
+    void rearm();
+    void closeIfDrainingAndIdle();
+
+    QTcpSocket *m_socket;
+    HttpLimits m_limits;
+    QTimer m_timer;
+    State m_state = State::Idle;
+    QByteArray m_head;
+    qint64 m_bodyRemaining = 0;
+    bool m_draining = false;
+    bool m_rejected = false;
+};
+
+// The listening socket. Hands accepted sockets to QHttpServer with a guard
+// attached first, caps concurrent connections, and drains on shutdown.
+class Listener final : public QTcpServer
+{
+    Q_OBJECT
+public:
+    explicit Listener(const HttpLimits &limits, QObject *parent = nullptr);
+    int connectionCount() const { return int(m_guards.size()); }
+    // Stops accepting and closes every connection once idle; drained() when none are left.
+    void drain();
+    // Closes whatever is still open, busy or not.
+    void abortAll();
+
+Q_SIGNALS:
+    void drained();
+
+protected:
+    void incomingConnection(qintptr descriptor) override;
+
+private:
+    HttpLimits m_limits;
+    QHash<QTcpSocket *, ConnectionGuard *> m_guards;
+    bool m_draining = false;
+};
+
+// One HTTP exchange as the route handlers see it.
+struct Request
+{
+    QByteArray method;
+    QString path;
+    QString parameter; // the {id} part of a parameterised route
+    QByteArray body;
+    QByteArray contentType;
+    QString requestId;
+};
+
+struct Response
+{
+    int status = 200;
+    QByteArray contentType = "application/json";
+    QByteArray body;
+    QList<QPair<QByteArray, QByteArray>> headers;
+
+    static Response json(int status, const QJsonObject &object);
+    // {"error": <reason phrase>, "message": <what to do>, "details": [...]}
+    static Response error(int status, const QString &message, const QJsonArray &details = {});
+};
+
+QByteArray reasonPhrase(int status);
+
+// Routes requests to handlers and writes their responses. A thin layer over
+// QAbstractHttpServer: the request/responder hand-over is the one place where
+// QtHttpServer's API differs between 6.4 and later versions.
+class HttpServer final : public QAbstractHttpServer
+{
+public:
+    using Handler = std::function<Response(const Request &)>;
+    // Called after each response with the route's pattern and the handler time.
+    using Observer =
+        std::function<void(const Request &, const QString &route, int status, double seconds)>;
+
+    explicit HttpServer(QObject *parent = nullptr);
+    // pattern: an exact path, or a prefix ending in "{id}" for one parameter.
+    void route(const QByteArray &method, const QString &pattern, Handler handler);
+    void setObserver(Observer observer) { m_observer = std::move(observer); }
+    Response dispatch(Request &request, QString *routeName) const;
+
+protected:
+#if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
+    bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
+    void missingHandler(const QHttpServerRequest &request, QTcpSocket *socket) override;
+#else
+    bool handleRequest(const QHttpServerRequest &request, QHttpServerResponder &responder) override;
+    void missingHandler(const QHttpServerRequest &request,
+                        QHttpServerResponder &&responder) override;
+#endif
+
+private:
+    void serve(const QHttpServerRequest &request, QHttpServerResponder &responder);
+
+    struct Route
+    {
+        QString pattern;
+        QHash<QByteArray, Handler> byMethod;
+    };
+    QHash<QString, Route> m_exact;
+    QList<QPair<QString, Route>> m_prefixed; // prefix without "{id}"
+    Observer m_observer;
+    quint64 m_requestCounter = 0;
+    QByteArray m_requestIdPrefix;
+};
+
+} // namespace deckhand

@@ -1,0 +1,191 @@
+#include "redisclient.h"
+
+#include <QElapsedTimer>
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+#include <vector>
+
+namespace deckhand {
+
+namespace {
+timeval toTimeval(int ms)
+{
+    timeval tv {};
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    return tv;
+}
+} // namespace
+
+RedisClient::RedisClient(const RedisUrl &url, int timeoutMs)
+    : m_url(url)
+    , m_timeoutMs(timeoutMs)
+{ }
+
+RedisClient::~RedisClient()
+{
+    disconnect();
+}
+
+void RedisClient::disconnect()
+{
+    if (m_context) {
+        redisFree(m_context);
+        m_context = nullptr;
+    }
+}
+
+Error RedisClient::dropWith(const QString &what)
+{
+    disconnect();
+    return Error { what };
+}
+
+Outcome RedisClient::connect()
+{
+    if (m_context)
+        return success();
+    const QByteArray host = m_url.host.toUtf8();
+    redisContext *c = redisConnectWithTimeout(host.constData(), m_url.port, toTimeval(m_timeoutMs));
+    if (!c)
+        return Error { QStringLiteral("cannot allocate a Redis connection") };
+    if (c->err) {
+        const QString why = QString::fromLocal8Bit(c->errstr);
+        redisFree(c);
+        return Error { QStringLiteral("cannot connect to %1: %2").arg(m_url.redacted(), why) };
+    }
+    m_context = c;
+    if (!m_url.password.isEmpty()) {
+        QList<QByteArray> auth { "AUTH" };
+        if (!m_url.username.isEmpty())
+            auth << m_url.username.toUtf8();
+        auth << m_url.password.toUtf8();
+        auto r = command(auth, m_timeoutMs);
+        if (!r)
+            return dropWith(QStringLiteral("Redis authentication failed: %1").arg(r.error()));
+    }
+    if (m_url.db != 0) {
+        auto r = command({ "SELECT", QByteArray::number(m_url.db) }, m_timeoutMs);
+        if (!r)
+            return dropWith(
+                QStringLiteral("Redis SELECT %1 failed: %2").arg(m_url.db).arg(r.error()));
+    }
+    if (m_serverVersion.isEmpty()) {
+        auto info = command({ "INFO", "server" }, m_timeoutMs);
+        if (info) {
+            for (const QByteArray &line : info->string.split('\n')) {
+                if (line.startsWith("redis_version:"))
+                    m_serverVersion =
+                        QStringLiteral("Redis ") + QString::fromLatin1(line.mid(14).trimmed());
+            }
+        }
+    }
+    return success();
+}
+
+Expected<RedisClient::Reply> RedisClient::command(const QList<QByteArray> &args, int timeoutMs)
+{
+    if (!m_context) {
+        if (auto r = connect(); !r)
+            return Error { r.error() };
+    }
+    redisSetTimeout(m_context, toTimeval(timeoutMs));
+    std::vector<const char *> argv;
+    std::vector<size_t> lengths;
+    for (const QByteArray &a : args) {
+        argv.push_back(a.constData());
+        lengths.push_back(size_t(a.size()));
+    }
+    auto *raw = static_cast<redisReply *>(
+        redisCommandArgv(m_context, int(argv.size()), argv.data(), lengths.data()));
+    if (!raw) {
+        const QString why =
+            m_context->err ? QString::fromLocal8Bit(m_context->errstr) : QStringLiteral("no reply");
+        return dropWith(
+            QStringLiteral("Redis %1 failed: %2").arg(QString::fromLatin1(args.value(0)), why));
+    }
+    Reply reply;
+    QString error;
+    switch (raw->type) {
+    case REDIS_REPLY_NIL:
+        reply.type = Reply::Type::Nil;
+        break;
+    case REDIS_REPLY_INTEGER:
+        reply.type = Reply::Type::Integer;
+        reply.integer = raw->integer;
+        break;
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        reply.type = raw->type == REDIS_REPLY_STRING ? Reply::Type::String : Reply::Type::Status;
+        reply.string = QByteArray(raw->str, qsizetype(raw->len));
+        break;
+    case REDIS_REPLY_ARRAY:
+        reply.type = Reply::Type::Array;
+        for (size_t i = 0; i < raw->elements; ++i) {
+            const redisReply *e = raw->element[i];
+            reply.elements << (e && e->str ? QByteArray(e->str, qsizetype(e->len)) : QByteArray());
+        }
+        break;
+    case REDIS_REPLY_ERROR:
+        error = QString::fromUtf8(raw->str, qsizetype(raw->len));
+        break;
+    default:
+        break;
+    }
+    freeReplyObject(raw);
+    if (!error.isEmpty())
+        return Error {
+            QStringLiteral("Redis %1: %2").arg(QString::fromLatin1(args.value(0)), error)
+        };
+    return reply;
+}
+
+Expected<double> RedisClient::ping()
+{
+    QElapsedTimer timer;
+    timer.start();
+    auto r = command({ "PING" }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    if (r->string != "PONG")
+        return Error { QStringLiteral("unexpected PING reply") };
+    return double(timer.nsecsElapsed()) / 1e6;
+}
+
+Expected<qint64> RedisClient::lpush(const QByteArray &key, const QByteArray &value)
+{
+    auto r = command({ "LPUSH", key, value }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer;
+}
+
+Expected<qint64> RedisClient::rpush(const QByteArray &key, const QByteArray &value)
+{
+    auto r = command({ "RPUSH", key, value }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer;
+}
+
+Expected<qint64> RedisClient::llen(const QByteArray &key)
+{
+    auto r = command({ "LLEN", key }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer;
+}
+
+Expected<std::optional<QByteArray>> RedisClient::brpop(const QByteArray &key, int timeoutSeconds)
+{
+    // The socket timeout must outlast the server-side block.
+    auto r = command({ "BRPOP", key, QByteArray::number(timeoutSeconds) },
+                     timeoutSeconds * 1000 + m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    if (r->type == Reply::Type::Array && r->elements.size() == 2)
+        return std::optional<QByteArray>(r->elements.at(1));
+    return std::optional<QByteArray>();
+}
+
+} // namespace deckhand
