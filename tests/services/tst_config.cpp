@@ -1,0 +1,174 @@
+#include "config.h"
+#include "servers.h"
+
+#include <QProcess>
+#include <QTest>
+
+using namespace deckhand;
+
+namespace {
+QProcessEnvironment env(std::initializer_list<std::pair<const char *, const char *>> vars)
+{
+    QProcessEnvironment e;
+    for (const auto &[k, v] : vars)
+        e.insert(QLatin1String(k), QLatin1String(v));
+    return e;
+}
+} // namespace
+
+class TestConfig : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void defaults()
+    {
+        const auto parsed = Config::fromEnvironment(QProcessEnvironment());
+        QVERIFY(std::holds_alternative<Config>(parsed));
+        const Config &c = std::get<Config>(parsed);
+        QCOMPARE(c.database.kind, DatabaseUrl::Kind::Sqlite);
+        QCOMPARE(c.database.path, Config::defaultSqlitePath());
+        QVERIFY(!c.redis.has_value());
+        QCOMPARE(c.host, QStringLiteral("127.0.0.1"));
+        QCOMPARE(c.port, quint16(8000));
+        QCOMPARE(c.logFormat, LogFormat::Json);
+        QCOMPARE(c.logLevel, LogLevel::Info);
+        QCOMPARE(c.shutdownGraceMs, 10000);
+        QCOMPARE(c.checkIntervalMs, 5000);
+        QCOMPARE(c.checkTimeoutMs, 1000);
+    }
+
+    void everything()
+    {
+        const auto parsed = Config::fromEnvironment(env(
+            { { "DATABASE_URL", "postgresql://app:s%40cret@db.internal:6543/deck?sslmode=require" },
+              { "REDIS_URL", "redis://:pw@cache:6380/2" },
+              { "HOST", "0.0.0.0" },
+              { "PORT", "9000" },
+              { "LOG_LEVEL", "WARNING" },
+              { "LOG_FORMAT", "console" },
+              { "SHUTDOWN_GRACE_SECONDS", "2.5" },
+              { "CHECK_INTERVAL_SECONDS", "0.5" },
+              { "CHECK_TIMEOUT_SECONDS", "0.25" } }));
+        QVERIFY(std::holds_alternative<Config>(parsed));
+        const Config &c = std::get<Config>(parsed);
+        QCOMPARE(c.database.kind, DatabaseUrl::Kind::Postgres);
+        QCOMPARE(c.database.host, QStringLiteral("db.internal"));
+        QCOMPARE(c.database.port, 6543);
+        QCOMPARE(c.database.user, QStringLiteral("app"));
+        QCOMPARE(c.database.password, QStringLiteral("s@cret"));
+        QCOMPARE(c.database.database, QStringLiteral("deck"));
+        QCOMPARE(c.database.options, QStringLiteral("sslmode=require"));
+        QVERIFY(!c.database.redacted().contains(QLatin1String("cret")));
+        QVERIFY(c.redis.has_value());
+        QCOMPARE(c.redis->host, QStringLiteral("cache"));
+        QCOMPARE(c.redis->port, 6380);
+        QCOMPARE(c.redis->password, QStringLiteral("pw"));
+        QCOMPARE(c.redis->db, 2);
+        QCOMPARE(c.port, quint16(9000));
+        QCOMPARE(c.logLevel, LogLevel::Warning);
+        QCOMPARE(c.logFormat, LogFormat::Console);
+        QCOMPARE(c.shutdownGraceMs, 2500);
+        QCOMPARE(c.checkIntervalMs, 500);
+        QCOMPARE(c.checkTimeoutMs, 250);
+    }
+
+    void badValuesAreAllListed()
+    {
+        const auto parsed =
+            Config::fromEnvironment(env({ { "DATABASE_URL", "mysql://root:hunter2@db/x" },
+                                          { "REDIS_URL", "http://cache" },
+                                          { "HOST", "not a host" },
+                                          { "PORT", "70000" },
+                                          { "LOG_LEVEL", "loud" },
+                                          { "LOG_FORMAT", "xml" },
+                                          { "SHUTDOWN_GRACE_SECONDS", "-1" },
+                                          { "CHECK_INTERVAL_SECONDS", "soon" },
+                                          { "CHECK_TIMEOUT_SECONDS", "nan" } }));
+        QVERIFY(std::holds_alternative<QStringList>(parsed));
+        const QStringList problems = std::get<QStringList>(parsed);
+        const QString all = problems.join(QLatin1Char('\n'));
+        for (const char *name :
+             { "DATABASE_URL", "REDIS_URL", "HOST", "PORT", "LOG_LEVEL", "LOG_FORMAT",
+               "SHUTDOWN_GRACE_SECONDS", "CHECK_INTERVAL_SECONDS", "CHECK_TIMEOUT_SECONDS" })
+            QVERIFY2(all.contains(QLatin1String(name) + QLatin1Char('=')), name);
+        QVERIFY2(!all.contains(QLatin1String("hunter2")), qPrintable(all));
+        QVERIFY(all.contains(QLatin1String("expected")));
+    }
+
+    void databaseUrls_data()
+    {
+        QTest::addColumn<QString>("url");
+        QTest::addColumn<bool>("valid");
+        QTest::newRow("sqlite abs") << QStringLiteral("sqlite:///var/lib/deckhand/d.db") << true;
+        QTest::newRow("sqlite memory") << QStringLiteral("sqlite:///:memory:") << true;
+        QTest::newRow("sqlite relative") << QStringLiteral("sqlite://relative/d.db") << false;
+        QTest::newRow("sqlite empty") << QStringLiteral("sqlite://") << false;
+        QTest::newRow("pg") << QStringLiteral("postgresql://u@h:5432/db") << true;
+        QTest::newRow("pg short scheme") << QStringLiteral("postgres://u@h/db") << true;
+        QTest::newRow("pg no db") << QStringLiteral("postgresql://u@h:5432/") << false;
+        QTest::newRow("pg no host") << QStringLiteral("postgresql:///db") << false;
+        QTest::newRow("pg bad option") << QStringLiteral("postgresql://u@h/db?host=evil") << false;
+        QTest::newRow("garbage") << QStringLiteral("just text") << false;
+    }
+    void databaseUrls()
+    {
+        QFETCH(QString, url);
+        QFETCH(bool, valid);
+        const auto parsed = DatabaseUrl::parse(url);
+        QCOMPARE(parsed.ok(), valid);
+        if (!valid)
+            QVERIFY(!parsed.error().isEmpty());
+    }
+
+    void timeoutMayNotExceedInterval()
+    {
+        const auto parsed = Config::fromEnvironment(
+            env({ { "CHECK_INTERVAL_SECONDS", "1" }, { "CHECK_TIMEOUT_SECONDS", "2" } }));
+        QVERIFY(std::holds_alternative<QStringList>(parsed));
+        QVERIFY(std::get<QStringList>(parsed).join(QString()).contains(
+            QLatin1String("CHECK_TIMEOUT_SECONDS")));
+    }
+
+    // The binary itself: every bad variable listed, exit 78, no password printed.
+    void binaryFailsFastWithExConfig()
+    {
+        QProcess p;
+        QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+        e.insert(QStringLiteral("DATABASE_URL"),
+                 QStringLiteral("postgresql://app:TopSecret99@:5432/"));
+        e.insert(QStringLiteral("PORT"), QStringLiteral("eighty"));
+        e.insert(QStringLiteral("LOG_FORMAT"), QStringLiteral("yaml"));
+        e.insert(QStringLiteral("REDIS_URL"), QStringLiteral("redis://:AlsoSecret@"));
+        p.setProcessEnvironment(e);
+        p.start(pilothouse::fixtures::Deckhand::binary(), { QStringLiteral("serve") });
+        QVERIFY(p.waitForFinished(10000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), kExitConfig);
+        const QByteArray out = p.readAllStandardOutput() + p.readAllStandardError();
+        for (const char *name : { "DATABASE_URL", "PORT", "LOG_FORMAT", "REDIS_URL" })
+            QVERIFY2(out.contains(name), name);
+        QVERIFY2(!out.contains("TopSecret99"), out.constData());
+        QVERIFY2(!out.contains("AlsoSecret"), out.constData());
+    }
+
+    void unknownCommandIsAUsageError()
+    {
+        QProcess p;
+        p.start(pilothouse::fixtures::Deckhand::binary(), { QStringLiteral("dance") });
+        QVERIFY(p.waitForFinished(10000));
+        QCOMPARE(p.exitCode(), 64);
+        QVERIFY(p.readAllStandardError().contains("unknown command"));
+    }
+
+    void versionPrintsBuildIdentity()
+    {
+        QProcess p;
+        p.start(pilothouse::fixtures::Deckhand::binary(), { QStringLiteral("--version") });
+        QVERIFY(p.waitForFinished(10000));
+        QCOMPARE(p.exitCode(), 0);
+        QVERIFY(p.readAllStandardOutput().startsWith("deckhand "));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestConfig)
+#include "tst_config.moc"

@@ -1,0 +1,475 @@
+// deckhand's HTTP behaviour, end to end against the real binary on SQLite:
+// endpoints, errors and limits, slow and idle clients, the connection cap,
+// JSON logs, and graceful shutdown with requests in flight.
+#include "servers.h"
+
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QThread>
+#include <memory>
+
+using namespace pilothouse::fixtures;
+
+namespace {
+
+QJsonObject jsonOf(const HttpReply &r)
+{
+    return QJsonDocument::fromJson(r.body).object();
+}
+
+struct Instance
+{
+    quint16 port = 0;
+    QTemporaryDir dir;
+    std::unique_ptr<Deckhand> process;
+};
+
+std::unique_ptr<Instance> launch(const QList<QPair<QString, QString>> &extra = {})
+{
+    auto instance = std::make_unique<Instance>();
+    instance->port = freePort();
+    QProcessEnvironment env = deckhandEnvironment(instance->port);
+    env.insert(QStringLiteral("DATABASE_URL"),
+               QStringLiteral("sqlite://") + instance->dir.filePath(QStringLiteral("deckhand.db")));
+    env.insert(QStringLiteral("CHECK_INTERVAL_SECONDS"), QStringLiteral("0.2"));
+    env.insert(QStringLiteral("CHECK_TIMEOUT_SECONDS"), QStringLiteral("0.2"));
+    for (const auto &[k, v] : extra)
+        env.insert(k, v);
+    instance->process = std::make_unique<Deckhand>(env);
+    QString error;
+    if (!instance->process->start(&error))
+        qWarning("cannot start deckhand: %s", qPrintable(error));
+    return instance;
+}
+
+bool connects(quint16 port)
+{
+    QTcpSocket s;
+    s.connectToHost(QHostAddress::LocalHost, port);
+    return s.waitForConnected(500);
+}
+
+} // namespace
+
+class TestHttp : public QObject
+{
+    Q_OBJECT
+
+    std::unique_ptr<Instance> m_main;
+    quint16 port() const { return m_main->port; }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        m_main = launch({ { QStringLiteral("IDLE_TIMEOUT_SECONDS"), QStringLiteral("1") },
+                          { QStringLiteral("REQUEST_TIMEOUT_SECONDS"), QStringLiteral("1") } });
+        QVERIFY2(m_main->process->waitFor(port(), "/readyz", 200, 10000),
+                 m_main->process->errorOutput().constData());
+    }
+
+    void livez()
+    {
+        const HttpReply r = httpRequest(port(), "GET", "/livez");
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.header("Content-Type"), QByteArray("application/health+json"));
+        QCOMPARE(jsonOf(r).value(QStringLiteral("status")).toString(), QStringLiteral("pass"));
+        QVERIFY(!r.header("X-Request-ID").isEmpty());
+    }
+
+    void readyzOnSqliteWithoutRedis()
+    {
+        const HttpReply r = httpRequest(port(), "GET", "/readyz");
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.header("Content-Type"), QByteArray("application/health+json"));
+        const QJsonObject o = jsonOf(r);
+        QCOMPARE(o.value(QStringLiteral("status")).toString(), QStringLiteral("warn"));
+        QVERIFY(!o.value(QStringLiteral("version")).toString().isEmpty());
+        QVERIFY(!o.value(QStringLiteral("releaseId")).toString().isEmpty());
+        const QJsonObject checks = o.value(QStringLiteral("checks")).toObject();
+        const QJsonObject sqlite =
+            checks.value(QStringLiteral("sqlite:responseTime")).toArray().first().toObject();
+        QCOMPARE(sqlite.value(QStringLiteral("status")).toString(), QStringLiteral("pass"));
+        QVERIFY(sqlite.value(QStringLiteral("observedValue")).isDouble());
+        QCOMPARE(sqlite.value(QStringLiteral("observedUnit")).toString(), QStringLiteral("ms"));
+        QVERIFY(!sqlite.value(QStringLiteral("time")).toString().isEmpty());
+        const QJsonObject redis =
+            checks.value(QStringLiteral("redis:responseTime")).toArray().first().toObject();
+        QCOMPARE(redis.value(QStringLiteral("status")).toString(), QStringLiteral("warn"));
+        QVERIFY(
+            redis.value(QStringLiteral("output")).toString().contains(QLatin1String("REDIS_URL")));
+    }
+
+    void healthAndHealthz()
+    {
+        const HttpReply health = httpRequest(port(), "GET", "/health");
+        QCOMPARE(health.status, 200);
+        QCOMPARE(health.body, QByteArray(R"({"status":"ok"})"));
+        const HttpReply healthz = httpRequest(port(), "GET", "/healthz");
+        QCOMPARE(healthz.status, 200);
+        const QJsonObject o = jsonOf(healthz);
+        QCOMPARE(o.value(QStringLiteral("status")).toString(), QStringLiteral("ok"));
+        QCOMPARE(o.value(QStringLiteral("db")).toString(), QStringLiteral("ok"));
+        QCOMPARE(o.value(QStringLiteral("redis")).toString(), QStringLiteral("disabled"));
+    }
+
+    void version()
+    {
+        const HttpReply r = httpRequest(port(), "GET", "/version");
+        QCOMPARE(r.status, 200);
+        const QJsonObject o = jsonOf(r);
+        for (const char *key : { "version", "git_sha", "build_time", "image_tag" })
+            QVERIFY2(!o.value(QLatin1String(key)).toString().isEmpty(), key);
+        QCOMPARE(o.value(QStringLiteral("schema_version")).toInt(), 1);
+    }
+
+    void metrics()
+    {
+        httpRequest(port(), "GET", "/livez");
+        httpRequest(port(), "GET", "/no-such-thing");
+        const HttpReply r = httpRequest(port(), "GET", "/metrics");
+        QCOMPARE(r.status, 200);
+        QVERIFY(r.header("Content-Type").startsWith("text/plain; version=0.0.4"));
+        const QByteArray text = r.body;
+        QVERIFY(text.contains("# TYPE http_requests_total counter"));
+        QVERIFY(text.contains(R"(http_requests_total{method="GET",route="/livez",status="200"})"));
+        QVERIFY(
+            text.contains(R"(http_requests_total{method="GET",route="unmatched",status="404"})"));
+        QVERIFY(text.contains("# TYPE http_request_duration_seconds histogram"));
+        QVERIFY(text.contains(
+            R"(http_request_duration_seconds_bucket{method="GET",route="/livez",le="+Inf"})"));
+        QVERIFY(text.contains("deckhand_build_info{"));
+        QVERIFY(text.contains(R"(deckhand_dependency_up{dependency="sqlite"} 1)"));
+        QVERIFY(text.contains("deckhand_jobs_processed_total 0"));
+        // Every sample line is "name{labels} value" or "name value".
+        for (const QByteArray &line : text.split('\n')) {
+            if (line.isEmpty() || line.startsWith('#'))
+                continue;
+            bool ok = false;
+            line.mid(line.lastIndexOf(' ') + 1).toDouble(&ok);
+            QVERIFY2(ok, line.constData());
+        }
+    }
+
+    void jobsNeedRedis()
+    {
+        const HttpReply r =
+            httpRequest(port(), "POST", "/v1/jobs", R"({"type":"echo","payload":{"x":1}})",
+                        { { "Content-Type", "application/json" } });
+        QCOMPARE(r.status, 503);
+        QVERIFY(jsonOf(r)
+                    .value(QStringLiteral("message"))
+                    .toString()
+                    .contains(QLatin1String("REDIS_URL")));
+    }
+
+    void errorsAreJson_data()
+    {
+        QTest::addColumn<QByteArray>("method");
+        QTest::addColumn<QByteArray>("path");
+        QTest::addColumn<QByteArray>("body");
+        QTest::addColumn<int>("status");
+        QTest::newRow("unknown path")
+            << QByteArray("GET") << QByteArray("/nope") << QByteArray() << 404;
+        QTest::newRow("wrong method")
+            << QByteArray("DELETE") << QByteArray("/livez") << QByteArray() << 405;
+        QTest::newRow("POST on readyz")
+            << QByteArray("POST") << QByteArray("/readyz") << QByteArray("{}") << 405;
+        QTest::newRow("malformed JSON")
+            << QByteArray("POST") << QByteArray("/v1/jobs") << QByteArray("{\"type\":") << 400;
+        QTest::newRow("invalid fields")
+            << QByteArray("POST") << QByteArray("/v1/jobs") << QByteArray(R"({"type":"x"})") << 400;
+        QTest::newRow("job id not uuid")
+            << QByteArray("GET") << QByteArray("/v1/jobs/42") << QByteArray() << 404;
+        QTest::newRow("unknown job")
+            << QByteArray("GET") << QByteArray("/v1/jobs/0b6c6f0e-3c1a-4a53-9d59-6a8c2b9f1d11")
+            << QByteArray() << 404;
+    }
+    void errorsAreJson()
+    {
+        QFETCH(QByteArray, method);
+        QFETCH(QByteArray, path);
+        QFETCH(QByteArray, body);
+        QFETCH(int, status);
+        const HttpReply r = httpRequest(port(), method, path, body);
+        QCOMPARE(r.status, status);
+        QCOMPARE(r.header("Content-Type"), QByteArray("application/json"));
+        const QJsonObject o = jsonOf(r);
+        QVERIFY2(!o.value(QStringLiteral("message")).toString().isEmpty(), r.body.constData());
+        if (status == 405)
+            QCOMPARE(r.header("Allow"), QByteArray("GET"));
+    }
+
+    void wrongContentType()
+    {
+        const HttpReply r = httpRequest(port(), "POST", "/v1/jobs", R"({"type":"echo"})",
+                                        { { "Content-Type", "text/plain" } });
+        QCOMPARE(r.status, 415);
+    }
+
+    void headHasNoBody()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        s.write("HEAD /livez HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        const HttpReply head = readReply(s, 3000);
+        QCOMPARE(head.status, 200);
+        QCOMPARE(head.header("Content-Length"), QByteArray("17"));
+        QVERIFY(head.body.isEmpty() || head.body.startsWith("HTTP/1.1"));
+    }
+
+    void keepAliveServesSeveralRequests()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        for (int i = 0; i < 5; ++i) {
+            s.write("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n");
+            const HttpReply r = readReply(s, 3000);
+            QCOMPARE(r.status, 200);
+        }
+    }
+
+    void requestIdIsEchoedWhenPlain()
+    {
+        HttpReply r = httpRequest(port(), "GET", "/livez", {}, { { "X-Request-ID", "abc-123" } });
+        QCOMPARE(r.header("X-Request-ID"), QByteArray("abc-123"));
+        r = httpRequest(port(), "GET", "/livez", {}, { { "X-Request-ID", "bad id with spaces" } });
+        QVERIFY(r.header("X-Request-ID") != QByteArray("bad id with spaces"));
+    }
+
+    void oversizedBodyIs413BeforeItArrives()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        s.write("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                "application/json\r\nContent-Length: 2097152\r\n\r\n");
+        const HttpReply r = readReply(s, 3000);
+        QCOMPARE(r.status, 413);
+        QVERIFY(
+            jsonOf(r).value(QStringLiteral("message")).toString().contains(QLatin1String("limit")));
+    }
+
+    void oversizedBodySentAnywayStillGets413()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        const QByteArray body(2 * 1024 * 1024, 'x');
+        s.write("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                QByteArray::number(body.size()) + "\r\n\r\n" + body);
+        const HttpReply r = readReply(s, 5000);
+        QCOMPARE(r.status, 413);
+        QVERIFY(httpRequest(port(), "GET", "/livez").status == 200);
+    }
+
+    void bodyAtTheLimitIsAccepted()
+    {
+        // 1 MiB exactly passes the size check and reaches validation.
+        QByteArray body = "{\"type\":\"echo\",\"payload\":{\"pad\":\"";
+        body += QByteArray(1024 * 1024 - body.size() - 3, 'a');
+        body += "\"}}";
+        QCOMPARE(body.size(), 1024 * 1024);
+        const HttpReply r = httpRequest(port(), "POST", "/v1/jobs", body,
+                                        { { "Content-Type", "application/json" } }, 10000);
+        QCOMPARE(r.status, 503); // valid, but the queue is off here
+    }
+
+    void oversizedHeadersAre431()
+    {
+        const QByteArray big(20 * 1024, 'h');
+        const HttpReply r = httpRequest(port(), "GET", "/livez", {}, { { "X-Big", big } });
+        QCOMPARE(r.status, 431);
+    }
+
+    void chunkedUploadsAre411()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        s.write("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        QCOMPARE(readReply(s, 3000).status, 411);
+    }
+
+    void malformedRequestLineIs400()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        s.write("this is not http\r\n\r\n");
+        QCOMPARE(readReply(s, 3000).status, 400);
+    }
+
+    void slowClientDoesNotBlockOthers()
+    {
+        QTcpSocket slow;
+        slow.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(slow.waitForConnected(2000));
+        slow.write("GET /livez HTTP/1.1\r\nHost: x\r\n");
+        slow.waitForBytesWritten(1000);
+        QElapsedTimer timer;
+        timer.start();
+        for (int i = 0; i < 20; ++i)
+            QCOMPARE(httpRequest(port(), "GET", "/livez", {}, {}, 2000).status, 200);
+        QVERIFY2(timer.elapsed() < 900, "other clients waited on the slow one");
+        // The slow request gets its deadline (REQUEST_TIMEOUT_SECONDS=1).
+        const HttpReply r = readReply(slow, 5000);
+        QCOMPARE(r.status, 408);
+    }
+
+    void drippingBytesDoesNotExtendTheDeadline()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        const QByteArray request =
+            "GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        QElapsedTimer timer;
+        timer.start();
+        for (int i = 0; i < request.size() && timer.elapsed() < 4000; ++i) {
+            s.write(request.mid(i, 1));
+            s.flush();
+            if (s.waitForReadyRead(150))
+                break;
+        }
+        const HttpReply r = readReply(s, 3000);
+        QCOMPARE(r.status, 408);
+        QVERIFY(timer.elapsed() < 3500);
+    }
+
+    void idleConnectionsAreClosed()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        s.write("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n");
+        QCOMPARE(readReply(s, 3000).status, 200);
+        // IDLE_TIMEOUT_SECONDS=1: the server hangs up by itself.
+        QVERIFY(s.state() == QAbstractSocket::UnconnectedState || s.waitForDisconnected(5000));
+    }
+
+    void connectionCap()
+    {
+        auto capped = launch({ { QStringLiteral("MAX_CONNECTIONS"), QStringLiteral("3") },
+                               { QStringLiteral("IDLE_TIMEOUT_SECONDS"), QStringLiteral("60") } });
+        QVERIFY(capped->process->waitFor(capped->port, "/livez", 200, 10000));
+        QThread::msleep(200); // let the probe connections above be closed
+        QList<QTcpSocket *> held;
+        for (int i = 0; i < 3; ++i) {
+            auto *s = new QTcpSocket(this);
+            s->connectToHost(QHostAddress::LocalHost, capped->port);
+            QVERIFY(s->waitForConnected(2000));
+            s->write("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n");
+            QCOMPARE(readReply(*s, 3000).status, 200);
+            held << s;
+        }
+        // A fourth waits in the backlog: connected, but not served.
+        QTcpSocket extra;
+        extra.connectToHost(QHostAddress::LocalHost, capped->port);
+        QVERIFY(extra.waitForConnected(2000));
+        extra.write("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n");
+        QVERIFY(!extra.waitForReadyRead(700));
+        // One leaves; the waiting one is served.
+        held.takeFirst()->disconnectFromHost();
+        const HttpReply r = readReply(extra, 5000);
+        QCOMPARE(r.status, 200);
+        qDeleteAll(held);
+    }
+
+    void logsAreJsonLines()
+    {
+        const auto lines = m_main->process->outputLines();
+        QVERIFY(lines.size() > 10);
+        bool sawListening = false;
+        bool sawRequest = false;
+        for (const QByteArray &line : lines) {
+            QJsonParseError error;
+            const QJsonObject o = QJsonDocument::fromJson(line, &error).object();
+            QVERIFY2(error.error == QJsonParseError::NoError, line.constData());
+            for (const char *key : { "timestamp", "level", "event", "logger" })
+                QVERIFY2(o.contains(QLatin1String(key)), line.constData());
+            QVERIFY(o.value(QStringLiteral("timestamp")).toString().endsWith(QLatin1Char('Z')));
+            if (o.value(QStringLiteral("event")).toString() == QLatin1String("listening")) {
+                sawListening = true;
+                QCOMPARE(o.value(QStringLiteral("port")).toInt(), int(port()));
+            }
+            if (o.value(QStringLiteral("event")).toString() == QLatin1String("request")) {
+                sawRequest = true;
+                for (const char *key : { "request_id", "method", "path", "status", "duration_ms" })
+                    QVERIFY2(o.contains(QLatin1String(key)), line.constData());
+            }
+        }
+        QVERIFY(sawListening);
+        QVERIFY(sawRequest);
+    }
+
+    void sigtermFinishesInFlightRequests()
+    {
+        auto instance =
+            launch({ { QStringLiteral("SHUTDOWN_GRACE_SECONDS"), QStringLiteral("10") } });
+        QVERIFY(instance->process->waitFor(instance->port, "/readyz", 200, 10000));
+        // A request in flight: headers half sent.
+        QTcpSocket inFlight;
+        inFlight.connectToHost(QHostAddress::LocalHost, instance->port);
+        QVERIFY(inFlight.waitForConnected(2000));
+        inFlight.write("GET /readyz HTTP/1.1\r\nHost: x\r\n");
+        QVERIFY(inFlight.waitForBytesWritten(1000));
+        QThread::msleep(100);
+
+        QElapsedTimer timer;
+        timer.start();
+        instance->process->terminate();
+        // No new connections.
+        QTRY_VERIFY_WITH_TIMEOUT(!connects(instance->port), 3000);
+        // The in-flight request completes, and readiness already says 503.
+        inFlight.write("\r\n");
+        const HttpReply r = readReply(inFlight, 3000);
+        QCOMPARE(r.status, 503);
+        QCOMPARE(jsonOf(r).value(QStringLiteral("status")).toString(), QStringLiteral("fail"));
+        QVERIFY(instance->process->waitForExit(5000));
+        QCOMPARE(instance->process->exitStatus(), QProcess::NormalExit);
+        QCOMPARE(instance->process->exitCode(), 0);
+        QVERIFY2(timer.elapsed() < 8000, "exit waited for the grace period instead of the request");
+        const QByteArray log = instance->process->outputLines().join('\n');
+        QVERIFY(log.contains("\"event\":\"shutting down\""));
+        QVERIFY(log.contains("\"event\":\"stopped\""));
+    }
+
+    void sigtermGivesUpAfterTheGracePeriod()
+    {
+        auto instance =
+            launch({ { QStringLiteral("SHUTDOWN_GRACE_SECONDS"), QStringLiteral("1") },
+                     { QStringLiteral("REQUEST_TIMEOUT_SECONDS"), QStringLiteral("60") } });
+        QVERIFY(instance->process->waitFor(instance->port, "/livez", 200, 10000));
+        QTcpSocket stuck;
+        stuck.connectToHost(QHostAddress::LocalHost, instance->port);
+        QVERIFY(stuck.waitForConnected(2000));
+        stuck.write("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{");
+        QVERIFY(stuck.waitForBytesWritten(1000));
+        QThread::msleep(100);
+        QElapsedTimer timer;
+        timer.start();
+        instance->process->terminate();
+        QVERIFY(instance->process->waitForExit(6000));
+        QCOMPARE(instance->process->exitCode(), 0);
+        QVERIFY(timer.elapsed() >= 900);
+        QVERIFY(instance->process->outputLines().join('\n').contains("grace period over"));
+    }
+
+    void cleanupTestCase()
+    {
+        m_main->process->terminate();
+        QVERIFY(m_main->process->waitForExit(10000));
+        QCOMPARE(m_main->process->exitCode(), 0);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestHttp)
+#include "tst_http.moc"
