@@ -132,10 +132,22 @@ Outcome Database::fail(const QString &what, const QString &detail)
     return Error { what + QStringLiteral(": ") + detail.trimmed() };
 }
 
+template<typename Op> auto Database::retrying(Op op) -> decltype(op())
+{
+    m_fresh = false;
+    auto result = op();
+    if (!result.ok() && !m_fresh) {
+        close();
+        result = op();
+    }
+    return result;
+}
+
 Outcome Database::open()
 {
     if (isOpen())
         return success();
+    m_fresh = true;
     QSqlDatabase db;
     if (QSqlDatabase::contains(m_connectionName)) {
         db = QSqlDatabase::database(m_connectionName, false);
@@ -209,14 +221,16 @@ Outcome Database::exec(const QString &sql)
 
 Expected<double> Database::ping()
 {
-    QElapsedTimer timer;
-    timer.start();
-    if (auto r = open(); !r)
-        return Error { r.error() };
-    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-    if (!q.exec(QStringLiteral("SELECT 1")) || !q.next())
-        return Error { fail(QStringLiteral("SELECT 1 failed"), q.lastError().text()).error() };
-    return double(timer.nsecsElapsed()) / 1e6;
+    return retrying([&]() -> Expected<double> {
+        QElapsedTimer timer;
+        timer.start();
+        if (auto r = open(); !r)
+            return Error { r.error() };
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        if (!q.exec(QStringLiteral("SELECT 1")) || !q.next())
+            return Error { fail(QStringLiteral("SELECT 1 failed"), q.lastError().text()).error() };
+        return double(timer.nsecsElapsed()) / 1e6;
+    });
 }
 
 int Database::expectedSchemaVersion()
@@ -305,125 +319,149 @@ Expected<int> Database::migrate()
 
 Outcome Database::insertJob(const Job &job)
 {
-    if (auto r = open(); !r)
-        return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-    q.prepare(QStringLiteral("INSERT INTO jobs (id, type, payload, status, attempts, created_at) "
-                             "VALUES (?, ?, ?, ?, 0, ?)"));
-    q.addBindValue(job.id);
-    q.addBindValue(job.type);
-    q.addBindValue(QString::fromUtf8(QJsonDocument(job.payload).toJson(QJsonDocument::Compact)));
-    q.addBindValue(job.status);
-    q.addBindValue(isoOrEmpty(job.createdAt));
-    if (!q.exec())
-        return fail(QStringLiteral("cannot store the job"), q.lastError().text());
-    return success();
+    return retrying([&]() -> Outcome {
+        if (auto r = open(); !r)
+            return r;
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(
+            QStringLiteral("INSERT INTO jobs (id, type, payload, status, attempts, created_at) "
+                           "VALUES (?, ?, ?, ?, 0, ?)"));
+        q.addBindValue(job.id);
+        q.addBindValue(job.type);
+        q.addBindValue(
+            QString::fromUtf8(QJsonDocument(job.payload).toJson(QJsonDocument::Compact)));
+        q.addBindValue(job.status);
+        q.addBindValue(isoOrEmpty(job.createdAt));
+        if (!q.exec())
+            return fail(QStringLiteral("cannot store the job"), q.lastError().text());
+        return success();
+    });
 }
 
 Outcome Database::deleteJob(const QString &id)
 {
-    if (auto r = open(); !r)
-        return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-    q.prepare(QStringLiteral("DELETE FROM jobs WHERE id = ?"));
-    q.addBindValue(id);
-    if (!q.exec())
-        return fail(QStringLiteral("cannot delete the job"), q.lastError().text());
-    return success();
+    return retrying([&]() -> Outcome {
+        if (auto r = open(); !r)
+            return r;
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(QStringLiteral("DELETE FROM jobs WHERE id = ?"));
+        q.addBindValue(id);
+        if (!q.exec())
+            return fail(QStringLiteral("cannot delete the job"), q.lastError().text());
+        return success();
+    });
 }
 
 Expected<std::optional<Job>> Database::job(const QString &id)
 {
-    if (auto r = open(); !r)
-        return Error { r.error() };
-    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-    q.prepare(QStringLiteral(
-        "SELECT id, type, payload, status, result, error, attempts, worker_id, created_at, "
-        "started_at, finished_at, duration_ms FROM jobs WHERE id = ?"));
-    q.addBindValue(id);
-    if (!q.exec())
-        return Error { fail(QStringLiteral("cannot read the job"), q.lastError().text()).error() };
-    if (!q.next())
-        return std::optional<Job>();
-    Job j;
-    j.id = q.value(0).toString();
-    j.type = q.value(1).toString();
-    j.payload = QJsonDocument::fromJson(q.value(2).toString().toUtf8()).object();
-    j.status = q.value(3).toString();
-    if (!q.value(4).isNull())
-        j.result = QJsonDocument::fromJson(q.value(4).toString().toUtf8()).object();
-    j.error = q.value(5).toString();
-    j.attempts = q.value(6).toInt();
-    j.workerId = q.value(7).toString();
-    j.createdAt = readTime(q.value(8));
-    j.startedAt = readTime(q.value(9));
-    j.finishedAt = readTime(q.value(10));
-    if (!q.value(11).isNull())
-        j.durationMs = q.value(11).toDouble();
-    return std::optional<Job>(j);
+    return retrying([&]() -> Expected<std::optional<Job>> {
+        if (auto r = open(); !r)
+            return Error { r.error() };
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(QStringLiteral(
+            "SELECT id, type, payload, status, result, error, attempts, worker_id, created_at, "
+            "started_at, finished_at, duration_ms FROM jobs WHERE id = ?"));
+        q.addBindValue(id);
+        if (!q.exec())
+            return Error {
+                fail(QStringLiteral("cannot read the job"), q.lastError().text()).error()
+            };
+        if (!q.next())
+            return std::optional<Job>();
+        Job j;
+        j.id = q.value(0).toString();
+        j.type = q.value(1).toString();
+        j.payload = QJsonDocument::fromJson(q.value(2).toString().toUtf8()).object();
+        j.status = q.value(3).toString();
+        if (!q.value(4).isNull())
+            j.result = QJsonDocument::fromJson(q.value(4).toString().toUtf8()).object();
+        j.error = q.value(5).toString();
+        j.attempts = q.value(6).toInt();
+        j.workerId = q.value(7).toString();
+        j.createdAt = readTime(q.value(8));
+        j.startedAt = readTime(q.value(9));
+        j.finishedAt = readTime(q.value(10));
+        if (!q.value(11).isNull())
+            j.durationMs = q.value(11).toDouble();
+        return std::optional<Job>(j);
+    });
 }
 
-Outcome Database::markRunning(const QString &id, const QString &workerId,
-                              const QDateTime &startedAt)
+Expected<bool> Database::claim(const QString &id, const QString &workerId,
+                               const QDateTime &startedAt)
 {
-    if (auto r = open(); !r)
-        return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-    q.prepare(QStringLiteral("UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-                             "worker_id = ?, started_at = ? WHERE id = ?"));
-    q.addBindValue(workerId);
-    q.addBindValue(isoOrEmpty(startedAt));
-    q.addBindValue(id);
-    if (!q.exec())
-        return fail(QStringLiteral("cannot mark the job running"), q.lastError().text());
-    return success();
+    return retrying([&]() -> Expected<bool> {
+        if (auto r = open(); !r)
+            return Error { r.error() };
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(
+            QStringLiteral("UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+                           "worker_id = ?, started_at = ? WHERE id = ? AND status = 'queued'"));
+        q.addBindValue(workerId);
+        q.addBindValue(isoOrEmpty(startedAt));
+        q.addBindValue(id);
+        if (!q.exec())
+            return Error {
+                fail(QStringLiteral("cannot claim the job"), q.lastError().text()).error()
+            };
+        return q.numRowsAffected() == 1;
+    });
 }
 
 Outcome Database::markFinished(const Job &job)
 {
-    if (auto r = open(); !r)
-        return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-    q.prepare(QStringLiteral("UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
-                             "duration_ms = ? WHERE id = ?"));
-    q.addBindValue(job.status);
-    q.addBindValue(job.result ? QVariant(QString::fromUtf8(
-                                    QJsonDocument(*job.result).toJson(QJsonDocument::Compact)))
-                              : QVariant(QMetaType(QMetaType::QString)));
-    q.addBindValue(nullableText(job.error));
-    q.addBindValue(isoOrEmpty(job.finishedAt));
-    q.addBindValue(job.durationMs ? QVariant(*job.durationMs)
-                                  : QVariant(QMetaType(QMetaType::Double)));
-    q.addBindValue(job.id);
-    if (!q.exec())
-        return fail(QStringLiteral("cannot record the job result"), q.lastError().text());
-    return success();
+    return retrying([&]() -> Outcome {
+        if (auto r = open(); !r)
+            return r;
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(
+            QStringLiteral("UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
+                           "duration_ms = ? WHERE id = ?"));
+        q.addBindValue(job.status);
+        q.addBindValue(job.result ? QVariant(QString::fromUtf8(
+                                        QJsonDocument(*job.result).toJson(QJsonDocument::Compact)))
+                                  : QVariant(QMetaType(QMetaType::QString)));
+        q.addBindValue(nullableText(job.error));
+        q.addBindValue(isoOrEmpty(job.finishedAt));
+        q.addBindValue(job.durationMs ? QVariant(*job.durationMs)
+                                      : QVariant(QMetaType(QMetaType::Double)));
+        q.addBindValue(job.id);
+        if (!q.exec())
+            return fail(QStringLiteral("cannot record the job result"), q.lastError().text());
+        return success();
+    });
 }
 
 Outcome Database::requeue(const QString &id)
 {
-    if (auto r = open(); !r)
-        return r;
-    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-    q.prepare(QStringLiteral(
-        "UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL WHERE id = ?"));
-    q.addBindValue(id);
-    if (!q.exec())
-        return fail(QStringLiteral("cannot requeue the job"), q.lastError().text());
-    return success();
+    return retrying([&]() -> Outcome {
+        if (auto r = open(); !r)
+            return r;
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(QStringLiteral(
+            "UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL WHERE id = ?"));
+        q.addBindValue(id);
+        if (!q.exec())
+            return fail(QStringLiteral("cannot requeue the job"), q.lastError().text());
+        return success();
+    });
 }
 
 Expected<QMap<QString, qint64>> Database::jobCounts()
 {
-    if (auto r = open(); !r)
-        return Error { r.error() };
-    QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-    if (!q.exec(QStringLiteral("SELECT status, COUNT(*) FROM jobs GROUP BY status")))
-        return Error { fail(QStringLiteral("cannot count jobs"), q.lastError().text()).error() };
-    QMap<QString, qint64> counts;
-    while (q.next())
-        counts.insert(q.value(0).toString(), q.value(1).toLongLong());
-    return counts;
+    return retrying([&]() -> Expected<QMap<QString, qint64>> {
+        if (auto r = open(); !r)
+            return Error { r.error() };
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        if (!q.exec(QStringLiteral("SELECT status, COUNT(*) FROM jobs GROUP BY status")))
+            return Error {
+                fail(QStringLiteral("cannot count jobs"), q.lastError().text()).error()
+            };
+        QMap<QString, qint64> counts;
+        while (q.next())
+            counts.insert(q.value(0).toString(), q.value(1).toLongLong());
+        return counts;
+    });
 }
 
 } // namespace deckhand

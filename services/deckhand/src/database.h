@@ -38,7 +38,8 @@ public:
     Outcome insertJob(const Job &job);
     Outcome deleteJob(const QString &id);
     Expected<std::optional<Job>> job(const QString &id);
-    Outcome markRunning(const QString &id, const QString &workerId, const QDateTime &startedAt);
+    // Claims a queued job; false when another worker already has it.
+    Expected<bool> claim(const QString &id, const QString &workerId, const QDateTime &startedAt);
     Outcome markFinished(const Job &job);
     Outcome requeue(const QString &id);
     Expected<QMap<QString, qint64>> jobCounts();
@@ -48,6 +49,10 @@ public:
 
 private:
     Outcome exec(const QString &sql);
+    // Runs op; when it fails on a connection that was reused (not just
+    // opened), the connection may have died unseen: reconnect and run it once more.
+    template<typename Op> auto retrying(Op op) -> decltype(op());
+    bool m_fresh = false;
     Outcome fail(const QString &what, const QString &detail);
 
     DatabaseUrl m_url;

@@ -85,6 +85,17 @@ Outcome RedisClient::connect()
 
 Expected<RedisClient::Reply> RedisClient::command(const QList<QByteArray> &args, int timeoutMs)
 {
+    const bool reused = m_context != nullptr;
+    auto reply = commandOnce(args, timeoutMs);
+    // A connection that sat idle may have died unseen (server restart):
+    // one retry on a fresh connection. Protocol errors are not retried.
+    if (!reply && reused && !m_context)
+        reply = commandOnce(args, timeoutMs);
+    return reply;
+}
+
+Expected<RedisClient::Reply> RedisClient::commandOnce(const QList<QByteArray> &args, int timeoutMs)
+{
     if (!m_context) {
         if (auto r = connect(); !r)
             return Error { r.error() };

@@ -43,6 +43,7 @@ private:
         QList<QByteArray> elements;
     };
     Expected<Reply> command(const QList<QByteArray> &args, int timeoutMs);
+    Expected<Reply> commandOnce(const QList<QByteArray> &args, int timeoutMs);
     Error dropWith(const QString &what);
 
     RedisUrl m_url;

@@ -158,9 +158,17 @@ int runWorker(const Config &config)
         }
         Job job = **loaded;
         job.startedAt = QDateTime::currentDateTimeUtc();
-        if (auto r = db.markRunning(job.id, workerId, job.startedAt); !r) {
+        auto claimed = db.claim(job.id, workerId, job.startedAt);
+        if (!claimed) {
             (void)redis.rpush(kJobQueueKey, id.toLatin1());
-            problem(r.error());
+            problem(claimed.error());
+            continue;
+        }
+        if (!*claimed) {
+            // Already taken or finished (a duplicate push): never run a job twice.
+            Log::info("deckhand.worker", QStringLiteral("job not queued any more; skipped"),
+                      context({ { QStringLiteral("job_id"), job.id },
+                                { QStringLiteral("status"), job.status } }));
             continue;
         }
         Log::info("deckhand.worker", QStringLiteral("job started"),
