@@ -33,6 +33,7 @@ Configuration is read from the environment only:
   IDLE_TIMEOUT_SECONDS     close idle keep-alive connections after (default 15)
   REQUEST_TIMEOUT_SECONDS  a request must arrive whole within (default 10)
   MAX_CONNECTIONS          concurrent connections (default 1024)
+  HTTP_THREADS             HTTP event loops (default: one per CPU core, at most 8)
   DECKHAND_IMAGE_TAG       reported image tag (default: the one baked in at build)
   WORKER_HEARTBEAT_FILE    worker liveness file (default /tmp/deckhand-worker.heartbeat)
 )";

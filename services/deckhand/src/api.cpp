@@ -9,9 +9,11 @@
 
 namespace deckhand {
 
-Api::Api(const Config &config, HealthMonitor &health)
+Api::Api(const Config &config, const HealthMonitor &health, Metrics &metrics)
     : m_config(config)
     , m_health(health)
+    , m_metrics(metrics)
+    , m_shard(metrics.addShard())
     , m_db(
           std::make_unique<Database>(config.database, config.checkTimeoutMs, QStringLiteral("api")))
 {
@@ -42,13 +44,14 @@ void Api::install(HttpServer &server)
 
     server.setObserver(
         [this](const Request &request, const QString &route, int status, double seconds) {
-            m_metrics.observe(request.method, route, status, seconds);
+            m_shard->observe(request.method, route, status, seconds);
             // Probes and scrapes would drown the log at info; they stay at debug.
             const bool probe = route == QLatin1String("/livez") ||
                 route == QLatin1String("/readyz") || route == QLatin1String("/metrics") ||
                 route == QLatin1String("/health") || route == QLatin1String("/healthz");
+            // A probe answering 503 is the expected signal, not a server fault.
             const LogLevel level =
-                status >= 500 ? LogLevel::Warning : (probe ? LogLevel::Debug : LogLevel::Info);
+                probe ? LogLevel::Debug : (status >= 500 ? LogLevel::Warning : LogLevel::Info);
             if (!Log::enabled(level))
                 return;
             Log::write(level, "deckhand.http", QStringLiteral("request"),
@@ -74,9 +77,10 @@ Response Api::livez() const
 Response Api::readyz() const
 {
     Response r;
-    r.status = m_health.readinessStatus();
+    const auto health = m_health.snapshot();
+    r.status = health->readinessStatus;
     r.contentType = pilothouse::health::kMediaType;
-    r.body = m_health.readinessBody();
+    r.body = health->readinessBody;
     r.headers.emplaceBack("Cache-Control", "no-store");
     return r;
 }
@@ -91,15 +95,16 @@ Response Api::health() const
 
 Response Api::healthz() const
 {
-    auto state = [](const HealthMonitor::Dependency &dep) {
+    const auto health = m_health.snapshot();
+    auto state = [](const DependencyState &dep) {
         if (!dep.enabled)
             return QStringLiteral("disabled");
         return dep.known && dep.last.ok ? QStringLiteral("ok") : QStringLiteral("error");
     };
-    const QString db = state(m_health.database());
-    const QString redis = state(m_health.redis());
+    const QString db = state(health->database);
+    const QString redis = state(health->redis);
     const bool ok =
-        db == QLatin1String("ok") && redis != QLatin1String("error") && !m_health.isDraining();
+        db == QLatin1String("ok") && redis != QLatin1String("error") && !health->draining;
     return Response::json(
         ok ? 200 : 503,
         { { QStringLiteral("status"), ok ? QStringLiteral("ok") : QStringLiteral("error") },
@@ -124,7 +129,7 @@ Response Api::metricsText() const
 {
     Response r;
     r.contentType = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = m_metrics.render(m_health, imageTag());
+    r.body = m_metrics.render(*m_health.snapshot(), imageTag());
     return r;
 }
 
@@ -141,15 +146,16 @@ Response Api::createJob(const Request &request)
     if (!m_redis)
         return Response::error(
             503, QStringLiteral("the job queue is off: set REDIS_URL to enable jobs"));
-    if (m_health.isDraining())
+    const auto health = m_health.snapshot();
+    if (health->draining)
         return Response::error(503,
                                QStringLiteral("shutting down; retry against another instance"));
-    if (m_health.database().known && !m_health.database().last.ok)
+    if (health->database.knownDown())
         return Response::error(
-            503, QStringLiteral("database unavailable: %1").arg(m_health.database().last.error));
-    if (m_health.redis().known && !m_health.redis().last.ok)
+            503, QStringLiteral("database unavailable: %1").arg(health->database.last.error));
+    if (health->redis.knownDown())
         return Response::error(
-            503, QStringLiteral("job queue unavailable: %1").arg(m_health.redis().last.error));
+            503, QStringLiteral("job queue unavailable: %1").arg(health->redis.last.error));
 
     Job job;
     job.id = QUuid::createUuid().toString(QUuid::WithoutBraces);
@@ -180,9 +186,10 @@ Response Api::getJob(const Request &request)
     if (id.isNull())
         return Response::error(
             404, QStringLiteral("no job with id \"%1\" (ids are UUIDs)").arg(request.parameter));
-    if (m_health.database().known && !m_health.database().last.ok)
+    const auto health = m_health.snapshot();
+    if (health->database.knownDown())
         return Response::error(
-            503, QStringLiteral("database unavailable: %1").arg(m_health.database().last.error));
+            503, QStringLiteral("database unavailable: %1").arg(health->database.last.error));
     auto job = m_db->job(id.toString(QUuid::WithoutBraces));
     if (!job)
         return Response::error(503, QStringLiteral("database unavailable: %1").arg(job.error()));

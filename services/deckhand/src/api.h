@@ -12,16 +12,15 @@ namespace deckhand {
 
 class HealthMonitor;
 
-// deckhand's HTTP endpoints. Health endpoints answer from the monitor's cache;
-// the job endpoints use this thread's own connections, and refuse at once
-// (503) when the monitor already knows a dependency is down.
+// deckhand's HTTP endpoints, one instance per HTTP thread. Health endpoints answer from the
+// monitor's cache; the job endpoints use this thread's own connections, and refuse at once (503)
+// when the monitor already knows a dependency is down.
 class Api final
 {
 public:
-    Api(const Config &config, HealthMonitor &health);
+    Api(const Config &config, const HealthMonitor &health, Metrics &metrics);
     ~Api();
     void install(HttpServer &server);
-    Metrics &metrics() { return m_metrics; }
 
 private:
     Response livez() const;
@@ -35,8 +34,9 @@ private:
     QString imageTag() const;
 
     Config m_config;
-    HealthMonitor &m_health;
-    Metrics m_metrics;
+    const HealthMonitor &m_health;
+    Metrics &m_metrics;
+    Metrics::Shard *m_shard;
     std::unique_ptr<Database> m_db;
     std::unique_ptr<RedisClient> m_redis;
 };

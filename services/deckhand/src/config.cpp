@@ -242,6 +242,7 @@ std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironm
     seconds("IDLE_TIMEOUT_SECONDS", c.idleTimeoutMs, 0.1, 3600, &c.idleTimeoutMs);
     seconds("REQUEST_TIMEOUT_SECONDS", c.requestTimeoutMs, 0.1, 3600, &c.requestTimeoutMs);
     integer("MAX_CONNECTIONS", c.maxConnections, 1, 100000, &c.maxConnections);
+    integer("HTTP_THREADS", 0, 1, 64, &c.httpThreads);
     if (c.checkTimeoutMs > c.checkIntervalMs &&
         !env.value(QStringLiteral("CHECK_TIMEOUT_SECONDS")).isEmpty())
         problems << QStringLiteral(

@@ -192,6 +192,10 @@ Outcome Database::open()
                     db.lastError().text());
 
     if (m_url.kind == DatabaseUrl::Kind::Postgres) {
+        // Server notices ("already exists, skipping") would reach stderr through
+        // libpq, outside the JSON log; only warnings and errors matter here.
+        if (auto r = exec(QStringLiteral("SET client_min_messages = warning")); !r)
+            return r;
         // A hard ceiling for every statement on this connection.
         if (auto r =
                 exec(QStringLiteral("SET statement_timeout = %1").arg(std::max(m_timeoutMs, 100)));

@@ -313,9 +313,23 @@ Report HealthMonitor::report() const
 void HealthMonitor::rebuild()
 {
     const Report r = report();
-    m_readyStatus = r.httpStatus();
-    m_readyBody = QJsonDocument(r.toJson()).toJson(QJsonDocument::Compact);
+    auto next = std::make_shared<HealthSnapshot>();
+    next->database = m_deps[0];
+    next->redis = m_deps[1];
+    next->draining = m_draining;
+    next->readinessStatus = r.httpStatus();
+    next->readinessBody = QJsonDocument(r.toJson()).toJson(QJsonDocument::Compact);
+    {
+        const std::lock_guard lock(m_snapshotMutex);
+        m_snapshot = std::move(next);
+    }
     Q_EMIT changed();
+}
+
+std::shared_ptr<const HealthSnapshot> HealthMonitor::snapshot() const
+{
+    const std::lock_guard lock(m_snapshotMutex);
+    return m_snapshot;
 }
 
 } // namespace deckhand

@@ -10,6 +10,7 @@
 #include <QTimer>
 #include <health/healthreport.h>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 namespace deckhand {
@@ -29,6 +30,26 @@ struct ProbeResult
 
 class Probe;
 
+struct DependencyState
+{
+    QString name; // "postgres", "sqlite", "redis"
+    bool enabled = true;
+    bool known = false; // a check has finished (or timed out) at least once
+    ProbeResult last;
+    bool usable() const { return enabled && known && last.ok; }
+    bool knownDown() const { return enabled && known && !last.ok; }
+};
+
+// What the HTTP threads read: an immutable copy, swapped whole on each change.
+struct HealthSnapshot
+{
+    DependencyState database;
+    DependencyState redis;
+    bool draining = false;
+    int readinessStatus = 503;
+    QByteArray readinessBody;
+};
+
 // Checks PostgreSQL/SQLite and Redis on their own threads, every interval,
 // each with a hard deadline, and keeps the latest findings. The HTTP thread
 // only reads the cached results: a dead or hanging dependency never slows a
@@ -37,12 +58,8 @@ class HealthMonitor final : public QObject
 {
     Q_OBJECT
 public:
-    struct Dependency
+    struct Dependency : DependencyState
     {
-        QString name; // "postgres", "sqlite", "redis"
-        bool enabled = true;
-        bool known = false; // a check has finished (or timed out) at least once
-        ProbeResult last;
         bool busy = false;
         quint64 sequence = 0;
         qint64 checks = 0;
@@ -58,14 +75,8 @@ public:
     void setDraining();
     bool isDraining() const { return m_draining; }
 
-    const Dependency &database() const { return m_deps[0]; }
-    const Dependency &redis() const { return m_deps[1]; }
-    bool databaseUsable() const { return m_deps[0].known && m_deps[0].last.ok; }
-    bool redisUsable() const { return m_deps[1].enabled && m_deps[1].known && m_deps[1].last.ok; }
-
-    // The /readyz document, rebuilt only when a finding changes.
-    const QByteArray &readinessBody() const { return m_readyBody; }
-    int readinessStatus() const { return m_readyStatus; }
+    // Safe from any thread; rebuilt only when a finding changes.
+    std::shared_ptr<const HealthSnapshot> snapshot() const;
     pilothouse::health::Report report() const;
 
 Q_SIGNALS:
@@ -84,8 +95,8 @@ private:
     Probe *m_probes[2] = { nullptr, nullptr };
     QTimer m_timer;
     bool m_draining = false;
-    QByteArray m_readyBody;
-    int m_readyStatus = 503;
+    mutable std::mutex m_snapshotMutex;
+    std::shared_ptr<const HealthSnapshot> m_snapshot;
 };
 
 } // namespace deckhand

@@ -1,6 +1,9 @@
 #include "httpserver.h"
 
 #include <QHttpServerResponder>
+#if QT_VERSION >= QT_VERSION_CHECK(6, 8, 0)
+#include <QHttpHeaders>
+#endif
 #include <QJsonDocument>
 #include <QRandomGenerator>
 #include <QTcpSocket>
@@ -162,49 +165,66 @@ bool ConnectionGuard::scan(const QByteArray &bytes)
             m_state = State::Headers;
             m_timer.start(m_limits.requestTimeoutMs);
         }
-        const qsizetype before = m_head.size();
-        const qsizetype searchFrom = qMax<qsizetype>(0, before - 3);
-        m_head.append(bytes.constData() + pos, bytes.size() - pos);
-        const qsizetype end = m_head.indexOf("\r\n\r\n", searchFrom);
-        if (end < 0) {
-            if (m_head.size() > m_limits.maxHeaderBytes) {
-                reject(431, "Request Header Fields Too Large",
-                       QStringLiteral("request headers exceed %1 KiB")
-                           .arg(m_limits.maxHeaderBytes / 1024));
-                return false;
+        QByteArrayView head;
+        qsizetype consumed = 0;
+        if (m_head.isEmpty()) {
+            // Fast path: the whole head arrived in this read; no copy.
+            const QByteArrayView rest(bytes.constData() + pos, bytes.size() - pos);
+            const qsizetype end = rest.indexOf("\r\n\r\n");
+            if (end >= 0) {
+                head = rest.first(end + 4);
+                consumed = end + 4;
             }
-            return true; // wait for the rest of the headers
         }
-        const qsizetype headLength = end + 4;
-        if (headLength > m_limits.maxHeaderBytes + 4) {
+        if (head.isEmpty()) {
+            const qsizetype before = m_head.size();
+            m_head.append(bytes.constData() + pos, bytes.size() - pos);
+            const qsizetype end = m_head.indexOf("\r\n\r\n", qMax<qsizetype>(0, before - 3));
+            if (end < 0) {
+                if (m_head.size() > m_limits.maxHeaderBytes) {
+                    reject(431, "Request Header Fields Too Large",
+                           QStringLiteral("request headers exceed %1 KiB")
+                               .arg(m_limits.maxHeaderBytes / 1024));
+                    return false;
+                }
+                return true; // wait for the rest of the headers
+            }
+            head = QByteArrayView(m_head).first(end + 4);
+            consumed = end + 4 - before;
+        }
+        if (head.size() > m_limits.maxHeaderBytes + 4) {
             reject(431, "Request Header Fields Too Large",
                    QStringLiteral("request headers exceed %1 KiB")
                        .arg(m_limits.maxHeaderBytes / 1024));
             return false;
         }
-        pos += headLength - before;
-        const QByteArray head = m_head.left(headLength);
+        pos += consumed;
+        const bool ok = headersComplete(head);
         m_head.clear();
-        if (!headersComplete(head))
+        if (!ok)
             return false;
         m_state = m_bodyRemaining > 0 ? State::Body : State::Idle;
     }
     return true;
 }
 
-bool ConnectionGuard::headersComplete(const QByteArray &head)
+bool ConnectionGuard::headersComplete(QByteArrayView head)
 {
+    // Request line: METHOD SP target SP HTTP/1.x, checked without allocating.
     const qsizetype lineEnd = head.indexOf("\r\n");
-    const QByteArray requestLine = head.left(lineEnd);
-    const QList<QByteArray> parts = requestLine.split(' ');
-    const bool methodOk = !parts.isEmpty() && !parts[0].isEmpty() &&
-        std::all_of(parts[0].begin(), parts[0].end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-    if (parts.size() != 3 || !methodOk || parts[1].isEmpty()) {
+    const QByteArrayView line = head.first(lineEnd);
+    const qsizetype sp1 = line.indexOf(' ');
+    const qsizetype sp2 = sp1 > 0 ? line.lastIndexOf(' ') : -1;
+    bool methodOk = sp1 > 0;
+    for (qsizetype i = 0; methodOk && i < sp1; ++i)
+        methodOk = line[i] >= 'A' && line[i] <= 'Z';
+    if (!methodOk || sp2 <= sp1 + 1 || line.sliced(sp1 + 1, sp2 - sp1 - 1).contains(' ')) {
         reject(400, "Bad Request",
                QStringLiteral("malformed request line; expected e.g. \"GET /livez HTTP/1.1\""));
         return false;
     }
-    if (parts[2] != "HTTP/1.1" && parts[2] != "HTTP/1.0") {
+    const QByteArrayView version = line.sliced(sp2 + 1);
+    if (version != "HTTP/1.1" && version != "HTTP/1.0") {
         reject(505, "HTTP Version Not Supported",
                QStringLiteral("only HTTP/1.0 and HTTP/1.1 are served"));
         return false;
@@ -215,25 +235,24 @@ bool ConnectionGuard::headersComplete(const QByteArray &head)
     qsizetype start = lineEnd + 2;
     while (start < head.size() - 2) {
         const qsizetype end = head.indexOf("\r\n", start);
-        const QByteArray line = head.mid(start, end - start);
+        const QByteArrayView field = head.sliced(start, end - start);
         start = end + 2;
-        const qsizetype colon = line.indexOf(':');
+        const qsizetype colon = field.indexOf(':');
         if (colon <= 0) {
             reject(400, "Bad Request", QStringLiteral("malformed header line"));
             return false;
         }
-        const QByteArray name = line.left(colon).trimmed().toLower();
-        const QByteArray value = line.mid(colon + 1).trimmed();
-        if (name == "content-length") {
+        const QByteArrayView name = field.first(colon).trimmed();
+        if (name.compare("content-length", Qt::CaseInsensitive) == 0) {
             bool ok = false;
-            const qint64 n = value.toLongLong(&ok);
+            const qint64 n = field.sliced(colon + 1).trimmed().toLongLong(&ok);
             if (!ok || n < 0 || (haveLength && n != contentLength)) {
                 reject(400, "Bad Request", QStringLiteral("invalid Content-Length"));
                 return false;
             }
             contentLength = n;
             haveLength = true;
-        } else if (name == "transfer-encoding") {
+        } else if (name.compare("transfer-encoding", Qt::CaseInsensitive) == 0) {
             reject(411, "Length Required",
                    QStringLiteral("send the body with a Content-Length header; Transfer-Encoding "
                                   "is not accepted"));
@@ -280,10 +299,29 @@ void ConnectionGuard::reject(int status, const QByteArray &reason, const QString
 
 // ---------------------------------------------------------------------------
 
-Listener::Listener(const HttpLimits &limits, QObject *parent)
+bool ConnectionBudget::tryAcquire()
+{
+    int used = m_used.load();
+    while (used < m_max) {
+        if (m_used.compare_exchange_weak(used, used + 1))
+            return true;
+    }
+    return false;
+}
+
+void ConnectionBudget::release()
+{
+    m_used.fetch_sub(1);
+    Q_EMIT released();
+}
+
+Listener::Listener(const HttpLimits &limits, ConnectionBudget &budget, QObject *parent)
     : QTcpServer(parent)
     , m_limits(limits)
-{ }
+    , m_budget(budget)
+{
+    connect(&budget, &ConnectionBudget::released, this, &Listener::onBudgetReleased);
+}
 
 void Listener::incomingConnection(qintptr descriptor)
 {
@@ -298,27 +336,67 @@ void Listener::incomingConnection(qintptr descriptor)
         return;
     }
     socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    if (!m_budget.tryAcquire()) {
+        // Over the cap: hold it unread (the client sees a slow server, not an
+        // error), and stop accepting here until a connection anywhere closes.
+        pauseAccepting();
+        if (m_waiting.size() >= 64) {
+            socket->abort();
+            socket->deleteLater();
+            return;
+        }
+        m_waiting.append(socket);
+        connect(socket, &QTcpSocket::disconnected, this, [this, socket] {
+            if (m_waiting.removeOne(socket))
+                socket->deleteLater();
+        });
+        return;
+    }
+    admit(socket);
+    addPendingConnection(socket);
+    if (m_budget.exhausted())
+        pauseAccepting();
+}
+
+void Listener::admit(QTcpSocket *socket)
+{
     auto *guard = new ConnectionGuard(socket, m_limits);
     m_guards.insert(socket, guard);
     connect(socket, &QObject::destroyed, this, [this, socket] {
         m_guards.remove(socket);
-        if (m_draining) {
-            if (m_guards.isEmpty())
-                Q_EMIT drained();
-        } else if (m_guards.size() < m_limits.maxConnections) {
-            resumeAccepting();
-        }
+        m_budget.release();
+        if (m_draining && m_guards.isEmpty())
+            Q_EMIT drained();
     });
-    addPendingConnection(socket);
-    // At the cap, new clients wait in the kernel's backlog until one leaves.
-    if (m_guards.size() >= m_limits.maxConnections)
-        pauseAccepting();
+}
+
+void Listener::onBudgetReleased()
+{
+    if (m_draining)
+        return;
+    bool admitted = false;
+    while (!m_waiting.isEmpty() && m_budget.tryAcquire()) {
+        QTcpSocket *socket = m_waiting.takeFirst();
+        socket->disconnect(this);
+        admit(socket);
+        addPendingConnection(socket);
+        admitted = true;
+    }
+    if (admitted)
+        Q_EMIT newConnection(); // QHttpServer takes pending connections on this signal
+    if (!m_budget.exhausted())
+        resumeAccepting();
 }
 
 void Listener::drain()
 {
     m_draining = true;
     close();
+    for (QTcpSocket *socket : std::as_const(m_waiting)) {
+        socket->abort();
+        socket->deleteLater();
+    }
+    m_waiting.clear();
     if (m_guards.isEmpty()) {
         QMetaObject::invokeMethod(this, &Listener::drained, Qt::QueuedConnection);
         return;
@@ -446,62 +524,100 @@ Response HttpServer::dispatch(Request &request, QString *routeName) const
     return (*handler)(request);
 }
 
-void HttpServer::serve(const QHttpServerRequest &httpRequest, QHttpServerResponder &responder)
+HttpServer::Exchange HttpServer::process(const QHttpServerRequest &httpRequest)
 {
-    QElapsedTimer timer;
-    timer.start();
-    Request request;
-    request.method = methodName(httpRequest.method());
-    request.path = httpRequest.url().path();
-    request.body = httpRequest.body();
-    request.contentType = httpRequest.value("content-type");
+    Exchange x;
+    x.timer.start();
+    x.request.method = methodName(httpRequest.method());
+    x.request.path = httpRequest.url().path();
+    x.request.body = httpRequest.body();
+    x.request.contentType = httpRequest.value("content-type");
     const QByteArray givenId = httpRequest.value("x-request-id");
-    const QByteArray requestId = usableRequestId(givenId)
+    x.requestId = usableRequestId(givenId)
         ? givenId
-        : m_requestIdPrefix + '-' + QByteArray::number(++m_requestCounter, 16);
-    request.requestId = QString::fromLatin1(requestId);
+        : m_requestIdPrefix + QByteArray::number(++m_requestCounter, 16);
+    x.request.requestId = QString::fromLatin1(x.requestId);
+    x.response = dispatch(x.request, &x.route);
+    return x;
+}
 
-    QString routeName;
-    const Response response = dispatch(request, &routeName);
-
-    responder.writeStatusLine(QHttpServerResponder::StatusCode(response.status));
-    responder.writeHeader("Content-Type", response.contentType);
-    for (const auto &[name, value] : response.headers)
-        responder.writeHeader(name, value);
-    responder.writeHeader("X-Request-ID", requestId);
-    responder.writeHeader("Content-Length", QByteArray::number(response.body.size()));
-    if (request.method == "HEAD")
-        responder.writeBody("", 0);
-    else
-        responder.writeBody(response.body);
-
+void HttpServer::finish(const Exchange &x)
+{
     if (m_observer)
-        m_observer(request, routeName, response.status, double(timer.nsecsElapsed()) / 1e9);
+        m_observer(x.request, x.route, x.response.status, double(x.timer.nsecsElapsed()) / 1e9);
+}
+
+QByteArray HttpServer::wire(const Exchange &x)
+{
+    // One buffer, one socket write: status line, headers, body.
+    const Response &r = x.response;
+    QByteArray out;
+    out.reserve(160 + r.body.size());
+    out += "HTTP/1.1 " + QByteArray::number(r.status) + ' ' + reasonPhrase(r.status) +
+        "\r\nContent-Type: " + r.contentType + "\r\n";
+    for (const auto &[name, value] : r.headers)
+        out += name + ": " + value + "\r\n";
+    out += "X-Request-ID: " + x.requestId +
+        "\r\nContent-Length: " + QByteArray::number(r.body.size()) + "\r\n\r\n";
+    if (x.request.method != "HEAD")
+        out += r.body;
+    return out;
 }
 
 #if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
+// Qt 6.4 hands over the socket: write the response ourselves in one go.
 bool HttpServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket)
 {
-    QHttpServerResponder responder = makeResponder(request, socket);
-    serve(request, responder);
+    const Exchange x = process(request);
+    socket->write(wire(x));
+    socket->flush(); // send now rather than on the next write-notifier round trip
+    finish(x);
     return true;
 }
 
 void HttpServer::missingHandler(const QHttpServerRequest &request, QTcpSocket *socket)
 {
-    QHttpServerResponder responder = makeResponder(request, socket);
-    serve(request, responder);
+    handleRequest(request, socket);
 }
 #else
+// Qt 6.5 and later hand over a responder instead of the socket.
+void HttpServer::respond(const Exchange &x, QHttpServerResponder &responder)
+{
+    const Response &r = x.response;
+    const auto status = QHttpServerResponder::StatusCode(r.status);
+#if QT_VERSION >= QT_VERSION_CHECK(6, 8, 0)
+    QHttpHeaders headers;
+    headers.append(QHttpHeaders::WellKnownHeader::ContentType, r.contentType);
+    for (const auto &[name, value] : r.headers)
+        headers.append(name, value);
+    headers.append("X-Request-ID", x.requestId);
+    responder.write(x.request.method == "HEAD" ? QByteArray() : r.body, headers, status);
+#else
+    responder.writeStatusLine(status);
+    responder.writeHeader("Content-Type", r.contentType);
+    for (const auto &[name, value] : r.headers)
+        responder.writeHeader(name, value);
+    responder.writeHeader("X-Request-ID", x.requestId);
+    responder.writeHeader("Content-Length", QByteArray::number(r.body.size()));
+    responder.writeBody(x.request.method == "HEAD" ? QByteArray() : r.body);
+#endif
+}
+
 bool HttpServer::handleRequest(const QHttpServerRequest &request, QHttpServerResponder &responder)
 {
-    serve(request, responder);
+    const Exchange x = process(request);
+    respond(x, responder);
+    finish(x);
     return true;
 }
 
+#if QT_VERSION >= QT_VERSION_CHECK(6, 8, 0)
+void HttpServer::missingHandler(const QHttpServerRequest &request, QHttpServerResponder &responder)
+#else
 void HttpServer::missingHandler(const QHttpServerRequest &request, QHttpServerResponder &&responder)
+#endif
 {
-    serve(request, responder);
+    handleRequest(request, responder);
 }
 #endif
 

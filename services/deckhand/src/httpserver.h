@@ -9,6 +9,7 @@
 #include <QJsonObject>
 #include <QTcpServer>
 #include <QTimer>
+#include <atomic>
 #include <functional>
 
 class QTcpSocket;
@@ -21,7 +22,6 @@ struct HttpLimits
     qint64 maxBodyBytes = 1024 * 1024;
     int idleTimeoutMs = 15000;
     int requestTimeoutMs = 10000;
-    int maxConnections = 1024;
 };
 
 // Watches one connection's bytes before QHttpServer parses them, and enforces
@@ -44,7 +44,7 @@ private:
     void onTimeout();
     // Consumes new bytes; false when the request was rejected.
     bool scan(const QByteArray &bytes);
-    bool headersComplete(const QByteArray &head);
+    bool headersComplete(QByteArrayView head);
     void reject(int status, const QByteArray &reason, const QString &message);
     void rearm();
     void closeIfDrainingAndIdle();
@@ -59,13 +59,36 @@ private:
     bool m_rejected = false;
 };
 
+// The process-wide connection cap, shared by every listener (each HTTP thread
+// has its own, and the kernel spreads clients across them without regard
+// to how busy each is). Thread-safe.
+class ConnectionBudget final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit ConnectionBudget(int max)
+        : m_max(max)
+    { }
+    bool tryAcquire();
+    void release();
+    bool exhausted() const { return m_used.load() >= m_max; }
+
+Q_SIGNALS:
+    void released();
+
+private:
+    const int m_max;
+    std::atomic<int> m_used { 0 };
+};
+
 // The listening socket. Hands accepted sockets to QHttpServer with a guard
-// attached first, caps concurrent connections, and drains on shutdown.
+// attached first, holds back clients over the connection cap, and drains on
+// shutdown.
 class Listener final : public QTcpServer
 {
     Q_OBJECT
 public:
-    explicit Listener(const HttpLimits &limits, QObject *parent = nullptr);
+    Listener(const HttpLimits &limits, ConnectionBudget &budget, QObject *parent = nullptr);
     int connectionCount() const { return int(m_guards.size()); }
     // Stops accepting and closes every connection once idle; drained() when none are left.
     void drain();
@@ -79,8 +102,13 @@ protected:
     void incomingConnection(qintptr descriptor) override;
 
 private:
+    void admit(QTcpSocket *socket);
+    void onBudgetReleased();
+
     HttpLimits m_limits;
+    ConnectionBudget &m_budget;
     QHash<QTcpSocket *, ConnectionGuard *> m_guards;
+    QList<QTcpSocket *> m_waiting; // accepted over the cap, not yet served
     bool m_draining = false;
 };
 
@@ -132,12 +160,30 @@ protected:
     void missingHandler(const QHttpServerRequest &request, QTcpSocket *socket) override;
 #else
     bool handleRequest(const QHttpServerRequest &request, QHttpServerResponder &responder) override;
+#if QT_VERSION >= QT_VERSION_CHECK(6, 8, 0)
+    void missingHandler(const QHttpServerRequest &request,
+                        QHttpServerResponder &responder) override;
+#else
     void missingHandler(const QHttpServerRequest &request,
                         QHttpServerResponder &&responder) override;
 #endif
+#endif
 
 private:
-    void serve(const QHttpServerRequest &request, QHttpServerResponder &responder);
+    struct Exchange
+    {
+        Request request;
+        Response response;
+        QString route;
+        QByteArray requestId;
+        QElapsedTimer timer;
+    };
+    Exchange process(const QHttpServerRequest &request);
+    void finish(const Exchange &exchange);
+    static QByteArray wire(const Exchange &exchange);
+#if QT_VERSION >= QT_VERSION_CHECK(6, 5, 0)
+    static void respond(const Exchange &exchange, QHttpServerResponder &responder);
+#endif
 
     struct Route
     {

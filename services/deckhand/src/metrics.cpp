@@ -34,8 +34,16 @@ qint64 residentBytes()
 
 } // namespace
 
-void Metrics::observe(const QByteArray &method, const QString &route, int status, double seconds)
+Metrics::Shard *Metrics::addShard()
 {
+    const std::lock_guard lock(m_shardsMutex);
+    return &m_shards.emplace_back();
+}
+
+void Metrics::Shard::observe(const QByteArray &method, const QString &route, int status,
+                             double seconds)
+{
+    const std::lock_guard lock(m_mutex);
     const QByteArray base = "method=\"" + method + "\",route=\"" + escapeLabel(route) + '"';
     ++m_requests[base + ",status=\"" + QByteArray::number(status) + '"'];
     Histogram &h = m_durations[base];
@@ -47,18 +55,35 @@ void Metrics::observe(const QByteArray &method, const QString &route, int status
     h.sum += seconds;
 }
 
-QByteArray Metrics::render(const HealthMonitor &health, const QString &imageTag) const
+QByteArray Metrics::render(const HealthSnapshot &health, const QString &imageTag) const
 {
+    QHash<QByteArray, quint64> requests;
+    QHash<QByteArray, Histogram> durations;
+    {
+        const std::lock_guard shardsLock(m_shardsMutex);
+        for (Shard &shard : m_shards) {
+            const std::lock_guard lock(shard.m_mutex);
+            for (auto it = shard.m_requests.cbegin(); it != shard.m_requests.cend(); ++it)
+                requests[it.key()] += it.value();
+            for (auto it = shard.m_durations.cbegin(); it != shard.m_durations.cend(); ++it) {
+                Histogram &h = durations[it.key()];
+                for (size_t i = 0; i < kBuckets.size(); ++i)
+                    h.counts[i] += it.value().counts[i];
+                h.count += it.value().count;
+                h.sum += it.value().sum;
+            }
+        }
+    }
     QByteArray out;
     out.reserve(4096);
     out += "# HELP http_requests_total HTTP requests answered, by method, route and status.\n"
            "# TYPE http_requests_total counter\n";
-    for (auto it = m_requests.begin(); it != m_requests.end(); ++it)
+    for (auto it = requests.cbegin(); it != requests.cend(); ++it)
         out += "http_requests_total{" + it.key() + "} " + QByteArray::number(it.value()) + '\n';
 
     out += "# HELP http_request_duration_seconds Time spent handling a request.\n"
            "# TYPE http_request_duration_seconds histogram\n";
-    for (auto it = m_durations.begin(); it != m_durations.end(); ++it) {
+    for (auto it = durations.cbegin(); it != durations.cend(); ++it) {
         const Histogram &h = it.value();
         for (size_t i = 0; i < kBuckets.size(); ++i)
             out += "http_request_duration_seconds_bucket{" + it.key() + ",le=\"" +
@@ -80,7 +105,7 @@ QByteArray Metrics::render(const HealthMonitor &health, const QString &imageTag)
     QByteArray latency =
         "# HELP deckhand_dependency_latency_seconds Round trip of the last passing check.\n"
         "# TYPE deckhand_dependency_latency_seconds gauge\n";
-    for (const auto *dep : { &health.database(), &health.redis() }) {
+    for (const DependencyState *dep : { &health.database, &health.redis }) {
         if (!dep->enabled)
             continue;
         const QByteArray label = "{dependency=\"" + escapeLabel(dep->name) + "\"}";
@@ -92,13 +117,13 @@ QByteArray Metrics::render(const HealthMonitor &health, const QString &imageTag)
     }
     out += latency;
 
-    const auto &redis = health.redis();
+    const auto &redis = health.redis;
     if (redis.enabled && redis.known && redis.last.queueDepth) {
         out += "# HELP deckhand_queue_depth Jobs waiting in the Redis queue.\n# TYPE "
                "deckhand_queue_depth gauge\n";
         out += "deckhand_queue_depth " + QByteArray::number(*redis.last.queueDepth) + '\n';
     }
-    const auto &db = health.database();
+    const auto &db = health.database;
     if (db.known && db.last.jobCounts) {
         out += "# HELP deckhand_jobs Jobs stored, by status.\n# TYPE deckhand_jobs gauge\n";
         qint64 processed = 0;

@@ -4,30 +4,46 @@
 #include <QHash>
 #include <QString>
 #include <array>
+#include <list>
+#include <mutex>
 
 namespace deckhand {
 
-class HealthMonitor;
+struct HealthSnapshot;
 
-// Prometheus text exposition (format 0.0.4). Used from the HTTP thread only.
+// Prometheus text exposition (format 0.0.4). Each HTTP thread records into its
+// own shard (an uncontended lock); a scrape merges them.
 class Metrics final
 {
 public:
-    void observe(const QByteArray &method, const QString &route, int status, double seconds);
-    QByteArray render(const HealthMonitor &health, const QString &imageTag) const;
-
     static constexpr std::array<double, 12> kBuckets { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                        0.05,   0.1,   0.25,   0.5,   1.0,  2.5 };
 
-private:
     struct Histogram
     {
         std::array<quint64, kBuckets.size()> counts {};
         quint64 count = 0;
         double sum = 0;
     };
-    QHash<QByteArray, quint64> m_requests; // key: rendered label set
-    QHash<QByteArray, Histogram> m_durations; // key: rendered label set without status
+
+    class Shard
+    {
+    public:
+        void observe(const QByteArray &method, const QString &route, int status, double seconds);
+
+    private:
+        friend class Metrics;
+        std::mutex m_mutex;
+        QHash<QByteArray, quint64> m_requests; // key: rendered label set
+        QHash<QByteArray, Histogram> m_durations; // key: label set without status
+    };
+
+    Shard *addShard();
+    QByteArray render(const HealthSnapshot &health, const QString &imageTag) const;
+
+private:
+    mutable std::mutex m_shardsMutex;
+    mutable std::list<Shard> m_shards; // stable addresses
 };
 
 } // namespace deckhand

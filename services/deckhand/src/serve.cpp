@@ -8,95 +8,237 @@
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QHostAddress>
+#include <QThread>
 #include <QTimer>
+#include <arpa/inet.h>
 #include <csignal>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace deckhand {
+
+namespace {
+
+// A listening socket with SO_REUSEPORT, so each HTTP thread has its own and
+// the kernel spreads new connections across them. Returns -1 and sets *error.
+int openListeningSocket(const QHostAddress &address, quint16 port, QString *error)
+{
+    sockaddr_storage storage {};
+    socklen_t length = 0;
+    const bool v6 = address.protocol() == QAbstractSocket::IPv6Protocol;
+    if (v6) {
+        auto *a = reinterpret_cast<sockaddr_in6 *>(&storage);
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        const Q_IPV6ADDR bytes = address.toIPv6Address();
+        std::memcpy(&a->sin6_addr, &bytes, sizeof bytes);
+        length = sizeof *a;
+    } else {
+        auto *a = reinterpret_cast<sockaddr_in *>(&storage);
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+        a->sin_addr.s_addr = htonl(address.toIPv4Address());
+        length = sizeof *a;
+    }
+    const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *error = QString::fromLocal8Bit(strerror(errno));
+        return -1;
+    }
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 ||
+        ::listen(fd, 1024) != 0) {
+        *error = QString::fromLocal8Bit(strerror(errno));
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+quint16 boundPort(int fd)
+{
+    sockaddr_storage storage {};
+    socklen_t length = sizeof storage;
+    ::getsockname(fd, reinterpret_cast<sockaddr *>(&storage), &length);
+    if (storage.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<sockaddr_in6 *>(&storage)->sin6_port);
+    return ntohs(reinterpret_cast<sockaddr_in *>(&storage)->sin_port);
+}
+
+} // namespace
+
+// One HTTP event loop: its own listener, server and API (with its own
+// database and Redis connections), living on its own thread.
+class HttpLoop final : public QObject
+{
+    Q_OBJECT
+public:
+    HttpLoop(const Config &config, const HttpLimits &limits, const HealthMonitor &health,
+             Metrics &metrics, ConnectionBudget &budget, int fd)
+        : m_config(config)
+        , m_limits(limits)
+        , m_health(health)
+        , m_metrics(metrics)
+        , m_budget(budget)
+        , m_fd(fd)
+    { }
+
+    // Runs on the loop's thread once it starts.
+    void start()
+    {
+        m_api = std::make_unique<Api>(m_config, m_health, m_metrics);
+        m_server = new HttpServer(this);
+        m_api->install(*m_server);
+        m_listener = new Listener(m_limits, m_budget, m_server);
+        if (!m_listener->setSocketDescriptor(m_fd))
+            Log::error("deckhand", QStringLiteral("cannot adopt the listening socket"),
+                       { { QStringLiteral("error"), m_listener->errorString() } });
+        m_server->bind(m_listener);
+        connect(m_listener, &Listener::drained, this, &HttpLoop::drained);
+    }
+    void drain() { m_listener->drain(); }
+    void abortAll() { m_listener->abortAll(); }
+    int connectionCount() const { return m_listener ? m_listener->connectionCount() : 0; }
+    ~HttpLoop() override { m_api.reset(); }
+
+Q_SIGNALS:
+    void drained();
+
+private:
+    Config m_config;
+    HttpLimits m_limits;
+    const HealthMonitor &m_health;
+    Metrics &m_metrics;
+    ConnectionBudget &m_budget;
+    int m_fd;
+    std::unique_ptr<Api> m_api;
+    HttpServer *m_server = nullptr;
+    Listener *m_listener = nullptr;
+};
 
 int runServe(const Config &config)
 {
     QElapsedTimer startup;
     startup.start();
 
+    const int threads =
+        config.httpThreads > 0 ? config.httpThreads : std::clamp(QThread::idealThreadCount(), 1, 8);
     HttpLimits limits;
     limits.idleTimeoutMs = config.idleTimeoutMs;
     limits.requestTimeoutMs = config.requestTimeoutMs;
-    limits.maxConnections = config.maxConnections;
 
-    HealthMonitor health(config);
-    Api api(config, health);
-    HttpServer server;
-    api.install(server);
-
-    auto *listener = new Listener(limits, &server);
     const QHostAddress address = config.host == QLatin1String("localhost")
         ? QHostAddress(QHostAddress::LocalHost)
         : QHostAddress(config.host);
-    if (!listener->listen(address, config.port)) {
-        Log::error("deckhand", QStringLiteral("cannot listen"),
-                   { { QStringLiteral("host"), config.host },
-                     { QStringLiteral("port"), config.port },
-                     { QStringLiteral("error"), listener->errorString() },
-                     { QStringLiteral("hint"),
-                       QStringLiteral("choose another PORT or stop what uses this one") } });
-        return 1;
+    QList<int> sockets;
+    quint16 port = config.port;
+    for (int i = 0; i < threads; ++i) {
+        QString error;
+        const int fd = openListeningSocket(address, port, &error);
+        if (fd < 0) {
+            Log::error("deckhand", QStringLiteral("cannot listen"),
+                       { { QStringLiteral("host"), config.host },
+                         { QStringLiteral("port"), config.port },
+                         { QStringLiteral("error"), error },
+                         { QStringLiteral("hint"),
+                           QStringLiteral("choose another PORT or stop what uses this one") } });
+            for (int open : sockets)
+                ::close(open);
+            return 1;
+        }
+        port = boundPort(fd); // PORT=0 picks one; the other threads share it
+        sockets << fd;
     }
-    server.bind(listener);
+
+    HealthMonitor health(config);
+    Metrics metrics;
+    ConnectionBudget budget(config.maxConnections);
+    QList<QThread *> loopThreads;
+    QList<HttpLoop *> loops;
+    for (int fd : sockets) {
+        auto *thread = new QThread;
+        thread->setObjectName(QStringLiteral("http-%1").arg(loops.size()));
+        auto *loop = new HttpLoop(config, limits, health, metrics, budget, fd);
+        loop->moveToThread(thread);
+        QObject::connect(thread, &QThread::started, loop, &HttpLoop::start);
+        QObject::connect(thread, &QThread::finished, loop, &QObject::deleteLater);
+        thread->start();
+        loopThreads << thread;
+        loops << loop;
+    }
     health.start();
 
     const QString url = QStringLiteral("http://%1:%2")
                             .arg(address.protocol() == QAbstractSocket::IPv6Protocol
                                      ? QLatin1Char('[') + config.host + QLatin1Char(']')
                                      : config.host)
-                            .arg(listener->serverPort());
+                            .arg(port);
     Log::info("deckhand", QStringLiteral("listening"),
               { { QStringLiteral("url"), url },
                 { QStringLiteral("host"), config.host },
-                { QStringLiteral("port"), int(listener->serverPort()) },
+                { QStringLiteral("port"), int(port) },
+                { QStringLiteral("http_threads"), threads },
                 { QStringLiteral("database"), config.database.redacted() },
                 { QStringLiteral("redis"),
                   config.redis ? config.redis->redacted() : QStringLiteral("off") },
                 { QStringLiteral("startup_ms"), double(startup.nsecsElapsed()) / 1e6 } });
 
-    int exitCode = 0;
+    QObject guard; // context for the lambdas below, on the main thread
     bool stopping = false;
+    int drainedLoops = 0;
     QTimer graceTimer;
     graceTimer.setSingleShot(true);
-    QObject::connect(&graceTimer, &QTimer::timeout, &server, [&] {
-        Log::warning("deckhand", QStringLiteral("grace period over; closing busy connections"),
-                     { { QStringLiteral("open_connections"), listener->connectionCount() } });
-        listener->abortAll();
-        QCoreApplication::exit(exitCode);
+    QObject::connect(&graceTimer, &QTimer::timeout, &guard, [&] {
+        Log::warning("deckhand", QStringLiteral("grace period over; closing busy connections"));
+        for (HttpLoop *loop : loops)
+            QMetaObject::invokeMethod(loop, &HttpLoop::abortAll, Qt::BlockingQueuedConnection);
+        QCoreApplication::exit(0);
     });
-    QObject::connect(listener, &Listener::drained, &server, [&] {
-        Log::info("deckhand", QStringLiteral("stopped"),
-                  { { QStringLiteral("reason"), QStringLiteral("drained") } });
-        QCoreApplication::exit(exitCode);
-    });
+    for (HttpLoop *loop : loops) {
+        QObject::connect(loop, &HttpLoop::drained, &guard, [&] {
+            if (++drainedLoops == loops.size()) {
+                Log::info("deckhand", QStringLiteral("stopped"),
+                          { { QStringLiteral("reason"), QStringLiteral("drained") } });
+                QCoreApplication::exit(0);
+            }
+        });
+    }
 
     UnixSignals unixSignals({ SIGTERM, SIGINT });
-    QObject::connect(&unixSignals, &UnixSignals::received, &server, [&](int signal) {
+    QObject::connect(&unixSignals, &UnixSignals::received, &guard, [&](int signal) {
         if (stopping) {
-            // A second signal: stop waiting.
             Log::warning("deckhand", QStringLiteral("second signal; exiting now"));
-            listener->abortAll();
-            QCoreApplication::exit(exitCode);
+            for (HttpLoop *loop : loops)
+                QMetaObject::invokeMethod(loop, &HttpLoop::abortAll, Qt::BlockingQueuedConnection);
+            QCoreApplication::exit(0);
             return;
         }
         stopping = true;
         Log::info("deckhand", QStringLiteral("shutting down"),
                   { { QStringLiteral("signal"),
                       signal == SIGTERM ? QStringLiteral("SIGTERM") : QStringLiteral("SIGINT") },
-                    { QStringLiteral("open_connections"), listener->connectionCount() },
                     { QStringLiteral("grace_seconds"), config.shutdownGraceMs / 1000.0 } });
+        // Readiness turns 503 first, then the listeners close.
         health.setDraining();
-        listener->drain();
+        for (HttpLoop *loop : loops)
+            QMetaObject::invokeMethod(loop, &HttpLoop::drain, Qt::QueuedConnection);
         graceTimer.start(config.shutdownGraceMs);
     });
 
     const int code = QCoreApplication::exec();
+    for (QThread *thread : loopThreads) {
+        thread->quit();
+        thread->wait();
+        delete thread;
+    }
     health.stop();
     return code;
 }
 
 } // namespace deckhand
+
+#include "serve.moc"
