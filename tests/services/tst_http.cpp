@@ -357,7 +357,9 @@ private Q_SLOTS:
 
     void connectionCap()
     {
+        // Two loops: the cap must hold across them, whichever one the kernel picks.
         auto capped = launch({ { QStringLiteral("MAX_CONNECTIONS"), QStringLiteral("3") },
+                               { QStringLiteral("HTTP_THREADS"), QStringLiteral("2") },
                                { QStringLiteral("IDLE_TIMEOUT_SECONDS"), QStringLiteral("60") } });
         QVERIFY(capped->process->waitFor(capped->port, "/livez", 200, 10000));
         QThread::msleep(200); // let the probe connections above be closed

@@ -374,16 +374,22 @@ void Listener::onBudgetReleased()
 {
     if (m_draining)
         return;
-    bool admitted = false;
+    QList<QTcpSocket *> admitted;
     while (!m_waiting.isEmpty() && m_budget.tryAcquire()) {
         QTcpSocket *socket = m_waiting.takeFirst();
         socket->disconnect(this);
         admit(socket);
         addPendingConnection(socket);
-        admitted = true;
+        admitted << socket;
     }
-    if (admitted)
+    if (!admitted.isEmpty())
         Q_EMIT newConnection(); // QHttpServer takes pending connections on this signal
+    // What these clients sent while they waited was announced before anyone
+    // listened: announce it again.
+    for (QTcpSocket *socket : std::as_const(admitted)) {
+        if (socket->bytesAvailable() > 0)
+            QMetaObject::invokeMethod(socket, &QTcpSocket::readyRead, Qt::QueuedConnection);
+    }
     if (!m_budget.exhausted())
         resumeAccepting();
 }
