@@ -1,0 +1,526 @@
+#!/usr/bin/python3
+"""Checks the GitHub workflows, compose.yaml and docker/Dockerfile against the
+pipeline's rules, since GitHub itself cannot be reached from here.
+
+Rules (issue 3):
+  workflows  valid YAML; push + pull_request triggers; top-level permissions
+             empty or read-only and every job declaring its own; write scopes
+             only where used (packages: write to push, id-token: write to sign,
+             security-events: write to upload SARIF); every `uses:` pinned to a
+             40-hex commit sha with a version comment; metadata-action with an
+             immutable sha-<full sha> tag, staging on develop, release-candidate
+             on release/*, never latest (alone or at all); build-push-action for
+             linux/amd64 + linux/arm64 with cache, pushing only outside pull
+             requests, to GHCR with GITHUB_TOKEN; Trivy gating CRITICAL/HIGH with
+             unfixed ignored + SARIF upload; an SPDX SBOM; keyless cosign signing
+             by digest; Qt 6.4 (debian:bookworm container) and Qt 6.8
+             (install-qt-action) jobs with QT_QPA_PLATFORM=offscreen; a
+             clang-format lint job; the image jobs after the tests.
+  compose    the four services with healthchecks, depends_on service_healthy,
+             internal backend network, frontend for the API, named volumes,
+             restart: unless-stopped, deckhand confinement (read_only, tmpfs,
+             cap_drop ALL, no-new-privileges, user 10001), images by variable with
+             the official defaults, loopback-bound port by default, no top-level
+             `name:`/`version:` that would split v1 and v2.
+  Dockerfile uid 10001, STOPSIGNAL SIGTERM, exec-form HEALTHCHECK with
+             `deckhand healthcheck`, OCI labels, VERSION/GIT_SHA build args.
+
+Every rule is also run against broken copies (--self-test, on by default) to
+prove that it catches what it is meant to catch.
+
+Exit status 0 when everything holds, 1 with one line per violation otherwise.
+Needs only the standard library and PyYAML (python3-yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+VERSION_COMMENT_RE = re.compile(r"#\s*v?\d+(\.\d+)*")
+WRITE_SCOPES_NEEDED = {
+    # scope -> predicate over a job's steps that justifies it
+    "packages": lambda steps: any(_uses(s).startswith("docker/build-push-action") and
+                                  str(_with(s).get("push", "false")).lower() != "false"
+                                  for s in steps),
+    "id-token": lambda steps: any("cosign sign" in str(s.get("run", "")) for s in steps),
+    "security-events": lambda steps: any(_uses(s).startswith("github/codeql-action/upload-sarif")
+                                         for s in steps),
+}
+
+
+def _uses(step: dict) -> str:
+    return str(step.get("uses", ""))
+
+
+def _with(step: dict) -> dict:
+    return step.get("with") or {}
+
+
+def _triggers(doc: dict):
+    # PyYAML reads the bare key `on` as the boolean True.
+    return doc.get("on", doc.get(True))
+
+
+# --------------------------------------------------------------------------- workflows
+
+def check_uses_lines(name: str, text: str) -> list[str]:
+    """Every `uses:` in the raw text: local, digest-pinned docker, or owner/repo@40-hex # vX."""
+    errors = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"^\s*(?:-\s*)?uses:\s*['\"]?([^'\"\s#]+)['\"]?\s*(#.*)?$", line)
+        if not m:
+            continue
+        ref, comment = m.group(1), m.group(2) or ""
+        where = f"{name}:{lineno}"
+        if ref.startswith("./"):
+            continue
+        if ref.startswith("docker://"):
+            if "@sha256:" not in ref:
+                errors.append(f"{where}: docker action {ref} not pinned by digest")
+            continue
+        action, _, version = ref.partition("@")
+        if not SHA_RE.match(version):
+            errors.append(f"{where}: {action} pinned to '{version}', not a full 40-hex commit sha")
+        elif not VERSION_COMMENT_RE.search(comment):
+            errors.append(f"{where}: {action}@{version[:7]}… has no '# vX.Y' version comment")
+    return errors
+
+
+def check_permissions(name: str, doc: dict) -> list[str]:
+    errors = []
+    top = doc.get("permissions")
+    if top not in ({}, None) and not (isinstance(top, dict) and
+                                       all(v in ("read", "none") for v in top.values())):
+        errors.append(f"{name}: top-level permissions must be {{}} or read-only, got {top!r}")
+    if top is None:
+        errors.append(f"{name}: no top-level permissions (the default token may be read-write)")
+    for job_id, job in (doc.get("jobs") or {}).items():
+        perms = job.get("permissions")
+        if perms is None:
+            errors.append(f"{name}: job {job_id} declares no permissions")
+            continue
+        if isinstance(perms, str):
+            errors.append(f"{name}: job {job_id} uses permissions '{perms}' instead of a scope list")
+            continue
+        steps = job.get("steps") or []
+        for scope, level in perms.items():
+            if level != "write":
+                continue
+            justify = WRITE_SCOPES_NEEDED.get(scope)
+            if justify is None:
+                errors.append(f"{name}: job {job_id} asks for {scope}: write, which nothing here needs")
+            elif not justify(steps):
+                errors.append(f"{name}: job {job_id} asks for {scope}: write but does not use it")
+        for scope, justify in WRITE_SCOPES_NEEDED.items():
+            if justify(steps) and perms.get(scope) != "write":
+                errors.append(f"{name}: job {job_id} needs {scope}: write for what it does")
+    return errors
+
+
+def _all_steps(doc: dict):
+    for job_id, job in (doc.get("jobs") or {}).items():
+        for step in job.get("steps") or []:
+            yield job_id, job, step
+
+
+def check_pipeline(workflows: dict[str, dict]) -> list[str]:
+    """Rules that hold across the workflow set (a step may live in any file)."""
+    errors = []
+    steps = [(n, j_id, j, s) for n, d in workflows.items() for j_id, j, s in _all_steps(d)]
+
+    def find(prefix: str):
+        return [(n, j_id, j, s) for n, j_id, j, s in steps if _uses(s).startswith(prefix)]
+
+    if not any(isinstance(_triggers(d), dict) and {"push", "pull_request"} <= set(_triggers(d))
+               for d in workflows.values()):
+        errors.append("no workflow runs on both push and pull_request")
+
+    # Tags
+    metas = find("docker/metadata-action")
+    if not metas:
+        errors.append("no docker/metadata-action step")
+    for n, j_id, _, s in metas:
+        w = _with(s)
+        tags = str(w.get("tags", ""))
+        flavor = str(w.get("flavor", ""))
+        if not re.search(r"type=sha\b[^\n]*format=long", tags) or "prefix=sha-" not in tags:
+            errors.append(f"{n}: {j_id}: metadata tags lack the immutable type=sha,prefix=sha-,format=long")
+        if not re.search(r"value=staging,enable=\$\{\{\s*github\.ref == 'refs/heads/develop'\s*\}\}", tags):
+            errors.append(f"{n}: {j_id}: no `staging` tag limited to develop")
+        if not re.search(r"value=release-candidate,enable=\$\{\{\s*startsWith\(github\.ref, "
+                         r"'refs/heads/release/'\)\s*\}\}", tags):
+            errors.append(f"{n}: {j_id}: no `release-candidate` tag limited to release/*")
+        if "latest=false" not in flavor.replace(" ", ""):
+            errors.append(f"{n}: {j_id}: flavor must set latest=false (never latest as the only tag)")
+        if re.search(r"value=latest\b|type=raw,latest|:latest\b", tags):
+            errors.append(f"{n}: {j_id}: tags name `latest`")
+
+    # Build and push
+    builds = find("docker/build-push-action")
+    pushing = [b for b in builds if str(_with(b[3]).get("push", "false")).lower() != "false"]
+    if not pushing:
+        errors.append("no docker/build-push-action step pushes the image")
+    for n, j_id, job, s in pushing:
+        w = _with(s)
+        platforms = {p.strip() for p in str(w.get("platforms", "")).split(",")}
+        if not {"linux/amd64", "linux/arm64"} <= platforms:
+            errors.append(f"{n}: {j_id}: push builds {sorted(platforms)}, not linux/amd64 + linux/arm64")
+        if not w.get("cache-from") or not w.get("cache-to"):
+            errors.append(f"{n}: {j_id}: build-push-action without cache-from/cache-to")
+        push = str(w.get("push"))
+        job_if = str(job.get("if", ""))
+        if "pull_request" not in push and "pull_request" not in job_if:
+            errors.append(f"{n}: {j_id}: pushes on pull requests too")
+        if "steps.meta.outputs.tags" not in str(w.get("tags", "")):
+            errors.append(f"{n}: {j_id}: pushed tags do not come from metadata-action")
+        if "GIT_SHA=${{ github.sha }}" not in str(w.get("build-args", "")):
+            errors.append(f"{n}: {j_id}: GIT_SHA build arg is not the commit sha")
+    logins = find("docker/login-action")
+    if not any(str(_with(s).get("registry")) == "ghcr.io" and
+               "secrets.GITHUB_TOKEN" in str(_with(s).get("password", "")) for *_, s in logins):
+        errors.append("no docker/login-action to ghcr.io with secrets.GITHUB_TOKEN")
+
+    # Scanning, SBOM, signing
+    trivy = find("aquasecurity/trivy-action")
+    gate = [t for t in trivy if str(_with(t[3]).get("exit-code")) == "1"]
+    if not any({"CRITICAL", "HIGH"} <= {x.strip() for x in str(_with(t[3]).get("severity", "")).split(",")}
+               and str(_with(t[3]).get("ignore-unfixed")).lower() == "true" for t in gate):
+        errors.append("no Trivy step failing (exit-code 1) on CRITICAL,HIGH with ignore-unfixed")
+    if not any(str(_with(t[3]).get("format")) == "sarif" for t in trivy):
+        errors.append("no Trivy SARIF report")
+    if not find("github/codeql-action/upload-sarif"):
+        errors.append("no SARIF upload (github/codeql-action/upload-sarif)")
+    sboms = find("anchore/sbom-action")
+    if not any(str(_with(s).get("format")).startswith("spdx") for *_, s in sboms):
+        errors.append("no SPDX SBOM (anchore/sbom-action with format spdx-json)")
+    if not find("sigstore/cosign-installer"):
+        errors.append("cosign is not installed anywhere")
+    sign_steps = [(n, j_id, s) for n, j_id, _, s in steps if "cosign sign" in str(s.get("run", ""))]
+    if not sign_steps:
+        errors.append("no `cosign sign` step")
+    for n, j_id, s in sign_steps:
+        run, env = str(s.get("run", "")), str(s.get("env", ""))
+        if "--key" in run:
+            errors.append(f"{n}: {j_id}: cosign signs with a key, not keyless")
+        if not ("@${DIGEST}" in run and "outputs.digest" in env) and "outputs.digest }}" not in run:
+            errors.append(f"{n}: {j_id}: cosign does not sign by digest")
+        if "--yes" not in run:
+            errors.append(f"{n}: {j_id}: cosign sign without --yes would wait for a prompt")
+
+    # Build matrix and lint
+    jobs = {(n, j_id): j for n, d in workflows.items() for j_id, j in (d.get("jobs") or {}).items()}
+
+    def container_image(job: dict) -> str:
+        c = job.get("container")
+        return str(c.get("image") if isinstance(c, dict) else c or "")
+
+    if not any(container_image(j).startswith("debian:bookworm") and
+               any("ctest" in str(s.get("run", "")) for s in j.get("steps") or [])
+               for j in jobs.values()):
+        errors.append("no job builds and tests in a debian:bookworm container (Qt 6.4)")
+    if not any(_uses(s).startswith("jurplel/install-qt-action") and
+               str(_with(s).get("version", "")).startswith("6.8") for *_, s in steps):
+        errors.append("no Qt 6.8 job via install-qt-action")
+    if not any(str((d.get("env") or {}).get("QT_QPA_PLATFORM")) == "offscreen"
+               for d in workflows.values()) and \
+            not all(str((j.get("env") or {}).get("QT_QPA_PLATFORM")) == "offscreen"
+                    for j in jobs.values()):
+        errors.append("QT_QPA_PLATFORM=offscreen is not set for the test jobs")
+    if not any("clang-format" in str(s.get("run", "")) and "--Werror" in str(s.get("run", ""))
+               for *_, s in steps):
+        errors.append("no clang-format check (--dry-run --Werror)")
+
+    # The image jobs come after the tests.
+    test_jobs = {j_id for (_, j_id), j in jobs.items()
+                 if any("ctest" in str(s.get("run", "")) for s in j.get("steps") or [])}
+    for (n, j_id), j in jobs.items():
+        if any(_uses(s).startswith("docker/build-push-action") for s in j.get("steps") or []):
+            needs = _needs_closure(j_id, {k[1]: v for k, v in jobs.items() if k[0] == n})
+            missing = test_jobs - needs - {j_id}
+            if missing:
+                errors.append(f"{n}: {j_id} builds the image without waiting for {sorted(missing)}")
+    return errors
+
+
+def _needs_closure(job_id: str, jobs: dict) -> set[str]:
+    seen: set[str] = set()
+    todo = [job_id]
+    while todo:
+        needs = jobs.get(todo.pop(), {}).get("needs") or []
+        for dep in [needs] if isinstance(needs, str) else needs:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+# --------------------------------------------------------------------------- compose
+
+def check_compose(doc: dict) -> list[str]:
+    errors = []
+    name = "compose.yaml"
+    for key in ("name", "version"):
+        if key in doc:
+            errors.append(f"{name}: top-level `{key}:` (not accepted alike by docker-compose 1.29 and v2)")
+    services = doc.get("services") or {}
+    for svc in ("postgres", "redis", "api", "worker"):
+        if svc not in services:
+            errors.append(f"{name}: no `{svc}` service")
+    expected_images = {
+        "postgres": r"^\$\{POSTGRES_IMAGE:-postgres:15-alpine\}$",
+        "redis": r"^\$\{REDIS_IMAGE:-redis:7-alpine\}$",
+        "api": r"^\$\{DECKHAND_IMAGE:-ghcr\.io/[^}]+/deckhand\}:\$\{DECKHAND_TAG:-(?!latest\})[^}]+\}$",
+        "worker": r"^\$\{DECKHAND_IMAGE:-ghcr\.io/[^}]+/deckhand\}:\$\{DECKHAND_TAG:-(?!latest\})[^}]+\}$",
+    }
+    health_cmd = {"postgres": "pg_isready", "redis": "redis-cli", "api": "healthcheck",
+                  "worker": "healthcheck"}
+    for svc, conf in services.items():
+        where = f"{name}: {svc}"
+        if svc in expected_images and not re.match(expected_images[svc], str(conf.get("image", ""))):
+            errors.append(f"{where}: image {conf.get('image')!r} is not set by variable with the expected default")
+        hc = conf.get("healthcheck") or {}
+        test = hc.get("test")
+        if not test or hc.get("disable"):
+            errors.append(f"{where}: no healthcheck")
+        elif svc in health_cmd and health_cmd[svc] not in " ".join(map(str, test)):
+            errors.append(f"{where}: healthcheck does not use {health_cmd[svc]}")
+        if conf.get("restart") != "unless-stopped":
+            errors.append(f"{where}: restart is {conf.get('restart')!r}, not unless-stopped")
+        if "container_name" in conf:
+            errors.append(f"{where}: container_name prevents several projects side by side")
+        for vol in conf.get("volumes") or []:
+            source = str(vol.get("source") if isinstance(vol, dict) else vol).split(":")[0]
+            if source.startswith((".", "/")):
+                errors.append(f"{where}: bind mount {source} instead of a named volume")
+            elif source not in (doc.get("volumes") or {}):
+                errors.append(f"{where}: volume {source} is not declared under volumes:")
+    for svc in ("api", "worker"):
+        conf = services.get(svc) or {}
+        where = f"{name}: {svc}"
+        if conf.get("read_only") is not True:
+            errors.append(f"{where}: read_only is not true")
+        tmpfs = conf.get("tmpfs") or []
+        tmpfs = [tmpfs] if isinstance(tmpfs, str) else tmpfs
+        if not any(str(t).split(":")[0] == "/tmp" for t in tmpfs):
+            errors.append(f"{where}: no tmpfs on /tmp")
+        if "ALL" not in (conf.get("cap_drop") or []):
+            errors.append(f"{where}: cap_drop lacks ALL")
+        if conf.get("cap_add"):
+            errors.append(f"{where}: cap_add {conf.get('cap_add')} gives capabilities back")
+        if "no-new-privileges:true" not in (conf.get("security_opt") or []):
+            errors.append(f"{where}: security_opt lacks no-new-privileges:true")
+        if str(conf.get("user", "")).split(":")[0] != "10001":
+            errors.append(f"{where}: user is {conf.get('user')!r}, not 10001")
+        if conf.get("privileged"):
+            errors.append(f"{where}: privileged")
+        deps = conf.get("depends_on") or {}
+        for dep in ("postgres", "redis"):
+            cond = (deps.get(dep) or {}).get("condition") if isinstance(deps, dict) else None
+            if cond != "service_healthy":
+                errors.append(f"{where}: depends_on {dep} without condition: service_healthy")
+    networks = doc.get("networks") or {}
+    if not (networks.get("backend") or {}).get("internal"):
+        errors.append(f"{name}: backend network is not internal")
+    if "frontend" not in networks or (networks.get("frontend") or {}).get("internal"):
+        errors.append(f"{name}: no non-internal frontend network")
+
+    def nets(svc: str) -> set[str]:
+        n = (services.get(svc) or {}).get("networks") or []
+        return set(n if isinstance(n, list) else n.keys())
+    for svc in ("postgres", "redis", "worker"):
+        if nets(svc) != {"backend"}:
+            errors.append(f"{name}: {svc} should be on the backend network only, is on {sorted(nets(svc))}")
+        if (services.get(svc) or {}).get("ports"):
+            errors.append(f"{name}: {svc} publishes ports")
+    if nets("api") != {"frontend", "backend"}:
+        errors.append(f"{name}: api should be on frontend and backend, is on {sorted(nets('api'))}")
+    for port in (services.get("api") or {}).get("ports") or []:
+        text = str(port.get("host_ip", "") if isinstance(port, dict) else port)
+        if not re.match(r"^(\$\{[A-Z_]+:-127\.0\.0\.1\}|127\.0\.0\.1):", text) and \
+                text not in ("127.0.0.1",):
+            errors.append(f"{name}: api port {port!r} is not bound to loopback by default")
+    return errors
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+def check_dockerfile(text: str) -> list[str]:
+    errors = []
+    name = "docker/Dockerfile"
+    stages = re.split(r"(?m)^FROM\s+", text)
+    final = stages[-1] if len(stages) > 1 else ""
+    if not re.search(r"(?m)^USER\s+10001(:10001)?\s*$", final):
+        errors.append(f"{name}: final stage does not run as USER 10001")
+    if not re.search(r"(?m)^STOPSIGNAL\s+SIGTERM\s*$", final):
+        errors.append(f"{name}: final stage lacks STOPSIGNAL SIGTERM")
+    hc = re.search(r"(?ms)^HEALTHCHECK\b(.*?)(?<!\\)$", final)
+    if not hc or not re.search(r'CMD\s+\[\s*"[^"]*deckhand",\s*"healthcheck"', hc.group(1)):
+        errors.append(f"{name}: no exec-form HEALTHCHECK running `deckhand healthcheck`")
+    for label in ("source", "revision", "version", "created"):
+        if f"org.opencontainers.image.{label}=" not in final:
+            errors.append(f"{name}: final stage lacks the OCI label org.opencontainers.image.{label}")
+    for arg in ("VERSION", "GIT_SHA", "BUILD_TIME", "IMAGE_TAG"):
+        if not re.search(rf"(?m)^ARG\s+{arg}\b", text):
+            errors.append(f"{name}: no build arg {arg}")
+    if re.search(r"(?m)^RUN\b.*\bcurl\b", final):
+        errors.append(f"{name}: final stage installs curl")
+    return errors
+
+
+# --------------------------------------------------------------------------- driver
+
+def load_all() -> tuple[dict[str, str], dict[str, dict], dict, str, list[str]]:
+    errors = []
+    texts, docs = {}, {}
+    wf_dir = REPO / ".github/workflows"
+    files = sorted(list(wf_dir.glob("*.yml")) + list(wf_dir.glob("*.yaml")))
+    if not files:
+        errors.append(".github/workflows has no workflow")
+    for path in files:
+        rel = str(path.relative_to(REPO))
+        texts[rel] = path.read_text()
+        try:
+            docs[rel] = yaml.safe_load(texts[rel])
+        except yaml.YAMLError as exc:
+            errors.append(f"{rel}: not valid YAML: {exc}")
+            continue
+        if not isinstance(docs[rel], dict) or not docs[rel].get("jobs") or _triggers(docs[rel]) is None:
+            errors.append(f"{rel}: not a workflow (needs `on:` and `jobs:`)")
+    try:
+        compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        errors.append(f"compose.yaml: {exc}")
+        compose = {}
+    try:
+        dockerfile = (REPO / "docker/Dockerfile").read_text()
+    except OSError as exc:
+        errors.append(f"docker/Dockerfile: {exc}")
+        dockerfile = ""
+    return texts, docs, compose, dockerfile, errors
+
+
+def check_everything(texts, docs, compose, dockerfile) -> list[str]:
+    errors = []
+    for rel, text in texts.items():
+        errors += check_uses_lines(rel, text)
+    for rel, doc in docs.items():
+        if isinstance(doc, dict):
+            errors += check_permissions(rel, doc)
+    errors += check_pipeline({k: v for k, v in docs.items() if isinstance(v, dict)})
+    errors += check_compose(compose or {})
+    errors += check_dockerfile(dockerfile)
+    if (REPO / ".env").exists() and _tracked(".env"):
+        errors.append(".env is committed; only .env.example may be")
+    if not (REPO / ".env.example").exists():
+        errors.append(".env.example is missing")
+    return errors
+
+
+def _tracked(rel: str) -> bool:
+    import subprocess
+    proc = subprocess.run(["git", "-C", str(REPO), "ls-files", "--error-unmatch", rel],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc.returncode == 0
+
+
+def self_test(texts, docs, compose, dockerfile) -> list[str]:
+    """Breaks one rule at a time in memory; each must be reported."""
+    failures = []
+    wf = next(iter(docs), None)
+
+    def expect(label: str, errs: list[str], pattern: str) -> None:
+        if not any(re.search(pattern, e) for e in errs):
+            failures.append(f"self-test '{label}' not detected (wanted /{pattern}/ in {errs[:3]})")
+
+    if wf:
+        text = texts[wf]
+        expect("tag-pinned action", check_uses_lines(wf, re.sub(r"@[0-9a-f]{40}", "@v4", text, count=1)),
+               "not a full 40-hex")
+        expect("sha without comment", check_uses_lines(wf, re.sub(r"(@[0-9a-f]{40})\s*#[^\n]*", r"\1", text,
+                                                                 count=1)), "version comment")
+        broken = copy.deepcopy(docs)
+        broken[wf]["permissions"] = "write-all"
+        expect("write-all", check_permissions(wf, broken[wf]), "top-level permissions")
+        broken = copy.deepcopy(docs)
+        job = next(iter(broken[wf]["jobs"].values()))
+        job.pop("permissions", None)
+        expect("job without permissions", check_permissions(wf, broken[wf]), "declares no permissions")
+        broken = copy.deepcopy(docs)
+        next(iter(broken[wf]["jobs"].values()))["permissions"] = {"contents": "read", "packages": "write"}
+        expect("needless packages: write", check_permissions(wf, broken[wf]), "does not use it")
+
+        def mutate_steps(prefix: str, fn) -> dict:
+            b = copy.deepcopy(docs)
+            for d in b.values():
+                for _, _, s in _all_steps(d):
+                    if _uses(s).startswith(prefix):
+                        fn(s)
+            return b
+        expect("latest tag", check_pipeline(mutate_steps("docker/metadata-action",
+               lambda s: s["with"].update(flavor="latest=true"))), "latest=false")
+        expect("no sha tag", check_pipeline(mutate_steps("docker/metadata-action",
+               lambda s: s["with"].update(tags="type=ref,event=branch"))), "immutable")
+        expect("single arch", check_pipeline(mutate_steps("docker/build-push-action",
+               lambda s: s["with"].update(platforms="linux/amd64"))), "linux/arm64")
+        b = copy.deepcopy(docs)
+        for d in b.values():
+            for _, job, s in _all_steps(d):
+                if _uses(s).startswith("docker/build-push-action") and \
+                        str(_with(s).get("push", "false")).lower() != "false":
+                    s["with"]["push"] = "true"
+                    job.pop("if", None)
+        expect("push on PRs", check_pipeline(b), "pull requests")
+        expect("no trivy gate", check_pipeline(mutate_steps("aquasecurity/trivy-action",
+               lambda s: s["with"].update({"exit-code": "0"}))), "Trivy")
+    broken = copy.deepcopy(compose)
+    broken["services"]["api"]["cap_drop"] = []
+    expect("api keeps capabilities", check_compose(broken), "cap_drop")
+    broken = copy.deepcopy(compose)
+    broken["services"]["worker"]["read_only"] = False
+    expect("writable worker", check_compose(broken), "read_only")
+    broken = copy.deepcopy(compose)
+    broken["networks"]["backend"]["internal"] = False
+    expect("open backend", check_compose(broken), "internal")
+    broken = copy.deepcopy(compose)
+    broken["services"]["api"]["depends_on"] = ["postgres", "redis"]
+    expect("plain depends_on", check_compose(broken), "service_healthy")
+    broken = copy.deepcopy(compose)
+    broken["services"]["api"]["ports"] = ["8000:8000"]
+    expect("port on all interfaces", check_compose(broken), "loopback")
+    broken = copy.deepcopy(compose)
+    broken["services"]["api"]["image"] = "ghcr.io/pilothouse/deckhand:latest"
+    expect("fixed image", check_compose(broken), "by variable")
+    expect("root user", check_dockerfile(dockerfile.replace("USER 10001:10001", "USER root")), "USER 10001")
+    expect("shell healthcheck", check_dockerfile(re.sub(r"CMD \[[^\]]*\"healthcheck\"\]",
+                                                        "CMD deckhand healthcheck", dockerfile)), "HEALTHCHECK")
+    return failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Check workflows, compose.yaml and the Dockerfile.")
+    parser.add_argument("--no-self-test", action="store_true", help="skip the broken-copy checks")
+    args = parser.parse_args()
+    texts, docs, compose, dockerfile, errors = load_all()
+    if not errors:
+        errors += check_everything(texts, docs, compose, dockerfile)
+    if not errors and not args.no_self_test:
+        errors += self_test(texts, docs, compose, dockerfile)
+    for e in errors:
+        print(f"FAIL {e}")
+    if errors:
+        print(f"{len(errors)} violation(s)")
+        return 1
+    print(f"ok: {len(texts)} workflow(s), compose.yaml and docker/Dockerfile follow the pipeline rules")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,734 @@
+#!/usr/bin/python3
+"""End-to-end test of the deckhand stack (compose.yaml) on a real Docker engine.
+
+What it does, in order:
+  1. Finds a Docker engine; as root with none answering it starts Debian's
+     dockerd itself (and stops it at the end).
+  2. Makes debian:bookworm-slim with debootstrap | docker import when the
+     engine does not have it (no public registry is reachable here).
+  3. Builds the deckhand image from docker/Dockerfile and PostgreSQL/Redis
+     stand-in images from Debian packages (tests/e2e/standins/), reusing the
+     engine's layer cache.
+  4. `compose up` with those images through the compose.yaml variables, waits
+     until every service is healthy, and checks readiness, a job round trip,
+     the api container's confinement, SIGTERM shutdown, a PostgreSQL outage
+     and `compose down -v` leaving nothing behind.
+  5. Removes the containers, networks and volumes it made, even on failure,
+     and leaves the images cached for the next run.
+
+Exit status: 0 passed, 1 failed, 77 skipped (no engine and not root, outside
+CI). With CI=true it never skips.
+
+Only the standard library; every command is an argument list, never a shell
+string.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STANDINS = Path(__file__).resolve().parent / "standins"
+SKIP = 77
+
+BASE_IMAGE = "debian:bookworm-slim"
+DECKHAND_IMAGE = "pilothouse-e2e/deckhand"
+DECKHAND_TAG = "e2e"
+POSTGRES_IMAGE = "pilothouse-e2e/postgres:15-debian"
+REDIS_IMAGE = "pilothouse-e2e/redis:7-debian"
+
+# Files of a debootstrap minbase that the official slim image leaves out too.
+SLIM_DROP = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+             "usr/share/lintian", "var/cache/apt", "var/lib/apt/lists", "var/log")
+SLIM_DPKG_CFG = """\
+# Like the official debian slim images: no docs, man pages or translations.
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+"""
+
+
+class Failure(Exception):
+    """A check that did not hold; the message says what was expected."""
+
+
+class Skip(Exception):
+    """The test cannot run here (and CI is not set)."""
+
+
+def log(msg: str) -> None:
+    print(f"[e2e {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def run(args: list[str], *, timeout: float = 120, check: bool = True, env: dict | None = None,
+        capture: bool = True, input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(args, timeout=timeout, env=env, input=input_bytes,
+                              stdout=subprocess.PIPE if capture else None,
+                              stderr=subprocess.PIPE if capture else None)
+    except subprocess.TimeoutExpired as exc:
+        raise Failure(f"{' '.join(args[:4])} ... timed out after {timeout:.0f} s") from exc
+    if check and proc.returncode != 0:
+        err = (proc.stderr or b"").decode(errors="replace").strip()[-3000:]
+        raise Failure(f"{' '.join(args)} exited {proc.returncode}: {err}")
+    return proc
+
+
+def out(args: list[str], **kw) -> str:
+    return run(args, **kw).stdout.decode(errors="replace").strip()
+
+
+# --------------------------------------------------------------------------- engine
+
+class Engine:
+    """The Docker engine this run talks to, started by us if need be."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.docker = shutil.which("docker") or ""
+        self.dockerd: subprocess.Popen | None = None
+        self.dockerd_log: Path | None = None
+        self.compose: list[str] = []
+        self.build_env = dict(os.environ)
+
+    def answers(self) -> bool:
+        if not self.docker:
+            return False
+        try:
+            proc = subprocess.run([self.docker, "version", "--format", "{{.Server.Version}}"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=20)
+        except subprocess.TimeoutExpired:
+            return False
+        return proc.returncode == 0 and bool(proc.stdout.strip())
+
+    def ensure(self) -> None:
+        if self.answers():
+            log(f"engine answers ({out([self.docker, 'version', '--format', '{{.Server.Version}}'])})")
+        else:
+            if os.geteuid() != 0:
+                raise Skip("no Docker engine answers and not root, so dockerd cannot be started")
+            ensure_packages()
+            self.docker = shutil.which("docker") or ""
+            if self.answers():
+                log("engine answers after installing packages")
+            else:
+                self.start_dockerd()
+        self.pick_compose()
+        self.pick_builder()
+
+    def start_dockerd(self) -> None:
+        dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
+        if not Path(dockerd).exists():
+            raise Failure("dockerd not found although docker.io was installed")
+        self.dockerd_log = self.workdir / "dockerd.log"
+        log(f"starting {dockerd} (log {self.dockerd_log})")
+        logf = open(self.dockerd_log, "wb")
+        # Its own session, so a Ctrl-C on the test does not hit it before cleanup does.
+        self.dockerd = subprocess.Popen([dockerd, "--host", "unix:///var/run/docker.sock"],
+                                        stdout=logf, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.dockerd.poll() is not None:
+                raise Failure(f"dockerd exited {self.dockerd.returncode}: "
+                              f"{self.dockerd_log.read_text(errors='replace')[-2000:]}")
+            if self.answers():
+                log("dockerd is up")
+                return
+            time.sleep(0.5)
+        raise Failure("dockerd did not answer within 90 s")
+
+    def stop_dockerd(self) -> None:
+        if self.dockerd is None or self.dockerd.poll() is not None:
+            return
+        log("stopping the dockerd this test started")
+        self.dockerd.send_signal(signal.SIGTERM)
+        try:
+            self.dockerd.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            self.dockerd.kill()
+            self.dockerd.wait(timeout=10)
+
+    def pick_compose(self) -> None:
+        probe = subprocess.run([self.docker, "compose", "version"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=30)
+        if probe.returncode == 0:
+            self.compose = [self.docker, "compose"]
+        elif shutil.which("docker-compose"):
+            self.compose = [shutil.which("docker-compose") or "docker-compose"]
+        else:
+            if os.geteuid() == 0:
+                ensure_packages(["docker-compose"])
+            if not shutil.which("docker-compose"):
+                raise Failure("neither `docker compose` (v2) nor docker-compose (v1) is available")
+            self.compose = [shutil.which("docker-compose") or "docker-compose"]
+        log(f"compose: {' '.join(self.compose)} "
+            f"({out(self.compose + ['version', '--short'], check=False) or '?'})")
+
+    def pick_builder(self) -> None:
+        # BuildKit when the client has it (buildx plugin, or a 20.10 client that
+        # has it built in); otherwise the classic builder, which the Dockerfile
+        # supports just as well.
+        buildx = subprocess.run([self.docker, "buildx", "version"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+        client = out([self.docker, "version", "--format", "{{.Client.Version}}"], check=False)
+        major = int(re.match(r"(\d+)", client).group(1)) if re.match(r"(\d+)", client) else 0
+        if buildx:
+            self.build_env.pop("DOCKER_BUILDKIT", None)
+            kind = "BuildKit (buildx)"
+        elif major and major < 23:
+            self.build_env["DOCKER_BUILDKIT"] = "1"
+            kind = "BuildKit (built into the client)"
+        else:
+            self.build_env["DOCKER_BUILDKIT"] = "0"
+            kind = "classic builder"
+        log(f"docker client {client}, building with {kind}")
+
+    def image_exists(self, ref: str) -> bool:
+        return run([self.docker, "image", "inspect", ref], check=False).returncode == 0
+
+
+def ensure_packages(extra: list[str] | None = None) -> None:
+    """Installs what is missing from Debian (root only), as `make test` does."""
+    wanted = {"docker.io": "dockerd", "docker-compose": "docker-compose", "debootstrap": "debootstrap"}
+    missing = [pkg for pkg, tool in wanted.items() if not shutil.which(tool)
+               and not Path(f"/usr/sbin/{tool}").exists()]
+    missing += [p for p in (extra or []) if p not in missing and not shutil.which(p)]
+    if not missing or os.geteuid() != 0:
+        return
+    log(f"apt-get install {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update"], timeout=600, env=env)
+    run(["apt-get", "install", "-y", "--no-install-recommends", *missing], timeout=900, env=env)
+
+
+# --------------------------------------------------------------------------- images
+
+def debian_mirror() -> str:
+    """The mirror this machine's apt uses for the main archive."""
+    files = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for m in re.finditer(r"^URIs:\s*(\S+)", text, re.M):
+            if "security" not in m.group(1) and "debian" in m.group(1):
+                return m.group(1)
+        for m in re.finditer(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s", text, re.M):
+            if "security" not in m.group(1):
+                return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def make_base_image(engine: Engine) -> None:
+    if engine.image_exists(BASE_IMAGE):
+        log(f"{BASE_IMAGE} present")
+        return
+    # Where a registry is reachable (GitHub's runners) the real image is better.
+    pull = run([engine.docker, "pull", BASE_IMAGE], timeout=180, check=False)
+    if pull.returncode == 0:
+        log(f"{BASE_IMAGE} pulled")
+        return
+    if os.geteuid() != 0:
+        raise Failure(f"{BASE_IMAGE} is missing and debootstrap needs root")
+    ensure_packages()
+    mirror = debian_mirror()
+    started = time.monotonic()
+    rootfs = Path(tempfile.mkdtemp(prefix="bookworm-rootfs-", dir="/var/tmp"))
+    try:
+        log(f"debootstrap --variant=minbase bookworm from {mirror} (once per machine)")
+        run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), mirror], timeout=1200)
+        security = mirror.rstrip("/") + "-security" if mirror.rstrip("/").endswith("/debian") \
+            else "http://deb.debian.org/debian-security"
+        (rootfs / "etc/apt/sources.list").write_text(
+            f"deb {mirror} bookworm main\n"
+            f"deb {mirror} bookworm-updates main\n"
+            f"deb {security} bookworm-security main\n")
+        (rootfs / "etc/dpkg/dpkg.cfg.d/docker").write_text(SLIM_DPKG_CFG)
+        (rootfs / "etc/apt/apt.conf.d/docker-clean").write_text(
+            'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+            '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+            'Acquire::GzipIndexes "true";\n')
+        for rel in SLIM_DROP:
+            target = rootfs / rel
+            if target.is_dir():
+                for child in target.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+        tar = subprocess.Popen(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-c", "."],
+                               stdout=subprocess.PIPE)
+        imp = subprocess.run([engine.docker, "import", "--change", 'CMD ["bash"]',
+                              "--message", f"debootstrap minbase bookworm from {mirror}",
+                              "-", BASE_IMAGE], stdin=tar.stdout, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=600)
+        tar.stdout.close()
+        tar.wait(timeout=60)
+        if imp.returncode != 0 or tar.returncode != 0:
+            raise Failure(f"docker import failed: {imp.stderr.decode(errors='replace')}")
+    finally:
+        shutil.rmtree(rootfs, ignore_errors=True)
+    log(f"{BASE_IMAGE} made in {time.monotonic() - started:.0f} s")
+
+
+def build(engine: Engine, tag: str, context: Path, dockerfile: Path | None = None,
+          build_args: dict | None = None, target: str | None = None, timeout: float = 1500) -> float:
+    args = [engine.docker, "build", "--tag", tag]
+    if engine.build_env.get("DOCKER_BUILDKIT") == "0":
+        args.append("--force-rm")  # the classic builder keeps failed steps' containers otherwise
+    if dockerfile:
+        args += ["--file", str(dockerfile)]
+    for key, value in (build_args or {}).items():
+        args += ["--build-arg", f"{key}={value}"]
+    if target:
+        args += ["--target", target]
+    args.append(str(context))
+    started = time.monotonic()
+    logfile = engine.workdir / f"build-{re.sub(r'[^A-Za-z0-9]+', '_', tag)}.log"
+    with open(logfile, "wb") as fh:
+        try:
+            proc = subprocess.run(args, stdout=fh, stderr=subprocess.STDOUT, env=engine.build_env,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise Failure(f"building {tag} took over {timeout:.0f} s (log {logfile})") from exc
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = logfile.read_text(errors="replace")[-4000:]
+        raise Failure(f"building {tag} failed (exit {proc.returncode}):\n{tail}")
+    log(f"built {tag} in {elapsed:.1f} s")
+    return elapsed
+
+
+def git(*args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(REPO), *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, timeout=30)
+    return proc.stdout.decode().strip() if proc.returncode == 0 else ""
+
+
+def build_metadata() -> dict:
+    # BUILD_TIME is the commit time, not the wall clock: the same sources give
+    # the same image, and a warm run hits the layer cache.
+    sha = git("rev-parse", "HEAD") or "0" * 40
+    return {
+        "VERSION": git("describe", "--tags", "--always", "--dirty") or "0.0.0-e2e",
+        "GIT_SHA": sha,
+        "BUILD_TIME": git("log", "-1", "--format=%cI") or "1970-01-01T00:00:00Z",
+        "IMAGE_TAG": DECKHAND_TAG,
+    }
+
+
+def image_id(engine: Engine, ref: str) -> str:
+    proc = run([engine.docker, "image", "inspect", "--format", "{{.Id}}", ref], check=False)
+    return proc.stdout.decode().strip() if proc.returncode == 0 else ""
+
+
+def build_replacing(engine: Engine, tag: str, context: Path, dockerfile: Path, build_args: dict,
+                    target: str | None) -> float:
+    """Builds tag; removes the image it replaced, if nothing else uses it."""
+    before = image_id(engine, tag)
+    elapsed = build(engine, tag, context, dockerfile, build_args, target=target, timeout=1800)
+    if before and before != image_id(engine, tag):
+        run([engine.docker, "image", "rm", before], check=False, timeout=120)
+    return elapsed
+
+
+def image_size(engine: Engine, ref: str) -> int:
+    return int(out([engine.docker, "image", "inspect", "--format", "{{.Size}}", ref]))
+
+
+# --------------------------------------------------------------------------- stack
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, engine: Engine, project: str, port: int, grace: int):
+        self.engine = engine
+        self.project = project
+        self.port = port
+        self.grace = grace
+        # Not the compose defaults, so the stand-in (or official) image must honour them.
+        self.pg_user = "phe2e_user"
+        self.pg_db = "phe2e_db"
+        self.env = dict(os.environ)
+        # The real environment wins over a developer's .env in both compose versions.
+        self.env.update({
+            "DECKHAND_IMAGE": DECKHAND_IMAGE,
+            "DECKHAND_TAG": DECKHAND_TAG,
+            "POSTGRES_IMAGE": POSTGRES_IMAGE,
+            "REDIS_IMAGE": REDIS_IMAGE,
+            "POSTGRES_USER": self.pg_user,
+            "POSTGRES_DB": self.pg_db,
+            "POSTGRES_PASSWORD": secrets.token_hex(16),
+            "REDIS_PASSWORD": secrets.token_hex(16),
+            "API_BIND": "127.0.0.1",
+            "API_PORT": str(port),
+            "LOG_LEVEL": "info",
+            "LOG_FORMAT": "json",
+            "SHUTDOWN_GRACE_SECONDS": str(grace),
+            "CHECK_INTERVAL_SECONDS": "2",
+            "CHECK_TIMEOUT_SECONDS": "1",
+            "COMPOSE_PROJECT_NAME": project,
+        })
+        self.env.pop("COMPOSE_FILE", None)
+        self.env.pop("COMPOSE_PROFILES", None)
+        self.started = False
+
+    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> str:
+        cmd = self.engine.compose + ["--project-name", self.project,
+                                     "--file", str(REPO / "compose.yaml"), *args]
+        return out(cmd, timeout=timeout, env=self.env, check=check)
+
+    def containers(self) -> dict[str, str]:
+        """service name -> container id, from the engine's labels (same for v1 and v2)."""
+        lines = out([self.engine.docker, "ps", "-a", "--no-trunc", "--filter",
+                     f"label=com.docker.compose.project={self.project}",
+                     "--format", "{{.ID}} {{.Label \"com.docker.compose.service\"}}"])
+        result = {}
+        for line in lines.splitlines():
+            cid, _, service = line.partition(" ")
+            result[service] = cid
+        return result
+
+    def inspect(self, cid: str) -> dict:
+        return json.loads(out([self.engine.docker, "inspect", cid]))[0]
+
+    def wait_healthy(self, services: tuple[str, ...], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            ids = self.containers()
+            states = {}
+            for service in services:
+                if service not in ids:
+                    states[service] = "missing"
+                    continue
+                state = self.inspect(ids[service])["State"]
+                states[service] = (state.get("Health") or {}).get("Status") or state["Status"]
+                if state["Status"] in ("exited", "dead"):
+                    raise Failure(f"{service} exited ({state.get('ExitCode')}) while starting:\n"
+                                  + self.logs(service))
+            if all(s == "healthy" for s in states.values()):
+                return
+            time.sleep(0.5)
+        raise Failure(f"not all healthy within {timeout:.0f} s: {states}")
+
+    def logs(self, service: str, tail: int = 40) -> str:
+        cid = self.containers().get(service)
+        if not cid:
+            return f"({service}: no container)"
+        proc = run([self.engine.docker, "logs", "--tail", str(tail), cid], check=False)
+        return (proc.stdout + proc.stderr).decode(errors="replace")
+
+    def http(self, method: str, path: str, body: dict | None = None,
+             timeout: float = 5) -> tuple[int, dict, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            conn.request(method, path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            ctype = resp.getheader("Content-Type", "")
+        finally:
+            conn.close()
+        try:
+            parsed = json.loads(data) if data else {}
+        except json.JSONDecodeError:
+            parsed = {"_raw": data.decode(errors="replace")}
+        return resp.status, parsed, ctype
+
+    def wait_http(self, path: str, want: int, timeout: float) -> tuple[int, dict]:
+        deadline = time.monotonic() + timeout
+        last: tuple = ("no answer",)
+        while time.monotonic() < deadline:
+            try:
+                status, body, _ = self.http("GET", path, timeout=3)
+                last = (status, body)
+                if status == want:
+                    return status, body
+            except OSError as exc:
+                last = (repr(exc),)
+            time.sleep(0.3)
+        raise Failure(f"GET {path} did not answer {want} within {timeout:.0f} s; last: {last}")
+
+    def psql(self, sql: str) -> str:
+        pg = self.containers()["postgres"]
+        return out([self.engine.docker, "exec", pg, "psql", "-U", self.pg_user, "-d", self.pg_db,
+                    "-tAc", sql], timeout=30)
+
+    def leftovers(self) -> dict[str, list[str]]:
+        label = f"label=com.docker.compose.project={self.project}"
+        d = self.engine.docker
+        found = {
+            "containers": out([d, "ps", "-aq", "--filter", label]).split(),
+            "networks": out([d, "network", "ls", "-q", "--filter", label]).split(),
+            "volumes": out([d, "volume", "ls", "-q", "--filter", label]).split(),
+        }
+        # Also by name, in case something was made without the label.
+        prefix = f"{self.project}_"
+        found["networks"] += [n for n in out([d, "network", "ls", "--format", "{{.Name}}"]).split()
+                              if n.startswith(prefix) and n not in found["networks"]]
+        found["volumes"] += [v for v in out([d, "volume", "ls", "--format", "{{.Name}}"]).split()
+                             if v.startswith(prefix) and v not in found["volumes"]]
+        return {k: v for k, v in found.items() if v}
+
+    def down(self) -> None:
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", timeout=180,
+                      check=False)
+
+
+# --------------------------------------------------------------------------- checks
+
+def check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise Failure(msg)
+    log(f"ok: {msg}")
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def root_mount_options(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        parts = line.split()
+        if parts[4] == "/":
+            return parts[5]
+    return ""
+
+
+def check_ready(stack: Stack) -> None:
+    status, body, ctype = stack.http("GET", "/readyz")
+    check(status == 200 and body.get("status") == "pass",
+          f"/readyz is 200 pass with PostgreSQL and Redis (got {status} {body.get('status')})")
+    check(ctype.startswith("application/health+json"), f"/readyz is application/health+json ({ctype})")
+    names = " ".join((body.get("checks") or {}).keys())
+    check("postgres" in names and "redis" in names, f"/readyz checks postgres and redis ({names})")
+    status, _, _ = stack.http("GET", "/livez")
+    check(status == 200, "/livez is 200")
+
+
+def check_version(stack: Stack, meta: dict) -> None:
+    status, body, _ = stack.http("GET", "/version")
+    check(status == 200, "/version is 200")
+    check(body.get("git_sha") == meta["GIT_SHA"],
+          f"/version reports the GIT_SHA build arg ({body.get('git_sha')})")
+    check(body.get("version") == meta["VERSION"],
+          f"/version reports the VERSION build arg ({body.get('version')})")
+    log(f"/version: {json.dumps(body, sort_keys=True)}")
+
+
+def check_job(stack: Stack) -> None:
+    marker = secrets.token_hex(8)
+    status, body, _ = stack.http("POST", "/v1/jobs", {"type": "echo", "payload": {"marker": marker}})
+    check(status == 202 and body.get("id"), f"POST /v1/jobs is 202 with an id ({status} {body})")
+    job_id = str(body["id"])
+    deadline = time.monotonic() + 60
+    job: dict = {}
+    while time.monotonic() < deadline:
+        _, job, _ = stack.http("GET", f"/v1/jobs/{job_id}")
+        if job.get("status") in ("succeeded", "failed"):
+            break
+        time.sleep(0.3)
+    check(job.get("status") == "succeeded", f"job {job_id} succeeded through the worker ({job})")
+    check(marker in json.dumps(job.get("result")), "the echo job's result carries its payload")
+    if not re.fullmatch(r"[0-9a-fA-F-]{36}", job_id):
+        raise Failure(f"job id {job_id!r} is not a UUID")
+    row = stack.psql(f"SELECT status || '|' || coalesce(worker_id, '') FROM jobs WHERE id = '{job_id}'")
+    status_col, _, worker_id = row.partition("|")
+    check(status_col == "succeeded" and worker_id,
+          f"PostgreSQL holds the job as succeeded by worker {worker_id!r}")
+
+
+def check_confinement(stack: Stack) -> None:
+    cid = stack.containers()["api"]
+    info = stack.inspect(cid)
+    host = info["HostConfig"]
+    check(info["Config"]["User"].split(":")[0] == "10001", f"api configured as uid 10001 ({info['Config']['User']})")
+    check(host.get("ReadonlyRootfs") is True, "api has ReadonlyRootfs")
+    check("ALL" in (host.get("CapDrop") or []), f"api drops ALL capabilities ({host.get('CapDrop')})")
+    check(any("no-new-privileges" in o for o in host.get("SecurityOpt") or []),
+          "api has no-new-privileges")
+    pid = info["State"]["Pid"]
+    if pid and Path(f"/proc/{pid}/status").exists():
+        st = proc_status(pid)
+        uids = set(st["Uid"].split())
+        check(uids == {"10001"}, f"api process runs as uid 10001 (Uid: {st['Uid']})")
+        for cap in ("CapEff", "CapPrm", "CapBnd", "CapAmb"):
+            check(int(st[cap], 16) == 0, f"api process {cap} is empty ({st[cap]})")
+        check(st.get("NoNewPrivs") == "1", "api process has NoNewPrivs")
+        opts = root_mount_options(pid)
+        check(opts.split(",")[0] == "ro", f"api root filesystem is mounted read-only ({opts})")
+    else:
+        raise Failure("cannot see the api process from here (engine not on this host?)")
+    probe = run([stack.engine.docker, "exec", cid, "/usr/local/bin/deckhand", "healthcheck"], check=False)
+    check(probe.returncode == 0, "`deckhand healthcheck` passes inside the api container")
+
+
+def check_postgres_outage(stack: Stack, interval: float) -> None:
+    pg = stack.containers()["postgres"]
+    run([stack.engine.docker, "kill", pg])
+    t0 = time.monotonic()
+    status, body = stack.wait_http("/readyz", 503, timeout=6 * interval + 10)
+    check(body.get("status") == "fail",
+          f"/readyz turned 503 fail {time.monotonic() - t0:.1f} s after PostgreSQL was killed")
+    t_live = time.monotonic()
+    status, _, _ = stack.http("GET", "/livez", timeout=2)
+    check(status == 200 and time.monotonic() - t_live < 1.0, "/livez stays 200 and fast meanwhile")
+    run([stack.engine.docker, "start", pg])
+    t1 = time.monotonic()
+    stack.wait_http("/readyz", 200, timeout=60)
+    check(True, f"/readyz passes again {time.monotonic() - t1:.1f} s after PostgreSQL came back")
+    stack.wait_healthy(("postgres", "api", "worker"), timeout=90)
+
+
+def check_sigterm(stack: Stack) -> float:
+    cid = stack.containers()["api"]
+    t0 = time.monotonic()
+    run([stack.engine.docker, "stop", "--time", str(stack.grace * 3), cid], timeout=stack.grace * 3 + 30)
+    took = time.monotonic() - t0
+    state = stack.inspect(cid)["State"]
+    check(state["ExitCode"] == 0, f"api exited 0 on SIGTERM (exit {state['ExitCode']})")
+    check(took < stack.grace, f"docker stop api took {took:.2f} s, within the {stack.grace} s grace")
+    return took
+
+
+def check_down(stack: Stack) -> None:
+    stack.down()
+    left = stack.leftovers()
+    check(not left, f"compose down -v leaves no containers, networks or volumes ({left or 'none'})")
+
+
+# --------------------------------------------------------------------------- main
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep-workdir", action="store_true", help="keep logs in the temp dir")
+    parser.add_argument("--target", default=None,
+                        help="Dockerfile target to test (default: the final stage)")
+    args = parser.parse_args()
+
+    t_start = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="pilothouse-e2e-"))
+    engine = Engine(workdir)
+    stack: Stack | None = None
+    numbers: dict[str, str] = {}
+    outcome = "FAILED"
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        if not (REPO / "compose.yaml").exists() or not (REPO / "docker/Dockerfile").exists():
+            raise Failure("compose.yaml or docker/Dockerfile missing")
+        engine.ensure()
+        make_base_image(engine)
+        build(engine, POSTGRES_IMAGE, STANDINS / "postgres")
+        build(engine, REDIS_IMAGE, STANDINS / "redis")
+        meta = build_metadata()
+        ref = f"{DECKHAND_IMAGE}:{DECKHAND_TAG}"
+        # The intermediate stages get tags of their own: they stay the layer cache
+        # for the next run, and the copies a changed source replaces are removed
+        # instead of piling up as untagged images.
+        build_s = 0.0
+        for tag, target in ((f"{DECKHAND_IMAGE}-builder:{DECKHAND_TAG}", "builder"),
+                            (f"{DECKHAND_IMAGE}-rootfs:{DECKHAND_TAG}", "rootfs"),
+                            (ref, args.target)):
+            build_s += build_replacing(engine, tag, REPO, REPO / "docker/Dockerfile", meta, target)
+        size = image_size(engine, ref)
+        numbers["deckhand image size"] = f"{size / 1e6:.1f} MB ({size} bytes)"
+        numbers["deckhand image build"] = f"{build_s:.1f} s"
+
+        project = f"phe2e{os.getpid()}{secrets.token_hex(3)}"
+        grace = 10
+        stack = Stack(engine, project, free_port(), grace)
+        log(f"compose project {project}, api on 127.0.0.1:{stack.port}")
+        t_up = time.monotonic()
+        stack.started = True
+        stack.compose("up", "--detach", "--no-build", timeout=300)
+        stack.wait_healthy(("postgres", "redis", "api", "worker"), timeout=180)
+        up_s = time.monotonic() - t_up
+        numbers["compose up to all healthy"] = f"{up_s:.1f} s"
+        log(f"all four services healthy {up_s:.1f} s after `up`")
+
+        check_ready(stack)
+        check_version(stack, meta)
+        check_job(stack)
+        check_confinement(stack)
+        check_postgres_outage(stack, interval=2)
+        stop_s = check_sigterm(stack)
+        numbers["docker stop api"] = f"{stop_s:.2f} s"
+        check_down(stack)
+        stack.started = False
+        outcome = "PASSED"
+        return 0
+    except Skip as exc:
+        if in_ci():
+            log(f"FAIL: CI=true and the test cannot run: {exc}")
+            return 1
+        print(f"SKIP: {exc}", flush=True)
+        outcome = "SKIPPED"
+        return SKIP
+    except (Failure, KeyboardInterrupt) as exc:
+        log(f"FAIL: {exc}")
+        if stack is not None and stack.started:
+            for service in ("api", "worker", "postgres", "redis"):
+                print(f"----- last log lines of {service} -----\n{stack.logs(service)}", flush=True)
+        return 1
+    finally:
+        if stack is not None and stack.started:
+            log("cleaning up the compose project")
+            try:
+                stack.down()
+                left = stack.leftovers()
+                if left:
+                    log(f"warning: left behind after cleanup: {left}")
+            except Exception as exc:  # cleanup must go on to stop dockerd
+                log(f"cleanup error: {exc}")
+        engine.stop_dockerd()
+        numbers["e2e total"] = f"{time.monotonic() - t_start:.1f} s"
+        if outcome != "SKIPPED":
+            print(f"\n== deckhand stack e2e: {outcome}", flush=True)
+            for key, value in numbers.items():
+                print(f"   {key:28s} {value}", flush=True)
+        if args.keep_workdir or outcome == "FAILED":
+            print(f"   logs in {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
