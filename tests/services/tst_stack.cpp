@@ -14,7 +14,6 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QThread>
-
 #include <memory>
 
 using namespace pilothouse::fixtures;
@@ -30,10 +29,19 @@ QJsonObject jsonOf(const HttpReply &r)
 
 QString checkStatus(const HttpReply &readyz, const QString &check)
 {
-    return jsonOf(readyz).value(QStringLiteral("checks")).toObject().value(check).toArray().first().toObject().value(QStringLiteral("status")).toString();
+    return jsonOf(readyz)
+        .value(QStringLiteral("checks"))
+        .toObject()
+        .value(check)
+        .toArray()
+        .first()
+        .toObject()
+        .value(QStringLiteral("status"))
+        .toString();
 }
 
-int runDeckhand(const QProcessEnvironment &env, const QStringList &args, QByteArray *output = nullptr)
+int runDeckhand(const QProcessEnvironment &env, const QStringList &args,
+                QByteArray *output = nullptr)
 {
     QProcess p;
     p.setProcessEnvironment(env);
@@ -67,13 +75,15 @@ class TestStack : public QObject
             e.insert(QStringLiteral("REDIS_URL"), redisUrl);
         e.insert(QStringLiteral("CHECK_INTERVAL_SECONDS"), QString::number(kIntervalMs / 1000.0));
         e.insert(QStringLiteral("CHECK_TIMEOUT_SECONDS"), QStringLiteral("0.5"));
-        e.insert(QStringLiteral("WORKER_HEARTBEAT_FILE"), m_tmp.filePath(QStringLiteral("worker.heartbeat")));
+        e.insert(QStringLiteral("WORKER_HEARTBEAT_FILE"),
+                 m_tmp.filePath(QStringLiteral("worker.heartbeat")));
         return e;
     }
 
     QJsonObject submitAndWait(quint16 port, const QByteArray &body, int timeoutMs = 15000)
     {
-        const HttpReply created = httpRequest(port, "POST", "/v1/jobs", body, { { "Content-Type", "application/json" } });
+        const HttpReply created =
+            httpRequest(port, "POST", "/v1/jobs", body, { { "Content-Type", "application/json" } });
         if (created.status != 202) {
             qWarning("POST /v1/jobs answered %d: %s", created.status, created.body.constData());
             return {};
@@ -110,8 +120,10 @@ private Q_SLOTS:
         m_port = freePort();
         m_api = std::make_unique<Deckhand>(env(m_pg->url(), m_redis->url()));
         QVERIFY2(m_api->start(&error), qPrintable(error));
-        QVERIFY2(m_api->waitFor(m_port, "/readyz", 200, 20000), m_api->outputLines().join('\n').constData());
-        m_worker = std::make_unique<Deckhand>(env(m_pg->url(), m_redis->url()), QStringList { QStringLiteral("worker") });
+        QVERIFY2(m_api->waitFor(m_port, "/readyz", 200, 20000),
+                 m_api->outputLines().join('\n').constData());
+        m_worker = std::make_unique<Deckhand>(env(m_pg->url(), m_redis->url()),
+                                              QStringList { QStringLiteral("worker") });
         QVERIFY2(m_worker->start(&error), qPrintable(error));
     }
 
@@ -124,7 +136,12 @@ private Q_SLOTS:
         QCOMPARE(checkStatus(r, QStringLiteral("postgres:responseTime")), QStringLiteral("pass"));
         QCOMPARE(checkStatus(r, QStringLiteral("redis:responseTime")), QStringLiteral("pass"));
         QCOMPARE(checkStatus(r, QStringLiteral("schema:version")), QStringLiteral("pass"));
-        const QJsonObject pg = o.value(QStringLiteral("checks")).toObject().value(QStringLiteral("postgres:responseTime")).toArray().first().toObject();
+        const QJsonObject pg = o.value(QStringLiteral("checks"))
+                                   .toObject()
+                                   .value(QStringLiteral("postgres:responseTime"))
+                                   .toArray()
+                                   .first()
+                                   .toObject();
         QVERIFY(pg.value(QStringLiteral("observedValue")).toDouble() > 0);
     }
 
@@ -133,9 +150,14 @@ private Q_SLOTS:
         QCOMPARE(httpRequest(m_port, "GET", "/livez").status, 200);
         QCOMPARE(httpRequest(m_port, "GET", "/health").body, QByteArray(R"({"status":"ok"})"));
         const QJsonObject healthz = jsonOf(httpRequest(m_port, "GET", "/healthz"));
-        QCOMPARE(healthz, (QJsonObject { { QStringLiteral("status"), QStringLiteral("ok") }, { QStringLiteral("db"), QStringLiteral("ok") },
-                              { QStringLiteral("redis"), QStringLiteral("ok") } }));
-        QCOMPARE(jsonOf(httpRequest(m_port, "GET", "/version")).value(QStringLiteral("schema_version")).toInt(), 1);
+        QCOMPARE(healthz,
+                 (QJsonObject { { QStringLiteral("status"), QStringLiteral("ok") },
+                                { QStringLiteral("db"), QStringLiteral("ok") },
+                                { QStringLiteral("redis"), QStringLiteral("ok") } }));
+        QCOMPARE(jsonOf(httpRequest(m_port, "GET", "/version"))
+                     .value(QStringLiteral("schema_version"))
+                     .toInt(),
+                 1);
         const QByteArray metrics = httpRequest(m_port, "GET", "/metrics").body;
         QVERIFY(metrics.contains(R"(deckhand_dependency_up{dependency="postgres"} 1)"));
         QVERIFY(metrics.contains(R"(deckhand_dependency_up{dependency="redis"} 1)"));
@@ -146,7 +168,9 @@ private Q_SLOTS:
     void migrationsRecorded()
     {
         QString error;
-        QCOMPARE(m_pg->psql(QStringLiteral("SELECT version FROM schema_migrations ORDER BY version;"), QStringLiteral("postgres"), &error),
+        QCOMPARE(
+            m_pg->psql(QStringLiteral("SELECT version FROM schema_migrations ORDER BY version;"),
+                       QStringLiteral("postgres"), &error),
             QStringLiteral("1"));
         QVERIFY2(error.isEmpty(), qPrintable(error));
     }
@@ -156,7 +180,8 @@ private Q_SLOTS:
         QTest::addColumn<QByteArray>("body");
         QTest::addColumn<QJsonObject>("expectedResult");
         QTest::newRow("echo") << QByteArray(R"({"type":"echo","payload":{"hello":"world","n":3}})")
-                              << QJsonObject { { QStringLiteral("hello"), QStringLiteral("world") }, { QStringLiteral("n"), 3 } };
+                              << QJsonObject { { QStringLiteral("hello"), QStringLiteral("world") },
+                                               { QStringLiteral("n"), 3 } };
         QTest::newRow("sleep") << QByteArray(R"({"type":"sleep","payload":{"ms":150}})")
                                << QJsonObject { { QStringLiteral("slept_ms"), 150 } };
     }
@@ -173,13 +198,17 @@ private Q_SLOTS:
         QCOMPARE(job.value(QStringLiteral("attempts")).toInt(), 1);
         // The row is really in PostgreSQL.
         const QString id = job.value(QStringLiteral("id")).toString();
-        QCOMPARE(m_pg->psql(QStringLiteral("SELECT status FROM jobs WHERE id = '%1';").arg(id)), QStringLiteral("succeeded"));
+        QCOMPARE(m_pg->psql(QStringLiteral("SELECT status FROM jobs WHERE id = '%1';").arg(id)),
+                 QStringLiteral("succeeded"));
     }
 
     void processedJobsShowInMetrics()
     {
-        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(m_port, "GET", "/metrics").body.contains(R"(deckhand_jobs{status="succeeded"} 2)"), 3 * kIntervalMs);
-        QVERIFY(httpRequest(m_port, "GET", "/metrics").body.contains("deckhand_jobs_processed_total 2"));
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(m_port, "GET", "/metrics")
+                                     .body.contains(R"(deckhand_jobs{status="succeeded"} 2)"),
+                                 3 * kIntervalMs);
+        QVERIFY(httpRequest(m_port, "GET", "/metrics")
+                    .body.contains("deckhand_jobs_processed_total 2"));
     }
 
     void healthcheckCommand()
@@ -207,30 +236,40 @@ private Q_SLOTS:
             slowestLivez = qMax(slowestLivez, live.elapsedMs);
             const HttpReply ready = httpRequest(m_port, "GET", "/readyz");
             if (ready.status == 503) {
-                QCOMPARE(checkStatus(ready, QStringLiteral("postgres:responseTime")), QStringLiteral("fail"));
+                QCOMPARE(checkStatus(ready, QStringLiteral("postgres:responseTime")),
+                         QStringLiteral("fail"));
                 failed = true;
                 break;
             }
             QThread::msleep(50);
         }
         QVERIFY2(failed, "readiness did not turn 503 within two check intervals");
-        QVERIFY2(slowestLivez < 250, qPrintable(QStringLiteral("livez took %1 ms").arg(slowestLivez)));
-        QCOMPARE(runDeckhand(env(m_pg->url(), m_redis->url()), { QStringLiteral("healthcheck") }), 1);
+        QVERIFY2(slowestLivez < 250,
+                 qPrintable(QStringLiteral("livez took %1 ms").arg(slowestLivez)));
+        QCOMPARE(runDeckhand(env(m_pg->url(), m_redis->url()), { QStringLiteral("healthcheck") }),
+                 1);
 
         // Jobs are refused at once with the reason, not after a timeout.
         const HttpReply refused = httpRequest(m_port, "POST", "/v1/jobs", R"({"type":"echo"})");
         QCOMPARE(refused.status, 503);
-        QVERIFY(jsonOf(refused).value(QStringLiteral("message")).toString().contains(QLatin1String("database unavailable")));
+        QVERIFY(jsonOf(refused)
+                    .value(QStringLiteral("message"))
+                    .toString()
+                    .contains(QLatin1String("database unavailable")));
         QVERIFY(refused.elapsedMs < 250);
-        QCOMPARE(jsonOf(httpRequest(m_port, "GET", "/healthz")).value(QStringLiteral("db")).toString(), QStringLiteral("error"));
+        QCOMPARE(
+            jsonOf(httpRequest(m_port, "GET", "/healthz")).value(QStringLiteral("db")).toString(),
+            QStringLiteral("error"));
 
         QVERIFY2(m_pg->start(&error), qPrintable(error));
         QElapsedTimer sinceStart;
         sinceStart.start();
-        QTRY_COMPARE_WITH_TIMEOUT(httpRequest(m_port, "GET", "/readyz").status, 200, 2 * kIntervalMs + 500);
+        QTRY_COMPARE_WITH_TIMEOUT(httpRequest(m_port, "GET", "/readyz").status, 200,
+                                  2 * kIntervalMs + 500);
         QCOMPARE(m_api->pid(), pid); // recovered without a restart
         // The worker reconnected too.
-        const QJsonObject job = submitAndWait(m_port, R"({"type":"echo","payload":{"after":"pg outage"}})", 20000);
+        const QJsonObject job =
+            submitAndWait(m_port, R"({"type":"echo","payload":{"after":"pg outage"}})", 20000);
         QCOMPARE(job.value(QStringLiteral("status")).toString(), QStringLiteral("succeeded"));
     }
 
@@ -238,28 +277,37 @@ private Q_SLOTS:
     {
         QString error;
         QVERIFY(m_redis->stop(&error));
-        QTRY_COMPARE_WITH_TIMEOUT(httpRequest(m_port, "GET", "/readyz").status, 503, 2 * kIntervalMs + 500);
+        QTRY_COMPARE_WITH_TIMEOUT(httpRequest(m_port, "GET", "/readyz").status, 503,
+                                  2 * kIntervalMs + 500);
         const HttpReply ready = httpRequest(m_port, "GET", "/readyz");
         QCOMPARE(checkStatus(ready, QStringLiteral("redis:responseTime")), QStringLiteral("fail"));
-        QCOMPARE(checkStatus(ready, QStringLiteral("postgres:responseTime")), QStringLiteral("pass"));
+        QCOMPARE(checkStatus(ready, QStringLiteral("postgres:responseTime")),
+                 QStringLiteral("pass"));
         QCOMPARE(httpRequest(m_port, "GET", "/livez").status, 200);
         const HttpReply refused = httpRequest(m_port, "POST", "/v1/jobs", R"({"type":"echo"})");
         QCOMPARE(refused.status, 503);
-        QVERIFY(jsonOf(refused).value(QStringLiteral("message")).toString().contains(QLatin1String("queue unavailable")));
+        QVERIFY(jsonOf(refused)
+                    .value(QStringLiteral("message"))
+                    .toString()
+                    .contains(QLatin1String("queue unavailable")));
 
         QVERIFY2(m_redis->start(&error), qPrintable(error));
-        QTRY_COMPARE_WITH_TIMEOUT(httpRequest(m_port, "GET", "/readyz").status, 200, 2 * kIntervalMs + 500);
-        const QJsonObject job = submitAndWait(m_port, R"({"type":"echo","payload":{"after":"redis outage"}})", 20000);
+        QTRY_COMPARE_WITH_TIMEOUT(httpRequest(m_port, "GET", "/readyz").status, 200,
+                                  2 * kIntervalMs + 500);
+        const QJsonObject job =
+            submitAndWait(m_port, R"({"type":"echo","payload":{"after":"redis outage"}})", 20000);
         QCOMPARE(job.value(QStringLiteral("status")).toString(), QStringLiteral("succeeded"));
     }
 
     void workerRequeuesItsJobOnShutdown()
     {
-        const HttpReply created = httpRequest(m_port, "POST", "/v1/jobs", R"({"type":"sleep","payload":{"ms":30000}})",
-            { { "Content-Type", "application/json" } });
+        const HttpReply created =
+            httpRequest(m_port, "POST", "/v1/jobs", R"({"type":"sleep","payload":{"ms":30000}})",
+                        { { "Content-Type", "application/json" } });
         QCOMPARE(created.status, 202);
         const QByteArray location = created.header("Location");
-        QTRY_COMPARE_WITH_TIMEOUT(jsonOf(httpRequest(m_port, "GET", location)).value(QStringLiteral("status")).toString(),
+        QTRY_COMPARE_WITH_TIMEOUT(
+            jsonOf(httpRequest(m_port, "GET", location)).value(QStringLiteral("status")).toString(),
             QStringLiteral("running"), 5000);
         QElapsedTimer timer;
         timer.start();
@@ -267,13 +315,17 @@ private Q_SLOTS:
         QVERIFY(m_worker->waitForExit(5000));
         QCOMPARE(m_worker->exitCode(), 0);
         QVERIFY(timer.elapsed() < 3000);
-        QCOMPARE(jsonOf(httpRequest(m_port, "GET", location)).value(QStringLiteral("status")).toString(), QStringLiteral("queued"));
-        QCOMPARE(m_redis->cli({ QStringLiteral("LLEN"), QStringLiteral("deckhand:jobs") }), QStringLiteral("1"));
+        QCOMPARE(
+            jsonOf(httpRequest(m_port, "GET", location)).value(QStringLiteral("status")).toString(),
+            QStringLiteral("queued"));
+        QCOMPARE(m_redis->cli({ QStringLiteral("LLEN"), QStringLiteral("deckhand:jobs") }),
+                 QStringLiteral("1"));
         QVERIFY(!QFile::exists(m_tmp.filePath(QStringLiteral("worker.heartbeat"))));
         // Drop it so later tests start from an empty queue.
         m_redis->cli({ QStringLiteral("DEL"), QStringLiteral("deckhand:jobs") });
         QString error;
-        m_worker = std::make_unique<Deckhand>(env(m_pg->url(), m_redis->url()), QStringList { QStringLiteral("worker") });
+        m_worker = std::make_unique<Deckhand>(env(m_pg->url(), m_redis->url()),
+                                              QStringList { QStringLiteral("worker") });
         QVERIFY2(m_worker->start(&error), qPrintable(error));
     }
 
@@ -287,7 +339,10 @@ private Q_SLOTS:
     void passwordSources()
     {
         QFETCH(QString, source);
-        QProcessEnvironment e = env(source == QLatin1String("url") ? m_pg->url() : m_pg->url(QStringLiteral("postgres"), false), {});
+        QProcessEnvironment e =
+            env(source == QLatin1String("url") ? m_pg->url()
+                                               : m_pg->url(QStringLiteral("postgres"), false),
+                {});
         QTemporaryDir dir;
         if (source == QLatin1String("PGPASSWORD"))
             e.insert(QStringLiteral("PGPASSWORD"), m_pg->password());
@@ -295,7 +350,10 @@ private Q_SLOTS:
             QFile pgpass(dir.filePath(QStringLiteral("pgpass")));
             QVERIFY(pgpass.open(QIODevice::WriteOnly));
             pgpass.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
-            pgpass.write(QStringLiteral("127.0.0.1:%1:*:postgres:%2\n").arg(m_pg->port()).arg(m_pg->password()).toUtf8());
+            pgpass.write(QStringLiteral("127.0.0.1:%1:*:postgres:%2\n")
+                             .arg(m_pg->port())
+                             .arg(m_pg->password())
+                             .toUtf8());
             pgpass.close();
             e.insert(QStringLiteral("PGPASSFILE"), pgpass.fileName());
         }
@@ -304,21 +362,28 @@ private Q_SLOTS:
         Deckhand api(e);
         QString error;
         QVERIFY2(api.start(&error), qPrintable(error));
-        QVERIFY2(api.waitFor(port, "/readyz", 200, 10000), api.outputLines().join('\n').constData());
-        QCOMPARE(checkStatus(httpRequest(port, "GET", "/readyz"), QStringLiteral("postgres:responseTime")), QStringLiteral("pass"));
+        QVERIFY2(api.waitFor(port, "/readyz", 200, 10000),
+                 api.outputLines().join('\n').constData());
+        QCOMPARE(checkStatus(httpRequest(port, "GET", "/readyz"),
+                             QStringLiteral("postgres:responseTime")),
+                 QStringLiteral("pass"));
     }
 
     void wrongPasswordIsReportedNotLeaked()
     {
         const QString wrong = QStringLiteral("WrongPassword4242");
-        QProcessEnvironment e = env(QStringLiteral("postgresql://postgres:%1@127.0.0.1:%2/postgres").arg(wrong).arg(m_pg->port()), {});
+        QProcessEnvironment e = env(QStringLiteral("postgresql://postgres:%1@127.0.0.1:%2/postgres")
+                                        .arg(wrong)
+                                        .arg(m_pg->port()),
+                                    {});
         const quint16 port = freePort();
         e.insert(QStringLiteral("PORT"), QString::number(port));
         Deckhand api(e);
         QString error;
         QVERIFY2(api.start(&error), qPrintable(error));
         QVERIFY(api.waitFor(port, "/readyz", 503, 10000));
-        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/readyz").body.contains("authentication failed"), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            httpRequest(port, "GET", "/readyz").body.contains("authentication failed"), 5000);
         const HttpReply r = httpRequest(port, "GET", "/readyz");
         QVERIFY(!r.body.contains(wrong.toUtf8()));
         QVERIFY(!api.outputLines().join('\n').contains(wrong.toUtf8()));
@@ -341,7 +406,8 @@ private Q_SLOTS:
         if (backend == QLatin1String("postgres")) {
             const QString db = QStringLiteral("mig_%1").arg(QDateTime::currentMSecsSinceEpoch());
             QString error;
-            m_pg->psql(QStringLiteral("CREATE DATABASE %1;").arg(db), QStringLiteral("postgres"), &error);
+            m_pg->psql(QStringLiteral("CREATE DATABASE %1;").arg(db), QStringLiteral("postgres"),
+                       &error);
             QVERIFY2(error.isEmpty(), qPrintable(error));
             url = m_pg->url(db);
         } else {
@@ -360,8 +426,10 @@ private Q_SLOTS:
         }
         qDeleteAll(runs);
         {
-            QSqlDatabase check = QSqlDatabase::addDatabase(backend == QLatin1String("postgres") ? QStringLiteral("QPSQL") : QStringLiteral("QSQLITE"),
-                QStringLiteral("check"));
+            QSqlDatabase check = QSqlDatabase::addDatabase(backend == QLatin1String("postgres")
+                                                               ? QStringLiteral("QPSQL")
+                                                               : QStringLiteral("QSQLITE"),
+                                                           QStringLiteral("check"));
             if (backend == QLatin1String("postgres")) {
                 check.setHostName(QStringLiteral("127.0.0.1"));
                 check.setPort(m_pg->port());
@@ -388,7 +456,8 @@ private Q_SLOTS:
         // PostgreSQL worker above does not take these jobs.
         QTemporaryDir dir;
         const QString redisUrl = QStringLiteral("redis://127.0.0.1:%1/1").arg(m_redis->port());
-        QProcessEnvironment e = env(QStringLiteral("sqlite://") + dir.filePath(QStringLiteral("d.db")), redisUrl);
+        QProcessEnvironment e =
+            env(QStringLiteral("sqlite://") + dir.filePath(QStringLiteral("d.db")), redisUrl);
         const quint16 port = freePort();
         e.insert(QStringLiteral("PORT"), QString::number(port));
         e.insert(QStringLiteral("WORKER_HEARTBEAT_FILE"), dir.filePath(QStringLiteral("hb")));
@@ -397,11 +466,15 @@ private Q_SLOTS:
         QString error;
         QVERIFY2(api.start(&error), qPrintable(error));
         QVERIFY(api.waitFor(port, "/readyz", 200, 10000));
-        QCOMPARE(jsonOf(httpRequest(port, "GET", "/readyz")).value(QStringLiteral("status")).toString(), QStringLiteral("pass"));
+        QCOMPARE(
+            jsonOf(httpRequest(port, "GET", "/readyz")).value(QStringLiteral("status")).toString(),
+            QStringLiteral("pass"));
         QVERIFY2(worker.start(&error), qPrintable(error));
         const QJsonObject job = submitAndWait(port, R"({"type":"echo","payload":{"db":"sqlite"}})");
         QCOMPARE(job.value(QStringLiteral("status")).toString(), QStringLiteral("succeeded"));
-        QCOMPARE(job.value(QStringLiteral("result")).toObject().value(QStringLiteral("db")).toString(), QStringLiteral("sqlite"));
+        QCOMPARE(
+            job.value(QStringLiteral("result")).toObject().value(QStringLiteral("db")).toString(),
+            QStringLiteral("sqlite"));
         worker.terminate();
         QVERIFY(worker.waitForExit(5000));
         QCOMPARE(worker.exitCode(), 0);
