@@ -7,6 +7,8 @@
 #include <QJsonDocument>
 #include <QRandomGenerator>
 #include <QTcpSocket>
+#include <algorithm>
+#include <chrono>
 #include <sys/socket.h>
 
 namespace deckhand {
@@ -69,11 +71,9 @@ ConnectionGuard::ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits)
     , m_socket(socket)
     , m_limits(limits)
 {
-    m_timer.setSingleShot(true);
     // Connected before QHttpServer's own slot, so every new byte passes here first.
     connect(socket, &QTcpSocket::readyRead, this, &ConnectionGuard::onReadyRead);
     connect(socket, &QTcpSocket::bytesWritten, this, &ConnectionGuard::onBytesWritten);
-    connect(&m_timer, &QTimer::timeout, this, &ConnectionGuard::onTimeout);
     rearm();
 }
 
@@ -99,7 +99,7 @@ void ConnectionGuard::rearm()
     if (m_rejected)
         return;
     if (m_state == State::Idle)
-        m_timer.start(m_limits.idleTimeoutMs);
+        m_deadlineMs = nowMs() + m_limits.idleTimeoutMs;
     // A request in progress keeps the deadline set when its first byte came:
     // dribbling one byte at a time does not buy more time.
 }
@@ -130,7 +130,20 @@ void ConnectionGuard::onBytesWritten()
     }
 }
 
-void ConnectionGuard::onTimeout()
+qint64 ConnectionGuard::nowMs()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void ConnectionGuard::checkDeadline(qint64 now)
+{
+    if (now >= m_deadlineMs)
+        expire();
+}
+
+void ConnectionGuard::expire()
 {
     if (m_rejected) {
         m_socket->abort();
@@ -163,7 +176,7 @@ bool ConnectionGuard::scan(const QByteArray &bytes)
         }
         if (m_state == State::Idle) {
             m_state = State::Headers;
-            m_timer.start(m_limits.requestTimeoutMs);
+            m_deadlineMs = nowMs() + m_limits.requestTimeoutMs;
         }
         QByteArrayView head;
         qsizetype consumed = 0;
@@ -294,7 +307,7 @@ void ConnectionGuard::reject(int status, const QByteArray &reason, const QString
     // instead of a connection reset.
     if (m_socket->bytesToWrite() == 0)
         ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);
-    m_timer.start(2000);
+    m_deadlineMs = nowMs() + 2000;
 }
 
 // ---------------------------------------------------------------------------
@@ -321,6 +334,17 @@ Listener::Listener(const HttpLimits &limits, ConnectionBudget &budget, QObject *
     , m_budget(budget)
 {
     connect(&budget, &ConnectionBudget::released, this, &Listener::onBudgetReleased);
+    // Deadlines are checked a few times per timeout period: a timeout fires
+    // up to a quarter late, and no timer is touched per request.
+    const int shortest = std::min(limits.idleTimeoutMs, limits.requestTimeoutMs);
+    m_sweep.setInterval(std::clamp(shortest / 4, 25, 1000));
+    connect(&m_sweep, &QTimer::timeout, this, [this] {
+        const qint64 now = ConnectionGuard::nowMs();
+        const auto guards = m_guards.values();
+        for (ConnectionGuard *guard : guards)
+            guard->checkDeadline(now);
+    });
+    m_sweep.start();
 }
 
 void Listener::incomingConnection(qintptr descriptor)

@@ -36,12 +36,16 @@ public:
     bool busy() const;
     // Closes now if idle, else as soon as the current exchange completes.
     void drain();
+    // Acts on an expired deadline (request timeout, idle timeout, linger);
+    // called by the listener's sweep, so no timer is restarted per request.
+    void checkDeadline(qint64 nowMs);
+    static qint64 nowMs();
 
 private:
     enum class State { Idle, Headers, Body };
     void onReadyRead();
     void onBytesWritten();
-    void onTimeout();
+    void expire();
     // Consumes new bytes; false when the request was rejected.
     bool scan(const QByteArray &bytes);
     bool headersComplete(QByteArrayView head);
@@ -51,7 +55,7 @@ private:
 
     QTcpSocket *m_socket;
     HttpLimits m_limits;
-    QTimer m_timer;
+    qint64 m_deadlineMs = 0;
     State m_state = State::Idle;
     QByteArray m_head;
     qint64 m_bodyRemaining = 0;
@@ -109,6 +113,7 @@ private:
     ConnectionBudget &m_budget;
     QHash<QTcpSocket *, ConnectionGuard *> m_guards;
     QList<QTcpSocket *> m_waiting; // accepted over the cap, not yet served
+    QTimer m_sweep;
     bool m_draining = false;
 };
 
