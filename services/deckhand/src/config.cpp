@@ -11,20 +11,23 @@ namespace deckhand {
 
 namespace {
 
-QString redactUrl(QUrl url)
-{
-    if (!url.password().isEmpty())
-        url.setPassword(QStringLiteral("***"));
-    return url.toString();
-}
-
-// A display form of a value the user gave, never showing a password.
+// A display form of a value the user gave, never showing a password. Works on
+// the raw text, so it holds for URLs QUrl cannot parse (a password with '#'
+// or '/' in it, a bad port): whatever stands between "user:" and the last '@'
+// is the password as far as anyone reading a log is concerned.
 QString shown(const QString &value)
 {
-    const QUrl url(value);
-    if (url.isValid() && !url.scheme().isEmpty() && !url.password().isEmpty())
-        return redactUrl(url);
-    return value;
+    const qsizetype schemeEnd = value.indexOf(QLatin1String("://"));
+    if (schemeEnd < 0)
+        return value;
+    const qsizetype authorityStart = schemeEnd + 3;
+    const qsizetype at = value.lastIndexOf(QLatin1Char('@'));
+    if (at < authorityStart)
+        return value;
+    const qsizetype colon = value.indexOf(QLatin1Char(':'), authorityStart);
+    if (colon < 0 || colon > at)
+        return value;
+    return value.left(colon + 1) + QStringLiteral("***") + value.mid(at);
 }
 
 } // namespace
@@ -50,7 +53,9 @@ Expected<DatabaseUrl> DatabaseUrl::parse(const QString &text)
     }
     if (scheme == QLatin1String("postgresql") || scheme == QLatin1String("postgres")) {
         if (!url.isValid())
-            return Error { QStringLiteral("not a valid URL (%1)").arg(url.errorString()) };
+            return Error { QStringLiteral(
+                "not a valid URL; percent-encode special characters "
+                "in the user name and password (# as %23, / as %2F, @ as %40)") };
         db.kind = Kind::Postgres;
         db.host = url.host();
         if (db.host.isEmpty())

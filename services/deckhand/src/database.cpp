@@ -169,6 +169,11 @@ Outcome Database::open()
             // libpq's connect_timeout is whole seconds with a minimum of 2.
             QString options =
                 QStringLiteral("connect_timeout=%1").arg(std::max(2, (m_timeoutMs + 999) / 1000));
+            // statement_timeout is the server's; a silent network needs the
+            // client to give up too: unacknowledged data and idle keepalives.
+            options += QStringLiteral(";keepalives=1;keepalives_idle=5;keepalives_interval=2;"
+                                      "keepalives_count=2;tcp_user_timeout=%1")
+                           .arg(std::max(m_timeoutMs, 1000) * 2);
             if (!m_url.options.isEmpty())
                 options += QLatin1Char(';') + m_url.options;
             if (!m_url.options.contains(QLatin1String("application_name")))
@@ -250,7 +255,9 @@ Expected<int> Database::schemaVersion()
     QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
     if (!q.exec(QStringLiteral("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")) ||
         !q.next())
-        return 0; // no table yet: nothing applied
+        return Error {
+            fail(QStringLiteral("cannot read schema_migrations"), q.lastError().text()).error()
+        };
     return q.value(0).toInt();
 }
 
@@ -329,7 +336,7 @@ Outcome Database::insertJob(const Job &job)
         QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
         q.prepare(
             QStringLiteral("INSERT INTO jobs (id, type, payload, status, attempts, created_at) "
-                           "VALUES (?, ?, ?, ?, 0, ?)"));
+                           "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING"));
         q.addBindValue(job.id);
         q.addBindValue(job.type);
         q.addBindValue(
@@ -399,11 +406,17 @@ Expected<bool> Database::claim(const QString &id, const QString &workerId,
             return Error { r.error() };
         QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
         q.prepare(
-            QStringLiteral("UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-                           "worker_id = ?, started_at = ? WHERE id = ? AND status = 'queued'"));
+            // Matching our own earlier claim too makes a retry after a lost
+            // reply idempotent: the first attempt may have committed.
+            QStringLiteral("UPDATE jobs SET status = 'running', worker_id = ?, started_at = ?, "
+                           "attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END "
+                           "WHERE id = ? AND (status = 'queued' OR (status = 'running' AND "
+                           "worker_id = ? AND started_at = ?))"));
         q.addBindValue(workerId);
         q.addBindValue(isoOrEmpty(startedAt));
         q.addBindValue(id);
+        q.addBindValue(workerId);
+        q.addBindValue(isoOrEmpty(startedAt));
         if (!q.exec())
             return Error {
                 fail(QStringLiteral("cannot claim the job"), q.lastError().text()).error()

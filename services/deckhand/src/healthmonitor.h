@@ -46,6 +46,7 @@ struct HealthSnapshot
     DependencyState database;
     DependencyState redis;
     bool draining = false;
+    std::optional<QMap<QString, qint64>> jobCounts; // for /metrics; not part of readiness
     int readinessStatus = 503;
     QByteArray readinessBody;
 };
@@ -61,6 +62,7 @@ public:
     struct Dependency : DependencyState
     {
         bool busy = false;
+        quint64 timedOut = 0; // the sequence that missed its deadline
         quint64 sequence = 0;
         qint64 checks = 0;
         qint64 failures = 0;
@@ -90,9 +92,11 @@ private:
     void rebuild();
 
     Config m_config;
-    Dependency m_deps[2];
-    QThread *m_threads[2] = { nullptr, nullptr };
-    Probe *m_probes[2] = { nullptr, nullptr };
+    // 0: the database, 1: Redis (both readiness), 2: job statistics (metrics only).
+    static constexpr int kStats = 2;
+    Dependency m_deps[3];
+    QThread *m_threads[3] = { nullptr, nullptr, nullptr };
+    Probe *m_probes[3] = { nullptr, nullptr, nullptr };
     QTimer m_timer;
     bool m_draining = false;
     mutable std::mutex m_snapshotMutex;

@@ -8,6 +8,7 @@
 #include <QRandomGenerator>
 #include <QTcpSocket>
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <sys/socket.h>
 
@@ -40,6 +41,8 @@ QByteArray reasonPhrase(int status)
         return "Internal Server Error";
     case 503:
         return "Service Unavailable";
+    case 501:
+        return "Not Implemented";
     case 505:
         return "HTTP Version Not Supported";
     default:
@@ -79,7 +82,7 @@ ConnectionGuard::ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits)
 
 bool ConnectionGuard::busy() const
 {
-    return m_state != State::Idle || m_socket->bytesToWrite() > 0;
+    return m_state != State::Idle || m_socket->bytesToWrite() > 0 || m_socket->bytesAvailable() > 0;
 }
 
 void ConnectionGuard::drain()
@@ -90,7 +93,7 @@ void ConnectionGuard::drain()
 
 void ConnectionGuard::closeIfDrainingAndIdle()
 {
-    if (m_draining && !m_rejected && !busy())
+    if ((m_draining || m_closeAfterResponse) && !m_rejected && !busy())
         m_socket->disconnectFromHost();
 }
 
@@ -107,7 +110,7 @@ void ConnectionGuard::rearm()
 void ConnectionGuard::onReadyRead()
 {
     if (m_rejected) {
-        m_socket->readAll();
+        discardInput();
         return;
     }
     // QHttpServer reads everything on each readyRead, so what is buffered now is new.
@@ -128,6 +131,15 @@ void ConnectionGuard::onBytesWritten()
         rearm();
         closeIfDrainingAndIdle();
     }
+}
+
+void ConnectionGuard::discardInput()
+{
+    // Inside QtHttpServer's read transaction, reading only moves a cursor and
+    // keeps the bytes: end the transaction so they are really dropped.
+    if (m_socket->isTransactionStarted())
+        m_socket->commitTransaction();
+    m_socket->skip(m_socket->bytesAvailable());
 }
 
 qint64 ConnectionGuard::nowMs()
@@ -221,19 +233,50 @@ bool ConnectionGuard::scan(const QByteArray &bytes)
     return true;
 }
 
+namespace {
+
+// RFC 9110 token characters: what a header name may consist of.
+bool isToken(QByteArrayView text)
+{
+    if (text.isEmpty())
+        return false;
+    for (const char c : text) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || QByteArrayView("!#$%&'*+-.^_`|~").contains(c);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool isDigits(QByteArrayView text)
+{
+    return !text.isEmpty() &&
+        std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+} // namespace
+
 bool ConnectionGuard::headersComplete(QByteArrayView head)
 {
-    // Request line: METHOD SP target SP HTTP/1.x, checked without allocating.
+    // Everything accepted here must also parse in QtHttpServer: a request its
+    // parser refuses is dropped without an answer, so refuse it here, with one.
     const qsizetype lineEnd = head.indexOf("\r\n");
     const QByteArrayView line = head.first(lineEnd);
     const qsizetype sp1 = line.indexOf(' ');
     const qsizetype sp2 = sp1 > 0 ? line.lastIndexOf(' ') : -1;
-    bool methodOk = sp1 > 0;
-    for (qsizetype i = 0; methodOk && i < sp1; ++i)
-        methodOk = line[i] >= 'A' && line[i] <= 'Z';
-    if (!methodOk || sp2 <= sp1 + 1 || line.sliced(sp1 + 1, sp2 - sp1 - 1).contains(' ')) {
+    if (sp1 <= 0 || sp2 <= sp1 + 1 || line.sliced(sp1 + 1, sp2 - sp1 - 1).contains(' ')) {
         reject(400, "Bad Request",
                QStringLiteral("malformed request line; expected e.g. \"GET /livez HTTP/1.1\""));
+        return false;
+    }
+    const QByteArrayView method = line.first(sp1);
+    static constexpr std::array<const char *, 7> kMethods { "GET",    "HEAD",    "POST", "PUT",
+                                                            "DELETE", "OPTIONS", "PATCH" };
+    if (std::none_of(kMethods.begin(), kMethods.end(),
+                     [&](const char *m) { return method == m; })) {
+        reject(501, "Not Implemented",
+               QStringLiteral("method not implemented; deckhand serves GET, HEAD and POST"));
         return false;
     }
     const QByteArrayView version = line.sliced(sp2 + 1);
@@ -242,6 +285,7 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
                QStringLiteral("only HTTP/1.0 and HTTP/1.1 are served"));
         return false;
     }
+    bool keepAlive = version == "HTTP/1.1";
 
     qint64 contentLength = 0;
     bool haveLength = false;
@@ -251,15 +295,15 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         const QByteArrayView field = head.sliced(start, end - start);
         start = end + 2;
         const qsizetype colon = field.indexOf(':');
-        if (colon <= 0) {
+        const QByteArrayView name = colon > 0 ? field.first(colon) : QByteArrayView();
+        if (!isToken(name)) {
             reject(400, "Bad Request", QStringLiteral("malformed header line"));
             return false;
         }
-        const QByteArrayView name = field.first(colon).trimmed();
+        const QByteArrayView value = field.sliced(colon + 1).trimmed();
         if (name.compare("content-length", Qt::CaseInsensitive) == 0) {
-            bool ok = false;
-            const qint64 n = field.sliced(colon + 1).trimmed().toLongLong(&ok);
-            if (!ok || n < 0 || (haveLength && n != contentLength)) {
+            const qint64 n = isDigits(value) && value.size() <= 18 ? value.toLongLong() : -1;
+            if (n < 0 || (haveLength && n != contentLength)) {
                 reject(400, "Bad Request", QStringLiteral("invalid Content-Length"));
                 return false;
             }
@@ -270,6 +314,11 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
                    QStringLiteral("send the body with a Content-Length header; Transfer-Encoding "
                                   "is not accepted"));
             return false;
+        } else if (name.compare("connection", Qt::CaseInsensitive) == 0) {
+            if (value.compare("close", Qt::CaseInsensitive) == 0)
+                keepAlive = false;
+            else if (value.compare("keep-alive", Qt::CaseInsensitive) == 0)
+                keepAlive = true;
         }
     }
     if (contentLength > m_limits.maxBodyBytes) {
@@ -280,6 +329,8 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         return false;
     }
     m_bodyRemaining = contentLength;
+    // The client asked to close after this exchange: once the response is out.
+    m_closeAfterResponse = m_closeAfterResponse || !keepAlive;
     return true;
 }
 
@@ -291,7 +342,7 @@ void ConnectionGuard::reject(int status, const QByteArray &reason, const QString
     // Take the connection away from QHttpServer: it must not parse what follows.
     QObject::disconnect(m_socket, &QTcpSocket::readyRead, nullptr, nullptr);
     connect(m_socket, &QTcpSocket::readyRead, this, &ConnectionGuard::onReadyRead);
-    m_socket->readAll();
+    discardInput();
 
     const QByteArray body =
         QJsonDocument(QJsonObject { { QStringLiteral("error"), QString::fromLatin1(reason) },
@@ -340,9 +391,15 @@ Listener::Listener(const HttpLimits &limits, ConnectionBudget &budget, QObject *
     m_sweep.setInterval(std::clamp(shortest / 4, 25, 1000));
     connect(&m_sweep, &QTimer::timeout, this, [this] {
         const qint64 now = ConnectionGuard::nowMs();
-        const auto guards = m_guards.values();
-        for (ConnectionGuard *guard : guards)
-            guard->checkDeadline(now);
+        const auto sockets = m_guards.keys();
+        for (QTcpSocket *socket : sockets) {
+            // QtHttpServer disconnects every slot of a socket it cannot parse,
+            // its own deleteLater included: closed sockets are collected here.
+            if (socket->state() == QAbstractSocket::UnconnectedState)
+                socket->deleteLater();
+            else
+                m_guards.value(socket)->checkDeadline(now);
+        }
     });
     m_sweep.start();
 }
@@ -361,9 +418,10 @@ void Listener::incomingConnection(qintptr descriptor)
     }
     socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
     if (!m_budget.tryAcquire()) {
-        // Over the cap: hold it unread (the client sees a slow server, not an
-        // error), and stop accepting here until a connection anywhere closes.
-        pauseAccepting();
+        // Over the cap (another loop took the last slot): hold it, reading at
+        // most one request head, and stop accepting until a slot frees up.
+        stopAccepting();
+        socket->setReadBufferSize(m_limits.maxHeaderBytes + 4);
         if (m_waiting.size() >= 64) {
             socket->abort();
             socket->deleteLater();
@@ -379,14 +437,27 @@ void Listener::incomingConnection(qintptr descriptor)
     admit(socket);
     addPendingConnection(socket);
     if (m_budget.exhausted())
-        pauseAccepting();
+        stopAccepting();
+}
+
+void Listener::stopAccepting()
+{
+    // QTcpServer keeps calling accept() in its read notification until the
+    // kernel queue is empty, even after pauseAccepting(); with no room for
+    // pending connections it stops at once and later clients wait in the
+    // kernel's backlog instead.
+    setMaxPendingConnections(0);
+    pauseAccepting();
 }
 
 void Listener::admit(QTcpSocket *socket)
 {
+    socket->setReadBufferSize(0);
     auto *guard = new ConnectionGuard(socket, m_limits);
     m_guards.insert(socket, guard);
-    connect(socket, &QObject::destroyed, this, [this, socket] {
+    // The guard dies with its socket; unlike the socket's own signals, this
+    // connection survives QtHttpServer calling socket->disconnect().
+    connect(guard, &QObject::destroyed, this, [this, socket] {
         m_guards.remove(socket);
         m_budget.release();
         if (m_draining && m_guards.isEmpty())
@@ -414,8 +485,10 @@ void Listener::onBudgetReleased()
         if (socket->bytesAvailable() > 0)
             QMetaObject::invokeMethod(socket, &QTcpSocket::readyRead, Qt::QueuedConnection);
     }
-    if (!m_budget.exhausted())
+    if (!m_budget.exhausted()) {
+        setMaxPendingConnections(kPendingConnections);
         resumeAccepting();
+    }
 }
 
 void Listener::drain()

@@ -46,6 +46,7 @@ private:
     void onReadyRead();
     void onBytesWritten();
     void expire();
+    void discardInput();
     // Consumes new bytes; false when the request was rejected.
     bool scan(const QByteArray &bytes);
     bool headersComplete(QByteArrayView head);
@@ -61,6 +62,7 @@ private:
     qint64 m_bodyRemaining = 0;
     bool m_draining = false;
     bool m_rejected = false;
+    bool m_closeAfterResponse = false; // "Connection: close" or HTTP/1.0
 };
 
 // The process-wide connection cap, shared by every listener (each HTTP thread
@@ -107,6 +109,8 @@ protected:
 
 private:
     void admit(QTcpSocket *socket);
+    void stopAccepting();
+    static constexpr int kPendingConnections = 30; // QTcpServer's default
     void onBudgetReleased();
 
     HttpLimits m_limits;

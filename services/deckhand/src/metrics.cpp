@@ -123,12 +123,11 @@ QByteArray Metrics::render(const HealthSnapshot &health, const QString &imageTag
                "deckhand_queue_depth gauge\n";
         out += "deckhand_queue_depth " + QByteArray::number(*redis.last.queueDepth) + '\n';
     }
-    const auto &db = health.database;
-    if (db.known && db.last.jobCounts) {
+    if (health.jobCounts) {
         out += "# HELP deckhand_jobs Jobs stored, by status.\n# TYPE deckhand_jobs gauge\n";
         qint64 processed = 0;
         for (const char *status : { "queued", "running", "succeeded", "failed" }) {
-            const qint64 n = db.last.jobCounts->value(QString::fromLatin1(status));
+            const qint64 n = health.jobCounts->value(QString::fromLatin1(status));
             out += "deckhand_jobs{status=\"" + QByteArray(status) + "\"} " + QByteArray::number(n) +
                 '\n';
             if (qstrcmp(status, "succeeded") == 0 || qstrcmp(status, "failed") == 0)

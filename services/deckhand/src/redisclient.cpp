@@ -60,18 +60,18 @@ Outcome RedisClient::connect()
         if (!m_url.username.isEmpty())
             auth << m_url.username.toUtf8();
         auth << m_url.password.toUtf8();
-        auto r = command(auth, m_timeoutMs);
+        auto r = commandOnce(auth, m_timeoutMs);
         if (!r)
             return dropWith(QStringLiteral("Redis authentication failed: %1").arg(r.error()));
     }
     if (m_url.db != 0) {
-        auto r = command({ "SELECT", QByteArray::number(m_url.db) }, m_timeoutMs);
+        auto r = commandOnce({ "SELECT", QByteArray::number(m_url.db) }, m_timeoutMs);
         if (!r)
             return dropWith(
                 QStringLiteral("Redis SELECT %1 failed: %2").arg(m_url.db).arg(r.error()));
     }
     if (m_serverVersion.isEmpty()) {
-        auto info = command({ "INFO", "server" }, m_timeoutMs);
+        auto info = commandOnce({ "INFO", "server" }, m_timeoutMs);
         if (info) {
             for (const QByteArray &line : info->string.split('\n')) {
                 if (line.startsWith("redis_version:"))
