@@ -100,7 +100,7 @@ private Q_SLOTS:
         QTest::addColumn<QString>("url");
         QTest::addColumn<bool>("valid");
         QTest::newRow("sqlite abs") << QStringLiteral("sqlite:///var/lib/deckhand/d.db") << true;
-        QTest::newRow("sqlite memory") << QStringLiteral("sqlite:///:memory:") << true;
+        QTest::newRow("sqlite memory") << QStringLiteral("sqlite:///:memory:") << false;
         QTest::newRow("sqlite relative") << QStringLiteral("sqlite://relative/d.db") << false;
         QTest::newRow("sqlite empty") << QStringLiteral("sqlite://") << false;
         QTest::newRow("pg") << QStringLiteral("postgresql://u@h:5432/db") << true;
@@ -149,6 +149,40 @@ private Q_SLOTS:
             QVERIFY2(out.contains(name), name);
         QVERIFY2(!out.contains("TopSecret99"), out.constData());
         QVERIFY2(!out.contains("AlsoSecret"), out.constData());
+    }
+
+    // Passwords QUrl cannot even parse (special characters, a bad port) are
+    // still hidden: redaction works on the raw text.
+    void passwordsInUnparsableUrlsStayHidden_data()
+    {
+        QTest::addColumn<QString>("variable");
+        QTest::addColumn<QString>("value");
+        QTest::newRow("hash in password")
+            << QStringLiteral("DATABASE_URL")
+            << QStringLiteral("postgresql://app:Hash#Secret77@db:5432/app");
+        QTest::newRow("slash in password")
+            << QStringLiteral("DATABASE_URL")
+            << QStringLiteral("postgresql://app:Slash/Secret55@db:5432/app");
+        QTest::newRow("bad port") << QStringLiteral("DATABASE_URL")
+                                  << QStringLiteral("postgresql://app:PlainSecret44@db:54x2/app");
+        QTest::newRow("redis hash")
+            << QStringLiteral("REDIS_URL") << QStringLiteral("redis://:Pa#ssSecret66@cache:6379/0");
+    }
+    void passwordsInUnparsableUrlsStayHidden()
+    {
+        QFETCH(QString, variable);
+        QFETCH(QString, value);
+        QProcess p;
+        QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+        e.insert(variable, value);
+        e.insert(QStringLiteral("PORT"), QStringLiteral("not-a-port"));
+        p.setProcessEnvironment(e);
+        p.start(pilothouse::fixtures::Deckhand::binary(), { QStringLiteral("serve") });
+        QVERIFY(p.waitForFinished(10000));
+        const QByteArray out = p.readAllStandardOutput() + p.readAllStandardError();
+        QVERIFY2(!out.contains("Secret"), out.constData());
+        if (p.exitCode() == kExitConfig)
+            QVERIFY(out.contains(variable.toLatin1()) || out.contains("PORT"));
     }
 
     void unknownCommandIsAUsageError()

@@ -7,6 +7,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QTcpServer>
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
@@ -54,6 +55,38 @@ bool connects(quint16 port)
     return s.waitForConnected(500);
 }
 
+// Accepts TCP connections and closes them at once: a Redis port behind a
+// proxy whose backend is gone. Runs its own event loop on its own thread.
+class HangUpServer final : public QThread
+{
+public:
+    ~HangUpServer() override { stop(); }
+    quint16 port() const { return m_port.load(); }
+    void stop()
+    {
+        quit();
+        wait();
+    }
+
+protected:
+    void run() override
+    {
+        QTcpServer server;
+        server.listen(QHostAddress::LocalHost, 0);
+        QObject::connect(&server, &QTcpServer::newConnection, &server, [&server] {
+            while (QTcpSocket *s = server.nextPendingConnection()) {
+                s->abort();
+                s->deleteLater();
+            }
+        });
+        m_port = server.serverPort();
+        exec();
+    }
+
+private:
+    std::atomic<quint16> m_port { 0 };
+};
+
 } // namespace
 
 class TestHttp : public QObject
@@ -61,6 +94,7 @@ class TestHttp : public QObject
     Q_OBJECT
 
     std::unique_ptr<Instance> m_main;
+    std::unique_ptr<Instance> m_patient; // long idle timeout
     quint16 port() const { return m_main->port; }
 
 private Q_SLOTS:
@@ -386,6 +420,110 @@ private Q_SLOTS:
         const HttpReply r = readReply(extra, 5000);
         QCOMPARE(r.status, 200);
         qDeleteAll(held);
+    }
+
+    void whatQtHttpServerWouldNotParseIsAnsweredAndFreesItsSlot_data()
+    {
+        QTest::addColumn<QByteArray>("request");
+        QTest::addColumn<int>("status");
+        QTest::newRow("unknown method")
+            << QByteArray("FOO /livez HTTP/1.1\r\nHost: x\r\n\r\n") << 501;
+        QTest::newRow("CONNECT") << QByteArray("CONNECT a:443 HTTP/1.1\r\nHost: x\r\n\r\nxyz")
+                                 << 501;
+        QTest::newRow("signed length")
+            << QByteArray("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello")
+            << 400;
+        QTest::newRow("space in header name")
+            << QByteArray("GET /livez HTTP/1.1\r\nBad Header: x\r\n\r\n") << 400;
+        QTest::newRow("no colon") << QByteArray("GET /livez HTTP/1.1\r\nHost x\r\n\r\n") << 400;
+    }
+    void whatQtHttpServerWouldNotParseIsAnsweredAndFreesItsSlot()
+    {
+        QFETCH(QByteArray, request);
+        QFETCH(int, status);
+        // One slot only: a leaked slot would leave the last request unserved.
+        auto one = launch({ { QStringLiteral("MAX_CONNECTIONS"), QStringLiteral("1") },
+                            { QStringLiteral("HTTP_THREADS"), QStringLiteral("1") },
+                            { QStringLiteral("IDLE_TIMEOUT_SECONDS"), QStringLiteral("60") } });
+        QVERIFY(one->process->waitFor(one->port, "/livez", 200, 10000));
+        for (int i = 0; i < 3; ++i) {
+            QTcpSocket s;
+            s.connectToHost(QHostAddress::LocalHost, one->port);
+            QVERIFY(s.waitForConnected(2000));
+            s.write(request);
+            const HttpReply r = readReply(s, 3000);
+            QCOMPARE(r.status, status);
+            QVERIFY(s.state() == QAbstractSocket::UnconnectedState || s.waitForDisconnected(3000));
+        }
+        QCOMPARE(httpRequest(one->port, "GET", "/livez", {}, {}, 3000).status, 200);
+    }
+
+    void connectionCloseAndHttp10AreHonoured_data()
+    {
+        QTest::addColumn<QByteArray>("request");
+        QTest::addColumn<bool>("closes");
+        QTest::newRow("HTTP/1.1 close")
+            << QByteArray("GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") << true;
+        QTest::newRow("HTTP/1.0") << QByteArray("GET /livez HTTP/1.0\r\n\r\n") << true;
+        QTest::newRow("HTTP/1.0 keep-alive")
+            << QByteArray("GET /livez HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") << false;
+        QTest::newRow("HTTP/1.1 default")
+            << QByteArray("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n") << false;
+    }
+    void connectionCloseAndHttp10AreHonoured()
+    {
+        QFETCH(QByteArray, request);
+        QFETCH(bool, closes);
+        if (!m_patient) {
+            m_patient =
+                launch({ { QStringLiteral("IDLE_TIMEOUT_SECONDS"), QStringLiteral("60") } });
+            QVERIFY(m_patient->process->waitFor(m_patient->port, "/livez", 200, 10000));
+        }
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, m_patient->port);
+        QVERIFY(s.waitForConnected(2000));
+        s.write(request);
+        QCOMPARE(readReply(s, 3000).status, 200);
+        const bool closed =
+            s.state() == QAbstractSocket::UnconnectedState || s.waitForDisconnected(1500);
+        QCOMPARE(closed, closes);
+    }
+
+    void portInUseIsAnErrorNotASharedPort()
+    {
+        QProcessEnvironment env = deckhandEnvironment(port()); // m_main's port
+        QTemporaryDir dir;
+        env.insert(QStringLiteral("DATABASE_URL"),
+                   QStringLiteral("sqlite://") + dir.filePath(QStringLiteral("d.db")));
+        Deckhand second(env);
+        QString error;
+        QVERIFY2(second.start(&error), qPrintable(error));
+        QVERIFY(second.waitForExit(10000));
+        QCOMPARE(second.exitCode(), 1);
+        QVERIFY(second.outputLines().join('\n').contains("cannot listen"));
+    }
+
+    void redisThatHangsUpIsReportedNotFatal()
+    {
+        HangUpServer hangUp;
+        hangUp.start();
+        QTRY_VERIFY(hangUp.port() != 0);
+        auto instance = launch({ { QStringLiteral("REDIS_URL"),
+                                   QStringLiteral("redis://127.0.0.1:%1/0").arg(hangUp.port()) } });
+        QVERIFY(instance->process->waitFor(instance->port, "/livez", 200, 10000));
+        QTRY_COMPARE_WITH_TIMEOUT(httpRequest(instance->port, "GET", "/readyz").status, 503, 3000);
+        const QJsonObject redis = jsonOf(httpRequest(instance->port, "GET", "/readyz"))
+                                      .value(QStringLiteral("checks"))
+                                      .toObject()
+                                      .value(QStringLiteral("redis:responseTime"))
+                                      .toArray()
+                                      .first()
+                                      .toObject();
+        QCOMPARE(redis.value(QStringLiteral("status")).toString(), QStringLiteral("fail"));
+        QCOMPARE(httpRequest(instance->port, "POST", "/v1/jobs", R"({"type":"echo"})").status, 503);
+        QVERIFY(!instance->process->waitForExit(1500)); // still running: no crash
+        QCOMPARE(httpRequest(instance->port, "GET", "/livez").status, 200);
+        hangUp.stop();
     }
 
     void logsAreJsonLines()

@@ -44,8 +44,12 @@ Expected<DatabaseUrl> DatabaseUrl::parse(const QString &text)
             return Error { QStringLiteral(
                 "sqlite URLs take an absolute path: sqlite:///var/lib/deckhand/deckhand.db") };
         db.path = url.path();
+        // Every connection (each HTTP loop, the checks, the worker) would get
+        // its own private in-memory database: refuse instead of half-working.
         if (db.path == QLatin1String("/:memory:"))
-            db.path = QStringLiteral(":memory:");
+            return Error { QStringLiteral(
+                "in-memory SQLite is not supported (each connection would see "
+                "its own empty database); use a file path") };
         if (db.path.isEmpty() || db.path == QLatin1String("/") || !QDir::isAbsolutePath(db.path))
             return Error { QStringLiteral(
                 "sqlite URLs take an absolute file path: sqlite:///var/lib/deckhand/deckhand.db") };
@@ -96,8 +100,7 @@ Expected<DatabaseUrl> DatabaseUrl::parse(const QString &text)
 QString DatabaseUrl::redacted() const
 {
     if (kind == Kind::Sqlite)
-        return path == QLatin1String(":memory:") ? QStringLiteral("sqlite:///:memory:")
-                                                 : QStringLiteral("sqlite://") + path;
+        return QStringLiteral("sqlite://") + path;
     QUrl url;
     url.setScheme(QStringLiteral("postgresql"));
     url.setHost(host);

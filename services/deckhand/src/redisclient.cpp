@@ -72,6 +72,8 @@ Outcome RedisClient::connect()
     }
     if (m_serverVersion.isEmpty()) {
         auto info = commandOnce({ "INFO", "server" }, m_timeoutMs);
+        if (!info && !m_context) // the connection died under us: not connected
+            return Error { info.error() };
         if (info) {
             for (const QByteArray &line : info->string.split('\n')) {
                 if (line.startsWith("redis_version:"))
@@ -99,6 +101,8 @@ Expected<RedisClient::Reply> RedisClient::commandOnce(const QList<QByteArray> &a
     if (!m_context) {
         if (auto r = connect(); !r)
             return Error { r.error() };
+        if (!m_context)
+            return Error { QStringLiteral("Redis closed the connection") };
     }
     redisSetTimeout(m_context, toTimeval(timeoutMs));
     std::vector<const char *> argv;

@@ -12,6 +12,8 @@
 #include <QTimer>
 #include <arpa/inet.h>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,7 +25,8 @@ namespace {
 
 // A listening socket with SO_REUSEPORT, so each HTTP thread has its own and
 // the kernel spreads new connections across them. Returns -1 and sets *error.
-int openListeningSocket(const QHostAddress &address, quint16 port, QString *error)
+int openListeningSocket(const QHostAddress &address, quint16 port, QString *error,
+                        bool reusePort = true)
 {
     sockaddr_storage storage {};
     socklen_t length = 0;
@@ -49,7 +52,8 @@ int openListeningSocket(const QHostAddress &address, quint16 port, QString *erro
     }
     const int on = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (reusePort)
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
     if (::bind(fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 ||
         ::listen(fd, 1024) != 0) {
         *error = QString::fromLocal8Bit(strerror(errno));
@@ -134,6 +138,22 @@ int runServe(const Config &config)
     const QHostAddress address = config.host == QLatin1String("localhost")
         ? QHostAddress(QHostAddress::LocalHost)
         : QHostAddress(config.host);
+    // SO_REUSEPORT would let us share a port another process already serves;
+    // ask the kernel first with a plain bind, which refuses a port in use.
+    if (config.port != 0) {
+        QString error;
+        const int probe = openListeningSocket(address, config.port, &error, false);
+        if (probe < 0) {
+            Log::error("deckhand", QStringLiteral("cannot listen"),
+                       { { QStringLiteral("host"), config.host },
+                         { QStringLiteral("port"), config.port },
+                         { QStringLiteral("error"), error },
+                         { QStringLiteral("hint"),
+                           QStringLiteral("choose another PORT or stop what uses this one") } });
+            return 1;
+        }
+        ::close(probe);
+    }
     QList<int> sockets;
     quint16 port = config.port;
     for (int i = 0; i < threads; ++i) {
@@ -195,7 +215,7 @@ int runServe(const Config &config)
     QObject::connect(&graceTimer, &QTimer::timeout, &guard, [&] {
         Log::warning("deckhand", QStringLiteral("grace period over; closing busy connections"));
         for (HttpLoop *loop : loops)
-            QMetaObject::invokeMethod(loop, &HttpLoop::abortAll, Qt::BlockingQueuedConnection);
+            QMetaObject::invokeMethod(loop, &HttpLoop::abortAll, Qt::QueuedConnection);
         QCoreApplication::exit(0);
     });
     for (HttpLoop *loop : loops) {
@@ -213,7 +233,7 @@ int runServe(const Config &config)
         if (stopping) {
             Log::warning("deckhand", QStringLiteral("second signal; exiting now"));
             for (HttpLoop *loop : loops)
-                QMetaObject::invokeMethod(loop, &HttpLoop::abortAll, Qt::BlockingQueuedConnection);
+                QMetaObject::invokeMethod(loop, &HttpLoop::abortAll, Qt::QueuedConnection);
             QCoreApplication::exit(0);
             return;
         }
@@ -230,10 +250,21 @@ int runServe(const Config &config)
     });
 
     const int code = QCoreApplication::exec();
+    bool stuck = false;
     for (QThread *thread : loopThreads) {
         thread->quit();
-        thread->wait();
-        delete thread;
+        if (thread->wait(2000))
+            delete thread;
+        else
+            stuck = true; // a loop blocked in a driver call; see below
+    }
+    if (stuck) {
+        // Destroying a running QThread aborts; the shutdown promise is exit 0
+        // once the grace period is over, so leave without unwinding.
+        Log::warning("deckhand",
+                     QStringLiteral("an HTTP loop is blocked in a call; exiting without cleanup"));
+        std::fflush(stdout);
+        std::_Exit(code);
     }
     health.stop();
     return code;

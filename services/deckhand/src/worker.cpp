@@ -36,13 +36,23 @@ void touchHeartbeat(const QString &path)
 }
 
 // Sleeps in short steps so a stop request is noticed quickly; false if stopped.
+QString g_heartbeatFile;
+
+// Sleeps in short steps so a stop request is noticed quickly, and keeps the
+// heartbeat fresh meanwhile (a long job is not a hung worker); false if stopped.
 bool pause(int ms)
 {
     QElapsedTimer t;
     t.start();
+    QElapsedTimer sinceBeat;
+    sinceBeat.start();
     while (t.elapsed() < ms) {
         if (g_stop)
             return false;
+        if (sinceBeat.elapsed() >= 5000 && !g_heartbeatFile.isEmpty()) {
+            touchHeartbeat(g_heartbeatFile);
+            sinceBeat.restart();
+        }
         QThread::msleep(std::min<qint64>(50, ms - t.elapsed()));
     }
     return !g_stop;
@@ -82,6 +92,7 @@ int runWorker(const Config &config)
                     "the worker pops jobs from Redis: set REDIS_URL=redis://host:6379/0") } });
         return kExitConfig;
     }
+    g_heartbeatFile = config.workerHeartbeatFile;
     for (int s : { SIGTERM, SIGINT }) {
         struct sigaction action
         {
@@ -186,12 +197,20 @@ int runWorker(const Config &config)
         }
         job.finishedAt = QDateTime::currentDateTimeUtc();
         job.durationMs = double(timer.nsecsElapsed()) / 1e6;
-        if (auto r = db.markFinished(job); !r) {
-            Log::error("deckhand.worker", QStringLiteral("cannot record job result"),
+        // The result is worth keeping: retry until it is stored (or we are
+        // told to stop, when the row stays "running" and says by whom).
+        Outcome stored = db.markFinished(job);
+        while (!stored && !g_stop) {
+            Log::error("deckhand.worker", QStringLiteral("cannot record job result; retrying"),
                        context({ { QStringLiteral("job_id"), job.id },
-                                 { QStringLiteral("error"), r.error() } }));
-            continue;
+                                 { QStringLiteral("error"), stored.error() } }));
+            pause(backoffMs);
+            backoffMs = std::min(backoffMs * 2, 5000);
+            stored = db.markFinished(job);
         }
+        if (!stored)
+            break;
+        backoffMs = 250;
         ++processed;
         Log::info("deckhand.worker", QStringLiteral("job finished"),
                   context({ { QStringLiteral("job_id"), job.id },
