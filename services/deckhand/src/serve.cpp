@@ -63,6 +63,16 @@ int openListeningSocket(const QHostAddress &address, quint16 port, QString *erro
     return fd;
 }
 
+void reportCannotListen(const Config &config, const QString &error)
+{
+    Log::error("deckhand", QStringLiteral("cannot listen"),
+               { { QStringLiteral("host"), config.host },
+                 { QStringLiteral("port"), config.port },
+                 { QStringLiteral("error"), error },
+                 { QStringLiteral("hint"),
+                   QStringLiteral("choose another PORT or stop what uses this one") } });
+}
+
 quint16 boundPort(int fd)
 {
     sockaddr_storage storage {};
@@ -144,12 +154,7 @@ int runServe(const Config &config)
         QString error;
         const int probe = openListeningSocket(address, config.port, &error, false);
         if (probe < 0) {
-            Log::error("deckhand", QStringLiteral("cannot listen"),
-                       { { QStringLiteral("host"), config.host },
-                         { QStringLiteral("port"), config.port },
-                         { QStringLiteral("error"), error },
-                         { QStringLiteral("hint"),
-                           QStringLiteral("choose another PORT or stop what uses this one") } });
+            reportCannotListen(config, error);
             return 1;
         }
         ::close(probe);
@@ -160,12 +165,7 @@ int runServe(const Config &config)
         QString error;
         const int fd = openListeningSocket(address, port, &error);
         if (fd < 0) {
-            Log::error("deckhand", QStringLiteral("cannot listen"),
-                       { { QStringLiteral("host"), config.host },
-                         { QStringLiteral("port"), config.port },
-                         { QStringLiteral("error"), error },
-                         { QStringLiteral("hint"),
-                           QStringLiteral("choose another PORT or stop what uses this one") } });
+            reportCannotListen(config, error);
             for (int open : sockets)
                 ::close(open);
             return 1;
