@@ -464,21 +464,28 @@ Outcome Database::requeue(const QString &id)
     });
 }
 
-Expected<QMap<QString, qint64>> Database::jobCounts()
+Expected<QMap<QString, qint64>> Database::jobCounts(int timeoutMs)
 {
-    return retrying([&]() -> Expected<QMap<QString, qint64>> {
-        if (auto r = open(); !r)
-            return Error { r.error() };
-        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-        if (!q.exec(QStringLiteral("SELECT status, COUNT(*) FROM jobs GROUP BY status")))
-            return Error {
-                fail(QStringLiteral("cannot count jobs"), q.lastError().text()).error()
-            };
-        QMap<QString, qint64> counts;
-        while (q.next())
-            counts.insert(q.value(0).toString(), q.value(1).toLongLong());
-        return counts;
-    });
+    if (auto r = open(); !r)
+        return Error { r.error() };
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlQuery q(db);
+    const bool pg = m_url.kind == DatabaseUrl::Kind::Postgres;
+    // Bounded: a large jobs table costs a skipped statistic, never a late check.
+    if (pg &&
+        (!q.exec(QStringLiteral("BEGIN")) ||
+         !q.exec(QStringLiteral("SET LOCAL statement_timeout = %1").arg(std::max(timeoutMs, 10)))))
+        return Error { fail(QStringLiteral("cannot count jobs"), q.lastError().text()).error() };
+    QMap<QString, qint64> counts;
+    const bool ok = q.exec(QStringLiteral("SELECT status, COUNT(*) FROM jobs GROUP BY status"));
+    while (ok && q.next())
+        counts.insert(q.value(0).toString(), q.value(1).toLongLong());
+    const QString error = q.lastError().text();
+    if (pg)
+        QSqlQuery(db).exec(ok ? QStringLiteral("COMMIT") : QStringLiteral("ROLLBACK"));
+    if (!ok)
+        return Error { QStringLiteral("cannot count jobs: ") + error };
+    return counts;
 }
 
 } // namespace deckhand

@@ -42,7 +42,8 @@ public:
     Expected<bool> claim(const QString &id, const QString &workerId, const QDateTime &startedAt);
     Outcome markFinished(const Job &job);
     Outcome requeue(const QString &id);
-    Expected<QMap<QString, qint64>> jobCounts();
+    // Job rows by status, given up after timeoutMs (PostgreSQL).
+    Expected<QMap<QString, qint64>> jobCounts(int timeoutMs);
 
     QString serverVersion() const { return m_serverVersion; }
     const DatabaseUrl &url() const { return m_url; }

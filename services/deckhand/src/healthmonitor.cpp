@@ -19,6 +19,8 @@ class Probe : public QObject
 public:
     using QObject::QObject;
     virtual ProbeResult check() = 0;
+    // Extra figures for /metrics, gathered after the check's answer is posted.
+    virtual std::optional<QMap<QString, qint64>> stats() { return std::nullopt; }
 };
 
 namespace {
@@ -63,43 +65,21 @@ public:
         return r;
     }
 
-private:
-    DatabaseUrl m_url;
-    int m_timeoutMs;
-    std::unique_ptr<Database> m_db;
-    bool m_migrated = false;
-};
-
-// Job statistics for /metrics, on their own thread and connection: counting a
-// large jobs table must never make a readiness check miss its deadline.
-class StatsProbe final : public Probe
-{
-public:
-    StatsProbe(const Config &config)
-        : m_url(config.database)
-        , m_timeoutMs(config.checkTimeoutMs)
-    { }
-    ~StatsProbe() override { m_db.reset(); }
-
-    ProbeResult check() override
+    std::optional<QMap<QString, qint64>> stats() override
     {
-        if (!m_db)
-            m_db = std::make_unique<Database>(m_url, std::max(m_timeoutMs, 5000),
-                                              QStringLiteral("stats"));
-        ProbeResult r;
-        if (auto counts = m_db->jobCounts()) {
-            r.ok = true;
-            r.jobCounts = *counts;
-        } else {
-            r.error = counts.error();
-        }
-        return r;
+        // A quarter of the check timeout at most, so the next check, which
+        // may be queued behind this on the same thread, still meets its deadline.
+        auto counts = m_db->jobCounts(m_timeoutMs / 4);
+        if (!counts)
+            return std::nullopt;
+        return *counts;
     }
 
 private:
     DatabaseUrl m_url;
     int m_timeoutMs;
     std::unique_ptr<Database> m_db;
+    bool m_migrated = false;
 };
 
 class RedisProbe final : public Probe
@@ -138,7 +118,6 @@ HealthMonitor::HealthMonitor(const Config &config, QObject *parent)
     m_deps[0].name = config.database.checkName();
     m_deps[1].name = QStringLiteral("redis");
     m_deps[1].enabled = config.redis.has_value();
-    m_deps[kStats].name = QStringLiteral("stats");
     m_timer.setInterval(config.checkIntervalMs);
     connect(&m_timer, &QTimer::timeout, this, &HealthMonitor::tick);
     rebuild();
@@ -151,17 +130,15 @@ HealthMonitor::~HealthMonitor()
 
 void HealthMonitor::start()
 {
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < 2; ++i) {
         if (!m_deps[i].enabled)
             continue;
         m_threads[i] = new QThread;
         m_threads[i]->setObjectName(QStringLiteral("probe-") + m_deps[i].name);
         if (i == 0)
             m_probes[i] = new DatabaseProbe(m_config);
-        else if (i == 1)
-            m_probes[i] = new RedisProbe(m_config);
         else
-            m_probes[i] = new StatsProbe(m_config);
+            m_probes[i] = new RedisProbe(m_config);
         m_probes[i]->moveToThread(m_threads[i]);
         connect(m_threads[i], &QThread::finished, m_probes[i], &QObject::deleteLater);
         m_threads[i]->start();
@@ -173,7 +150,7 @@ void HealthMonitor::start()
 void HealthMonitor::stop()
 {
     m_timer.stop();
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < 2; ++i) {
         if (!m_threads[i])
             continue;
         m_threads[i]->quit();
@@ -199,10 +176,7 @@ void HealthMonitor::setDraining()
 
 void HealthMonitor::tick()
 {
-    for (int i = 0; i < 3; ++i) {
-        // Statistics wait for a database that passed (and so is migrated).
-        if (i == kStats && !(m_deps[0].known && m_deps[0].last.ok))
-            continue;
+    for (int i = 0; i < 2; ++i) {
         if (m_deps[i].enabled && !m_deps[i].busy)
             dispatch(i);
     }
@@ -229,12 +203,21 @@ void HealthMonitor::dispatch(int index)
                         self->onResult(index, sequence, result);
                 },
                 Qt::QueuedConnection);
+            if (!result.ok)
+                return;
+            if (auto counts = probe->stats()) {
+                QMetaObject::invokeMethod(
+                    self.data(),
+                    [self, counts] {
+                        if (self)
+                            self->onStats(*counts);
+                    },
+                    Qt::QueuedConnection);
+            }
         },
         Qt::QueuedConnection);
     // The first database check may also run migrations; give it more room.
-    // Statistics have no deadline that matters: they only feed /metrics.
-    const int deadline = index == kStats ? std::max(m_config.checkIntervalMs * 10, 60000)
-                                         : m_config.checkTimeoutMs + (dep.known ? 0 : 10000);
+    const int deadline = m_config.checkTimeoutMs + (dep.known ? 0 : 10000);
     QTimer::singleShot(deadline, this, [this, index, sequence] { onDeadline(index, sequence); });
 }
 
@@ -246,21 +229,8 @@ void HealthMonitor::onResult(int index, quint64 sequence, const ProbeResult &res
     // (slow but successful, perhaps) is dropped rather than flip readiness back.
     if (sequence != dep.sequence || sequence == dep.timedOut)
         return;
-    if (index == kStats) {
-        if (result.ok) {
-            dep.known = true;
-            dep.last = result;
-            rebuild();
-        }
-        return;
-    }
     const bool wasOk = dep.known && dep.last.ok;
     const bool wasKnown = dep.known;
-    if (index == 0 && result.ok && !m_deps[kStats].known && !m_deps[kStats].busy)
-        QTimer::singleShot(0, this, [this] {
-            if (!m_deps[kStats].busy)
-                dispatch(kStats);
-        });
     dep.known = true;
     dep.last = result;
     ++dep.checks;
@@ -280,10 +250,16 @@ void HealthMonitor::onResult(int index, quint64 sequence, const ProbeResult &res
     rebuild();
 }
 
+void HealthMonitor::onStats(const QMap<QString, qint64> &counts)
+{
+    m_jobCounts = counts;
+    rebuild();
+}
+
 void HealthMonitor::onDeadline(int index, quint64 sequence)
 {
     Dependency &dep = m_deps[index];
-    if (!dep.busy || sequence != dep.sequence || index == kStats)
+    if (!dep.busy || sequence != dep.sequence)
         return;
     dep.timedOut = sequence;
     // The probe is still inside its call: report it failed now; the late answer
@@ -312,7 +288,7 @@ Report HealthMonitor::report() const
     report.serviceId = QStringLiteral("deckhand");
     report.description = QStringLiteral("deckhand API readiness");
 
-    for (const Dependency &dep : { m_deps[0], m_deps[1] }) {
+    for (const Dependency &dep : m_deps) {
         Check c;
         c.name = dep.name + QStringLiteral(":responseTime");
         c.componentType = QStringLiteral("datastore");
@@ -373,8 +349,7 @@ void HealthMonitor::rebuild()
     next->database = m_deps[0];
     next->redis = m_deps[1];
     next->draining = m_draining;
-    if (m_deps[kStats].known)
-        next->jobCounts = m_deps[kStats].last.jobCounts;
+    next->jobCounts = m_jobCounts;
     next->readinessStatus = r.httpStatus();
     next->readinessBody = QJsonDocument(r.toJson()).toJson(QJsonDocument::Compact);
     {

@@ -24,7 +24,6 @@ struct ProbeResult
     QDateTime time;
     QString serverVersion;
     std::optional<qint64> queueDepth; // redis
-    std::optional<QMap<QString, qint64>> jobCounts; // database
     std::optional<int> schemaVersion; // database
 };
 
@@ -89,14 +88,14 @@ private:
     void dispatch(int index);
     void onResult(int index, quint64 sequence, const ProbeResult &result);
     void onDeadline(int index, quint64 sequence);
+    void onStats(const QMap<QString, qint64> &counts);
     void rebuild();
 
     Config m_config;
-    // 0: the database, 1: Redis (both readiness), 2: job statistics (metrics only).
-    static constexpr int kStats = 2;
-    Dependency m_deps[3];
-    QThread *m_threads[3] = { nullptr, nullptr, nullptr };
-    Probe *m_probes[3] = { nullptr, nullptr, nullptr };
+    Dependency m_deps[2]; // the database, Redis
+    QThread *m_threads[2] = { nullptr, nullptr };
+    Probe *m_probes[2] = { nullptr, nullptr };
+    std::optional<QMap<QString, qint64>> m_jobCounts;
     QTimer m_timer;
     bool m_draining = false;
     mutable std::mutex m_snapshotMutex;
