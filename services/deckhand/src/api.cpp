@@ -14,6 +14,7 @@ Api::Api(const Config &config, const HealthMonitor &health, Metrics &metrics)
     , m_health(health)
     , m_metrics(metrics)
     , m_shard(metrics.addShard())
+    , m_snapshot(health.snapshot())
     , m_db(
           std::make_unique<Database>(config.database, config.checkTimeoutMs, QStringLiteral("api")))
 {
@@ -22,6 +23,11 @@ Api::Api(const Config &config, const HealthMonitor &health, Metrics &metrics)
 }
 
 Api::~Api() = default;
+
+void Api::refreshHealth()
+{
+    m_snapshot = m_health.snapshot();
+}
 
 QString Api::imageTag() const
 {
@@ -77,7 +83,7 @@ Response Api::livez() const
 Response Api::readyz() const
 {
     Response r;
-    const auto health = m_health.snapshot();
+    const auto &health = m_snapshot;
     r.status = health->readinessStatus;
     r.contentType = pilothouse::health::kMediaType;
     r.body = health->readinessBody;
@@ -95,7 +101,7 @@ Response Api::health() const
 
 Response Api::healthz() const
 {
-    const auto health = m_health.snapshot();
+    const auto &health = m_snapshot;
     auto state = [](const DependencyState &dep) {
         if (!dep.enabled)
             return QStringLiteral("disabled");
@@ -129,7 +135,7 @@ Response Api::metricsText() const
 {
     Response r;
     r.contentType = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = m_metrics.render(*m_health.snapshot(), imageTag());
+    r.body = m_metrics.render(*m_snapshot, imageTag());
     return r;
 }
 
@@ -146,7 +152,7 @@ Response Api::createJob(const Request &request)
     if (!m_redis)
         return Response::error(
             503, QStringLiteral("the job queue is off: set REDIS_URL to enable jobs"));
-    const auto health = m_health.snapshot();
+    const auto &health = m_snapshot;
     if (health->draining)
         return Response::error(503,
                                QStringLiteral("shutting down; retry against another instance"));
@@ -186,7 +192,7 @@ Response Api::getJob(const Request &request)
     if (id.isNull())
         return Response::error(
             404, QStringLiteral("no job with id \"%1\" (ids are UUIDs)").arg(request.parameter));
-    const auto health = m_health.snapshot();
+    const auto &health = m_snapshot;
     if (health->database.knownDown())
         return Response::error(
             503, QStringLiteral("database unavailable: %1").arg(health->database.last.error));

@@ -2,6 +2,7 @@
 
 #include "config.h"
 #include "database.h"
+#include "healthmonitor.h"
 #include "httpserver.h"
 #include "metrics.h"
 #include "redisclient.h"
@@ -21,6 +22,10 @@ public:
     Api(const Config &config, const HealthMonitor &health, Metrics &metrics);
     ~Api();
     void install(HttpServer &server);
+    // Takes the monitor's latest findings. Called on this API's own thread
+    // when they change, so requests read a local copy: no lock, no shared
+    // reference count bouncing between cores.
+    void refreshHealth();
 
 private:
     Response livez() const;
@@ -37,6 +42,7 @@ private:
     const HealthMonitor &m_health;
     Metrics &m_metrics;
     Metrics::Shard *m_shard;
+    std::shared_ptr<const HealthSnapshot> m_snapshot;
     std::unique_ptr<Database> m_db;
     std::unique_ptr<RedisClient> m_redis;
 };

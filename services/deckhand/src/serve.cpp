@@ -105,6 +105,8 @@ public:
     void start()
     {
         m_api = std::make_unique<Api>(m_config, m_health, m_metrics);
+        connect(&m_health, &HealthMonitor::changed, this, [this] { m_api->refreshHealth(); });
+        m_api->refreshHealth(); // anything that changed before the connection
         m_server = new HttpServer(this);
         m_api->install(*m_server);
         m_listener = new Listener(m_limits, m_budget, m_server);
