@@ -36,6 +36,8 @@ Configuration is read from the environment only:
   HTTP_THREADS             HTTP event loops (default: one per CPU core, at most 8)
   DECKHAND_IMAGE_TAG       reported image tag (default: the one baked in at build)
   WORKER_HEARTBEAT_FILE    worker liveness file (default /tmp/deckhand-worker.heartbeat)
+  WORKER_LEASE_SECONDS     a worker silent this long is presumed dead and its job
+                           is handed to another (default 30)
 )";
 
 } // namespace

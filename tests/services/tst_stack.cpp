@@ -329,6 +329,58 @@ private Q_SLOTS:
         QVERIFY2(m_worker->start(&error), qPrintable(error));
     }
 
+    void workerKilledMidJobIsRecoveredByAnother()
+    {
+        // The regular worker steps aside so the two below are the only ones.
+        m_worker->terminate();
+        QVERIFY(m_worker->waitForExit(5000));
+        QProcessEnvironment first = env(m_pg->url(), m_redis->url());
+        first.insert(QStringLiteral("WORKER_LEASE_SECONDS"), QStringLiteral("1"));
+        QProcessEnvironment second = first;
+        first.insert(QStringLiteral("WORKER_HEARTBEAT_FILE"),
+                     m_tmp.filePath(QStringLiteral("a.heartbeat")));
+        second.insert(QStringLiteral("WORKER_HEARTBEAT_FILE"),
+                      m_tmp.filePath(QStringLiteral("b.heartbeat")));
+
+        Deckhand crashing(first, { QStringLiteral("worker") });
+        QString error;
+        QVERIFY2(crashing.start(&error), qPrintable(error));
+        const HttpReply created =
+            httpRequest(m_port, "POST", "/v1/jobs", R"({"type":"sleep","payload":{"ms":1500}})",
+                        { { "Content-Type", "application/json" } });
+        QCOMPARE(created.status, 202);
+        const QByteArray location = created.header("Location");
+        QTRY_COMPARE_WITH_TIMEOUT(
+            jsonOf(httpRequest(m_port, "GET", location)).value(QStringLiteral("status")).toString(),
+            QStringLiteral("running"), 5000);
+        const QString crashedId = jsonOf(httpRequest(m_port, "GET", location))
+                                      .value(QStringLiteral("worker_id"))
+                                      .toString();
+        crashing.kill();
+        QVERIFY(crashing.waitForExit(5000));
+
+        // Its lease runs out; another worker takes the job over and finishes it.
+        Deckhand rescuer(second, { QStringLiteral("worker") });
+        QVERIFY2(rescuer.start(&error), qPrintable(error));
+        QTRY_COMPARE_WITH_TIMEOUT(
+            jsonOf(httpRequest(m_port, "GET", location)).value(QStringLiteral("status")).toString(),
+            QStringLiteral("succeeded"), 15000);
+        const QJsonObject job = jsonOf(httpRequest(m_port, "GET", location));
+        QCOMPARE(job.value(QStringLiteral("attempts")).toInt(), 2);
+        QVERIFY(job.value(QStringLiteral("worker_id")).toString() != crashedId);
+        QVERIFY(rescuer.outputLines().join('\n').contains("job of a stopped worker requeued"));
+        QCOMPARE(m_redis->cli({ QStringLiteral("LLEN"),
+                                QStringLiteral("deckhand:jobs:processing:") + crashedId }),
+                 QStringLiteral("0"));
+        rescuer.terminate();
+        QVERIFY(rescuer.waitForExit(5000));
+        QCOMPARE(rescuer.exitCode(), 0);
+
+        m_worker = std::make_unique<Deckhand>(env(m_pg->url(), m_redis->url()),
+                                              QStringList { QStringLiteral("worker") });
+        QVERIFY2(m_worker->start(&error), qPrintable(error));
+    }
+
     void passwordSources_data()
     {
         QTest::addColumn<QString>("source");

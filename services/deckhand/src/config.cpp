@@ -251,6 +251,7 @@ std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironm
     seconds("REQUEST_TIMEOUT_SECONDS", c.requestTimeoutMs, 0.1, 3600, &c.requestTimeoutMs);
     integer("MAX_CONNECTIONS", c.maxConnections, 1, 100000, &c.maxConnections);
     integer("HTTP_THREADS", 0, 1, 64, &c.httpThreads);
+    integer("WORKER_LEASE_SECONDS", c.workerLeaseSeconds, 1, 3600, &c.workerLeaseSeconds);
     if (c.checkTimeoutMs > c.checkIntervalMs &&
         !env.value(QStringLiteral("CHECK_TIMEOUT_SECONDS")).isEmpty())
         problems << QStringLiteral(

@@ -64,6 +64,7 @@ struct Config
     int httpThreads = 0; // 0: one per CPU core (at most 8)
     QString imageTag; // empty: the tag baked in at build time
     QString workerHeartbeatFile;
+    int workerLeaseSeconds = 30; // a worker silent this long is presumed dead
 
     static QString defaultSqlitePath();
     // Returns the config, or every problem found, one line each.

@@ -464,6 +464,23 @@ Outcome Database::requeue(const QString &id)
     });
 }
 
+Outcome Database::requeueFrom(const QString &id, const QString &workerId)
+{
+    return retrying([&]() -> Outcome {
+        if (auto r = open(); !r)
+            return r;
+        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
+        q.prepare(
+            QStringLiteral("UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL "
+                           "WHERE id = ? AND status = 'running' AND worker_id = ?"));
+        q.addBindValue(id);
+        q.addBindValue(workerId);
+        if (!q.exec())
+            return fail(QStringLiteral("cannot requeue the job"), q.lastError().text());
+        return success();
+    });
+}
+
 Expected<QMap<QString, qint64>> Database::jobCounts(int timeoutMs)
 {
     if (auto r = open(); !r)

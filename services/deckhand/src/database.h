@@ -42,6 +42,8 @@ public:
     Expected<bool> claim(const QString &id, const QString &workerId, const QDateTime &startedAt);
     Outcome markFinished(const Job &job);
     Outcome requeue(const QString &id);
+    // Puts a job back to "queued" only if the given (dead) worker still holds it.
+    Outcome requeueFrom(const QString &id, const QString &workerId);
     // Job rows by status, given up after timeoutMs (PostgreSQL).
     Expected<QMap<QString, qint64>> jobCounts(int timeoutMs);
 

@@ -203,4 +203,84 @@ Expected<std::optional<QByteArray>> RedisClient::brpop(const QByteArray &key, in
     return std::optional<QByteArray>();
 }
 
+Expected<std::optional<QByteArray>>
+RedisClient::blmove(const QByteArray &source, const QByteArray &destination, int timeoutSeconds)
+{
+    auto r = command(
+        { "BLMOVE", source, destination, "RIGHT", "LEFT", QByteArray::number(timeoutSeconds) },
+        timeoutSeconds * 1000 + m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    if (r->type == Reply::Type::String)
+        return std::optional<QByteArray>(r->string);
+    return std::optional<QByteArray>();
+}
+
+Expected<std::optional<QByteArray>> RedisClient::lmoveToTail(const QByteArray &source,
+                                                             const QByteArray &destination)
+{
+    auto r = command({ "LMOVE", source, destination, "RIGHT", "RIGHT" }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    if (r->type == Reply::Type::String)
+        return std::optional<QByteArray>(r->string);
+    return std::optional<QByteArray>();
+}
+
+Expected<qint64> RedisClient::lrem(const QByteArray &key, const QByteArray &value)
+{
+    auto r = command({ "LREM", key, "0", value }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer;
+}
+
+Outcome RedisClient::setWithExpiry(const QByteArray &key, const QByteArray &value, int seconds)
+{
+    auto r = command({ "SET", key, value, "EX", QByteArray::number(seconds) }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return success();
+}
+
+Expected<bool> RedisClient::exists(const QByteArray &key)
+{
+    auto r = command({ "EXISTS", key }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer > 0;
+}
+
+Expected<qint64> RedisClient::del(const QByteArray &key)
+{
+    auto r = command({ "DEL", key }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer;
+}
+
+Expected<qint64> RedisClient::sadd(const QByteArray &key, const QByteArray &member)
+{
+    auto r = command({ "SADD", key, member }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer;
+}
+
+Expected<qint64> RedisClient::srem(const QByteArray &key, const QByteArray &member)
+{
+    auto r = command({ "SREM", key, member }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer;
+}
+
+Expected<QList<QByteArray>> RedisClient::smembers(const QByteArray &key)
+{
+    auto r = command({ "SMEMBERS", key }, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->elements;
+}
+
 } // namespace deckhand

@@ -32,6 +32,20 @@ public:
     Expected<qint64> llen(const QByteArray &key);
     // Blocks up to timeoutSeconds for an element; nullopt when none came.
     Expected<std::optional<QByteArray>> brpop(const QByteArray &key, int timeoutSeconds);
+    // Atomically moves the source's tail element to the destination's head,
+    // waiting up to timeoutSeconds (Redis 6.2+); nullopt when none came.
+    Expected<std::optional<QByteArray>> blmove(const QByteArray &source,
+                                               const QByteArray &destination, int timeoutSeconds);
+    // Moves the source's tail element to the destination's tail, without waiting.
+    Expected<std::optional<QByteArray>> lmoveToTail(const QByteArray &source,
+                                                    const QByteArray &destination);
+    Expected<qint64> lrem(const QByteArray &key, const QByteArray &value);
+    Outcome setWithExpiry(const QByteArray &key, const QByteArray &value, int seconds);
+    Expected<bool> exists(const QByteArray &key);
+    Expected<qint64> del(const QByteArray &key);
+    Expected<qint64> sadd(const QByteArray &key, const QByteArray &member);
+    Expected<qint64> srem(const QByteArray &key, const QByteArray &member);
+    Expected<QList<QByteArray>> smembers(const QByteArray &key);
     QString serverVersion() const { return m_serverVersion; }
 
 private:
@@ -54,5 +68,10 @@ private:
 
 // The Redis list the API pushes job ids on and the worker pops from.
 inline constexpr char kJobQueueKey[] = "deckhand:jobs";
+// Each worker moves what it pops into its own list until the job is done, and
+// holds a lease key while alive; the set names every worker that registered.
+inline constexpr char kProcessingKeyPrefix[] = "deckhand:jobs:processing:";
+inline constexpr char kWorkerLeaseKeyPrefix[] = "deckhand:worker:";
+inline constexpr char kWorkersKey[] = "deckhand:workers";
 
 } // namespace deckhand

@@ -14,6 +14,7 @@
 #include <QUuid>
 #include <atomic>
 #include <csignal>
+#include <functional>
 
 namespace deckhand {
 
@@ -36,10 +37,13 @@ void touchHeartbeat(const QString &path)
 }
 
 // Sleeps in short steps so a stop request is noticed quickly; false if stopped.
-QString g_heartbeatFile;
+// Called about once a second from the loops below, also during long jobs:
+// keeps the heartbeat file and the Redis lease fresh.
+std::function<void()> g_keepAlive;
 
-// Sleeps in short steps so a stop request is noticed quickly, and keeps the
-// heartbeat fresh meanwhile (a long job is not a hung worker); false if stopped.
+// Sleeps in short steps so a stop request is noticed quickly, keeping the
+// worker's liveness signs fresh meanwhile (a long job is not a hung worker);
+// false if stopped.
 bool pause(int ms)
 {
     QElapsedTimer t;
@@ -49,8 +53,8 @@ bool pause(int ms)
     while (t.elapsed() < ms) {
         if (g_stop)
             return false;
-        if (sinceBeat.elapsed() >= 5000 && !g_heartbeatFile.isEmpty()) {
-            touchHeartbeat(g_heartbeatFile);
+        if (sinceBeat.elapsed() >= 1000 && g_keepAlive) {
+            g_keepAlive();
             sinceBeat.restart();
         }
         QThread::msleep(std::min<qint64>(50, ms - t.elapsed()));
@@ -92,7 +96,6 @@ int runWorker(const Config &config)
                     "the worker pops jobs from Redis: set REDIS_URL=redis://host:6379/0") } });
         return kExitConfig;
     }
-    g_heartbeatFile = config.workerHeartbeatFile;
     for (int s : { SIGTERM, SIGINT }) {
         struct sigaction action
         {
@@ -105,6 +108,8 @@ int runWorker(const Config &config)
 
     const QString workerId = QHostInfo::localHostName() + QLatin1Char('-') +
         QString::number(QCoreApplication::applicationPid());
+    const QByteArray processingKey = kProcessingKeyPrefix + workerId.toUtf8();
+    const QByteArray leaseKey = kWorkerLeaseKeyPrefix + workerId.toUtf8();
     auto context = [&workerId](QJsonObject fields = {}) {
         fields.insert(QStringLiteral("worker_id"), workerId);
         return fields;
@@ -117,6 +122,53 @@ int runWorker(const Config &config)
                         { QStringLiteral("redis"), config.redis->redacted() },
                         { QStringLiteral("queue"), QString::fromLatin1(kJobQueueKey) } }));
 
+    QElapsedTimer sinceLease;
+    auto renewLease = [&] {
+        touchHeartbeat(config.workerHeartbeatFile);
+        if (sinceLease.isValid() && sinceLease.elapsed() < config.workerLeaseSeconds * 1000 / 3)
+            return;
+        if (redis.setWithExpiry(leaseKey, "1", config.workerLeaseSeconds))
+            sinceLease.start();
+    };
+    g_keepAlive = renewLease;
+
+    // Hands back what a worker popped but never finished: its processing list
+    // goes to the consumer end of the queue (so it runs next), and its rows to
+    // "queued". For ourselves that is what a previous life with the same id
+    // (same host name and pid, as after a container restart) left behind.
+    auto reclaim = [&](const QString &owner) -> bool {
+        const QByteArray list = kProcessingKeyPrefix + owner.toUtf8();
+        for (;;) {
+            auto moved = redis.lmoveToTail(list, kJobQueueKey);
+            if (!moved)
+                return false;
+            if (!moved->has_value())
+                return true;
+            const QString id = QString::fromLatin1(**moved);
+            (void)db.requeueFrom(id, owner);
+            Log::warning("deckhand.worker", QStringLiteral("job of a stopped worker requeued"),
+                         context({ { QStringLiteral("job_id"), id },
+                                   { QStringLiteral("previous_worker"), owner } }));
+        }
+    };
+    QElapsedTimer sinceReap;
+    auto reapDeadWorkers = [&] {
+        if (sinceReap.isValid() && sinceReap.elapsed() < config.workerLeaseSeconds * 1000)
+            return;
+        sinceReap.start();
+        auto workers = redis.smembers(kWorkersKey);
+        if (!workers)
+            return;
+        for (const QByteArray &other : *workers) {
+            if (other == workerId.toUtf8())
+                continue;
+            auto alive = redis.exists(kWorkerLeaseKeyPrefix + other);
+            if (alive && !*alive && reclaim(QString::fromUtf8(other)))
+                (void)redis.srem(kWorkersKey, other);
+        }
+    };
+
+    bool registered = false;
     bool migrated = false;
     int backoffMs = 250;
     QString lastProblem;
@@ -129,10 +181,17 @@ int runWorker(const Config &config)
         pause(backoffMs);
         backoffMs = std::min(backoffMs * 2, 5000);
     };
+    // Returns a popped id to the queue, then drops it from our list: in that
+    // order, a crash in between duplicates it (harmless: claims are checked)
+    // rather than losing it.
+    auto giveBack = [&](const QString &id) {
+        (void)redis.rpush(kJobQueueKey, id.toLatin1());
+        (void)redis.lrem(processingKey, id.toLatin1());
+    };
 
     qint64 processed = 0;
     while (!g_stop) {
-        touchHeartbeat(config.workerHeartbeatFile);
+        renewLease();
         if (!migrated) {
             auto applied = db.migrate();
             if (!applied) {
@@ -141,7 +200,20 @@ int runWorker(const Config &config)
             }
             migrated = true;
         }
-        auto popped = redis.brpop(kJobQueueKey, 1);
+        if (!registered) {
+            if (!reclaim(workerId)) {
+                problem(QStringLiteral("cannot reach Redis to reclaim earlier work"));
+                continue;
+            }
+            auto added = redis.sadd(kWorkersKey, workerId.toUtf8());
+            if (!added) {
+                problem(added.error());
+                continue;
+            }
+            registered = true;
+        }
+        reapDeadWorkers();
+        auto popped = redis.blmove(kJobQueueKey, processingKey, 1);
         if (!popped) {
             problem(popped.error());
             continue;
@@ -157,21 +229,21 @@ int runWorker(const Config &config)
         const QString id = QString::fromLatin1(**popped);
         auto loaded = db.job(id);
         if (!loaded) {
-            // Put it back for later rather than lose it.
-            (void)redis.rpush(kJobQueueKey, id.toLatin1());
+            giveBack(id);
             problem(loaded.error());
             continue;
         }
         if (!loaded->has_value()) {
             Log::warning("deckhand.worker", QStringLiteral("queued id has no job row; skipped"),
                          context({ { QStringLiteral("job_id"), id } }));
+            (void)redis.lrem(processingKey, id.toLatin1());
             continue;
         }
         Job job = **loaded;
         job.startedAt = QDateTime::currentDateTimeUtc();
         auto claimed = db.claim(job.id, workerId, job.startedAt);
         if (!claimed) {
-            (void)redis.rpush(kJobQueueKey, id.toLatin1());
+            giveBack(id);
             problem(claimed.error());
             continue;
         }
@@ -180,6 +252,7 @@ int runWorker(const Config &config)
             Log::info("deckhand.worker", QStringLiteral("job not queued any more; skipped"),
                       context({ { QStringLiteral("job_id"), job.id },
                                 { QStringLiteral("status"), job.status } }));
+            (void)redis.lrem(processingKey, id.toLatin1());
             continue;
         }
         Log::info("deckhand.worker", QStringLiteral("job started"),
@@ -190,7 +263,7 @@ int runWorker(const Config &config)
         if (runJob(job) == RunOutcome::Interrupted) {
             // Stopping mid-job: hand it back to the queue's consumer end so it runs next.
             (void)db.requeue(job.id);
-            (void)redis.rpush(kJobQueueKey, job.id.toLatin1());
+            giveBack(job.id);
             Log::info("deckhand.worker", QStringLiteral("job requeued at shutdown"),
                       context({ { QStringLiteral("job_id"), job.id } }));
             break;
@@ -198,7 +271,7 @@ int runWorker(const Config &config)
         job.finishedAt = QDateTime::currentDateTimeUtc();
         job.durationMs = double(timer.nsecsElapsed()) / 1e6;
         // The result is worth keeping: retry until it is stored (or we are
-        // told to stop, when the row stays "running" and says by whom).
+        // told to stop, when the job stays in our list for the next reclaim).
         Outcome stored = db.markFinished(job);
         while (!stored && !g_stop) {
             Log::error("deckhand.worker", QStringLiteral("cannot record job result; retrying"),
@@ -210,6 +283,7 @@ int runWorker(const Config &config)
         }
         if (!stored)
             break;
+        (void)redis.lrem(processingKey, id.toLatin1());
         backoffMs = 250;
         ++processed;
         Log::info("deckhand.worker", QStringLiteral("job finished"),
@@ -218,6 +292,11 @@ int runWorker(const Config &config)
                             { QStringLiteral("status"), job.status },
                             { QStringLiteral("duration_ms"), *job.durationMs } }));
     }
+    g_keepAlive = nullptr;
+    // A clean exit needs no reaper: give up the lease and the registration.
+    (void)redis.del(leaseKey);
+    if (registered)
+        (void)redis.srem(kWorkersKey, workerId.toUtf8());
     QFile::remove(config.workerHeartbeatFile);
     Log::info("deckhand.worker", QStringLiteral("worker stopped"),
               context({ { QStringLiteral("jobs_processed"), processed } }));
