@@ -323,6 +323,9 @@ private Q_SLOTS:
         const QByteArray big(20 * 1024, 'h');
         const HttpReply r = httpRequest(port(), "GET", "/livez", {}, { { "X-Big", big } });
         QCOMPARE(r.status, 431);
+        QCOMPARE(r.header("Connection"), QByteArray("close"));
+        QCOMPARE(jsonOf(r).value(QStringLiteral("error")).toString(),
+                 QStringLiteral("Request Header Fields Too Large"));
     }
 
     void chunkedUploadsAre411()

@@ -173,7 +173,14 @@ Response Api::createJob(const Request &request)
         return Response::error(503, QStringLiteral("database unavailable: %1").arg(stored.error()));
     if (auto pushed = m_redis->lpush(kJobQueueKey, job.id.toLatin1()); !pushed) {
         // Not queued means not accepted: take the row back so nothing half-done stays.
-        (void)m_db->deleteJob(job.id);
+        if (auto removed = m_db->deleteJob(job.id); !removed)
+            // Nothing will run it and the client was told 503: say which row to clean up.
+            Log::error("deckhand.jobs", QStringLiteral("job row left queued without a queue entry"),
+                       { { QStringLiteral("job_id"), job.id },
+                         { QStringLiteral("error"), removed.error() },
+                         { QStringLiteral("hint"),
+                           QStringLiteral(
+                               "delete it, or push its id on the Redis list deckhand:jobs") } });
         return Response::error(503,
                                QStringLiteral("job queue unavailable: %1").arg(pushed.error()));
     }

@@ -328,39 +328,37 @@ Expected<int> Database::migrate()
     return count;
 }
 
-Outcome Database::insertJob(const Job &job)
+Outcome Database::write(const QString &sql, const QVariantList &values, const QString &what)
 {
     return retrying([&]() -> Outcome {
         if (auto r = open(); !r)
             return r;
         QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-        q.prepare(
-            QStringLiteral("INSERT INTO jobs (id, type, payload, status, attempts, created_at) "
-                           "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING"));
-        q.addBindValue(job.id);
-        q.addBindValue(job.type);
-        q.addBindValue(
-            QString::fromUtf8(QJsonDocument(job.payload).toJson(QJsonDocument::Compact)));
-        q.addBindValue(job.status);
-        q.addBindValue(isoOrEmpty(job.createdAt));
+        q.prepare(sql);
+        for (const QVariant &v : values)
+            q.addBindValue(v);
         if (!q.exec())
-            return fail(QStringLiteral("cannot store the job"), q.lastError().text());
+            return fail(what, q.lastError().text());
         return success();
     });
 }
 
+Outcome Database::insertJob(const Job &job)
+{
+    // ON CONFLICT: a retry after a lost reply finds its own row, not an error.
+    return write(
+        QStringLiteral("INSERT INTO jobs (id, type, payload, status, attempts, created_at) "
+                       "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING"),
+        { job.id, job.type,
+          QString::fromUtf8(QJsonDocument(job.payload).toJson(QJsonDocument::Compact)), job.status,
+          isoOrEmpty(job.createdAt) },
+        QStringLiteral("cannot store the job"));
+}
+
 Outcome Database::deleteJob(const QString &id)
 {
-    return retrying([&]() -> Outcome {
-        if (auto r = open(); !r)
-            return r;
-        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-        q.prepare(QStringLiteral("DELETE FROM jobs WHERE id = ?"));
-        q.addBindValue(id);
-        if (!q.exec())
-            return fail(QStringLiteral("cannot delete the job"), q.lastError().text());
-        return success();
-    });
+    return write(QStringLiteral("DELETE FROM jobs WHERE id = ?"), { id },
+                 QStringLiteral("cannot delete the job"));
 }
 
 Expected<std::optional<Job>> Database::job(const QString &id)
@@ -427,58 +425,32 @@ Expected<bool> Database::claim(const QString &id, const QString &workerId,
 
 Outcome Database::markFinished(const Job &job)
 {
-    return retrying([&]() -> Outcome {
-        if (auto r = open(); !r)
-            return r;
-        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-        q.prepare(
-            QStringLiteral("UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
-                           "duration_ms = ? WHERE id = ?"));
-        q.addBindValue(job.status);
-        q.addBindValue(job.result ? QVariant(QString::fromUtf8(
-                                        QJsonDocument(*job.result).toJson(QJsonDocument::Compact)))
-                                  : QVariant(QMetaType(QMetaType::QString)));
-        q.addBindValue(nullableText(job.error));
-        q.addBindValue(isoOrEmpty(job.finishedAt));
-        q.addBindValue(job.durationMs ? QVariant(*job.durationMs)
-                                      : QVariant(QMetaType(QMetaType::Double)));
-        q.addBindValue(job.id);
-        if (!q.exec())
-            return fail(QStringLiteral("cannot record the job result"), q.lastError().text());
-        return success();
-    });
+    return write(
+        QStringLiteral("UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, "
+                       "duration_ms = ? WHERE id = ?"),
+        { job.status,
+          job.result ? QVariant(QString::fromUtf8(
+                           QJsonDocument(*job.result).toJson(QJsonDocument::Compact)))
+                     : QVariant(QMetaType(QMetaType::QString)),
+          nullableText(job.error), isoOrEmpty(job.finishedAt),
+          job.durationMs ? QVariant(*job.durationMs) : QVariant(QMetaType(QMetaType::Double)),
+          job.id },
+        QStringLiteral("cannot record the job result"));
 }
 
 Outcome Database::requeue(const QString &id)
 {
-    return retrying([&]() -> Outcome {
-        if (auto r = open(); !r)
-            return r;
-        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-        q.prepare(QStringLiteral(
-            "UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL WHERE id = ?"));
-        q.addBindValue(id);
-        if (!q.exec())
-            return fail(QStringLiteral("cannot requeue the job"), q.lastError().text());
-        return success();
-    });
+    return write(QStringLiteral("UPDATE jobs SET status = 'queued', worker_id = NULL, "
+                                "started_at = NULL WHERE id = ?"),
+                 { id }, QStringLiteral("cannot requeue the job"));
 }
 
 Outcome Database::requeueFrom(const QString &id, const QString &workerId)
 {
-    return retrying([&]() -> Outcome {
-        if (auto r = open(); !r)
-            return r;
-        QSqlQuery q(QSqlDatabase::database(m_connectionName, false));
-        q.prepare(
-            QStringLiteral("UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL "
-                           "WHERE id = ? AND status = 'running' AND worker_id = ?"));
-        q.addBindValue(id);
-        q.addBindValue(workerId);
-        if (!q.exec())
-            return fail(QStringLiteral("cannot requeue the job"), q.lastError().text());
-        return success();
-    });
+    return write(
+        QStringLiteral("UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL "
+                       "WHERE id = ? AND status = 'running' AND worker_id = ?"),
+        { id, workerId }, QStringLiteral("cannot requeue the job"));
 }
 
 Expected<QMap<QString, qint64>> Database::jobCounts(int timeoutMs)

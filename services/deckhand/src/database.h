@@ -52,6 +52,8 @@ public:
 
 private:
     Outcome exec(const QString &sql);
+    // One prepared, idempotent write with the one-retry rule; `what` prefixes the error.
+    Outcome write(const QString &sql, const QVariantList &values, const QString &what);
     // Runs op; when it fails on a connection that was reused (not just
     // opened), the connection may have died unseen: reconnect and run it once more.
     template<typename Op> auto retrying(Op op) -> decltype(op());

@@ -233,9 +233,6 @@ void HealthMonitor::onResult(int index, quint64 sequence, const ProbeResult &res
     const bool wasKnown = dep.known;
     dep.known = true;
     dep.last = result;
-    ++dep.checks;
-    if (!result.ok)
-        ++dep.failures;
     if (!wasKnown || wasOk != result.ok) {
         if (result.ok)
             Log::info("deckhand.health", QStringLiteral("dependency up"),
@@ -270,8 +267,6 @@ void HealthMonitor::onDeadline(int index, quint64 sequence)
     const bool wasOk = dep.known && dep.last.ok;
     dep.known = true;
     dep.last = r;
-    ++dep.checks;
-    ++dep.failures;
     if (wasOk)
         Log::warning(
             "deckhand.health", QStringLiteral("dependency down"),

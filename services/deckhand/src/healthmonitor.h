@@ -35,7 +35,6 @@ struct DependencyState
     bool enabled = true;
     bool known = false; // a check has finished (or timed out) at least once
     ProbeResult last;
-    bool usable() const { return enabled && known && last.ok; }
     bool knownDown() const { return enabled && known && !last.ok; }
 };
 
@@ -63,8 +62,6 @@ public:
         bool busy = false;
         quint64 timedOut = 0; // the sequence that missed its deadline
         quint64 sequence = 0;
-        qint64 checks = 0;
-        qint64 failures = 0;
     };
 
     HealthMonitor(const Config &config, QObject *parent = nullptr);
@@ -74,7 +71,6 @@ public:
     // Stops the probe threads; a probe stuck in a call is left to the OS at exit.
     void stop();
     void setDraining();
-    bool isDraining() const { return m_draining; }
 
     // Safe from any thread; rebuilt only when a finding changes.
     std::shared_ptr<const HealthSnapshot> snapshot() const;

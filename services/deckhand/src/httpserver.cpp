@@ -162,7 +162,7 @@ void ConnectionGuard::expire()
         return;
     }
     if (m_state != State::Idle) {
-        reject(408, "Request Timeout",
+        reject(408,
                QStringLiteral("the request did not arrive whole within %1 s")
                    .arg(m_limits.requestTimeoutMs / 1000.0));
         return;
@@ -207,7 +207,7 @@ bool ConnectionGuard::scan(const QByteArray &bytes)
             const qsizetype end = m_head.indexOf("\r\n\r\n", qMax<qsizetype>(0, before - 3));
             if (end < 0) {
                 if (m_head.size() > m_limits.maxHeaderBytes) {
-                    reject(431, "Request Header Fields Too Large",
+                    reject(431,
                            QStringLiteral("request headers exceed %1 KiB")
                                .arg(m_limits.maxHeaderBytes / 1024));
                     return false;
@@ -218,7 +218,7 @@ bool ConnectionGuard::scan(const QByteArray &bytes)
             consumed = end + 4 - before;
         }
         if (head.size() > m_limits.maxHeaderBytes + 4) {
-            reject(431, "Request Header Fields Too Large",
+            reject(431,
                    QStringLiteral("request headers exceed %1 KiB")
                        .arg(m_limits.maxHeaderBytes / 1024));
             return false;
@@ -266,7 +266,7 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
     const qsizetype sp1 = line.indexOf(' ');
     const qsizetype sp2 = sp1 > 0 ? line.lastIndexOf(' ') : -1;
     if (sp1 <= 0 || sp2 <= sp1 + 1 || line.sliced(sp1 + 1, sp2 - sp1 - 1).contains(' ')) {
-        reject(400, "Bad Request",
+        reject(400,
                QStringLiteral("malformed request line; expected e.g. \"GET /livez HTTP/1.1\""));
         return false;
     }
@@ -275,14 +275,12 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
                                                             "DELETE", "OPTIONS", "PATCH" };
     if (std::none_of(kMethods.begin(), kMethods.end(),
                      [&](const char *m) { return method == m; })) {
-        reject(501, "Not Implemented",
-               QStringLiteral("method not implemented; deckhand serves GET, HEAD and POST"));
+        reject(501, QStringLiteral("method not implemented; deckhand serves GET, HEAD and POST"));
         return false;
     }
     const QByteArrayView version = line.sliced(sp2 + 1);
     if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-        reject(505, "HTTP Version Not Supported",
-               QStringLiteral("only HTTP/1.0 and HTTP/1.1 are served"));
+        reject(505, QStringLiteral("only HTTP/1.0 and HTTP/1.1 are served"));
         return false;
     }
     bool keepAlive = version == "HTTP/1.1";
@@ -297,20 +295,20 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         const qsizetype colon = field.indexOf(':');
         const QByteArrayView name = colon > 0 ? field.first(colon) : QByteArrayView();
         if (!isToken(name)) {
-            reject(400, "Bad Request", QStringLiteral("malformed header line"));
+            reject(400, QStringLiteral("malformed header line"));
             return false;
         }
         const QByteArrayView value = field.sliced(colon + 1).trimmed();
         if (name.compare("content-length", Qt::CaseInsensitive) == 0) {
             const qint64 n = isDigits(value) && value.size() <= 18 ? value.toLongLong() : -1;
             if (n < 0 || (haveLength && n != contentLength)) {
-                reject(400, "Bad Request", QStringLiteral("invalid Content-Length"));
+                reject(400, QStringLiteral("invalid Content-Length"));
                 return false;
             }
             contentLength = n;
             haveLength = true;
         } else if (name.compare("transfer-encoding", Qt::CaseInsensitive) == 0) {
-            reject(411, "Length Required",
+            reject(411,
                    QStringLiteral("send the body with a Content-Length header; Transfer-Encoding "
                                   "is not accepted"));
             return false;
@@ -322,7 +320,7 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         }
     }
     if (contentLength > m_limits.maxBodyBytes) {
-        reject(413, "Content Too Large",
+        reject(413,
                QStringLiteral("request body of %1 bytes exceeds the %2 KiB limit")
                    .arg(contentLength)
                    .arg(m_limits.maxBodyBytes / 1024));
@@ -334,7 +332,7 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
     return true;
 }
 
-void ConnectionGuard::reject(int status, const QByteArray &reason, const QString &message)
+void ConnectionGuard::reject(int status, const QString &message)
 {
     m_rejected = true;
     m_state = State::Idle;
@@ -344,14 +342,7 @@ void ConnectionGuard::reject(int status, const QByteArray &reason, const QString
     connect(m_socket, &QTcpSocket::readyRead, this, &ConnectionGuard::onReadyRead);
     discardInput();
 
-    const QByteArray body =
-        QJsonDocument(QJsonObject { { QStringLiteral("error"), QString::fromLatin1(reason) },
-                                    { QStringLiteral("message"), message } })
-            .toJson(QJsonDocument::Compact);
-    QByteArray response = "HTTP/1.1 " + QByteArray::number(status) + ' ' + reason +
-        "\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) +
-        "\r\nConnection: close\r\n\r\n" + body;
-    m_socket->write(response);
+    m_socket->write(serializeResponse(Response::error(status, message), {}, true, true));
     m_socket->flush();
     // Lingering close: stop sending once the response is out, keep discarding
     // what the client still sends for a moment, so it reads the answer
@@ -650,21 +641,28 @@ void HttpServer::finish(const Exchange &x)
         m_observer(x.request, x.route, x.response.status, double(x.timer.nsecsElapsed()) / 1e9);
 }
 
-QByteArray HttpServer::wire(const Exchange &x)
+QByteArray serializeResponse(const Response &r, const QByteArray &requestId, bool withBody,
+                             bool close)
 {
-    // One buffer, one socket write: status line, headers, body.
-    const Response &r = x.response;
     QByteArray out;
     out.reserve(160 + r.body.size());
     out += "HTTP/1.1 " + QByteArray::number(r.status) + ' ' + reasonPhrase(r.status) +
         "\r\nContent-Type: " + r.contentType + "\r\n";
     for (const auto &[name, value] : r.headers)
         out += name + ": " + value + "\r\n";
-    out += "X-Request-ID: " + x.requestId +
-        "\r\nContent-Length: " + QByteArray::number(r.body.size()) + "\r\n\r\n";
-    if (x.request.method != "HEAD")
+    if (!requestId.isEmpty())
+        out += "X-Request-ID: " + requestId + "\r\n";
+    if (close)
+        out += "Connection: close\r\n";
+    out += "Content-Length: " + QByteArray::number(r.body.size()) + "\r\n\r\n";
+    if (withBody)
         out += r.body;
     return out;
+}
+
+QByteArray HttpServer::wire(const Exchange &x)
+{
+    return serializeResponse(x.response, x.requestId, x.request.method != "HEAD", false);
 }
 
 #if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)

@@ -50,7 +50,7 @@ private:
     // Consumes new bytes; false when the request was rejected.
     bool scan(const QByteArray &bytes);
     bool headersComplete(QByteArrayView head);
-    void reject(int status, const QByteArray &reason, const QString &message);
+    void reject(int status, const QString &message);
     void rearm();
     void closeIfDrainingAndIdle();
 
@@ -95,7 +95,6 @@ class Listener final : public QTcpServer
     Q_OBJECT
 public:
     Listener(const HttpLimits &limits, ConnectionBudget &budget, QObject *parent = nullptr);
-    int connectionCount() const { return int(m_guards.size()); }
     // Stops accepting and closes every connection once idle; drained() when none are left.
     void drain();
     // Closes whatever is still open, busy or not.
@@ -145,6 +144,10 @@ struct Response
 };
 
 QByteArray reasonPhrase(int status);
+
+// A whole HTTP/1.1 response as it goes on the wire, for one socket write.
+QByteArray serializeResponse(const Response &response, const QByteArray &requestId, bool withBody,
+                             bool close);
 
 // Routes requests to handlers and writes their responses. A thin layer over
 // QAbstractHttpServer: the request/responder hand-over is the one place where

@@ -155,6 +155,14 @@ Expected<RedisClient::Reply> RedisClient::commandOnce(const QList<QByteArray> &a
     return reply;
 }
 
+Expected<qint64> RedisClient::integer(const QList<QByteArray> &args)
+{
+    auto r = command(args, m_timeoutMs);
+    if (!r)
+        return Error { r.error() };
+    return r->integer;
+}
+
 Expected<double> RedisClient::ping()
 {
     QElapsedTimer timer;
@@ -169,38 +177,17 @@ Expected<double> RedisClient::ping()
 
 Expected<qint64> RedisClient::lpush(const QByteArray &key, const QByteArray &value)
 {
-    auto r = command({ "LPUSH", key, value }, m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    return r->integer;
+    return integer({ "LPUSH", key, value });
 }
 
 Expected<qint64> RedisClient::rpush(const QByteArray &key, const QByteArray &value)
 {
-    auto r = command({ "RPUSH", key, value }, m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    return r->integer;
+    return integer({ "RPUSH", key, value });
 }
 
 Expected<qint64> RedisClient::llen(const QByteArray &key)
 {
-    auto r = command({ "LLEN", key }, m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    return r->integer;
-}
-
-Expected<std::optional<QByteArray>> RedisClient::brpop(const QByteArray &key, int timeoutSeconds)
-{
-    // The socket timeout must outlast the server-side block.
-    auto r = command({ "BRPOP", key, QByteArray::number(timeoutSeconds) },
-                     timeoutSeconds * 1000 + m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    if (r->type == Reply::Type::Array && r->elements.size() == 2)
-        return std::optional<QByteArray>(r->elements.at(1));
-    return std::optional<QByteArray>();
+    return integer({ "LLEN", key });
 }
 
 Expected<std::optional<QByteArray>>
@@ -229,10 +216,7 @@ Expected<std::optional<QByteArray>> RedisClient::lmoveToTail(const QByteArray &s
 
 Expected<qint64> RedisClient::lrem(const QByteArray &key, const QByteArray &value)
 {
-    auto r = command({ "LREM", key, "0", value }, m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    return r->integer;
+    return integer({ "LREM", key, "0", value });
 }
 
 Outcome RedisClient::setWithExpiry(const QByteArray &key, const QByteArray &value, int seconds)
@@ -245,34 +229,25 @@ Outcome RedisClient::setWithExpiry(const QByteArray &key, const QByteArray &valu
 
 Expected<bool> RedisClient::exists(const QByteArray &key)
 {
-    auto r = command({ "EXISTS", key }, m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    return r->integer > 0;
+    auto n = integer({ "EXISTS", key });
+    if (!n)
+        return Error { n.error() };
+    return *n > 0;
 }
 
 Expected<qint64> RedisClient::del(const QByteArray &key)
 {
-    auto r = command({ "DEL", key }, m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    return r->integer;
+    return integer({ "DEL", key });
 }
 
 Expected<qint64> RedisClient::sadd(const QByteArray &key, const QByteArray &member)
 {
-    auto r = command({ "SADD", key, member }, m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    return r->integer;
+    return integer({ "SADD", key, member });
 }
 
 Expected<qint64> RedisClient::srem(const QByteArray &key, const QByteArray &member)
 {
-    auto r = command({ "SREM", key, member }, m_timeoutMs);
-    if (!r)
-        return Error { r.error() };
-    return r->integer;
+    return integer({ "SREM", key, member });
 }
 
 Expected<QList<QByteArray>> RedisClient::smembers(const QByteArray &key)

@@ -30,8 +30,6 @@ public:
     Expected<qint64> lpush(const QByteArray &key, const QByteArray &value);
     Expected<qint64> rpush(const QByteArray &key, const QByteArray &value);
     Expected<qint64> llen(const QByteArray &key);
-    // Blocks up to timeoutSeconds for an element; nullopt when none came.
-    Expected<std::optional<QByteArray>> brpop(const QByteArray &key, int timeoutSeconds);
     // Atomically moves the source's tail element to the destination's head,
     // waiting up to timeoutSeconds (Redis 6.2+); nullopt when none came.
     Expected<std::optional<QByteArray>> blmove(const QByteArray &source,
@@ -58,6 +56,7 @@ private:
     };
     Expected<Reply> command(const QList<QByteArray> &args, int timeoutMs);
     Expected<Reply> commandOnce(const QList<QByteArray> &args, int timeoutMs);
+    Expected<qint64> integer(const QList<QByteArray> &args); // commands with an integer reply
     Error dropWith(const QString &what);
 
     RedisUrl m_url;

@@ -110,15 +110,20 @@ public:
         m_server = new HttpServer(this);
         m_api->install(*m_server);
         m_listener = new Listener(m_limits, m_budget, m_server);
-        if (!m_listener->setSocketDescriptor(m_fd))
+        if (!m_listener->setSocketDescriptor(m_fd)) {
+            // One loop not accepting would leave a server that half works: stop.
             Log::error("deckhand", QStringLiteral("cannot adopt the listening socket"),
                        { { QStringLiteral("error"), m_listener->errorString() } });
+            QMetaObject::invokeMethod(
+                QCoreApplication::instance(), [] { QCoreApplication::exit(1); },
+                Qt::QueuedConnection);
+            return;
+        }
         m_server->bind(m_listener);
         connect(m_listener, &Listener::drained, this, &HttpLoop::drained);
     }
     void drain() { m_listener->drain(); }
     void abortAll() { m_listener->abortAll(); }
-    int connectionCount() const { return m_listener ? m_listener->connectionCount() : 0; }
     ~HttpLoop() override { m_api.reset(); }
 
 Q_SIGNALS:

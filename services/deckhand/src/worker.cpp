@@ -136,14 +136,14 @@ int runWorker(const Config &config)
     // goes to the consumer end of the queue (so it runs next), and its rows to
     // "queued". For ourselves that is what a previous life with the same id
     // (same host name and pid, as after a container restart) left behind.
-    auto reclaim = [&](const QString &owner) -> bool {
+    auto reclaim = [&](const QString &owner) -> Outcome {
         const QByteArray list = kProcessingKeyPrefix + owner.toUtf8();
         for (;;) {
             auto moved = redis.lmoveToTail(list, kJobQueueKey);
             if (!moved)
-                return false;
+                return Error { moved.error() };
             if (!moved->has_value())
-                return true;
+                return success();
             const QString id = QString::fromLatin1(**moved);
             (void)db.requeueFrom(id, owner);
             Log::warning("deckhand.worker", QStringLiteral("job of a stopped worker requeued"),
@@ -201,8 +201,8 @@ int runWorker(const Config &config)
             migrated = true;
         }
         if (!registered) {
-            if (!reclaim(workerId)) {
-                problem(QStringLiteral("cannot reach Redis to reclaim earlier work"));
+            if (auto reclaimed = reclaim(workerId); !reclaimed) {
+                problem(reclaimed.error());
                 continue;
             }
             auto added = redis.sadd(kWorkersKey, workerId.toUtf8());
