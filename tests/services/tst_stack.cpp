@@ -102,6 +102,27 @@ class TestStack : public QObject
         return {};
     }
 
+    // Submits a sleep job and waits until a worker runs it; its URL, or empty.
+    QByteArray startSleepJob(int ms)
+    {
+        const HttpReply created = httpRequest(m_port, "POST", "/v1/jobs",
+                                              QByteArray(R"({"type":"sleep","payload":{"ms":)") +
+                                                  QByteArray::number(ms) + "}}",
+                                              { { "Content-Type", "application/json" } });
+        if (created.status != 202)
+            return {};
+        const QByteArray location = created.header("Location");
+        QDeadlineTimer deadline(5000);
+        while (!deadline.hasExpired()) {
+            if (jsonOf(httpRequest(m_port, "GET", location))
+                    .value(QStringLiteral("status"))
+                    .toString() == QLatin1String("running"))
+                return location;
+            QThread::msleep(20);
+        }
+        return {};
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -301,14 +322,8 @@ private Q_SLOTS:
 
     void workerRequeuesItsJobOnShutdown()
     {
-        const HttpReply created =
-            httpRequest(m_port, "POST", "/v1/jobs", R"({"type":"sleep","payload":{"ms":30000}})",
-                        { { "Content-Type", "application/json" } });
-        QCOMPARE(created.status, 202);
-        const QByteArray location = created.header("Location");
-        QTRY_COMPARE_WITH_TIMEOUT(
-            jsonOf(httpRequest(m_port, "GET", location)).value(QStringLiteral("status")).toString(),
-            QStringLiteral("running"), 5000);
+        const QByteArray location = startSleepJob(30000);
+        QVERIFY(!location.isEmpty());
         QElapsedTimer timer;
         timer.start();
         m_worker->terminate();
@@ -345,14 +360,8 @@ private Q_SLOTS:
         Deckhand crashing(first, { QStringLiteral("worker") });
         QString error;
         QVERIFY2(crashing.start(&error), qPrintable(error));
-        const HttpReply created =
-            httpRequest(m_port, "POST", "/v1/jobs", R"({"type":"sleep","payload":{"ms":1500}})",
-                        { { "Content-Type", "application/json" } });
-        QCOMPARE(created.status, 202);
-        const QByteArray location = created.header("Location");
-        QTRY_COMPARE_WITH_TIMEOUT(
-            jsonOf(httpRequest(m_port, "GET", location)).value(QStringLiteral("status")).toString(),
-            QStringLiteral("running"), 5000);
+        const QByteArray location = startSleepJob(1500);
+        QVERIFY(!location.isEmpty());
         const QString crashedId = jsonOf(httpRequest(m_port, "GET", location))
                                       .value(QStringLiteral("worker_id"))
                                       .toString();
