@@ -1,0 +1,675 @@
+// pilothousectl: status, control, health, database and logs of an environment,
+// for people at a terminal and for scripts (--json). Exit codes: 0 ok,
+// 1 unhealthy, 2 usage, 3 environment or engine error.
+
+#include "core/session.h"
+#include "drivers/docker.h"
+#include "drivers/nativedriver.h"
+#include "env/environment.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSocketNotifier>
+#include <QTextStream>
+#include <QTimer>
+#include <csignal>
+#include <cstdio>
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace pilothouse;
+
+namespace {
+
+enum Exit { Ok = 0, Unhealthy = 1, Usage = 2, EnvError = 3 };
+
+QTextStream &out()
+{
+    static QTextStream s(stdout);
+    return s;
+}
+QTextStream &err()
+{
+    static QTextStream s(stderr);
+    return s;
+}
+
+int g_signalPipe[2] = { -1, -1 };
+void onSignal(int sig)
+{
+    const char c = char(sig);
+    [[maybe_unused]] auto n = ::write(g_signalPipe[1], &c, 1);
+}
+
+// Ctrl+C / SIGTERM end the event loop through a pipe (no Qt calls in a handler).
+void installSignalHandlers(std::function<void()> onStop)
+{
+    if (::pipe2(g_signalPipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return;
+    struct sigaction sa = {};
+    sa.sa_handler = onSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    auto *notifier =
+        new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, QCoreApplication::instance());
+    QObject::connect(notifier, &QSocketNotifier::activated, notifier, [onStop] {
+        char buf[16];
+        while (::read(g_signalPipe[0], buf, sizeof buf) > 0) { }
+        onStop();
+    });
+}
+
+QString iso(const QDateTime &t)
+{
+    return t.isValid() ? t.toUTC().toString(Qt::ISODate) : QString();
+}
+
+QJsonObject toJson(const ServiceRow &r)
+{
+    const ServiceState &s = r.state;
+    QJsonObject o;
+    o[u"service"] = s.service;
+    o[u"container"] = s.container;
+    o[u"image"] = s.image;
+    o[u"tag"] = s.tag;
+    o[u"digest"] = s.digest;
+    o[u"state"] = toString(s.state);
+    o[u"health"] = toString(r.health);
+    o[u"engine_health"] = toString(s.health);
+    o[u"http"] = r.hasEndpoints ? toString(r.http) : QString();
+    o[u"exit_code"] = s.exitCode;
+    o[u"ports"] = QJsonArray::fromStringList(s.ports);
+    o[u"started_at"] = iso(s.startedAt);
+    o[u"restart_count"] = s.restartCount;
+    o[u"detail"] = r.detail;
+    return o;
+}
+
+QJsonObject toJson(const DatabaseFacts &f)
+{
+    QJsonObject o;
+    o[u"dsn"] = f.dsn;
+    o[u"engine"] = f.engine;
+    o[u"reachable"] = f.reachable();
+    o[u"reachability"] = toString(f.reachability);
+    o[u"error"] = f.error;
+    o[u"version"] = f.serverVersion;
+    o[u"latency_ms"] = f.latencyMs;
+    o[u"size_bytes"] = f.sizeBytes;
+    o[u"connections_used"] = f.connectionsUsed;
+    o[u"connections_max"] = f.connectionsMax;
+    o[u"migration_version"] = f.migrationVersion;
+    QJsonArray tables;
+    for (const TableSize &t : f.largestTables)
+        tables.append(QJsonObject { { QStringLiteral("name"), t.name },
+                                    { QStringLiteral("bytes"), t.bytes },
+                                    { QStringLiteral("rows"), t.rows } });
+    o[u"largest_tables"] = tables;
+    o[u"checked_at"] = iso(f.checkedAt);
+    return o;
+}
+
+QJsonObject toJson(const EndpointState &e)
+{
+    QJsonObject o;
+    o[u"service"] = e.service;
+    o[u"url"] = e.endpoint.url.toString();
+    o[u"status"] = toString(e.status);
+    o[u"http_status"] = e.httpStatus;
+    o[u"latency_ms"] = e.lastLatencyMs;
+    o[u"detail"] = e.detail;
+    o[u"version"] = e.version;
+    o[u"checked_at"] = iso(e.lastChecked);
+    QJsonArray checks;
+    for (const health::Check &c : e.checks) {
+        QJsonObject co { { QStringLiteral("name"), c.name },
+                         { QStringLiteral("status"), health::toString(c.status) } };
+        if (c.observedValue)
+            co[u"observed_value"] = *c.observedValue;
+        if (!c.output.isEmpty())
+            co[u"output"] = c.output;
+        checks.append(co);
+    }
+    o[u"checks"] = checks;
+    return o;
+}
+
+void printJson(const QJsonObject &o)
+{
+    out() << QJsonDocument(o).toJson(QJsonDocument::Indented);
+    out().flush();
+}
+
+QString pad(const QString &s, int w)
+{
+    return s.leftJustified(w, QLatin1Char(' '));
+}
+
+class Ctl final : public QObject
+{
+public:
+    Ctl(const Environment &env, const EnvironmentSet &set, bool json)
+        : m_env(env)
+        , m_set(set)
+        , m_json(json)
+    { }
+
+    int exec(const QString &command, const QStringList &args, const QCommandLineParser &p)
+    {
+        m_session = std::make_unique<StackSession>(m_env);
+        connect(m_session.get(), &StackSession::progress, this, [this](const QString &m) {
+            if (!m_json)
+                err() << "  " << m << Qt::endl;
+        });
+        if (command == QLatin1String("status"))
+            return status(p);
+        if (command == QLatin1String("health"))
+            return health();
+        if (command == QLatin1String("db"))
+            return db();
+        if (command == QLatin1String("up"))
+            return m_env.kind == EnvironmentKind::Native ? supervise(p) : operate(command, {}, p);
+        if (command == QLatin1String("down") || command == QLatin1String("restart")) {
+            if (m_env.kind == EnvironmentKind::Native) {
+                err() << "pilothousectl: \"" << m_env.name
+                      << "\" is native: its processes live as long as the `pilothousectl up` "
+                         "or the window that started them; stop that one (Ctrl+C)."
+                      << Qt::endl;
+                return EnvError;
+            }
+            const QString service = args.value(0);
+            if (!service.isEmpty() && !isValidServiceName(service)) {
+                err() << "pilothousectl: \"" << service << "\" is not a valid service name"
+                      << Qt::endl;
+                return Usage;
+            }
+            return operate(command, service, p);
+        }
+        if (command == QLatin1String("logs"))
+            return logs(args, p);
+        err() << "pilothousectl: unknown command \"" << command << "\"; see --help" << Qt::endl;
+        return Usage;
+    }
+
+private:
+    // Runs the event loop until done() is called or the deadline passes.
+    int loop(int timeoutMs = 0)
+    {
+        if (timeoutMs > 0)
+            QTimer::singleShot(timeoutMs, this, [this] {
+                m_loopTimedOut = true;
+                QCoreApplication::exit(-1);
+            });
+        return QCoreApplication::exec();
+    }
+    void done(int code) { QCoreApplication::exit(code); }
+
+    // Waits until the engine is seeded, every endpoint answered once and the database probe came
+    // back.
+    bool gather(int timeoutMs)
+    {
+        HealthMonitor *mon = m_session->monitor();
+        const auto complete = [this, mon] {
+            if (m_session->watcher() && !m_session->watcher()->isSeeded() &&
+                m_session->watcher()->engineStatus() != EngineWatcher::EngineStatus::Disconnected)
+                return false;
+            for (int id : mon->ids()) {
+                if (!mon->endpoint(id)->lastChecked.isValid())
+                    return false;
+            }
+            return !m_session->databaseProbe() || m_dbAnswered;
+        };
+        connect(m_session.get(), &StackSession::databaseChanged, this,
+                [this] { m_dbAnswered = true; });
+        QTimer poll;
+        connect(&poll, &QTimer::timeout, this, [this, complete] {
+            if (complete())
+                done(0);
+        });
+        poll.start(20);
+        m_session->startWatching();
+        const int rc = loop(timeoutMs);
+        return rc == 0;
+    }
+
+    int status(const QCommandLineParser &)
+    {
+        gather(15000);
+        const QList<ServiceRow> rows = m_session->services();
+        const ServiceHealth agg = m_session->aggregate();
+        EngineWatcher *w = m_session->watcher();
+        const bool engineDown = w && w->engineStatus() == EngineWatcher::EngineStatus::Disconnected;
+        if (m_json) {
+            QJsonObject o;
+            o[u"environment"] = m_env.name;
+            o[u"kind"] = toString(m_env.kind);
+            o[u"health"] = toString(agg);
+            if (w) {
+                o[u"engine"] = QJsonObject { { QStringLiteral("status"),
+                                               engineDown ? QStringLiteral("disconnected")
+                                                          : QStringLiteral("connected") },
+                                             { QStringLiteral("error"), w->engineError() } };
+            }
+            QJsonArray services;
+            for (const ServiceRow &r : rows)
+                services.append(toJson(r));
+            o[u"services"] = services;
+            if (m_session->databaseProbe())
+                o[u"database"] = toJson(m_session->databaseProbe()->facts());
+            printJson(o);
+        } else {
+            out() << m_env.name << " (" << toString(m_env.kind) << "): " << toString(agg)
+                  << Qt::endl;
+            if (engineDown)
+                out() << "  engine: " << w->engineError() << Qt::endl;
+            out() << "  " << pad(QStringLiteral("SERVICE"), 14) << pad(QStringLiteral("STATE"), 11)
+                  << pad(QStringLiteral("HEALTH"), 11) << pad(QStringLiteral("IMAGE"), 40)
+                  << "DETAIL" << Qt::endl;
+            for (const ServiceRow &r : rows) {
+                out() << "  " << pad(r.state.service, 14) << pad(toString(r.state.state), 11)
+                      << pad(toString(r.health), 11) << pad(r.state.image, 40) << r.detail
+                      << Qt::endl;
+            }
+            if (m_session->databaseProbe()) {
+                const DatabaseFacts &f = m_session->databaseProbe()->facts();
+                out() << "  database " << f.dsn << ": "
+                      << (f.reachable()
+                              ? QStringLiteral("reachable, migration %1").arg(f.migrationVersion)
+                              : f.error)
+                      << Qt::endl;
+            }
+        }
+        if (engineDown)
+            return EnvError;
+        return agg == ServiceHealth::Healthy ? Ok : Unhealthy;
+    }
+
+    int health()
+    {
+        gather(15000);
+        HealthMonitor *mon = m_session->monitor();
+        bool allGood = true;
+        QJsonArray list;
+        for (int id : mon->ids()) {
+            const EndpointState *e = mon->endpoint(id);
+            allGood =
+                allGood && (e->status == EndpointStatus::Pass || e->status == EndpointStatus::Warn);
+            if (m_json) {
+                list.append(toJson(*e));
+            } else {
+                out() << pad(e->service, 14) << pad(toString(e->status), 8)
+                      << pad(e->lastLatencyMs < 0
+                                 ? QStringLiteral("-")
+                                 : QStringLiteral("%1 ms").arg(e->lastLatencyMs, 0, 'f', 1),
+                             11)
+                      << e->endpoint.url.toString()
+                      << (e->detail.isEmpty() ? QString() : QStringLiteral("  ") + e->detail)
+                      << Qt::endl;
+            }
+        }
+        if (m_json)
+            printJson(QJsonObject { { QStringLiteral("environment"), m_env.name },
+                                    { QStringLiteral("endpoints"), list } });
+        else if (mon->ids().isEmpty())
+            out() << m_env.name << ": no health endpoints configured" << Qt::endl;
+        return allGood ? Ok : Unhealthy;
+    }
+
+    int db()
+    {
+        DatabaseProbe *probe = m_session->databaseProbe();
+        if (!probe) {
+            err() << "pilothousectl: environment \"" << m_env.name
+                  << "\" has no database configured (add \"database\": {\"dsn\": ...})" << Qt::endl;
+            return EnvError;
+        }
+        connect(probe, &DatabaseProbe::finished, this, [this] { done(0); });
+        probe->probe();
+        loop(probe->timeoutMs() + 5000);
+        const DatabaseFacts &f = probe->facts();
+        if (m_json) {
+            printJson(toJson(f));
+        } else {
+            out() << "database:    " << f.dsn << Qt::endl;
+            if (!f.reachable()) {
+                out() << "status:      " << toString(f.reachability) << ": " << f.error << Qt::endl;
+            } else {
+                out() << "status:      reachable" << Qt::endl
+                      << "version:     " << f.engine << ' ' << f.serverVersion << Qt::endl
+                      << "latency:     " << QString::number(f.latencyMs, 'f', 2) << " ms"
+                      << Qt::endl
+                      << "size:        " << f.sizeBytes << " bytes" << Qt::endl;
+                if (f.connectionsMax > 0)
+                    out() << "connections: " << f.connectionsUsed << " / " << f.connectionsMax
+                          << Qt::endl;
+                out() << "migration:   "
+                      << (f.migrationVersion < 0 ? QStringLiteral("none (no schema_migrations)")
+                                                 : QString::number(f.migrationVersion))
+                      << Qt::endl;
+                for (const TableSize &t : f.largestTables)
+                    out() << "table:       " << pad(t.name, 28) << t.bytes << " bytes, " << t.rows
+                          << " rows" << Qt::endl;
+            }
+        }
+        return f.reachable() ? Ok : Unhealthy;
+    }
+
+    int operate(const QString &command, const QString &service, const QCommandLineParser &p)
+    {
+        int rc = Ok;
+        connect(m_session.get(), &StackSession::operationFinished, this,
+                [this, &rc](const OperationResult &r) {
+                    if (!r.ok()) {
+                        err() << "pilothousectl: " << r.message << Qt::endl;
+                        rc = EnvError;
+                    }
+                    done(0);
+                });
+        installSignalHandlers([this] { m_session->cancel(); });
+        if (command == QLatin1String("up"))
+            m_session->up();
+        else if (command == QLatin1String("down"))
+            m_session->down();
+        else
+            m_session->restart(service);
+        loop();
+        if (rc != Ok || !p.isSet(QStringLiteral("wait")))
+            return rc;
+        return waitHealthy(int(p.value(QStringLiteral("wait")).toDouble() * 1000));
+    }
+
+    int waitHealthy(int timeoutMs)
+    {
+        m_session->startWatching();
+        QTimer poll;
+        connect(&poll, &QTimer::timeout, this, [this] {
+            if (m_session->aggregate() == ServiceHealth::Healthy)
+                done(0);
+        });
+        poll.start(100);
+        loop(timeoutMs);
+        const ServiceHealth agg = m_session->aggregate();
+        if (!m_json)
+            err() << m_env.name << ": " << toString(agg) << Qt::endl;
+        return agg == ServiceHealth::Healthy ? Ok : Unhealthy;
+    }
+
+    // Native `up`: the processes are this process's children, supervised here
+    // until Ctrl+C or SIGTERM, then stopped cleanly.
+    int supervise(const QCommandLineParser &)
+    {
+        int rc = Ok;
+        bool stopping = false;
+        ServiceHealth last = ServiceHealth::Unknown;
+        bool firstReport = true;
+        const auto report = [this, &last, &firstReport] {
+            const ServiceHealth now = m_session->aggregate();
+            if (!firstReport && now == last)
+                return;
+            firstReport = false;
+            last = now;
+            QStringList parts;
+            for (const ServiceRow &r : m_session->services())
+                parts << QStringLiteral("%1 %2 %3%4")
+                             .arg(r.state.service, toString(r.state.state), toString(r.health),
+                                  r.detail.isEmpty()
+                                      ? QString()
+                                      : QStringLiteral(" (") + r.detail + QLatin1Char(')'));
+            if (m_json) {
+                QJsonArray services;
+                for (const ServiceRow &r : m_session->services())
+                    services.append(toJson(r));
+                out() << QJsonDocument(QJsonObject { { QStringLiteral("environment"), m_env.name },
+                                                     { QStringLiteral("health"), toString(now) },
+                                                     { QStringLiteral("services"), services } })
+                             .toJson(QJsonDocument::Compact)
+                      << Qt::endl;
+            } else {
+                out() << QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss")) << ' '
+                      << m_env.name << ": " << toString(now) << " - "
+                      << parts.join(QStringLiteral(", ")) << Qt::endl;
+            }
+        };
+        connect(m_session.get(), &StackSession::servicesChanged, this, report);
+        connect(m_session->logs(), &LogStore::appended, this,
+                [this](const QString &service, const LogLine &l) {
+                    if (m_verbose)
+                        err() << service << " | " << l.text << Qt::endl;
+                });
+        connect(m_session.get(), &StackSession::operationFinished, this,
+                [this, &rc, &stopping](const OperationResult &r) {
+                    if (r.operation == StackOperation::Up && !r.ok()) {
+                        err() << "pilothousectl: " << r.message << Qt::endl;
+                        rc = EnvError;
+                        done(0);
+                    } else if (r.operation == StackOperation::Down) {
+                        done(0);
+                    } else if (r.operation == StackOperation::Up && !m_json) {
+                        err() << m_env.name << ": started; Ctrl+C stops it" << Qt::endl;
+                    }
+                    (void)stopping;
+                });
+        installSignalHandlers([this, &stopping] {
+            if (stopping) {
+                done(0); // second signal: leave now (the driver still stops the children)
+                return;
+            }
+            stopping = true;
+            if (!m_json)
+                err() << m_env.name << ": stopping" << Qt::endl;
+            if (m_session->isBusy())
+                m_session->cancel();
+            m_session->down();
+        });
+        m_session->startWatching();
+        m_session->up();
+        loop();
+        return rc;
+    }
+
+    int logs(const QStringList &args, const QCommandLineParser &p)
+    {
+        if (args.size() != 1 || !isValidServiceName(args.first())) {
+            err() << "pilothousectl: logs needs one SERVICE name" << Qt::endl;
+            return Usage;
+        }
+        if (m_env.kind == EnvironmentKind::Native) {
+            err() << "pilothousectl: \"" << m_env.name
+                  << "\" is native: its output is shown by the `pilothousectl up -v` or the window "
+                     "that runs it."
+                  << Qt::endl;
+            return EnvError;
+        }
+        const int tail = p.value(QStringLiteral("tail")).toInt();
+        const bool follow = p.isSet(QStringLiteral("follow"));
+        int rc = Ok;
+        locateCompose(m_env, this, [&](Expected<ComposeCli> cli) {
+            if (!cli) {
+                err() << "pilothousectl: " << cli.error() << Qt::endl;
+                rc = EnvError;
+                done(0);
+                return;
+            }
+            QStringList a { QStringLiteral("logs"), QStringLiteral("--no-color"),
+                            QStringLiteral("--tail"), QString::number(tail) };
+            if (follow)
+                a << QStringLiteral("--follow");
+            a << args.first();
+            auto *cmd = new Command(
+                composeCommand(m_env, *cli, a, follow ? 0 : 60000, QStringLiteral("compose logs")),
+                this);
+            connect(cmd, &Command::outputLine, this, [](const QString &line, bool isStderr) {
+                if (!isStderr)
+                    out() << ComposeLogFollower::splitPrefixed(line).second << Qt::endl;
+            });
+            connect(cmd, &Command::finished, this, [this, &rc](const CommandResult &r) {
+                if (!r.ok() && r.end != CommandResult::End::Cancelled) {
+                    err() << "pilothousectl: "
+                          << explainDockerFailure(r, QStringLiteral("compose logs"), m_env)
+                          << Qt::endl;
+                    rc = EnvError;
+                }
+                done(0);
+            });
+            installSignalHandlers([cmd] { cmd->cancel(); });
+            cmd->start();
+        });
+        loop();
+        return rc;
+    }
+
+public:
+    bool m_verbose = false;
+
+private:
+    const Environment &m_env;
+    const EnvironmentSet &m_set;
+    bool m_json;
+    std::unique_ptr<StackSession> m_session;
+    bool m_dbAnswered = false;
+    bool m_loopTimedOut = false;
+};
+
+int listEnvironments(const EnvironmentSet &set, bool json)
+{
+    if (json) {
+        QJsonArray list;
+        for (const Environment &e : set.environments) {
+            QJsonObject o { { QStringLiteral("name"), e.name },
+                            { QStringLiteral("kind"), toString(e.kind) },
+                            { QStringLiteral("description"), e.description } };
+            if (e.kind == EnvironmentKind::Compose) {
+                o[u"project"] = e.project;
+                o[u"compose_files"] = QJsonArray::fromStringList(e.composeFiles);
+                o[u"docker_host"] = e.dockerHost;
+                o[u"docker_context"] = e.dockerContext;
+            }
+            QJsonArray services;
+            for (const WatchedService &s : e.services)
+                services.append(s.name);
+            o[u"services"] = services;
+            if (e.database)
+                o[u"database"] = e.database->displayDsn();
+            if (!e.imageRepository.isEmpty())
+                o[u"image"] = QJsonObject { { QStringLiteral("repository"), e.imageRepository },
+                                            { QStringLiteral("service"), e.backendService } };
+            list.append(o);
+        }
+        printJson(QJsonObject { { QStringLiteral("source"), set.source },
+                                { QStringLiteral("environments"), list } });
+        return Ok;
+    }
+    out() << "environments from " << set.source << ":" << Qt::endl;
+    for (const Environment &e : set.environments)
+        out() << "  " << pad(e.name, 16) << pad(toString(e.kind), 9) << e.description << Qt::endl;
+    return Ok;
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("pilothouse"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(PILOTHOUSE_VERSION));
+
+    QCommandLineParser p;
+    p.setApplicationDescription(
+        QStringLiteral("Pilothouse on the command line.\n\n"
+                       "Commands:\n"
+                       "  envs                 list the environments\n"
+                       "  status               services, health and database at a glance\n"
+                       "  up                   start the stack (native: runs until Ctrl+C)\n"
+                       "  down                 stop the stack\n"
+                       "  restart [SERVICE]    restart the stack or one service\n"
+                       "  logs SERVICE         recent logs (-f to follow)\n"
+                       "  health               every health endpoint, checked once\n"
+                       "  db                   the database's status\n\n"
+                       "Exit codes: 0 ok, 1 unhealthy, 2 usage, 3 environment or engine error."));
+    p.addHelpOption();
+    p.addVersionOption();
+    p.addPositionalArgument(QStringLiteral("command"), QStringLiteral("what to do (see above)"));
+    p.addOptions({
+        { QStringLiteral("env"), QStringLiteral("the environment (default: local)"),
+          QStringLiteral("NAME"), QStringLiteral("local") },
+        { QStringLiteral("config"),
+          QStringLiteral("environments file (default: the user's, else the built-in)"),
+          QStringLiteral("FILE") },
+        { QStringLiteral("json"), QStringLiteral("machine-readable output") },
+        { { QStringLiteral("f"), QStringLiteral("follow") },
+          QStringLiteral("logs: keep following") },
+        { QStringLiteral("tail"), QStringLiteral("logs: lines from the end (default 100)"),
+          QStringLiteral("N"), QStringLiteral("100") },
+        { QStringLiteral("wait"),
+          QStringLiteral("up/restart: then wait up to SECONDS until healthy"),
+          QStringLiteral("SECONDS") },
+        { QStringLiteral("verbose"), QStringLiteral("native up: show the processes' output") },
+    });
+    if (!p.parse(app.arguments())) {
+        err() << "pilothousectl: " << p.errorText() << Qt::endl;
+        return Usage;
+    }
+    if (p.isSet(QStringLiteral("help"))) {
+        out() << p.helpText();
+        return Ok;
+    }
+    if (p.isSet(QStringLiteral("version"))) {
+        out() << "pilothousectl " << PILOTHOUSE_VERSION << Qt::endl;
+        return Ok;
+    }
+    const QStringList positional = p.positionalArguments();
+    if (positional.isEmpty()) {
+        err() << "pilothousectl: a command is needed; see --help" << Qt::endl;
+        return Usage;
+    }
+    const QString command = positional.first();
+    static const QStringList known { QStringLiteral("envs"),    QStringLiteral("status"),
+                                     QStringLiteral("up"),      QStringLiteral("down"),
+                                     QStringLiteral("restart"), QStringLiteral("logs"),
+                                     QStringLiteral("health"),  QStringLiteral("db") };
+    if (!known.contains(command)) {
+        err() << "pilothousectl: unknown command \"" << command << "\"; expected one of "
+              << known.join(u", ") << Qt::endl;
+        return Usage;
+    }
+    if (p.isSet(QStringLiteral("wait"))) {
+        bool ok = false;
+        const double w = p.value(QStringLiteral("wait")).toDouble(&ok);
+        if (!ok || w <= 0) {
+            err() << "pilothousectl: --wait expects seconds (a positive number)" << Qt::endl;
+            return Usage;
+        }
+    }
+    bool tailOk = false;
+    if (p.value(QStringLiteral("tail")).toInt(&tailOk) < 0 || !tailOk) {
+        err() << "pilothousectl: --tail expects a whole number" << Qt::endl;
+        return Usage;
+    }
+
+    const QString path = resolveEnvironmentsPath(p.value(QStringLiteral("config")));
+    const Expected<EnvironmentSet> set = loadEnvironments(path);
+    if (!set) {
+        err() << "pilothousectl: the environments are not valid, nothing was done:\n"
+              << set.error() << Qt::endl;
+        return EnvError;
+    }
+    const bool json = p.isSet(QStringLiteral("json"));
+    if (command == QLatin1String("envs"))
+        return listEnvironments(*set, json);
+    const QString name = p.value(QStringLiteral("env"));
+    const Environment *env = set->find(name);
+    if (!env) {
+        err() << "pilothousectl: no environment \"" << name << "\" in " << set->source
+              << " (there are: " << set->names().join(u", ") << ")" << Qt::endl;
+        return EnvError;
+    }
+    Ctl ctl(*env, *set, json);
+    ctl.m_verbose = p.isSet(QStringLiteral("verbose"));
+    return ctl.exec(command, positional.mid(1), p);
+}

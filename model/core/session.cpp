@@ -1,0 +1,307 @@
+#include "core/session.h"
+
+#include "drivers/composedriver.h"
+#include "drivers/nativedriver.h"
+
+namespace pilothouse {
+
+QString toString(ServiceHealth health)
+{
+    switch (health) {
+    case ServiceHealth::Unknown:
+        return QStringLiteral("unknown");
+    case ServiceHealth::Starting:
+        return QStringLiteral("starting");
+    case ServiceHealth::Healthy:
+        return QStringLiteral("healthy");
+    case ServiceHealth::Unhealthy:
+        return QStringLiteral("unhealthy");
+    case ServiceHealth::Down:
+        return QStringLiteral("down");
+    }
+    return {};
+}
+
+StackSession::StackSession(Environment env, QObject *parent)
+    : QObject(parent)
+    , m_env(std::move(env))
+    , m_monitor(std::make_unique<HealthMonitor>())
+    , m_logs(std::make_unique<LogStore>())
+{
+    if (m_env.kind == EnvironmentKind::Native) {
+        auto native = std::make_unique<NativeDriver>(m_env);
+        connect(native.get(), &NativeDriver::statesChanged, this, &StackSession::setStates);
+        m_states = native->states();
+        m_driver = std::move(native);
+    } else {
+        m_driver = std::make_unique<ComposeDriver>(m_env);
+        m_watcher = std::make_unique<EngineWatcher>(m_env);
+        m_follower = std::make_unique<ComposeLogFollower>(m_env, m_logs.get());
+        connect(m_watcher.get(), &EngineWatcher::statesChanged, this, &StackSession::setStates);
+        connect(m_watcher.get(), &EngineWatcher::engineStatusChanged, this,
+                &StackSession::engineStatusChanged);
+        connect(m_follower.get(), &ComposeLogFollower::ended, this, &StackSession::logsEnded);
+    }
+    connect(m_driver.get(), &StackDriver::outputLine, this,
+            [this](const QString &service, const QString &line) {
+                if (!service.isEmpty())
+                    m_logs->append(service, line);
+            });
+    connect(m_driver.get(), &StackDriver::operationStarted, this, &StackSession::operationStarted);
+    connect(m_driver.get(), &StackDriver::progress, this, &StackSession::progress);
+    connect(m_driver.get(), &StackDriver::operationFinished, this,
+            [this](const OperationResult &r) {
+                // Look again right away instead of waiting for the next round.
+                m_monitor->checkNow();
+                if (m_watcher)
+                    m_watcher->refresh();
+                if (m_probe && m_dbTimer.isActive())
+                    m_probe->probe();
+                emit operationFinished(r);
+            });
+
+    for (const WatchedService &s : m_env.services) {
+        for (const HealthEndpoint &e : s.endpoints)
+            m_monitor->addEndpoint(s.name, e);
+    }
+    // Many endpoint answers in a burst make one change notification.
+    m_changeCoalesce.setSingleShot(true);
+    m_changeCoalesce.setInterval(20);
+    connect(&m_changeCoalesce, &QTimer::timeout, this, &StackSession::servicesChanged);
+    connect(m_monitor.get(), &HealthMonitor::endpointChecked, this,
+            [this] { m_changeCoalesce.start(); });
+    connect(m_monitor.get(), &HealthMonitor::statusChanged, this, &StackSession::servicesChanged);
+
+    if (m_env.database) {
+        m_probe = std::make_unique<DatabaseProbe>(*m_env.database);
+        connect(m_probe.get(), &DatabaseProbe::finished, this, &StackSession::databaseChanged);
+        m_dbTimer.setInterval(10000);
+        connect(&m_dbTimer, &QTimer::timeout, m_probe.get(), &DatabaseProbe::probe);
+    }
+}
+
+StackSession::~StackSession()
+{
+    stopWatching();
+}
+
+NativeDriver *StackSession::nativeDriver() const
+{
+    return qobject_cast<NativeDriver *>(m_driver.get());
+}
+
+void StackSession::startWatching()
+{
+    if (m_watcher)
+        m_watcher->start();
+    m_monitor->start();
+    if (m_probe) {
+        m_probe->probe();
+        m_dbTimer.start();
+    }
+}
+
+void StackSession::stopWatching()
+{
+    if (m_watcher)
+        m_watcher->stop();
+    m_monitor->stop();
+    m_dbTimer.stop();
+    if (m_follower)
+        m_follower->stop();
+}
+
+void StackSession::up()
+{
+    m_driver->up();
+}
+
+void StackSession::down()
+{
+    m_driver->down();
+}
+
+void StackSession::restart(const QString &service)
+{
+    m_driver->restart(service);
+}
+
+void StackSession::stopService(const QString &service)
+{
+    m_driver->stopService(service);
+}
+
+void StackSession::startService(const QString &service)
+{
+    m_driver->startService(service);
+}
+
+void StackSession::cancel()
+{
+    m_driver->cancel();
+}
+
+bool StackSession::isBusy() const
+{
+    return m_driver->isBusy();
+}
+
+void StackSession::followLogs(const QString &service, int tail)
+{
+    if (m_follower)
+        m_follower->follow(service, tail);
+}
+
+void StackSession::stopFollowingLogs()
+{
+    if (m_follower)
+        m_follower->stop();
+}
+
+void StackSession::setStates(const QList<ServiceState> &states)
+{
+    m_states = states;
+    emit servicesChanged();
+}
+
+ServiceHealth StackSession::combine(const ServiceState &state, bool hasEndpoints,
+                                    EndpointStatus http, QString *detail)
+{
+    const auto say = [detail](const QString &text) {
+        if (detail && detail->isEmpty())
+            *detail = text;
+    };
+    switch (state.state) {
+    case RunState::Running:
+        break;
+    case RunState::Starting:
+    case RunState::Created:
+        return ServiceHealth::Starting;
+    case RunState::Restarting:
+        say(state.detail.isEmpty() ? QStringLiteral("restarting") : state.detail);
+        return ServiceHealth::Unhealthy;
+    case RunState::Unknown:
+        // Not supervised or watched here: the endpoints are all we know.
+        if (!hasEndpoints || http == EndpointStatus::Unknown)
+            return ServiceHealth::Unknown;
+        return http == EndpointStatus::Fail ? ServiceHealth::Down : ServiceHealth::Healthy;
+    default:
+        say(state.exitCode >= 0
+                ? QStringLiteral("%1 (exit code %2)").arg(toString(state.state)).arg(state.exitCode)
+                : toString(state.state));
+        return ServiceHealth::Down;
+    }
+    // Like a healthcheck's start period: a service that just started may not
+    // answer yet; that is starting, not unhealthy.
+    constexpr qint64 kStartPeriodMs = 15000;
+    if (hasEndpoints && http == EndpointStatus::Fail && state.health != EngineHealth::Unhealthy &&
+        state.startedAt.isValid() &&
+        state.startedAt.msecsTo(QDateTime::currentDateTimeUtc()) < kStartPeriodMs)
+        return ServiceHealth::Starting;
+    if (state.health == EngineHealth::Unhealthy || (hasEndpoints && http == EndpointStatus::Fail)) {
+        say(state.detail);
+        return ServiceHealth::Unhealthy;
+    }
+    if (state.health == EngineHealth::Starting || (hasEndpoints && http == EndpointStatus::Unknown))
+        return ServiceHealth::Starting;
+    // warn is healthy with a remark (draft-inadarei: "healthy, with some
+    // concerns"); the remark stays in the row's detail.
+    return ServiceHealth::Healthy;
+}
+
+QList<ServiceRow> StackSession::services() const
+{
+    QList<ServiceRow> rows;
+    QSet<QString> seen;
+    const auto endpointsOf = [this](const QString &service) {
+        bool any = false;
+        QString detail;
+        for (int id : m_monitor->ids()) {
+            const EndpointState *e = m_monitor->endpoint(id);
+            if (e->service == service) {
+                any = true;
+                if (detail.isEmpty() && e->status != EndpointStatus::Pass)
+                    detail = e->detail;
+            }
+        }
+        return std::pair { any, detail };
+    };
+    const auto configured = [this](const QString &service) {
+        for (const WatchedService &s : m_env.services) {
+            if (s.name == service)
+                return true;
+        }
+        for (const NativeProcess &p : m_env.processes) {
+            if (p.name == service)
+                return true;
+        }
+        return false;
+    };
+    for (const ServiceState &s : m_states) {
+        ServiceRow row;
+        row.state = s;
+        const auto [any, httpDetail] = endpointsOf(s.service);
+        row.hasEndpoints = any;
+        row.http = m_monitor->serviceStatus(s.service);
+        row.configured = configured(s.service);
+        row.health = combine(s, any, row.http, &row.detail);
+        if (row.detail.isEmpty())
+            row.detail = httpDetail;
+        seen.insert(s.service);
+        rows << row;
+    }
+    // Watched services the engine does not know (yet): not created.
+    for (const WatchedService &ws : m_env.services) {
+        if (seen.contains(ws.name))
+            continue;
+        ServiceRow row;
+        row.state.service = ws.name;
+        // A native environment's service may be something we do not supervise.
+        row.state.state =
+            m_env.kind == EnvironmentKind::Native ? RunState::Unknown : RunState::Exited;
+        const auto [any, httpDetail] = endpointsOf(ws.name);
+        row.hasEndpoints = any;
+        row.http = m_monitor->serviceStatus(ws.name);
+        row.configured = true;
+        if (m_env.kind == EnvironmentKind::Compose) {
+            row.health = ServiceHealth::Down;
+            row.detail = QStringLiteral("no container (not created)");
+        } else {
+            row.health = combine(row.state, any, row.http, &row.detail);
+            row.detail = httpDetail;
+        }
+        rows << row;
+    }
+    return rows;
+}
+
+ServiceHealth StackSession::aggregate() const
+{
+    const QList<ServiceRow> rows = services();
+    if (rows.isEmpty())
+        return ServiceHealth::Unknown;
+    // Order of badness for an environment's badge.
+    const auto rank = [](ServiceHealth h) {
+        switch (h) {
+        case ServiceHealth::Healthy:
+            return 0;
+        case ServiceHealth::Starting:
+            return 3;
+        case ServiceHealth::Unknown:
+            return 1;
+        case ServiceHealth::Unhealthy:
+            return 4;
+        case ServiceHealth::Down:
+            return 5;
+        }
+        return 0;
+    };
+    ServiceHealth worst = rows.first().health;
+    for (const ServiceRow &r : rows) {
+        if (rank(r.health) > rank(worst))
+            worst = r.health;
+    }
+    return worst;
+}
+
+} // namespace pilothouse

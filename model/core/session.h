@@ -1,0 +1,98 @@
+#pragma once
+
+#include "db/databaseprobe.h"
+#include "drivers/stackdriver.h"
+#include "engine/enginewatcher.h"
+#include "env/environment.h"
+#include "logs/logstore.h"
+#include "monitor/healthmonitor.h"
+
+#include <QObject>
+#include <QTimer>
+#include <memory>
+
+// One environment brought to life: its driver, the engine watcher (compose),
+// the health monitor, the database probe and the logs, combined into one view
+// of its services. Both front ends (window and pilothousectl) use this.
+namespace pilothouse {
+
+class NativeDriver;
+class ComposeLogFollower;
+
+enum class ServiceHealth { Unknown, Starting, Healthy, Unhealthy, Down };
+QString toString(ServiceHealth health);
+
+struct ServiceRow
+{
+    ServiceState state;
+    EndpointStatus http = EndpointStatus::Unknown; // worst of its endpoints
+    bool hasEndpoints = false;
+    bool configured = false; // listed in the environment
+    ServiceHealth health = ServiceHealth::Unknown;
+    QString detail; // why it is not healthy
+};
+
+class StackSession final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit StackSession(Environment env, QObject *parent = nullptr);
+    ~StackSession() override;
+
+    const Environment &environment() const { return m_env; }
+    StackDriver *driver() const { return m_driver.get(); }
+    NativeDriver *nativeDriver() const;
+    EngineWatcher *watcher() const { return m_watcher.get(); }
+    HealthMonitor *monitor() const { return m_monitor.get(); }
+    DatabaseProbe *databaseProbe() const { return m_probe.get(); }
+    LogStore *logs() const { return m_logs.get(); }
+
+    // Starts watching (engine, health, database); no stack operation.
+    void startWatching();
+    void stopWatching();
+    void setDatabaseInterval(int ms) { m_dbTimer.setInterval(ms); }
+
+    void up();
+    void down();
+    void restart(const QString &service = {});
+    void stopService(const QString &service);
+    void startService(const QString &service);
+    void cancel();
+    bool isBusy() const;
+
+    // Follows a service's logs (compose: `compose logs -f`; native: always captured).
+    void followLogs(const QString &service = {}, int tail = 200);
+    void stopFollowingLogs();
+
+    QList<ServiceRow> services() const;
+    // The worst service health; Unknown until something is known.
+    ServiceHealth aggregate() const;
+    static ServiceHealth combine(const ServiceState &state, bool hasEndpoints, EndpointStatus http,
+                                 QString *detail = nullptr);
+
+signals:
+    void servicesChanged();
+    void operationStarted(pilothouse::StackOperation operation, const QString &service);
+    void progress(const QString &message);
+    void operationFinished(const pilothouse::OperationResult &result);
+    void databaseChanged(const pilothouse::DatabaseFacts &facts);
+    void engineStatusChanged(pilothouse::EngineWatcher::EngineStatus status,
+                             const QString &message);
+    void logsEnded(const QString &error);
+
+private:
+    void setStates(const QList<ServiceState> &states);
+
+    Environment m_env;
+    std::unique_ptr<StackDriver> m_driver;
+    std::unique_ptr<EngineWatcher> m_watcher;
+    std::unique_ptr<HealthMonitor> m_monitor;
+    std::unique_ptr<DatabaseProbe> m_probe;
+    std::unique_ptr<LogStore> m_logs;
+    std::unique_ptr<ComposeLogFollower> m_follower;
+    QList<ServiceState> m_states;
+    QTimer m_dbTimer;
+    QTimer m_changeCoalesce;
+};
+
+} // namespace pilothouse

@@ -1,0 +1,332 @@
+#include "db/databaseprobe.h"
+
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QProcessEnvironment>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QUrlQuery>
+#include <atomic>
+
+namespace pilothouse {
+
+QString toString(DatabaseFacts::Reachability r)
+{
+    using R = DatabaseFacts::Reachability;
+    switch (r) {
+    case R::Unknown:
+        return QStringLiteral("unknown");
+    case R::Reachable:
+        return QStringLiteral("reachable");
+    case R::Refused:
+        return QStringLiteral("refused");
+    case R::AuthFailed:
+        return QStringLiteral("auth-failed");
+    case R::Timeout:
+        return QStringLiteral("timeout");
+    case R::UnknownDatabase:
+        return QStringLiteral("unknown-database");
+    case R::UnknownHost:
+        return QStringLiteral("unknown-host");
+    case R::Missing:
+        return QStringLiteral("missing");
+    case R::Error:
+        return QStringLiteral("error");
+    }
+    return {};
+}
+
+// Lives on the probe's thread; owns the connections it opens there.
+class ProbeWorker final : public QObject
+{
+    Q_OBJECT
+public:
+    using QObject::QObject;
+
+public slots:
+    void run(quint64 generation, const pilothouse::DatabaseTarget &target, const QString &password,
+             int timeoutMs)
+    {
+        static std::atomic<int> counter { 0 };
+        const QString name = QStringLiteral("pilothouse-probe-%1").arg(++counter);
+        DatabaseFacts facts;
+        {
+            facts = target.isSqlite() ? probeSqlite(name, target)
+                                      : probePostgres(name, target, password, timeoutMs);
+        }
+        QSqlDatabase::removeDatabase(name);
+        facts.dsn = target.displayDsn();
+        facts.checkedAt = QDateTime::currentDateTimeUtc();
+        emit done(generation, facts);
+    }
+
+signals:
+    void done(quint64 generation, const pilothouse::DatabaseFacts &facts);
+
+private:
+    static DatabaseFacts::Reachability classify(const QString &text)
+    {
+        using R = DatabaseFacts::Reachability;
+        const auto has = [&text](const char *n) {
+            return text.contains(QLatin1String(n), Qt::CaseInsensitive);
+        };
+        if (has("Connection refused"))
+            return R::Refused;
+        if (has("password authentication failed") || has("no password supplied") ||
+            has("authentication failed") || has("role \"") /* does not exist */)
+            return R::AuthFailed;
+        if (has("timeout expired") || has("timed out") || has("statement timeout"))
+            return R::Timeout;
+        if (has("database \"") && has("does not exist"))
+            return R::UnknownDatabase;
+        if (has("could not translate host name") || has("Name or service not known"))
+            return R::UnknownHost;
+        return R::Error;
+    }
+
+    static QString explain(DatabaseFacts::Reachability r, const QString &raw, const QUrl &dsn)
+    {
+        using R = DatabaseFacts::Reachability;
+        const QString where = QStringLiteral("%1:%2").arg(dsn.host()).arg(dsn.port(5432));
+        switch (r) {
+        case R::Refused:
+            return QStringLiteral("connection refused at %1: is PostgreSQL running and listening "
+                                  "there?")
+                .arg(where);
+        case R::AuthFailed:
+            return QStringLiteral("authentication failed for user \"%1\": check the password in "
+                                  "~/.pgpass or the variable named by database.passwordEnv")
+                .arg(dsn.userName());
+        case R::Timeout:
+            return QStringLiteral("no answer from %1 in time").arg(where);
+        case R::UnknownDatabase:
+            return QStringLiteral("database \"%1\" does not exist on %2")
+                .arg(dsn.path().mid(1), where);
+        case R::UnknownHost:
+            return QStringLiteral("host \"%1\" not found").arg(dsn.host());
+        default:
+            return raw.simplified();
+        }
+    }
+
+    static void readMigration(QSqlQuery &q, DatabaseFacts &f)
+    {
+        if (q.exec(QStringLiteral("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")) &&
+            q.next())
+            f.migrationVersion = q.value(0).toLongLong();
+    }
+
+    DatabaseFacts probePostgres(const QString &name, const DatabaseTarget &target,
+                                const QString &password, int timeoutMs)
+    {
+        DatabaseFacts f;
+        f.engine = QStringLiteral("PostgreSQL");
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), name);
+        if (!db.isValid()) {
+            f.reachability = DatabaseFacts::Reachability::Error;
+            f.error = QStringLiteral("the Qt PostgreSQL driver (QPSQL) is not installed: "
+                                     "apt-get install libqt6sql6-psql");
+            return f;
+        }
+        db.setHostName(target.dsn.host());
+        db.setPort(target.dsn.port(5432));
+        db.setUserName(target.dsn.userName());
+        db.setDatabaseName(target.dsn.path().mid(1));
+        if (!password.isEmpty())
+            db.setPassword(password);
+        QStringList options {
+            QStringLiteral("connect_timeout=%1").arg(std::max(1, (timeoutMs + 999) / 1000)),
+            QStringLiteral("application_name=pilothouse-probe")
+        };
+        const QUrlQuery query(target.dsn);
+        if (query.hasQueryItem(QStringLiteral("sslmode")))
+            options << QStringLiteral("sslmode=%1")
+                           .arg(query.queryItemValue(QStringLiteral("sslmode")));
+        db.setConnectOptions(options.join(QLatin1Char(';')));
+        QElapsedTimer clock;
+        clock.start();
+        if (!db.open()) {
+            const QString raw = db.lastError().text();
+            f.reachability = classify(raw);
+            f.error = explain(f.reachability, raw, target.dsn);
+            return f;
+        }
+        QSqlQuery q(db);
+        q.exec(QStringLiteral("SET statement_timeout = %1").arg(timeoutMs));
+        clock.restart();
+        if (!q.exec(QStringLiteral("SELECT 1"))) {
+            const QString raw = q.lastError().text();
+            f.reachability = classify(raw);
+            f.error = explain(f.reachability, raw, target.dsn);
+            return f;
+        }
+        f.latencyMs = clock.nsecsElapsed() / 1e6;
+        f.reachability = DatabaseFacts::Reachability::Reachable;
+        if (q.exec(QStringLiteral(
+                "SELECT current_setting('server_version'), "
+                "pg_database_size(current_database()), "
+                "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), "
+                "current_setting('max_connections')::int")) &&
+            q.next()) {
+            f.serverVersion = q.value(0).toString();
+            f.sizeBytes = q.value(1).toLongLong();
+            f.connectionsUsed = q.value(2).toInt();
+            f.connectionsMax = q.value(3).toInt();
+        }
+        if (q.exec(QStringLiteral("SELECT to_regclass('schema_migrations') IS NOT NULL")) &&
+            q.next() && q.value(0).toBool())
+            readMigration(q, f);
+        if (q.exec(QStringLiteral(
+                "SELECT n.nspname || '.' || c.relname, pg_total_relation_size(c.oid), "
+                "GREATEST(c.reltuples, 0)::bigint FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'p', 'm') "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg_toast%' "
+                "ORDER BY 2 DESC, 1 LIMIT 5"))) {
+            while (q.next())
+                f.largestTables << TableSize { q.value(0).toString(), q.value(1).toLongLong(),
+                                               q.value(2).toLongLong() };
+        }
+        return f;
+    }
+
+    DatabaseFacts probeSqlite(const QString &name, const DatabaseTarget &target)
+    {
+        DatabaseFacts f;
+        f.engine = QStringLiteral("SQLite");
+        const QString path = target.dsn.path();
+        const QFileInfo fi(path);
+        if (!fi.exists()) {
+            f.reachability = DatabaseFacts::Reachability::Missing;
+            f.error = QStringLiteral("%1 does not exist yet: start the environment once to "
+                                     "create it")
+                          .arg(path);
+            return f;
+        }
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name);
+        db.setDatabaseName(path);
+        // Read-only: probing must never create or change the file.
+        db.setConnectOptions(QStringLiteral("QSQLITE_OPEN_READONLY;QSQLITE_BUSY_TIMEOUT=1000"));
+        QElapsedTimer clock;
+        clock.start();
+        if (!db.open()) {
+            f.reachability = DatabaseFacts::Reachability::Error;
+            f.error = QStringLiteral("cannot open %1: %2").arg(path, db.lastError().text());
+            return f;
+        }
+        QSqlQuery q(db);
+        if (!q.exec(QStringLiteral("SELECT sqlite_version()")) || !q.next()) {
+            f.reachability = DatabaseFacts::Reachability::Error;
+            f.error = QStringLiteral("%1 is not a readable SQLite database: %2")
+                          .arg(path, q.lastError().text());
+            return f;
+        }
+        f.latencyMs = clock.nsecsElapsed() / 1e6;
+        f.reachability = DatabaseFacts::Reachability::Reachable;
+        f.serverVersion = q.value(0).toString();
+        f.sizeBytes = fi.size() + QFileInfo(path + QStringLiteral("-wal")).size();
+        if (q.exec(QStringLiteral("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                                  "'schema_migrations'")) &&
+            q.next())
+            readMigration(q, f);
+        QList<TableSize> tables;
+        if (q.exec(QStringLiteral("SELECT s.name, SUM(s.pgsize) FROM dbstat s JOIN sqlite_master m "
+                                  "ON m.name = s.name AND m.type = 'table' GROUP BY s.name"))) {
+            while (q.next())
+                tables << TableSize { q.value(0).toString(), q.value(1).toLongLong(), -1 };
+        } else if (q.exec(QStringLiteral("SELECT name FROM sqlite_master WHERE type = 'table'"))) {
+            while (q.next())
+                tables << TableSize { q.value(0).toString(), -1, -1 };
+        }
+        tables.erase(std::remove_if(tables.begin(), tables.end(),
+                                    [](const TableSize &t) {
+                                        return t.name.startsWith(QLatin1String("sqlite_"));
+                                    }),
+                     tables.end());
+        std::sort(tables.begin(), tables.end(), [](const TableSize &a, const TableSize &b) {
+            return std::tie(b.bytes, a.name) < std::tie(a.bytes, b.name);
+        });
+        tables = tables.mid(0, 5);
+        for (TableSize &t : tables) {
+            // Names come from the catalogue; quoted as identifiers all the same.
+            QString quoted = t.name;
+            quoted.replace(QLatin1Char('"'), QLatin1String("\"\""));
+            if (q.exec(QStringLiteral("SELECT count(*) FROM \"%1\"").arg(quoted)) && q.next())
+                t.rows = q.value(0).toLongLong();
+        }
+        f.largestTables = tables;
+        return f;
+    }
+};
+
+DatabaseProbe::DatabaseProbe(DatabaseTarget target, QObject *parent)
+    : QObject(parent)
+    , m_target(std::move(target))
+{
+    qRegisterMetaType<pilothouse::DatabaseFacts>();
+    qRegisterMetaType<pilothouse::DatabaseTarget>();
+    m_worker = new ProbeWorker;
+    m_worker->moveToThread(&m_thread);
+    connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+    connect(m_worker, &ProbeWorker::done, this, &DatabaseProbe::deliver);
+    m_thread.setObjectName(QStringLiteral("database-probe"));
+    m_thread.start();
+    m_deadline.setSingleShot(true);
+    connect(&m_deadline, &QTimer::timeout, this, [this] {
+        DatabaseFacts f;
+        f.reachability = DatabaseFacts::Reachability::Timeout;
+        f.engine = m_target.isSqlite() ? QStringLiteral("SQLite") : QStringLiteral("PostgreSQL");
+        f.dsn = m_target.displayDsn();
+        f.error = QStringLiteral("no answer within %1 s").arg(m_timeoutMs / 1000.0);
+        f.checkedAt = QDateTime::currentDateTimeUtc();
+        m_busy = false;
+        m_facts = f;
+        emit finished(f);
+    });
+}
+
+DatabaseProbe::~DatabaseProbe()
+{
+    m_thread.quit();
+    // A probe stuck in a driver call ends by its own connect/statement timeout.
+    m_thread.wait();
+}
+
+void DatabaseProbe::probe()
+{
+    if (m_busy)
+        return; // the answer to the running probe comes soon enough
+    if (m_workerBusy) {
+        // The last probe timed out and is still stuck; do not queue behind it.
+        QMetaObject::invokeMethod(
+            this, [this] { emit finished(m_facts); }, Qt::QueuedConnection);
+        return;
+    }
+    m_busy = true;
+    m_workerBusy = true;
+    const quint64 generation = ++m_generation;
+    QString password;
+    if (!m_target.passwordEnv.isEmpty())
+        password = QProcessEnvironment::systemEnvironment().value(m_target.passwordEnv);
+    QMetaObject::invokeMethod(m_worker, "run", Qt::QueuedConnection, Q_ARG(quint64, generation),
+                              Q_ARG(pilothouse::DatabaseTarget, m_target), Q_ARG(QString, password),
+                              Q_ARG(int, m_timeoutMs));
+    m_deadline.start(m_timeoutMs + 500);
+}
+
+void DatabaseProbe::deliver(quint64 generation, const DatabaseFacts &facts)
+{
+    m_workerBusy = false;
+    if (generation != m_generation || !m_busy)
+        return; // answered too late: the timeout was already reported
+    m_deadline.stop();
+    m_busy = false;
+    m_facts = facts;
+    emit finished(facts);
+}
+
+} // namespace pilothouse
+
+#include "databaseprobe.moc"

@@ -1,0 +1,88 @@
+#pragma once
+
+#include "env/environment.h"
+
+#include <QDateTime>
+#include <QMetaType>
+#include <QObject>
+#include <QThread>
+#include <QTimer>
+
+// What the panel shows about an environment's database, found by a probe on a
+// worker thread with a hard timeout (a hanging server never blocks the caller).
+namespace pilothouse {
+
+struct TableSize
+{
+    QString name;
+    qint64 bytes = -1;
+    qint64 rows = -1; // estimate for PostgreSQL
+};
+
+struct DatabaseFacts
+{
+    enum class Reachability {
+        Unknown,
+        Reachable,
+        Refused,
+        AuthFailed,
+        Timeout,
+        UnknownDatabase,
+        UnknownHost,
+        Missing, // SQLite: no file yet
+        Error
+    };
+    Reachability reachability = Reachability::Unknown;
+    QString error; // why not reachable, for a person
+    QString dsn; // without password
+    QString engine; // PostgreSQL, SQLite
+    QString serverVersion;
+    double latencyMs = -1; // one round trip
+    qint64 sizeBytes = -1;
+    int connectionsUsed = -1;
+    int connectionsMax = -1;
+    qint64 migrationVersion = -1; // -1: no schema_migrations table
+    QList<TableSize> largestTables;
+    QDateTime checkedAt;
+
+    bool reachable() const { return reachability == Reachability::Reachable; }
+};
+
+QString toString(DatabaseFacts::Reachability r);
+
+class ProbeWorker;
+
+class DatabaseProbe final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit DatabaseProbe(DatabaseTarget target, QObject *parent = nullptr);
+    ~DatabaseProbe() override;
+
+    // Starts a probe; finished() follows, at the latest after the timeout.
+    void probe();
+    void setTimeoutMs(int ms) { m_timeoutMs = ms; }
+    int timeoutMs() const { return m_timeoutMs; }
+    bool isBusy() const { return m_busy; }
+    const DatabaseFacts &facts() const { return m_facts; }
+
+signals:
+    void finished(const pilothouse::DatabaseFacts &facts);
+
+private:
+    void deliver(quint64 generation, const pilothouse::DatabaseFacts &facts);
+
+    DatabaseTarget m_target;
+    QThread m_thread;
+    ProbeWorker *m_worker = nullptr;
+    QTimer m_deadline;
+    DatabaseFacts m_facts;
+    quint64 m_generation = 0;
+    bool m_busy = false;
+    bool m_workerBusy = false;
+    int m_timeoutMs = 5000;
+};
+
+} // namespace pilothouse
+
+Q_DECLARE_METATYPE(pilothouse::DatabaseFacts)

@@ -1,0 +1,167 @@
+#include "drivers/command.h"
+
+#include <QFileInfo>
+#include <QStandardPaths>
+#include <csignal>
+
+namespace pilothouse {
+
+namespace {
+constexpr int kKillGraceMs = 3000;
+}
+
+QString CommandSpec::display() const
+{
+    QStringList parts { program };
+    for (const QString &a : arguments)
+        parts << (a.contains(QLatin1Char(' ')) ? QLatin1Char('\'') + a + QLatin1Char('\'') : a);
+    return parts.join(QLatin1Char(' '));
+}
+
+QString findProgram(const QString &name, const QProcessEnvironment &env)
+{
+    if (name.contains(QLatin1Char('/')))
+        return QFileInfo(name).isExecutable() ? name : QString();
+    const QStringList path =
+        env.value(QStringLiteral("PATH")).split(QLatin1Char(':'), Qt::SkipEmptyParts);
+    return QStandardPaths::findExecutable(name, path);
+}
+
+Command::Command(CommandSpec spec, QObject *parent)
+    : QObject(parent)
+    , m_spec(std::move(spec))
+{
+    qRegisterMetaType<pilothouse::CommandResult>();
+    m_timeout.setSingleShot(true);
+    m_killTimer.setSingleShot(true);
+    connect(&m_timeout, &QTimer::timeout, this, [this] { stopWith(CommandResult::End::TimedOut); });
+    connect(&m_killTimer, &QTimer::timeout, this, [this] { m_process.kill(); });
+    connect(&m_process, &QProcess::readyReadStandardOutput, this,
+            [this] { readStream(QProcess::StandardOutput); });
+    connect(&m_process, &QProcess::readyReadStandardError, this,
+            [this] { readStream(QProcess::StandardError); });
+    connect(&m_process, &QProcess::errorOccurred, this, [this](QProcess::ProcessError error) {
+        if (error == QProcess::FailedToStart)
+            finish(CommandResult::End::FailedToStart, -1);
+    });
+    connect(&m_process, &QProcess::finished, this,
+            [this](int exitCode, QProcess::ExitStatus status) {
+                readStream(QProcess::StandardOutput);
+                readStream(QProcess::StandardError);
+                for (int c = 0; c < 2; ++c) {
+                    if (!m_partial[c].isEmpty()) {
+                        emit outputLine(QString::fromUtf8(m_partial[c]), c == 1);
+                        m_partial[c].clear();
+                    }
+                }
+                if (m_stopReason)
+                    finish(*m_stopReason, exitCode);
+                else
+                    finish(status == QProcess::CrashExit ? CommandResult::End::Crashed
+                                                         : CommandResult::End::Exited,
+                           exitCode);
+            });
+}
+
+Command::~Command()
+{
+    if (m_process.state() != QProcess::NotRunning) {
+        m_done = true; // no signals from a dying object
+        m_process.kill();
+        m_process.waitForFinished(1000);
+    }
+}
+
+void Command::start()
+{
+    m_clock.start();
+    m_process.setProcessEnvironment(m_spec.environment);
+    if (!m_spec.workingDirectory.isEmpty())
+        m_process.setWorkingDirectory(m_spec.workingDirectory);
+    const QString program = findProgram(m_spec.program, m_spec.environment);
+    if (program.isEmpty()) {
+        m_process.setProgram(m_spec.program);
+        // Report asynchronously, like a real start failure, so callers see one path.
+        QMetaObject::invokeMethod(
+            this, [this] { finish(CommandResult::End::FailedToStart, -1); }, Qt::QueuedConnection);
+        return;
+    }
+    m_process.setProgram(program);
+    m_process.setArguments(m_spec.arguments);
+    m_process.setStandardInputFile(QProcess::nullDevice());
+    if (m_spec.timeoutMs > 0)
+        m_timeout.start(m_spec.timeoutMs);
+    m_process.start();
+}
+
+void Command::cancel()
+{
+    stopWith(CommandResult::End::Cancelled);
+}
+
+bool Command::isRunning() const
+{
+    return !m_done;
+}
+
+void Command::stopWith(CommandResult::End reason)
+{
+    if (m_done || m_stopReason)
+        return;
+    m_stopReason = reason;
+    m_timeout.stop();
+    if (m_process.state() == QProcess::NotRunning) {
+        finish(reason, -1);
+        return;
+    }
+    m_process.terminate();
+    m_killTimer.start(kKillGraceMs);
+}
+
+void Command::readStream(QProcess::ProcessChannel channel)
+{
+    const int c = channel == QProcess::StandardError ? 1 : 0;
+    m_process.setReadChannel(channel);
+    const QByteArray data = m_process.readAll();
+    if (data.isEmpty())
+        return;
+    m_kept[c] += data;
+    if (m_kept[c].size() > kMaxKeptBytes)
+        m_kept[c] = m_kept[c].right(kMaxKeptBytes);
+    m_partial[c] += data;
+    qsizetype start = 0;
+    for (;;) {
+        const qsizetype nl = m_partial[c].indexOf('\n', start);
+        if (nl < 0)
+            break;
+        QByteArray line = m_partial[c].mid(start, nl - start);
+        if (line.endsWith('\r'))
+            line.chop(1);
+        emit outputLine(QString::fromUtf8(line), c == 1);
+        start = nl + 1;
+    }
+    m_partial[c].remove(0, start);
+}
+
+void Command::finish(CommandResult::End end, int exitCode)
+{
+    if (m_done)
+        return;
+    m_done = true;
+    m_timeout.stop();
+    m_killTimer.stop();
+    CommandResult r;
+    r.end = end;
+    r.exitCode = exitCode;
+    r.output = QString::fromUtf8(m_kept[0]);
+    r.errorOutput = QString::fromUtf8(m_kept[1]);
+    r.elapsedMs = m_clock.isValid() ? m_clock.elapsed() : 0;
+    if (end == CommandResult::End::FailedToStart) {
+        r.startError = findProgram(m_spec.program, m_spec.environment).isEmpty()
+            ? QStringLiteral("%1 is not installed (not found on PATH)").arg(m_spec.program)
+            : m_process.errorString();
+    }
+    emit finished(r);
+}
+
+} // namespace pilothouse

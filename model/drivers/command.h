@@ -1,0 +1,81 @@
+#pragma once
+
+#include <QByteArray>
+#include <QElapsedTimer>
+#include <QObject>
+#include <QProcess>
+#include <QProcessEnvironment>
+#include <QStringList>
+#include <QTimer>
+#include <optional>
+
+// One external program run as an argument list (never a shell string), with a
+// timeout, cancellation, and its output as lines while it runs.
+namespace pilothouse {
+
+struct CommandSpec
+{
+    QString program; // absolute path, or a name looked up on PATH at start
+    QStringList arguments;
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    QString workingDirectory;
+    int timeoutMs = 120000; // 0: none (followers such as `docker events`)
+    QString description; // "docker compose up", for messages
+
+    QString display() const; // program and arguments, for logs (no secrets go in arguments)
+};
+
+struct CommandResult
+{
+    enum class End { Exited, FailedToStart, Crashed, TimedOut, Cancelled };
+    End end = End::Exited;
+    int exitCode = -1;
+    QString output; // stdout, the last part when very long
+    QString errorOutput; // stderr, the last part when very long
+    QString startError; // why it could not start
+    qint64 elapsedMs = 0;
+
+    bool ok() const { return end == End::Exited && exitCode == 0; }
+};
+
+class Command final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Command(CommandSpec spec, QObject *parent = nullptr);
+    ~Command() override;
+
+    const CommandSpec &spec() const { return m_spec; }
+    void start();
+    // Stops it (SIGTERM, then SIGKILL after a short grace); finished() reports Cancelled.
+    void cancel();
+    bool isRunning() const;
+    // Output is kept up to this many bytes per stream (the tail).
+    static constexpr qsizetype kMaxKeptBytes = 1 << 20;
+
+signals:
+    void outputLine(const QString &line, bool isStderr);
+    void finished(const pilothouse::CommandResult &result);
+
+private:
+    void readStream(QProcess::ProcessChannel channel);
+    void stopWith(CommandResult::End reason);
+    void finish(CommandResult::End end, int exitCode);
+
+    CommandSpec m_spec;
+    QProcess m_process;
+    QTimer m_timeout;
+    QTimer m_killTimer;
+    QElapsedTimer m_clock;
+    QByteArray m_partial[2];
+    QByteArray m_kept[2];
+    std::optional<CommandResult::End> m_stopReason;
+    bool m_done = false;
+};
+
+// Finds a program on PATH (as given in env) without running anything.
+QString findProgram(const QString &name, const QProcessEnvironment &env);
+
+} // namespace pilothouse
+
+Q_DECLARE_METATYPE(pilothouse::CommandResult)

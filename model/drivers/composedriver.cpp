@@ -1,0 +1,141 @@
+#include "drivers/composedriver.h"
+
+namespace pilothouse {
+
+QString toString(StackOperation op)
+{
+    switch (op) {
+    case StackOperation::Up:
+        return QStringLiteral("up");
+    case StackOperation::Down:
+        return QStringLiteral("down");
+    case StackOperation::Restart:
+        return QStringLiteral("restart");
+    case StackOperation::StopService:
+        return QStringLiteral("stop");
+    case StackOperation::StartService:
+        return QStringLiteral("start");
+    case StackOperation::Pull:
+        return QStringLiteral("pull");
+    }
+    return {};
+}
+
+ComposeDriver::ComposeDriver(Environment env, QObject *parent)
+    : StackDriver(parent)
+    , m_env(std::move(env))
+{
+    qRegisterMetaType<pilothouse::OperationResult>();
+}
+
+ComposeDriver::~ComposeDriver() = default;
+
+void ComposeDriver::up()
+{
+    run(StackOperation::Up, {}, { QStringLiteral("up"), QStringLiteral("--detach") });
+}
+
+void ComposeDriver::down()
+{
+    run(StackOperation::Down, {}, { QStringLiteral("down") });
+}
+
+void ComposeDriver::restart(const QString &service)
+{
+    QStringList args { QStringLiteral("restart") };
+    if (!service.isEmpty())
+        args << service;
+    run(StackOperation::Restart, service, args);
+}
+
+void ComposeDriver::stopService(const QString &service)
+{
+    run(StackOperation::StopService, service, { QStringLiteral("stop"), service });
+}
+
+void ComposeDriver::startService(const QString &service)
+{
+    run(StackOperation::StartService, service, { QStringLiteral("start"), service });
+}
+
+void ComposeDriver::pull()
+{
+    run(StackOperation::Pull, {}, { QStringLiteral("pull") });
+}
+
+void ComposeDriver::cancel()
+{
+    if (!m_busy)
+        return;
+    m_cancelled = true;
+    if (m_command)
+        m_command->cancel();
+}
+
+void ComposeDriver::run(StackOperation op, const QString &service, const QStringList &args)
+{
+    const QString what =
+        QStringLiteral("compose %1%2")
+            .arg(toString(op), service.isEmpty() ? QString() : QLatin1Char(' ') + service);
+    const auto refuse = [this, op, service](const QString &message) {
+        OperationResult r { op, service, OperationResult::Outcome::Failed, message };
+        QMetaObject::invokeMethod(
+            this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
+    };
+    if (m_busy) {
+        refuse(QStringLiteral("%1: another operation is still running in \"%2\"; wait for it "
+                              "or cancel it")
+                   .arg(what, m_env.name));
+        return;
+    }
+    if (!service.isEmpty() && !isValidServiceName(service)) {
+        refuse(QStringLiteral("\"%1\" is not a valid service name").arg(service));
+        return;
+    }
+    m_busy = true;
+    m_cancelled = false;
+    emit operationStarted(op, service);
+    emit progress(QStringLiteral("Looking for Docker Compose"));
+    locateCompose(m_env, this, [this, op, service, args, what](Expected<ComposeCli> cli) {
+        const auto finish = [this](OperationResult r) {
+            m_busy = false;
+            emit operationFinished(r);
+        };
+        if (m_cancelled) {
+            finish({ op, service, OperationResult::Outcome::Cancelled,
+                     what + QStringLiteral(" was cancelled") });
+            return;
+        }
+        if (!cli) {
+            finish({ op, service, OperationResult::Outcome::Failed, cli.error() });
+            return;
+        }
+        const CommandSpec spec = composeCommand(m_env, *cli, args, m_timeoutMs, what);
+        emit progress(QStringLiteral("Running %1").arg(spec.display()));
+        auto *cmd = new Command(spec, this);
+        m_command = cmd;
+        connect(cmd, &Command::outputLine, this, [this](const QString &line, bool) {
+            if (!line.trimmed().isEmpty()) {
+                emit outputLine({}, line);
+                emit progress(line.trimmed());
+            }
+        });
+        connect(cmd, &Command::finished, this,
+                [this, cmd, op, service, what, finish](const CommandResult &r) {
+                    cmd->deleteLater();
+                    m_command = nullptr;
+                    if (r.end == CommandResult::End::Cancelled || m_cancelled) {
+                        finish({ op, service, OperationResult::Outcome::Cancelled,
+                                 what + QStringLiteral(" was cancelled") });
+                    } else if (r.ok()) {
+                        finish({ op, service, OperationResult::Outcome::Succeeded, {} });
+                    } else {
+                        finish({ op, service, OperationResult::Outcome::Failed,
+                                 explainDockerFailure(r, what, m_env) });
+                    }
+                });
+        cmd->start();
+    });
+}
+
+} // namespace pilothouse

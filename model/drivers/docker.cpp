@@ -1,0 +1,224 @@
+#include "drivers/docker.h"
+
+#include <QFileInfo>
+#include <QPointer>
+#include <QRegularExpression>
+
+namespace pilothouse {
+
+QProcessEnvironment dockerEnvironment(const Environment &env)
+{
+    QProcessEnvironment pe = QProcessEnvironment::systemEnvironment();
+    // Tool output is parsed: keep it in one language and free of colour codes.
+    pe.insert(QStringLiteral("LANG"), QStringLiteral("C"));
+    pe.insert(QStringLiteral("LC_ALL"), QStringLiteral("C"));
+    pe.insert(QStringLiteral("NO_COLOR"), QStringLiteral("1"));
+    pe.insert(QStringLiteral("COMPOSE_INTERACTIVE_NO_CLI"), QStringLiteral("1"));
+    if (!env.dockerHost.isEmpty()) {
+        pe.insert(QStringLiteral("DOCKER_HOST"), env.dockerHost);
+        pe.remove(QStringLiteral("DOCKER_CONTEXT"));
+    }
+    return pe;
+}
+
+static QStringList contextArgs(const Environment &env)
+{
+    if (env.dockerContext.isEmpty())
+        return {};
+    return { QStringLiteral("--context"), env.dockerContext };
+}
+
+CommandSpec dockerCommand(const Environment &env, const QStringList &args, int timeoutMs,
+                          const QString &description)
+{
+    CommandSpec spec;
+    spec.program = QStringLiteral("docker");
+    spec.arguments = contextArgs(env) + args;
+    spec.environment = dockerEnvironment(env);
+    spec.timeoutMs = timeoutMs;
+    spec.description = description;
+    return spec;
+}
+
+static QString engineName(const Environment &env)
+{
+    if (!env.dockerHost.isEmpty())
+        return env.dockerHost;
+    if (!env.dockerContext.isEmpty())
+        return QStringLiteral("context \"%1\"").arg(env.dockerContext);
+    return QStringLiteral("this machine");
+}
+
+static QString lastMeaningfulLine(const QString &text)
+{
+    const QStringList lines = text.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    for (auto it = lines.crbegin(); it != lines.crend(); ++it) {
+        const QString l = it->trimmed();
+        if (!l.isEmpty())
+            return l;
+    }
+    return {};
+}
+
+QString explainDockerFailure(const CommandResult &result, const QString &what,
+                             const Environment &env)
+{
+    using End = CommandResult::End;
+    switch (result.end) {
+    case End::FailedToStart:
+        return QStringLiteral("%1: %2. Install Docker (Debian: apt-get install docker.io "
+                              "docker-compose) or put it on PATH.")
+            .arg(what, result.startError);
+    case End::TimedOut:
+        return QStringLiteral("%1 did not finish within %2 s and was stopped. Is the engine at "
+                              "%3 reachable and responsive?")
+            .arg(what)
+            .arg(result.elapsedMs / 1000)
+            .arg(engineName(env));
+    case End::Cancelled:
+        return QStringLiteral("%1 was cancelled").arg(what);
+    case End::Crashed:
+        return QStringLiteral("%1 crashed").arg(what);
+    case End::Exited:
+        break;
+    }
+    const QString err = result.errorOutput + QLatin1Char('\n') + result.output;
+    const auto has = [&err](const char *needle) {
+        return err.contains(QLatin1String(needle), Qt::CaseInsensitive);
+    };
+    if (has("permission denied while trying to connect") ||
+        (has("PermissionError") && has("Permission denied"))) {
+        return QStringLiteral("%1: permission denied on the Docker socket. Add your user to the "
+                              "docker group (usermod -aG docker $USER) and log in again.")
+            .arg(what);
+    }
+    if (has("Cannot connect to the Docker daemon") || has("Is the docker daemon running") ||
+        has("Couldn't connect to Docker daemon") || has("connect: connection refused") ||
+        has("error during connect")) {
+        return QStringLiteral("%1: the Docker daemon at %2 is not running or not reachable. "
+                              "Start it (systemctl start docker) or check the environment's "
+                              "docker host/context.")
+            .arg(what, engineName(env));
+    }
+    static const QRegularExpression port(
+        QStringLiteral("(?:Bind for [^ ]*?:(\\d+) failed: port is already allocated|"
+                       "listen tcp[46]? [^ ]*?:(\\d+): bind: address already in use)"));
+    const auto pm = port.match(err);
+    if (pm.hasMatch()) {
+        const QString p = pm.captured(1).isEmpty() ? pm.captured(2) : pm.captured(1);
+        return QStringLiteral("%1: port %2 is already in use by another program. Stop that "
+                              "program or change the port in the environment's env file.")
+            .arg(what, p);
+    }
+    if (has("is invalid because") || has("yaml:") || has("ScannerError") || has("ParserError") ||
+        has("validating ") || has("Additional property") || has("Unsupported config option") ||
+        has("has neither an image nor a build context") || has("no configuration file provided")) {
+        return QStringLiteral("%1: the compose file is invalid: %2")
+            .arg(what, lastMeaningfulLine(result.errorOutput));
+    }
+    if (has("No such image") || has("manifest unknown") || has("not found: manifest") ||
+        has("pull access denied")) {
+        return QStringLiteral("%1: the image is not available: %2")
+            .arg(what, lastMeaningfulLine(result.errorOutput));
+    }
+    const QString line = lastMeaningfulLine(result.errorOutput);
+    return QStringLiteral("%1 failed (exit %2)%3")
+        .arg(what)
+        .arg(result.exitCode)
+        .arg(line.isEmpty() ? QString() : QStringLiteral(": ") + line);
+}
+
+namespace {
+struct ComposeCache
+{
+    QString path; // PATH it was found with
+    std::optional<ComposeCli> cli;
+};
+ComposeCache &composeCache()
+{
+    static ComposeCache cache;
+    return cache;
+}
+} // namespace
+
+void resetComposeCache()
+{
+    composeCache() = {};
+}
+
+void locateCompose(const Environment &env, QObject *context,
+                   std::function<void(Expected<ComposeCli>)> done)
+{
+    const QProcessEnvironment pe = dockerEnvironment(env);
+    ComposeCache &cache = composeCache();
+    if (cache.cli && cache.path == pe.value(QStringLiteral("PATH"))) {
+        const ComposeCli cli = *cache.cli;
+        QMetaObject::invokeMethod(
+            context, [done, cli] { done(cli); }, Qt::QueuedConnection);
+        return;
+    }
+    const QString pathValue = pe.value(QStringLiteral("PATH"));
+    const auto fallback = [done, pe, pathValue] {
+        if (!findProgram(QStringLiteral("docker-compose"), pe).isEmpty()) {
+            ComposeCli cli { QStringLiteral("docker-compose"), false };
+            composeCache() = { pathValue, cli };
+            done(cli);
+            return;
+        }
+        done(Error {
+            QStringLiteral("Docker Compose is not installed: neither `docker compose` (v2) nor "
+                           "`docker-compose` (v1) was found. Install one (Debian: apt-get install "
+                           "docker-compose).") });
+    };
+    if (findProgram(QStringLiteral("docker"), pe).isEmpty()) {
+        QMetaObject::invokeMethod(context, fallback, Qt::QueuedConnection);
+        return;
+    }
+    CommandSpec spec;
+    spec.program = QStringLiteral("docker");
+    spec.arguments = { QStringLiteral("compose"), QStringLiteral("version") };
+    spec.environment = pe;
+    spec.timeoutMs = 15000;
+    auto *cmd = new Command(spec, context);
+    QObject::connect(
+        cmd, &Command::finished, context, [cmd, done, fallback, pathValue](const CommandResult &r) {
+            cmd->deleteLater();
+            if (r.ok() && r.output.contains(QLatin1String("version"), Qt::CaseInsensitive)) {
+                ComposeCli cli { QStringLiteral("docker"), true };
+                composeCache() = { pathValue, cli };
+                done(cli);
+                return;
+            }
+            fallback();
+        });
+    cmd->start();
+}
+
+CommandSpec composeCommand(const Environment &env, const ComposeCli &cli, const QStringList &args,
+                           int timeoutMs, const QString &description)
+{
+    QStringList a;
+    if (cli.v2)
+        a << contextArgs(env) << QStringLiteral("compose");
+    else if (!env.dockerContext.isEmpty())
+        a << QStringLiteral("--context") << env.dockerContext;
+    a << QStringLiteral("--project-name") << env.project;
+    for (const QString &f : env.composeFiles)
+        a << QStringLiteral("--file") << f;
+    if (!env.envFile.isEmpty())
+        a << QStringLiteral("--env-file") << env.envFile;
+    if (!cli.v2)
+        a << QStringLiteral("--ansi") << QStringLiteral("never");
+    a << args;
+    CommandSpec spec;
+    spec.program = cli.program;
+    spec.arguments = a;
+    spec.environment = dockerEnvironment(env);
+    spec.timeoutMs = timeoutMs;
+    spec.description = description;
+    if (!env.composeFiles.isEmpty())
+        spec.workingDirectory = QFileInfo(env.composeFiles.first()).absolutePath();
+    return spec;
+}
+
+} // namespace pilothouse

@@ -1,0 +1,674 @@
+#include "env/environment.h"
+
+#include <QCoreApplication>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcessEnvironment>
+#include <QRegularExpression>
+#include <QSet>
+#include <QStandardPaths>
+
+#ifndef PILOTHOUSE_SOURCE_DIR
+#define PILOTHOUSE_SOURCE_DIR ""
+#endif
+
+namespace pilothouse {
+
+QString toString(EnvironmentKind kind)
+{
+    switch (kind) {
+    case EnvironmentKind::Native:
+        return QStringLiteral("native");
+    case EnvironmentKind::Compose:
+        return QStringLiteral("compose");
+    case EnvironmentKind::Swarm:
+        return QStringLiteral("swarm");
+    }
+    return {};
+}
+
+QString DatabaseTarget::displayDsn() const
+{
+    return dsn.toString(QUrl::RemovePassword);
+}
+
+bool Environment::isRemote() const
+{
+    if (!dockerHost.isEmpty())
+        return !dockerHost.startsWith(QLatin1String("unix://"));
+    return !dockerContext.isEmpty() && dockerContext != QLatin1String("default");
+}
+
+const Environment *EnvironmentSet::find(const QString &name) const
+{
+    for (const Environment &e : environments) {
+        if (e.name == name)
+            return &e;
+    }
+    return nullptr;
+}
+
+QStringList EnvironmentSet::names() const
+{
+    QStringList out;
+    for (const Environment &e : environments)
+        out << e.name;
+    return out;
+}
+
+QString userEnvironmentsPath()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) +
+        QStringLiteral("/environments.json");
+}
+
+QString defaultEnvironmentsResource()
+{
+    return QStringLiteral(":/pilothouse/environments.json");
+}
+
+QString resolveEnvironmentsPath(const QString &explicitPath)
+{
+    if (!explicitPath.isEmpty())
+        return explicitPath;
+    const QString user = userEnvironmentsPath();
+    if (QFileInfo::exists(user))
+        return user;
+    return defaultEnvironmentsResource();
+}
+
+Expected<EnvironmentSet> loadEnvironments(const QString &path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        return Error { QStringLiteral("%1: cannot read the environments file: %2")
+                           .arg(path, file.errorString()) };
+    }
+    QDir base = QFileInfo(path).absoluteDir();
+    if (path.startsWith(QLatin1Char(':'))) {
+        // The built-in defaults describe this source tree (compose.yaml).
+        const QString source = QStringLiteral(PILOTHOUSE_SOURCE_DIR);
+        base = QDir(source.isEmpty() || !QFileInfo::exists(source) ? QDir::currentPath() : source);
+    }
+    return parseEnvironments(file.readAll(), path, base);
+}
+
+bool isValidEnvironmentName(const QString &name)
+{
+    static const QRegularExpression re(QStringLiteral("^[a-z0-9][a-z0-9_-]{0,62}$"));
+    return re.match(name).hasMatch();
+}
+
+bool isValidProjectName(const QString &name)
+{
+    static const QRegularExpression re(QStringLiteral("^[a-z0-9][a-z0-9_-]{0,62}$"));
+    return re.match(name).hasMatch();
+}
+
+bool isValidServiceName(const QString &name)
+{
+    static const QRegularExpression re(QStringLiteral("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"));
+    return re.match(name).hasMatch();
+}
+
+bool isValidImageTag(const QString &tag)
+{
+    static const QRegularExpression re(QStringLiteral("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"));
+    return re.match(tag).hasMatch();
+}
+
+namespace {
+
+bool isValidRepository(const QString &repo)
+{
+    // registry host[:port]/path components, lowercase, no tag or digest
+    static const QRegularExpression re(QStringLiteral(
+        "^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"));
+    return re.match(repo).hasMatch();
+}
+
+// Collects every problem with where it is, so one run shows them all.
+class Validator
+{
+public:
+    Validator(QString source, QDir base)
+        : m_source(std::move(source))
+        , m_base(std::move(base))
+    {
+        const QString data = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+        m_vars.insert(QStringLiteral("DATA_DIR"), data);
+        m_vars.insert(QStringLiteral("CONFIG_DIR"), m_base.absolutePath());
+    }
+
+    QStringList errors;
+    QString environment; // current environment, for messages
+
+    void fail(const QString &field, const QString &message)
+    {
+        QString where = m_source;
+        if (!environment.isEmpty())
+            where += QStringLiteral(": environment \"%1\"").arg(environment);
+        if (!field.isEmpty())
+            where += QStringLiteral(": %1").arg(field);
+        errors << where + QStringLiteral(": ") + message;
+    }
+
+    // Unknown keys are mistakes (a typo silently ignored is worse than an error).
+    void onlyKeys(const QJsonObject &o, const QString &field, const QStringList &allowed)
+    {
+        for (auto it = o.begin(); it != o.end(); ++it) {
+            if (!allowed.contains(it.key())) {
+                fail(field.isEmpty() ? it.key() : field + QLatin1Char('.') + it.key(),
+                     QStringLiteral("unknown key; expected one of: %1").arg(allowed.join(u", ")));
+            }
+        }
+    }
+
+    std::optional<QString> string(const QJsonObject &o, const QString &key, const QString &field,
+                                  bool required)
+    {
+        const QJsonValue v = o.value(key);
+        if (v.isUndefined() || v.isNull()) {
+            if (required)
+                fail(field, QStringLiteral("missing; it is required"));
+            return std::nullopt;
+        }
+        if (!v.isString()) {
+            fail(field, QStringLiteral("expected a string"));
+            return std::nullopt;
+        }
+        return expand(v.toString(), field);
+    }
+
+    std::optional<double> number(const QJsonObject &o, const QString &key, const QString &field,
+                                 double min, double max)
+    {
+        const QJsonValue v = o.value(key);
+        if (v.isUndefined())
+            return std::nullopt;
+        if (!v.isDouble() || v.toDouble() < min || v.toDouble() > max) {
+            fail(field, QStringLiteral("expected a number from %1 to %2").arg(min).arg(max));
+            return std::nullopt;
+        }
+        return v.toDouble();
+    }
+
+    QStringList stringList(const QJsonObject &o, const QString &key, const QString &field)
+    {
+        QStringList out;
+        const QJsonValue v = o.value(key);
+        if (v.isUndefined())
+            return out;
+        if (!v.isArray()) {
+            fail(field, QStringLiteral("expected a list of strings"));
+            return out;
+        }
+        const QJsonArray a = v.toArray();
+        for (qsizetype i = 0; i < a.size(); ++i) {
+            const QString f = QStringLiteral("%1[%2]").arg(field).arg(i);
+            if (!a.at(i).isString()) {
+                fail(f, QStringLiteral("expected a string"));
+                continue;
+            }
+            out << expand(a.at(i).toString(), f);
+        }
+        return out;
+    }
+
+    // ${NAME}: DATA_DIR (the panel's data folder), CONFIG_DIR (this file's
+    // folder), or a variable of the panel's environment. ~/ is the home folder.
+    QString expand(const QString &text, const QString &field)
+    {
+        static const QRegularExpression var(QStringLiteral("\\$\\{([A-Za-z_][A-Za-z0-9_]*)\\}"));
+        QString out;
+        qsizetype last = 0;
+        auto it = var.globalMatch(text);
+        const QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        while (it.hasNext()) {
+            const auto m = it.next();
+            out += text.mid(last, m.capturedStart() - last);
+            const QString name = m.captured(1);
+            if (m_vars.contains(name))
+                out += m_vars.value(name);
+            else if (env.contains(name))
+                out += env.value(name);
+            else
+                fail(field,
+                     QStringLiteral("${%1} is not set (known: DATA_DIR, CONFIG_DIR, or a "
+                                    "variable of the environment)")
+                         .arg(name));
+            last = m.capturedEnd();
+        }
+        out += text.mid(last);
+        if (out.startsWith(QLatin1String("~/")))
+            out = QDir::homePath() + out.mid(1);
+        return out;
+    }
+
+    QString path(const QString &p) const { return QDir::cleanPath(m_base.absoluteFilePath(p)); }
+
+    const QDir &base() const { return m_base; }
+
+private:
+    QString m_source;
+    QDir m_base;
+    QMap<QString, QString> m_vars;
+};
+
+void parseEndpoint(Validator &v, const QJsonValue &value, const QString &field,
+                   QList<HealthEndpoint> &out)
+{
+    if (!value.isObject()) {
+        v.fail(field,
+               QStringLiteral("expected an object like {\"url\": \"http://host:port/readyz\"}"));
+        return;
+    }
+    const QJsonObject o = value.toObject();
+    v.onlyKeys(o, field,
+               { QStringLiteral("url"), QStringLiteral("intervalSeconds"),
+                 QStringLiteral("timeoutSeconds") });
+    HealthEndpoint e;
+    if (const auto url = v.string(o, QStringLiteral("url"), field + QStringLiteral(".url"), true)) {
+        e.url = QUrl(*url, QUrl::StrictMode);
+        const QString scheme = e.url.scheme();
+        if (!e.url.isValid() ||
+            (scheme != QLatin1String("http") && scheme != QLatin1String("https")) ||
+            e.url.host().isEmpty()) {
+            v.fail(field + QStringLiteral(".url"),
+                   QStringLiteral("expected an http:// or https:// URL with a host, got \"%1\"")
+                       .arg(*url));
+        } else if (!e.url.userInfo().isEmpty()) {
+            v.fail(field + QStringLiteral(".url"), QStringLiteral("must not carry credentials"));
+        }
+    }
+    if (const auto s = v.number(o, QStringLiteral("intervalSeconds"),
+                                field + QStringLiteral(".intervalSeconds"), 0.1, 3600))
+        e.intervalMs = int(*s * 1000);
+    if (const auto s = v.number(o, QStringLiteral("timeoutSeconds"),
+                                field + QStringLiteral(".timeoutSeconds"), 0.1, 300))
+        e.timeoutMs = int(*s * 1000);
+    out << e;
+}
+
+void parseServices(Validator &v, const QJsonObject &o, Environment &env)
+{
+    const QJsonValue value = o.value(QStringLiteral("services"));
+    if (value.isUndefined())
+        return;
+    if (!value.isArray()) {
+        v.fail(QStringLiteral("services"), QStringLiteral("expected a list of services"));
+        return;
+    }
+    const QJsonArray services = value.toArray();
+    QSet<QString> seen;
+    for (qsizetype i = 0; i < services.size(); ++i) {
+        const QString field = QStringLiteral("services[%1]").arg(i);
+        if (!services.at(i).isObject()) {
+            v.fail(field, QStringLiteral("expected an object with a name and health endpoints"));
+            continue;
+        }
+        const QJsonObject s = services.at(i).toObject();
+        v.onlyKeys(s, field, { QStringLiteral("name"), QStringLiteral("health") });
+        WatchedService ws;
+        if (const auto name =
+                v.string(s, QStringLiteral("name"), field + QStringLiteral(".name"), true)) {
+            ws.name = *name;
+            if (!isValidServiceName(ws.name))
+                v.fail(field + QStringLiteral(".name"),
+                       QStringLiteral("\"%1\" is not a valid service name (letters, digits, "
+                                      "'_', '.', '-'; starting with a letter or digit)")
+                           .arg(ws.name));
+            else if (seen.contains(ws.name))
+                v.fail(field + QStringLiteral(".name"),
+                       QStringLiteral("\"%1\" is listed twice").arg(ws.name));
+            seen.insert(ws.name);
+        }
+        const QJsonValue health = s.value(QStringLiteral("health"));
+        if (!health.isUndefined()) {
+            if (!health.isArray()) {
+                v.fail(field + QStringLiteral(".health"),
+                       QStringLiteral("expected a list of endpoints"));
+            } else {
+                const QJsonArray eps = health.toArray();
+                for (qsizetype j = 0; j < eps.size(); ++j)
+                    parseEndpoint(v, eps.at(j), field + QStringLiteral(".health[%1]").arg(j),
+                                  ws.endpoints);
+            }
+        }
+        env.services << ws;
+    }
+}
+
+void parseDatabase(Validator &v, const QJsonObject &o, Environment &env)
+{
+    const QJsonValue value = o.value(QStringLiteral("database"));
+    if (value.isUndefined())
+        return;
+    if (!value.isObject()) {
+        v.fail(QStringLiteral("database"), QStringLiteral("expected an object with a dsn"));
+        return;
+    }
+    const QJsonObject d = value.toObject();
+    v.onlyKeys(d, QStringLiteral("database"),
+               { QStringLiteral("dsn"), QStringLiteral("passwordEnv") });
+    DatabaseTarget target;
+    const auto dsn = v.string(d, QStringLiteral("dsn"), QStringLiteral("database.dsn"), true);
+    if (!dsn)
+        return;
+    target.dsn = QUrl(*dsn, QUrl::StrictMode);
+    const QString scheme = target.dsn.scheme();
+    if (!target.dsn.isValid()) {
+        v.fail(QStringLiteral("database.dsn"), QStringLiteral("not a valid URL"));
+        return;
+    }
+    if (scheme == QLatin1String("sqlite")) {
+        if (!target.dsn.path().startsWith(QLatin1Char('/')) || !target.dsn.host().isEmpty())
+            v.fail(QStringLiteral("database.dsn"),
+                   QStringLiteral("expected sqlite:///absolute/path.db"));
+    } else if (scheme == QLatin1String("postgresql") || scheme == QLatin1String("postgres")) {
+        target.dsn.setScheme(QStringLiteral("postgresql"));
+        if (!target.dsn.password().isEmpty()) {
+            v.fail(QStringLiteral("database.dsn"),
+                   QStringLiteral("must not contain a password; put it in ~/.pgpass or in an "
+                                  "environment variable named by database.passwordEnv"));
+            target.dsn.setPassword({});
+        }
+        if (target.dsn.host().isEmpty() || target.dsn.userName().isEmpty() ||
+            target.dsn.path().size() < 2)
+            v.fail(QStringLiteral("database.dsn"),
+                   QStringLiteral("expected postgresql://user@host:5432/dbname"));
+    } else {
+        v.fail(QStringLiteral("database.dsn"),
+               QStringLiteral("expected a postgresql:// or sqlite:/// URL"));
+    }
+    if (const auto pw = v.string(d, QStringLiteral("passwordEnv"),
+                                 QStringLiteral("database.passwordEnv"), false)) {
+        static const QRegularExpression re(QStringLiteral("^[A-Za-z_][A-Za-z0-9_]*$"));
+        if (!re.match(*pw).hasMatch())
+            v.fail(QStringLiteral("database.passwordEnv"),
+                   QStringLiteral("expected the name of an environment variable"));
+        target.passwordEnv = *pw;
+    }
+    env.database = target;
+}
+
+void parseProcesses(Validator &v, const QJsonObject &o, Environment &env)
+{
+    const QJsonValue value = o.value(QStringLiteral("processes"));
+    if (!value.isArray() || value.toArray().isEmpty()) {
+        v.fail(QStringLiteral("processes"),
+               QStringLiteral("a native environment needs a list of processes to run"));
+        return;
+    }
+    const QJsonArray list = value.toArray();
+    QSet<QString> seen;
+    for (qsizetype i = 0; i < list.size(); ++i) {
+        const QString field = QStringLiteral("processes[%1]").arg(i);
+        if (!list.at(i).isObject()) {
+            v.fail(field, QStringLiteral("expected an object with a name and a program"));
+            continue;
+        }
+        const QJsonObject p = list.at(i).toObject();
+        v.onlyKeys(p, field,
+                   { QStringLiteral("name"), QStringLiteral("program"), QStringLiteral("args"),
+                     QStringLiteral("env"), QStringLiteral("workingDirectory"),
+                     QStringLiteral("stopGraceSeconds") });
+        NativeProcess np;
+        if (const auto name =
+                v.string(p, QStringLiteral("name"), field + QStringLiteral(".name"), true)) {
+            np.name = *name;
+            if (!isValidServiceName(np.name))
+                v.fail(field + QStringLiteral(".name"),
+                       QStringLiteral("\"%1\" is not a valid name").arg(np.name));
+            else if (seen.contains(np.name))
+                v.fail(field + QStringLiteral(".name"),
+                       QStringLiteral("\"%1\" is listed twice").arg(np.name));
+            seen.insert(np.name);
+        }
+        if (const auto program =
+                v.string(p, QStringLiteral("program"), field + QStringLiteral(".program"), true)) {
+            np.program = program->contains(QLatin1Char('/')) ? v.path(*program) : *program;
+            if (np.program.isEmpty())
+                v.fail(field + QStringLiteral(".program"), QStringLiteral("must not be empty"));
+        }
+        np.arguments = v.stringList(p, QStringLiteral("args"), field + QStringLiteral(".args"));
+        const QJsonValue envValue = p.value(QStringLiteral("env"));
+        if (!envValue.isUndefined()) {
+            if (!envValue.isObject()) {
+                v.fail(field + QStringLiteral(".env"),
+                       QStringLiteral("expected an object of NAME: \"value\""));
+            } else {
+                const QJsonObject e = envValue.toObject();
+                for (auto it = e.begin(); it != e.end(); ++it) {
+                    const QString f = field + QStringLiteral(".env.") + it.key();
+                    if (!it.value().isString())
+                        v.fail(f, QStringLiteral("expected a string value"));
+                    else
+                        np.environment.insert(it.key(), v.expand(it.value().toString(), f));
+                }
+            }
+        }
+        if (const auto wd = v.string(p, QStringLiteral("workingDirectory"),
+                                     field + QStringLiteral(".workingDirectory"), false))
+            np.workingDirectory = v.path(*wd);
+        if (const auto s = v.number(p, QStringLiteral("stopGraceSeconds"),
+                                    field + QStringLiteral(".stopGraceSeconds"), 0, 600))
+            np.stopGraceMs = int(*s * 1000);
+        env.processes << np;
+    }
+}
+
+void parseCompose(Validator &v, const QJsonObject &o, Environment &env)
+{
+    const QJsonValue value = o.value(QStringLiteral("compose"));
+    if (!value.isObject()) {
+        v.fail(QStringLiteral("compose"),
+               QStringLiteral("a compose environment needs {\"files\": [...], \"project\": "
+                              "\"name\"}"));
+        return;
+    }
+    const QJsonObject c = value.toObject();
+    v.onlyKeys(c, QStringLiteral("compose"),
+               { QStringLiteral("files"), QStringLiteral("project"), QStringLiteral("envFile") });
+    const QStringList files =
+        v.stringList(c, QStringLiteral("files"), QStringLiteral("compose.files"));
+    if (files.isEmpty())
+        v.fail(QStringLiteral("compose.files"), QStringLiteral("list at least one compose file"));
+    const bool remote = env.isRemote();
+    for (const QString &f : files) {
+        const QString abs = v.path(f);
+        if (!remote && !QFileInfo(abs).isFile())
+            v.fail(QStringLiteral("compose.files"), QStringLiteral("%1 does not exist").arg(abs));
+        env.composeFiles << abs;
+    }
+    if (const auto project =
+            v.string(c, QStringLiteral("project"), QStringLiteral("compose.project"), true)) {
+        env.project = *project;
+        if (!isValidProjectName(env.project))
+            v.fail(QStringLiteral("compose.project"),
+                   QStringLiteral("\"%1\" is not a valid project name (lowercase letters, "
+                                  "digits, '_' and '-', starting with a letter or digit)")
+                       .arg(env.project));
+    }
+    if (const auto envFile =
+            v.string(c, QStringLiteral("envFile"), QStringLiteral("compose.envFile"), false)) {
+        env.envFile = v.path(*envFile);
+        if (!QFileInfo(env.envFile).isFile())
+            v.fail(QStringLiteral("compose.envFile"),
+                   QStringLiteral("%1 does not exist").arg(env.envFile));
+    }
+}
+
+void parseDocker(Validator &v, const QJsonObject &o, Environment &env)
+{
+    const QJsonValue value = o.value(QStringLiteral("docker"));
+    if (value.isUndefined())
+        return;
+    if (!value.isObject()) {
+        v.fail(
+            QStringLiteral("docker"),
+            QStringLiteral("expected {\"context\": \"name\"} or {\"host\": \"ssh://user@host\"}"));
+        return;
+    }
+    const QJsonObject d = value.toObject();
+    v.onlyKeys(d, QStringLiteral("docker"), { QStringLiteral("context"), QStringLiteral("host") });
+    if (const auto ctx =
+            v.string(d, QStringLiteral("context"), QStringLiteral("docker.context"), false)) {
+        static const QRegularExpression re(QStringLiteral("^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$"));
+        if (!re.match(*ctx).hasMatch())
+            v.fail(QStringLiteral("docker.context"),
+                   QStringLiteral("\"%1\" is not a valid context name").arg(*ctx));
+        env.dockerContext = *ctx;
+    }
+    if (const auto host =
+            v.string(d, QStringLiteral("host"), QStringLiteral("docker.host"), false)) {
+        const QUrl url(*host, QUrl::StrictMode);
+        const QString scheme = url.scheme();
+        if (!url.isValid() ||
+            !(scheme == QLatin1String("unix") || scheme == QLatin1String("tcp") ||
+              scheme == QLatin1String("ssh")) ||
+            (scheme != QLatin1String("unix") && url.host().isEmpty())) {
+            v.fail(QStringLiteral("docker.host"),
+                   QStringLiteral("expected unix:///path, tcp://host:port or ssh://user@host, "
+                                  "got \"%1\"")
+                       .arg(*host));
+        } else if (!url.password().isEmpty()) {
+            v.fail(QStringLiteral("docker.host"), QStringLiteral("must not contain a password"));
+        }
+        env.dockerHost = *host;
+    }
+    if (!env.dockerContext.isEmpty() && !env.dockerHost.isEmpty())
+        v.fail(QStringLiteral("docker"), QStringLiteral("set either context or host, not both"));
+}
+
+void parseImage(Validator &v, const QJsonObject &o, Environment &env)
+{
+    const QJsonValue value = o.value(QStringLiteral("image"));
+    if (value.isUndefined())
+        return;
+    if (!value.isObject()) {
+        v.fail(QStringLiteral("image"),
+               QStringLiteral("expected {\"repository\": \"ghcr.io/org/deckhand\", \"service\": "
+                              "\"api\"}"));
+        return;
+    }
+    const QJsonObject i = value.toObject();
+    v.onlyKeys(i, QStringLiteral("image"),
+               { QStringLiteral("repository"), QStringLiteral("service") });
+    if (const auto repo =
+            v.string(i, QStringLiteral("repository"), QStringLiteral("image.repository"), true)) {
+        if (!isValidRepository(*repo))
+            v.fail(QStringLiteral("image.repository"),
+                   QStringLiteral("\"%1\" is not an image repository (like "
+                                  "ghcr.io/org/name, without a tag)")
+                       .arg(*repo));
+        env.imageRepository = *repo;
+    }
+    if (const auto service =
+            v.string(i, QStringLiteral("service"), QStringLiteral("image.service"), true)) {
+        if (!isValidServiceName(*service))
+            v.fail(QStringLiteral("image.service"),
+                   QStringLiteral("\"%1\" is not a valid service name").arg(*service));
+        env.backendService = *service;
+    }
+}
+
+} // namespace
+
+Expected<EnvironmentSet> parseEnvironments(const QByteArray &json, const QString &source,
+                                           const QDir &baseDir)
+{
+    QJsonParseError parseError;
+    const QJsonDocument doc = QJsonDocument::fromJson(json, &parseError);
+    if (parseError.error != QJsonParseError::NoError) {
+        const QByteArray before = json.left(parseError.offset);
+        const qsizetype line = before.count('\n') + 1;
+        return Error { QStringLiteral("%1: line %2: not valid JSON: %3")
+                           .arg(source)
+                           .arg(line)
+                           .arg(parseError.errorString()) };
+    }
+    Validator v(source, baseDir);
+    if (!doc.isObject()) {
+        return Error { source +
+                       QStringLiteral(": expected an object {\"version\": 1, \"environments\": "
+                                      "[...]}") };
+    }
+    const QJsonObject root = doc.object();
+    v.onlyKeys(root, {}, { QStringLiteral("version"), QStringLiteral("environments") });
+    if (root.value(QStringLiteral("version")).toInt(-1) != 1)
+        v.fail(QStringLiteral("version"), QStringLiteral("expected 1 (the only format so far)"));
+    const QJsonValue envs = root.value(QStringLiteral("environments"));
+    if (!envs.isArray() || envs.toArray().isEmpty())
+        v.fail(QStringLiteral("environments"), QStringLiteral("expected a non-empty list"));
+
+    EnvironmentSet set;
+    set.source = source;
+    QSet<QString> seen;
+    const QJsonArray list = envs.toArray();
+    for (qsizetype i = 0; i < list.size(); ++i) {
+        v.environment.clear();
+        if (!list.at(i).isObject()) {
+            v.fail(QStringLiteral("environments[%1]").arg(i), QStringLiteral("expected an object"));
+            continue;
+        }
+        const QJsonObject o = list.at(i).toObject();
+        Environment env;
+        const QString name = o.value(QStringLiteral("name")).toString();
+        v.environment = name.isEmpty() ? QStringLiteral("#%1").arg(i + 1) : name;
+        v.onlyKeys(o, {},
+                   { QStringLiteral("name"), QStringLiteral("kind"), QStringLiteral("description"),
+                     QStringLiteral("compose"), QStringLiteral("docker"),
+                     QStringLiteral("processes"), QStringLiteral("services"),
+                     QStringLiteral("database"), QStringLiteral("image") });
+        if (!isValidEnvironmentName(name))
+            v.fail(QStringLiteral("name"),
+                   QStringLiteral("expected lowercase letters, digits, '_' or '-' (like "
+                                  "\"staging\"), got \"%1\"")
+                       .arg(name));
+        else if (seen.contains(name))
+            v.fail(QStringLiteral("name"), QStringLiteral("defined twice"));
+        seen.insert(name);
+        env.name = name;
+        env.description =
+            v.string(o, QStringLiteral("description"), QStringLiteral("description"), false)
+                .value_or(QString());
+        const QString kind = o.value(QStringLiteral("kind")).toString();
+        if (kind == QLatin1String("native")) {
+            env.kind = EnvironmentKind::Native;
+        } else if (kind == QLatin1String("compose")) {
+            env.kind = EnvironmentKind::Compose;
+        } else if (kind == QLatin1String("swarm")) {
+            env.kind = EnvironmentKind::Swarm;
+            v.fail(QStringLiteral("kind"),
+                   QStringLiteral("swarm is not supported yet; use compose"));
+        } else {
+            v.fail(QStringLiteral("kind"),
+                   QStringLiteral("expected \"native\" or \"compose\", got \"%1\"").arg(kind));
+        }
+        parseDocker(v, o, env);
+        if (env.kind == EnvironmentKind::Native) {
+            parseProcesses(v, o, env);
+            if (o.contains(QStringLiteral("compose")))
+                v.fail(QStringLiteral("compose"), QStringLiteral("only for kind \"compose\""));
+            if (o.contains(QStringLiteral("docker")))
+                v.fail(QStringLiteral("docker"), QStringLiteral("only for kind \"compose\""));
+        } else if (env.kind == EnvironmentKind::Compose) {
+            parseCompose(v, o, env);
+            if (o.contains(QStringLiteral("processes")))
+                v.fail(QStringLiteral("processes"), QStringLiteral("only for kind \"native\""));
+        }
+        parseServices(v, o, env);
+        parseDatabase(v, o, env);
+        parseImage(v, o, env);
+        set.environments << env;
+    }
+    if (!v.errors.isEmpty())
+        return Error { v.errors.join(QLatin1Char('\n')) };
+    return set;
+}
+
+} // namespace pilothouse

@@ -1,0 +1,115 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QDir>
+#include <QList>
+#include <QMap>
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+#include <QUrl>
+#include <optional>
+
+// Environments: where a stack runs and how the panel reaches it. Loaded from a
+// JSON file (see resources/environments/README.md for the format), validated
+// as a whole before anything acts on it.
+namespace pilothouse {
+
+enum class EnvironmentKind { Native, Compose, Swarm };
+
+QString toString(EnvironmentKind kind);
+
+struct HealthEndpoint
+{
+    QUrl url;
+    int intervalMs = 1000;
+    int timeoutMs = 2000;
+};
+
+struct WatchedService
+{
+    QString name;
+    QList<HealthEndpoint> endpoints;
+};
+
+// A process the native driver supervises.
+struct NativeProcess
+{
+    QString name;
+    QString program; // a bare name is looked up next to the panel, in the build tree, on PATH
+    QStringList arguments;
+    QMap<QString, QString> environment;
+    QString workingDirectory;
+    int stopGraceMs = 10000;
+};
+
+struct DatabaseTarget
+{
+    // postgresql://user@host:port/db[?sslmode=...] or sqlite:///abs/path; never a password.
+    QUrl dsn;
+    // Name of an environment variable that holds the password (optional; libpq's
+    // ~/.pgpass and PGPASSWORD apply otherwise).
+    QString passwordEnv;
+    bool isSqlite() const { return dsn.scheme() == QLatin1String("sqlite"); }
+    QString displayDsn() const; // safe to show: has no password by construction
+};
+
+struct Environment
+{
+    QString name;
+    EnvironmentKind kind = EnvironmentKind::Native;
+    QString description;
+
+    // compose
+    QStringList composeFiles; // absolute
+    QString project;
+    QString envFile; // absolute, optional
+    QString dockerContext;
+    QString dockerHost;
+
+    // native
+    QList<NativeProcess> processes;
+
+    QList<WatchedService> services;
+    std::optional<DatabaseTarget> database;
+    QString imageRepository; // e.g. ghcr.io/pilothouse/deckhand
+    QString backendService; // the service that runs imageRepository
+
+    bool usesDocker() const { return kind != EnvironmentKind::Native; }
+    // A remote engine (ssh:// or tcp:// host, or a named context).
+    bool isRemote() const;
+};
+
+struct EnvironmentSet
+{
+    QString source; // the file it came from, for messages
+    QList<Environment> environments;
+
+    const Environment *find(const QString &name) const;
+    QStringList names() const;
+};
+
+// Where the environments come from: an explicit path wins, then the user's copy
+// under AppConfigLocation, then the defaults shipped in the resources.
+QString userEnvironmentsPath();
+QString defaultEnvironmentsResource();
+QString resolveEnvironmentsPath(const QString &explicitPath);
+
+// Loads and validates a file. Relative paths in it resolve against the file's
+// folder (for the built-in defaults: the source tree this build came from).
+Expected<EnvironmentSet> loadEnvironments(const QString &path);
+// Validates JSON text; every problem is reported at once, one per line, each
+// naming the source, the environment and the field.
+Expected<EnvironmentSet> parseEnvironments(const QByteArray &json, const QString &source,
+                                           const QDir &baseDir);
+
+// Names checked before they reach any command line.
+bool isValidEnvironmentName(const QString &name);
+bool isValidProjectName(const QString &name); // compose: [a-z0-9][a-z0-9_-]*
+bool isValidServiceName(const QString &name); // compose: [a-zA-Z0-9][a-zA-Z0-9_.-]*
+bool isValidImageTag(const QString &tag); // OCI: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+
+} // namespace pilothouse
+
+Q_DECLARE_METATYPE(pilothouse::DatabaseTarget)

@@ -1,0 +1,123 @@
+#include "logs/logstore.h"
+
+#include "drivers/docker.h"
+
+#include <QRegularExpression>
+
+namespace pilothouse {
+
+LogStore::LogStore(qsizetype linesPerService, QObject *parent)
+    : QObject(parent)
+    , m_capacity(linesPerService)
+{
+    qRegisterMetaType<pilothouse::LogLine>();
+}
+
+QString LogStore::levelOf(const QString &line)
+{
+    if (!line.startsWith(QLatin1Char('{')))
+        return {};
+    static const QRegularExpression re(
+        QStringLiteral("\"(?:level|severity)\"\\s*:\\s*\"([A-Za-z]+)\""));
+    const auto m = re.match(line);
+    return m.hasMatch() ? m.captured(1).toLower() : QString();
+}
+
+void LogStore::append(const QString &service, const QString &line)
+{
+    auto it = m_buffers.find(service);
+    if (it == m_buffers.end())
+        it = m_buffers.insert(service, RingBuffer<LogLine>(m_capacity));
+    LogLine l { QDateTime::currentDateTimeUtc(), line, levelOf(line) };
+    it->push(l);
+    emit appended(service, l);
+}
+
+QList<LogLine> LogStore::lines(const QString &service) const
+{
+    const auto it = m_buffers.constFind(service);
+    return it == m_buffers.cend() ? QList<LogLine> {} : it->toList();
+}
+
+QStringList LogStore::services() const
+{
+    QStringList out = m_buffers.keys();
+    out.sort();
+    return out;
+}
+
+void LogStore::clear()
+{
+    m_buffers.clear();
+}
+
+ComposeLogFollower::ComposeLogFollower(const Environment &env, LogStore *store, QObject *parent)
+    : QObject(parent)
+    , m_env(env)
+    , m_store(store)
+{ }
+
+ComposeLogFollower::~ComposeLogFollower()
+{
+    stop();
+}
+
+std::pair<QString, QString> ComposeLogFollower::splitPrefixed(const QString &line)
+{
+    static const QRegularExpression re(QStringLiteral("^(\\S+?)(?:[-_]\\d+)?\\s+\\| ?(.*)$"));
+    const auto m = re.match(line);
+    if (!m.hasMatch())
+        return { QString(), line };
+    return { m.captured(1), m.captured(2) };
+}
+
+void ComposeLogFollower::follow(const QString &service, int tail)
+{
+    stop();
+    m_service = service;
+    locateCompose(m_env, this, [this, service, tail](Expected<ComposeCli> cli) {
+        if (!cli) {
+            emit ended(cli.error());
+            return;
+        }
+        QStringList args { QStringLiteral("logs"), QStringLiteral("--follow"),
+                           QStringLiteral("--no-color"), QStringLiteral("--tail"),
+                           QString::number(tail) };
+        if (!service.isEmpty())
+            args << service;
+        auto *cmd =
+            new Command(composeCommand(m_env, *cli, args, 0, QStringLiteral("compose logs")), this);
+        m_command = cmd;
+        connect(cmd, &Command::outputLine, this, [this](const QString &line, bool isStderr) {
+            if (isStderr && !line.contains(QLatin1Char('|')))
+                return; // compose's own chatter ("Attaching to ...")
+            auto [svc, text] = splitPrefixed(line);
+            if (!m_service.isEmpty())
+                svc = m_service;
+            if (svc.isEmpty())
+                return;
+            m_store->append(svc, text);
+        });
+        connect(cmd, &Command::finished, this, [this, cmd](const CommandResult &r) {
+            cmd->deleteLater();
+            if (m_command == cmd)
+                m_command = nullptr;
+            emit ended(r.end == CommandResult::End::Cancelled || r.ok()
+                           ? QString()
+                           : explainDockerFailure(r, QStringLiteral("compose logs"), m_env));
+        });
+        cmd->start();
+    });
+}
+
+void ComposeLogFollower::stop()
+{
+    if (m_command) {
+        m_command->disconnect(this);
+        m_command->cancel();
+        m_command->deleteLater();
+        m_command = nullptr;
+    }
+}
+
+} // namespace pilothouse

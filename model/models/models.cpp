@@ -1,0 +1,396 @@
+#include "models/models.h"
+
+#include <QLocale>
+
+namespace pilothouse {
+
+// ---- EnvironmentModel
+
+EnvironmentModel::EnvironmentModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{ }
+
+void EnvironmentModel::setEnvironments(const EnvironmentSet &set)
+{
+    beginResetModel();
+    m_set = set;
+    m_status.clear();
+    endResetModel();
+}
+
+void EnvironmentModel::setStatus(const QString &environment, ServiceHealth health)
+{
+    for (int row = 0; row < m_set.environments.size(); ++row) {
+        if (m_set.environments.at(row).name != environment)
+            continue;
+        if (m_status.value(environment, ServiceHealth::Unknown) == health &&
+            m_status.contains(environment))
+            return;
+        m_status.insert(environment, health);
+        emit dataChanged(index(row, Status), index(row, Status));
+        return;
+    }
+}
+
+const Environment *EnvironmentModel::environmentAt(int row) const
+{
+    return row >= 0 && row < m_set.environments.size() ? &m_set.environments.at(row) : nullptr;
+}
+
+int EnvironmentModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_set.environments.size());
+}
+
+int EnvironmentModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant EnvironmentModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const Environment &e = m_set.environments.at(index.row());
+    const ServiceHealth status = m_status.value(e.name, ServiceHealth::Unknown);
+    if (role == KeyRole)
+        return e.name;
+    if (role == StatusRole)
+        return int(status);
+    if (role == Qt::ToolTipRole)
+        return e.description.isEmpty() ? e.name : e.description;
+    if (role != Qt::DisplayRole && role != SortRole)
+        return {};
+    switch (index.column()) {
+    case Name:
+        return e.name;
+    case Kind:
+        return toString(e.kind);
+    case Status:
+        return role == SortRole ? QVariant(int(status)) : QVariant(toString(status));
+    }
+    return {};
+}
+
+QVariant EnvironmentModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case Name:
+        return tr("Environment");
+    case Kind:
+        return tr("Kind");
+    case Status:
+        return tr("Status");
+    }
+    return {};
+}
+
+// ---- ServiceModel
+
+ServiceModel::ServiceModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{ }
+
+void ServiceModel::setSession(StackSession *session)
+{
+    if (m_connection)
+        disconnect(m_connection);
+    m_session = session;
+    if (session)
+        m_connection =
+            connect(session, &StackSession::servicesChanged, this, &ServiceModel::reload);
+    beginResetModel();
+    m_rows = session ? session->services() : QList<ServiceRow> {};
+    endResetModel();
+}
+
+const ServiceRow *ServiceModel::rowAt(int row) const
+{
+    return row >= 0 && row < m_rows.size() ? &m_rows.at(row) : nullptr;
+}
+
+void ServiceModel::reload()
+{
+    const QList<ServiceRow> fresh = m_session ? m_session->services() : QList<ServiceRow> {};
+    // Same services in the same order (the usual case): update in place, so
+    // views keep selection and scroll position.
+    bool sameKeys = fresh.size() == m_rows.size();
+    for (qsizetype i = 0; sameKeys && i < fresh.size(); ++i)
+        sameKeys = fresh.at(i).state.service == m_rows.at(i).state.service &&
+            fresh.at(i).state.containerId == m_rows.at(i).state.containerId;
+    if (!sameKeys) {
+        beginResetModel();
+        m_rows = fresh;
+        endResetModel();
+        return;
+    }
+    m_rows = fresh;
+    if (!m_rows.isEmpty())
+        emit dataChanged(index(0, 0), index(int(m_rows.size()) - 1, ColumnCount - 1));
+}
+
+int ServiceModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+
+int ServiceModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QString ServiceModel::formatUptime(const QDateTime &startedAt, const QDateTime &now)
+{
+    if (!startedAt.isValid())
+        return {};
+    qint64 s = std::max<qint64>(0, startedAt.secsTo(now));
+    if (s < 60)
+        return tr("%1 s").arg(s);
+    if (s < 3600)
+        return tr("%1 min").arg(s / 60);
+    if (s < 86400)
+        return tr("%1 h %2 min").arg(s / 3600).arg((s % 3600) / 60);
+    return tr("%1 d %2 h").arg(s / 86400).arg((s % 86400) / 3600);
+}
+
+QVariant ServiceModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const ServiceRow &r = m_rows.at(index.row());
+    const ServiceState &s = r.state;
+    if (role == KeyRole)
+        return s.service;
+    if (role == StatusRole)
+        return int(r.health);
+    if (role == DetailRole || role == Qt::ToolTipRole)
+        return r.detail;
+    if (role != Qt::DisplayRole && role != SortRole)
+        return {};
+    switch (index.column()) {
+    case Service:
+        return s.service;
+    case Image:
+        return s.image;
+    case State:
+        return toString(s.state);
+    case Health:
+        return role == SortRole ? QVariant(int(r.health)) : QVariant(toString(r.health));
+    case Ports:
+        return s.ports.join(QStringLiteral(", "));
+    case Uptime:
+        if (!s.isRunning())
+            return role == SortRole ? QVariant(qint64(0)) : QVariant(QString());
+        return role == SortRole
+            ? QVariant(s.startedAt.toSecsSinceEpoch())
+            : QVariant(formatUptime(s.startedAt, QDateTime::currentDateTimeUtc()));
+    case Restarts:
+        return s.restartCount;
+    }
+    return {};
+}
+
+QVariant ServiceModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case Service:
+        return tr("Service");
+    case Image:
+        return tr("Image");
+    case State:
+        return tr("State");
+    case Health:
+        return tr("Health");
+    case Ports:
+        return tr("Ports");
+    case Uptime:
+        return tr("Uptime");
+    case Restarts:
+        return tr("Restarts");
+    }
+    return {};
+}
+
+// ---- EndpointModel
+
+EndpointModel::EndpointModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{ }
+
+void EndpointModel::setMonitor(HealthMonitor *monitor)
+{
+    for (const auto &c : std::as_const(m_connections))
+        disconnect(c);
+    m_connections.clear();
+    beginResetModel();
+    m_monitor = monitor;
+    m_ids = monitor ? monitor->ids() : QList<int> {};
+    m_rowOf.clear();
+    for (int i = 0; i < m_ids.size(); ++i)
+        m_rowOf.insert(m_ids.at(i), i);
+    endResetModel();
+    if (monitor) {
+        m_connections << connect(monitor, &HealthMonitor::endpointChecked, this, [this](int id) {
+            const int row = m_rowOf.value(id, -1);
+            if (row >= 0)
+                emit dataChanged(index(row, 0), index(row, ColumnCount - 1));
+        });
+    }
+}
+
+const EndpointState *EndpointModel::endpointAt(int row) const
+{
+    if (!m_monitor || row < 0 || row >= m_ids.size())
+        return nullptr;
+    return m_monitor->endpoint(m_ids.at(row));
+}
+
+int EndpointModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_ids.size());
+}
+
+int EndpointModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant EndpointModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const EndpointState *e = endpointAt(index.row());
+    if (!e)
+        return {};
+    if (role == KeyRole)
+        return e->id;
+    if (role == StatusRole)
+        return int(e->status);
+    if (role == DetailRole || role == Qt::ToolTipRole)
+        return e->detail;
+    if (role != Qt::DisplayRole && role != SortRole)
+        return {};
+    switch (index.column()) {
+    case Service:
+        return e->service;
+    case Url:
+        return e->endpoint.url.toString();
+    case Status:
+        return role == SortRole ? QVariant(int(e->status)) : QVariant(toString(e->status));
+    case Latency:
+        if (role == SortRole)
+            return e->lastLatencyMs;
+        return e->lastLatencyMs < 0 ? QString()
+                                    : QStringLiteral("%1 ms").arg(e->lastLatencyMs, 0, 'f', 1);
+    case LastTransition:
+        return role == SortRole ? QVariant(e->lastTransition)
+                                : QVariant(e->lastTransition.toLocalTime().toString(Qt::ISODate));
+    case Detail:
+        return e->detail;
+    }
+    return {};
+}
+
+QVariant EndpointModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case Service:
+        return tr("Service");
+    case Url:
+        return tr("Endpoint");
+    case Status:
+        return tr("Status");
+    case Latency:
+        return tr("Latency");
+    case LastTransition:
+        return tr("Since");
+    case Detail:
+        return tr("Detail");
+    }
+    return {};
+}
+
+// ---- DatabaseModel
+
+DatabaseModel::DatabaseModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{ }
+
+QString DatabaseModel::formatBytes(qint64 bytes)
+{
+    if (bytes < 0)
+        return {};
+    return QLocale::c().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat);
+}
+
+void DatabaseModel::setFacts(const DatabaseFacts &f)
+{
+    QList<std::pair<QString, QString>> rows;
+    rows << std::pair { tr("Database"), f.dsn };
+    rows << std::pair { tr("Status"),
+                        f.reachable()
+                            ? tr("reachable")
+                            : QStringLiteral("%1: %2").arg(toString(f.reachability), f.error) };
+    if (f.reachable()) {
+        rows << std::pair { tr("Version"), QStringLiteral("%1 %2").arg(f.engine, f.serverVersion) };
+        rows << std::pair { tr("Latency"), QStringLiteral("%1 ms").arg(f.latencyMs, 0, 'f', 2) };
+        rows << std::pair { tr("Size"), formatBytes(f.sizeBytes) };
+        if (f.connectionsMax > 0)
+            rows << std::pair {
+                tr("Connections"),
+                QStringLiteral("%1 / %2").arg(f.connectionsUsed).arg(f.connectionsMax)
+            };
+        rows << std::pair { tr("Migration"),
+                            f.migrationVersion < 0 ? tr("no schema_migrations table")
+                                                   : QString::number(f.migrationVersion) };
+        for (const TableSize &t : f.largestTables)
+            rows << std::pair {
+                tr("Table %1").arg(t.name),
+                QStringLiteral("%1, %2 rows").arg(formatBytes(t.bytes)).arg(t.rows)
+            };
+    }
+    const bool sameShape = rows.size() == m_rows.size();
+    if (!sameShape)
+        beginResetModel();
+    m_facts = f;
+    m_rows = rows;
+    if (!sameShape)
+        endResetModel();
+    else if (!m_rows.isEmpty())
+        emit dataChanged(index(0, 0), index(int(m_rows.size()) - 1, ColumnCount - 1));
+}
+
+int DatabaseModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+
+int DatabaseModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant DatabaseModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    if (role != Qt::DisplayRole && role != SortRole)
+        return {};
+    const auto &row = m_rows.at(index.row());
+    return index.column() == Fact ? row.first : row.second;
+}
+
+QVariant DatabaseModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    return section == Fact ? tr("Fact") : tr("Value");
+}
+
+} // namespace pilothouse
