@@ -1,0 +1,267 @@
+// The health monitor against a real deckhand and a listener that never
+// answers; the database probe against a real PostgreSQL 15 and SQLite.
+#include "db/databaseprobe.h"
+#include "monitor/healthmonitor.h"
+#include "servers.h"
+
+#include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlQuery>
+#include <QTcpServer>
+#include <QtTest>
+
+using namespace pilothouse;
+using namespace pilothouse::fixtures;
+
+class TestMonitor final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    quint16 m_port = 0;
+    std::unique_ptr<Deckhand> m_deckhand;
+    std::unique_ptr<PostgresServer> m_pg;
+
+    HealthEndpoint endpoint(const QString &path, int intervalMs = 100, int timeoutMs = 1000) const
+    {
+        HealthEndpoint e;
+        e.url = QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_port).arg(path));
+        e.intervalMs = intervalMs;
+        e.timeoutMs = timeoutMs;
+        return e;
+    }
+
+    bool startDeckhand()
+    {
+        QProcessEnvironment env = deckhandEnvironment(m_port);
+        env.insert(QStringLiteral("DATABASE_URL"),
+                   QStringLiteral("sqlite://%1/deckhand.db").arg(m_dir.path()));
+        env.insert(QStringLiteral("CHECK_INTERVAL_SECONDS"), QStringLiteral("0.2"));
+        m_deckhand = std::make_unique<Deckhand>(env);
+        QString error;
+        return m_deckhand->start(&error) && m_deckhand->waitFor(m_port, "/livez", 200, 10000);
+    }
+
+    DatabaseFacts probeOnce(const DatabaseTarget &target, int timeoutMs = 3000)
+    {
+        DatabaseProbe probe(target);
+        probe.setTimeoutMs(timeoutMs);
+        QSignalSpy done(&probe, &DatabaseProbe::finished);
+        probe.probe();
+        if (!done.wait(timeoutMs + 5000))
+            return {};
+        return done.first().first().value<DatabaseFacts>();
+    }
+
+    DatabaseTarget pgTarget(const QString &db = QStringLiteral("postgres"), quint16 port = 0) const
+    {
+        DatabaseTarget t;
+        t.dsn = QUrl(QStringLiteral("postgresql://postgres@127.0.0.1:%1/%2").arg(port ? port : m_pg->port()).arg(db));
+        t.passwordEnv = QStringLiteral("PILOTHOUSE_TEST_PGPASSWORD");
+        return t;
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_port = freePort();
+        QVERIFY(startDeckhand());
+    }
+
+    void understandsHealthJsonAndPlainAnswers()
+    {
+        HealthMonitor monitor;
+        const int readyz = monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/readyz")));
+        const int health = monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/health")));
+        const int missing = monitor.addEndpoint(QStringLiteral("other"), endpoint(QStringLiteral("/nope")));
+        monitor.start();
+        QTRY_VERIFY_WITH_TIMEOUT(monitor.endpoint(missing)->lastChecked.isValid()
+                                         && monitor.endpoint(readyz)->lastChecked.isValid()
+                                         && monitor.endpoint(health)->lastChecked.isValid(),
+                                 10000);
+        // No REDIS_URL: deckhand says warn, with the reason in the redis check.
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(readyz)->status), int(EndpointStatus::Warn), 5000);
+        const EndpointState *r = monitor.endpoint(readyz);
+        QCOMPARE(r->httpStatus, 200);
+        QVERIFY(r->detail.contains(QLatin1String("REDIS_URL is not set")));
+        QVERIFY(r->lastLatencyMs >= 0);
+        bool sawSqlite = false;
+        for (const health::Check &c : r->checks)
+            sawSqlite = sawSqlite || (c.name == QLatin1String("sqlite:responseTime") && c.status == health::Status::Pass);
+        QVERIFY(sawSqlite);
+        QVERIFY(!r->lastFailedChecks.isEmpty());
+        QCOMPARE(int(monitor.endpoint(health)->status), int(EndpointStatus::Pass));
+        QCOMPARE(int(monitor.endpoint(missing)->status), int(EndpointStatus::Fail));
+        QVERIFY(monitor.endpoint(missing)->detail.startsWith(QLatin1String("HTTP 404")));
+        QCOMPARE(int(monitor.serviceStatus(QStringLiteral("api"))), int(EndpointStatus::Warn));
+        QCOMPARE(int(monitor.serviceStatus(QStringLiteral("other"))), int(EndpointStatus::Fail));
+        // The history is bounded however long it runs.
+        QTRY_VERIFY_WITH_TIMEOUT(monitor.endpoint(health)->history.size() >= 5, 5000);
+        QVERIFY(monitor.endpoint(health)->history.size() <= monitor.endpoint(health)->history.capacity());
+    }
+
+    void transitionsWhenTheServiceGoesAndComes()
+    {
+        HealthMonitor monitor;
+        const int id = monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/livez"), 100));
+        QSignalSpy changes(&monitor, &HealthMonitor::statusChanged);
+        monitor.start();
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Pass), 5000);
+        const QDateTime passSince = monitor.endpoint(id)->lastTransition;
+        QVERIFY(passSince.isValid());
+
+        m_deckhand->kill();
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Fail), 5000);
+        QVERIFY2(monitor.endpoint(id)->detail.contains(QLatin1String("connection refused")),
+                 qPrintable(monitor.endpoint(id)->detail));
+        QVERIFY(monitor.endpoint(id)->lastTransition > passSince);
+        const auto transitions = monitor.endpoint(id)->transitions.toList();
+        QCOMPARE(int(transitions.last().from), int(EndpointStatus::Pass));
+        QCOMPARE(int(transitions.last().to), int(EndpointStatus::Fail));
+
+        // While it is down, checks back off instead of hammering it.
+        const int before = int(monitor.endpoint(id)->history.size());
+        QTest::qWait(1600); // observing a rate over a fixed window is the point here
+        const int during = int(monitor.endpoint(id)->history.size()) - before;
+        QVERIFY2(during <= 6, qPrintable(QString::number(during)));
+
+        QVERIFY(startDeckhand());
+        monitor.checkNow(); // what the session does after a start
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Pass), 5000);
+        QVERIFY(changes.size() >= 3); // unknown->pass, pass->fail, fail->pass
+    }
+
+    void backoffDelays()
+    {
+        QCOMPARE(HealthMonitor::backoffDelayMs(1000, 0), 1000);
+        QCOMPARE(HealthMonitor::backoffDelayMs(1000, 1), 1000);
+        QCOMPARE(HealthMonitor::backoffDelayMs(1000, 2), 2000);
+        QCOMPARE(HealthMonitor::backoffDelayMs(1000, 4), 8000);
+        QCOMPARE(HealthMonitor::backoffDelayMs(1000, 40), 8000);
+        QCOMPARE(HealthMonitor::backoffDelayMs(10000, 9), 30000);
+        QCOMPARE(HealthMonitor::backoffDelayMs(60000, 9), 60000);
+    }
+
+    void silentServerTimesOut()
+    {
+        QTcpServer silent; // accepts, never answers
+        QVERIFY(silent.listen(QHostAddress::LocalHost));
+        HealthMonitor monitor;
+        HealthEndpoint e;
+        e.url = QUrl(QStringLiteral("http://127.0.0.1:%1/readyz").arg(silent.serverPort()));
+        e.intervalMs = 1000;
+        e.timeoutMs = 300;
+        const int id = monitor.addEndpoint(QStringLiteral("api"), e);
+        monitor.start();
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Fail), 5000);
+        QVERIFY2(monitor.endpoint(id)->detail.contains(QLatin1String("no answer within 300 ms")),
+                 qPrintable(monitor.endpoint(id)->detail));
+    }
+
+    void ringBuffer()
+    {
+        RingBuffer<int> r(3);
+        for (int i = 1; i <= 5; ++i)
+            r.push(i);
+        QCOMPARE(r.size(), 3);
+        QCOMPARE(r.toList(), (QList<int> { 3, 4, 5 }));
+        QCOMPARE(r.last(), 5);
+    }
+
+    void postgres()
+    {
+        const QString reason = postgresUnavailableReason();
+        if (!reason.isEmpty()) {
+            if (inCi())
+                QFAIL(qPrintable(QStringLiteral("CI=true, yet: ") + reason));
+            QSKIP(qPrintable(reason));
+        }
+        m_pg = std::make_unique<PostgresServer>();
+        QString error;
+        QVERIFY2(m_pg->start(&error), qPrintable(error));
+        m_pg->psql(QStringLiteral("CREATE TABLE schema_migrations (version bigint PRIMARY KEY);"
+                                  "INSERT INTO schema_migrations VALUES (1), (2), (7);"
+                                  "CREATE TABLE events AS SELECT g AS id, repeat('x', 200) AS body "
+                                  "FROM generate_series(1, 20000) g; ANALYZE events;"));
+        qputenv("PILOTHOUSE_TEST_PGPASSWORD", m_pg->password().toUtf8());
+
+        const DatabaseFacts f = probeOnce(pgTarget());
+        QVERIFY2(f.reachable(), qPrintable(f.error));
+        QCOMPARE(f.engine, QStringLiteral("PostgreSQL"));
+        QVERIFY2(f.serverVersion.startsWith(QLatin1String("15")), qPrintable(f.serverVersion));
+        QVERIFY(f.latencyMs >= 0);
+        QVERIFY(f.sizeBytes > 4'000'000);
+        QVERIFY(f.connectionsUsed >= 1);
+        QVERIFY(f.connectionsMax >= f.connectionsUsed);
+        QCOMPARE(f.migrationVersion, 7);
+        QVERIFY(!f.largestTables.isEmpty());
+        QCOMPARE(f.largestTables.first().name, QStringLiteral("public.events"));
+        QCOMPARE(f.largestTables.first().rows, 20000);
+        QVERIFY(!f.dsn.contains(m_pg->password()));
+    }
+
+    void postgresFailures()
+    {
+        if (!m_pg)
+            QSKIP("needs the PostgreSQL of the previous case");
+        qputenv("PILOTHOUSE_TEST_PGPASSWORD", "wrong-password");
+        DatabaseFacts f = probeOnce(pgTarget());
+        QCOMPARE(int(f.reachability), int(DatabaseFacts::Reachability::AuthFailed));
+        QVERIFY(f.error.contains(QLatin1String("~/.pgpass")));
+        QVERIFY(!f.error.contains(QLatin1String("wrong-password")));
+
+        qputenv("PILOTHOUSE_TEST_PGPASSWORD", m_pg->password().toUtf8());
+        f = probeOnce(pgTarget(QStringLiteral("no_such_db")));
+        QCOMPARE(int(f.reachability), int(DatabaseFacts::Reachability::UnknownDatabase));
+        QVERIFY(f.error.contains(QLatin1String("\"no_such_db\" does not exist")));
+
+        f = probeOnce(pgTarget(QStringLiteral("postgres"), freePort()));
+        QCOMPARE(int(f.reachability), int(DatabaseFacts::Reachability::Refused));
+        QVERIFY(f.error.contains(QLatin1String("connection refused")));
+
+        QTcpServer silent;
+        QVERIFY(silent.listen(QHostAddress::LocalHost));
+        QElapsedTimer clock;
+        clock.start();
+        f = probeOnce(pgTarget(QStringLiteral("postgres"), silent.serverPort()), 1000);
+        QCOMPARE(int(f.reachability), int(DatabaseFacts::Reachability::Timeout));
+        QVERIFY(clock.elapsed() < 5000);
+    }
+
+    void sqlite()
+    {
+        DatabaseTarget t;
+        const QString path = m_dir.filePath(QStringLiteral("probe.db"));
+        t.dsn = QUrl::fromLocalFile(path);
+        t.dsn.setScheme(QStringLiteral("sqlite"));
+        DatabaseFacts f = probeOnce(t);
+        QCOMPARE(int(f.reachability), int(DatabaseFacts::Reachability::Missing));
+        QVERIFY(!QFileInfo::exists(path)); // probing never creates it
+        {
+            QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("setup"));
+            db.setDatabaseName(path);
+            QVERIFY(db.open());
+            QSqlQuery q(db);
+            QVERIFY(q.exec(QStringLiteral("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")));
+            QVERIFY(q.exec(QStringLiteral("INSERT INTO schema_migrations VALUES (1), (4)")));
+            QVERIFY(q.exec(QStringLiteral("CREATE TABLE jobs (id INTEGER, body TEXT)")));
+            for (int i = 0; i < 50; ++i)
+                QVERIFY(q.exec(QStringLiteral("INSERT INTO jobs VALUES (%1, '%2')").arg(i).arg(QString(500, QLatin1Char('y')))));
+            db.close();
+        }
+        QSqlDatabase::removeDatabase(QStringLiteral("setup"));
+        f = probeOnce(t);
+        QVERIFY2(f.reachable(), qPrintable(f.error));
+        QCOMPARE(f.engine, QStringLiteral("SQLite"));
+        QVERIFY(f.serverVersion.startsWith(QLatin1String("3.")));
+        QCOMPARE(f.migrationVersion, 4);
+        QCOMPARE(f.largestTables.first().name, QStringLiteral("jobs"));
+        QCOMPARE(f.largestTables.first().rows, 50);
+        QVERIFY(f.sizeBytes > 25000);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestMonitor)
+#include "tst_monitor.moc"
