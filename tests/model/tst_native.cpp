@@ -1,0 +1,351 @@
+// The native driver and a whole session on real processes: deckhand on
+// SQLite (the `local` environment), a crashing program, one that ignores
+// SIGTERM; the item models under QAbstractItemModelTester; and pilothousectl.
+#include "core/session.h"
+#include "drivers/nativedriver.h"
+#include "models/models.h"
+#include "servers.h"
+
+#include <QAbstractItemModelTester>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSignalSpy>
+#include <QtTest>
+
+#include <csignal>
+
+using namespace pilothouse;
+using namespace pilothouse::fixtures;
+
+namespace {
+// JSON with ' for " (readable, and moc-friendly).
+QByteArray j(const char *text)
+{
+    QByteArray b(text);
+    b.replace('\'', '"');
+    return b;
+}
+} // namespace
+
+class TestNative final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    quint16 m_port = 0;
+
+    QString configPath() const { return m_dir.filePath(QStringLiteral("envs.json")); }
+
+    Environment localLike(quint16 port) const
+    {
+        Environment e;
+        e.name = QStringLiteral("t");
+        e.kind = EnvironmentKind::Native;
+        NativeProcess p;
+        p.name = QStringLiteral("deckhand");
+        p.program = QStringLiteral("deckhand"); // resolved like the built-in `local`
+        p.arguments = { QStringLiteral("serve") };
+        p.environment = { { QStringLiteral("PORT"), QString::number(port) },
+                          { QStringLiteral("HOST"), QStringLiteral("127.0.0.1") },
+                          { QStringLiteral("DATABASE_URL"), QStringLiteral("sqlite://%1/t.db").arg(m_dir.path()) },
+                          { QStringLiteral("CHECK_INTERVAL_SECONDS"), QStringLiteral("0.5") } };
+        e.processes << p;
+        HealthEndpoint h;
+        h.url = QUrl(QStringLiteral("http://127.0.0.1:%1/readyz").arg(port));
+        h.intervalMs = 200;
+        e.services << WatchedService { QStringLiteral("deckhand"), { h } };
+        DatabaseTarget db;
+        db.dsn = QUrl(QStringLiteral("sqlite://%1/t.db").arg(m_dir.path()));
+        e.database = db;
+        return e;
+    }
+
+    static NativeProcess python(const QString &name, const QString &code, int graceMs = 10000)
+    {
+        NativeProcess p;
+        p.name = name;
+        p.program = QStringLiteral("/usr/bin/python3");
+        p.arguments = { QStringLiteral("-c"), code };
+        p.stopGraceMs = graceMs;
+        return p;
+    }
+
+    static const ServiceState *stateOf(const QList<ServiceState> &states, const QString &name,
+                                       ServiceState *out)
+    {
+        for (const ServiceState &s : states) {
+            if (s.service == name) {
+                *out = s;
+                return out;
+            }
+        }
+        return nullptr;
+    }
+
+    struct Run
+    {
+        int exitCode = -1;
+        QByteArray out;
+        QByteArray err;
+    };
+    Run ctl(const QStringList &args, int timeoutMs = 30000)
+    {
+        QProcess p;
+        p.start(QStringLiteral(PILOTHOUSECTL), args);
+        if (!p.waitForFinished(timeoutMs)) {
+            p.kill();
+            p.waitForFinished();
+        }
+        return { p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
+                 p.readAllStandardError() };
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_port = freePort();
+        QVERIFY2(!NativeDriver::resolveProgram(QStringLiteral("deckhand")).isEmpty(),
+                 "the deckhand built with this tree is found by name");
+    }
+
+    void localUpHealthyDown()
+    {
+        StackSession session(localLike(m_port));
+        ServiceModel services;
+        QAbstractItemModelTester t1(&services, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        EndpointModel endpoints;
+        QAbstractItemModelTester t2(&endpoints, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        DatabaseModel database;
+        QAbstractItemModelTester t3(&database, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        services.setSession(&session);
+        endpoints.setMonitor(session.monitor());
+        connect(&session, &StackSession::databaseChanged, &database, &DatabaseModel::setFacts);
+        QCOMPARE(services.rowCount(), 1);
+        QCOMPARE(endpoints.rowCount(), 1);
+
+        session.startWatching();
+        QSignalSpy finished(&session, &StackSession::operationFinished);
+        session.up();
+        QVERIFY(finished.wait(10000));
+        QVERIFY2(finished.first().first().value<OperationResult>().ok(),
+                 qPrintable(finished.first().first().value<OperationResult>().message));
+        QTRY_COMPARE_WITH_TIMEOUT(int(session.aggregate()), int(ServiceHealth::Healthy), 15000);
+        const ServiceRow *row = services.rowAt(0);
+        QCOMPARE(row->state.service, QStringLiteral("deckhand"));
+        QVERIFY(row->state.isRunning());
+        QVERIFY(row->state.pid > 0);
+        QCOMPARE(services.data(services.index(0, ServiceModel::Health)).toString(), QStringLiteral("healthy"));
+        QCOMPARE(services.data(services.index(0, ServiceModel::State)).toString(), QStringLiteral("running"));
+        QTRY_VERIFY_WITH_TIMEOUT(endpoints.data(endpoints.index(0, EndpointModel::Status)).toString()
+                                         == QLatin1String("warn"),
+                                 5000); // no REDIS_URL: warn, which counts as healthy
+        // deckhand's JSON logs are captured, with their level.
+        QTRY_VERIFY_WITH_TIMEOUT(!session.logs()->lines(QStringLiteral("deckhand")).isEmpty(), 5000);
+        QCOMPARE(session.logs()->lines(QStringLiteral("deckhand")).first().level, QStringLiteral("info"));
+        // The database was created by deckhand; the probe sees its migration.
+        session.databaseProbe()->probe();
+        QTRY_VERIFY_WITH_TIMEOUT(database.facts().reachable(), 5000);
+        QVERIFY(database.facts().migrationVersion >= 1);
+        QVERIFY(database.rowCount() >= 6);
+
+        finished.clear();
+        session.down();
+        QVERIFY(finished.wait(15000));
+        QVERIFY(finished.first().first().value<OperationResult>().ok());
+        QCOMPARE(services.data(services.index(0, ServiceModel::State)).toString(), QStringLiteral("exited"));
+        QCOMPARE(services.rowAt(0)->state.exitCode, 0); // a clean SIGTERM shutdown
+        QTRY_COMPARE_WITH_TIMEOUT(int(session.aggregate()), int(ServiceHealth::Down), 10000);
+    }
+
+    void crashIsRestartedWithBackoff()
+    {
+        Environment e = localLike(freePort());
+        NativeDriver driver(e);
+        driver.setRestartBackoff(200, 800);
+        QSignalSpy finished(&driver, &StackDriver::operationFinished);
+        driver.up();
+        QVERIFY(finished.wait(10000));
+        ServiceState s;
+        QVERIFY(stateOf(driver.states(), QStringLiteral("deckhand"), &s));
+        const qint64 firstPid = s.pid;
+        QVERIFY(firstPid > 0);
+        ::kill(pid_t(firstPid), SIGKILL);
+        QTRY_VERIFY_WITH_TIMEOUT(stateOf(driver.states(), QStringLiteral("deckhand"), &s) && s.restartCount == 1
+                                         && s.isRunning(),
+                                 10000);
+        QVERIFY(s.pid != firstPid);
+
+        // A program that always fails waits longer each time, up to the maximum.
+        Environment failing;
+        failing.name = QStringLiteral("f");
+        failing.processes << python(QStringLiteral("flaky"), QStringLiteral("import sys; sys.exit(3)"));
+        NativeDriver flaky(failing);
+        flaky.setRestartBackoff(100, 400);
+        QStringList notes;
+        connect(&flaky, &StackDriver::outputLine, this, [&notes](const QString &, const QString &line) { notes << line; });
+        flaky.up();
+        QTRY_VERIFY_WITH_TIMEOUT(stateOf(flaky.states(), QStringLiteral("flaky"), &s) && s.restartCount >= 4, 15000);
+        QCOMPARE(s.exitCode, 3);
+        QVERIFY2(notes.join(u'\n').contains(QLatin1String("restarting in 0.1 s")), qPrintable(notes.join(u'\n')));
+        QVERIFY(notes.join(u'\n').contains(QLatin1String("restarting in 0.2 s")));
+        QVERIFY(notes.join(u'\n').contains(QLatin1String("restarting in 0.4 s")));
+        QSignalSpy stopped(&flaky, &StackDriver::operationFinished);
+        flaky.down();
+        QTRY_VERIFY_WITH_TIMEOUT(!stopped.isEmpty(), 10000);
+        const int restarts = stateOf(flaky.states(), QStringLiteral("flaky"), &s) ? s.restartCount : -1;
+        QTest::qWait(600); // stopped means stopped: no restart after down
+        QVERIFY(stateOf(flaky.states(), QStringLiteral("flaky"), &s));
+        QCOMPARE(s.restartCount, restarts);
+        QVERIFY(!s.isRunning());
+    }
+
+    void stubbornProcessIsKilledAfterGrace()
+    {
+        Environment e;
+        e.name = QStringLiteral("s");
+        e.processes << python(QStringLiteral("stubborn"),
+                              QStringLiteral("import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                                             "print('ready', flush=True)\ntime.sleep(600)"),
+                              500);
+        NativeDriver driver(e);
+        QStringList lines;
+        connect(&driver, &StackDriver::outputLine, this, [&lines](const QString &, const QString &l) { lines << l; });
+        QSignalSpy finished(&driver, &StackDriver::operationFinished);
+        driver.up();
+        QVERIFY(finished.wait(10000));
+        QTRY_VERIFY_WITH_TIMEOUT(lines.contains(QStringLiteral("ready")), 10000);
+        finished.clear();
+        driver.down();
+        QVERIFY(finished.wait(10000));
+        QVERIFY(finished.first().first().value<OperationResult>().ok());
+        QVERIFY2(lines.join(u'\n').contains(QLatin1String("did not stop within 0.5 s; killing it")),
+                 qPrintable(lines.join(u'\n')));
+        ServiceState s;
+        QVERIFY(stateOf(driver.states(), QStringLiteral("stubborn"), &s));
+        QCOMPARE(int(s.state), int(RunState::Exited));
+    }
+
+    void missingProgramIsAClearError()
+    {
+        Environment e;
+        e.name = QStringLiteral("m");
+        NativeProcess p;
+        p.name = QStringLiteral("ghost");
+        p.program = QStringLiteral("pilothouse-no-such-program");
+        e.processes << p;
+        NativeDriver driver(e);
+        QSignalSpy finished(&driver, &StackDriver::operationFinished);
+        driver.up();
+        QVERIFY(finished.wait(5000));
+        const auto r = finished.first().first().value<OperationResult>();
+        QCOMPARE(int(r.outcome), int(OperationResult::Outcome::Failed));
+        QVERIFY2(r.message.contains(QLatin1String("pilothouse-no-such-program not found")), qPrintable(r.message));
+        // Unknown service names are refused with the list of real ones.
+        finished.clear();
+        driver.restart(QStringLiteral("nobody"));
+        QVERIFY(finished.wait(5000));
+        QVERIFY(finished.first().first().value<OperationResult>().message.contains(QLatin1String("it has: ghost")));
+    }
+
+    void environmentModel()
+    {
+        const auto set = loadEnvironments(defaultEnvironmentsResource());
+        QVERIFY(set.ok());
+        EnvironmentModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setEnvironments(*set);
+        QCOMPARE(model.rowCount(), 3);
+        QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+        model.setStatus(QStringLiteral("local"), ServiceHealth::Healthy);
+        QCOMPARE(changed.size(), 1);
+        QCOMPARE(model.data(model.index(0, EnvironmentModel::Status)).toString(), QStringLiteral("healthy"));
+        model.setStatus(QStringLiteral("local"), ServiceHealth::Healthy);
+        QCOMPARE(changed.size(), 1); // no change, no signal
+        QCOMPARE(model.data(model.index(1, EnvironmentModel::Kind)).toString(), QStringLiteral("compose"));
+    }
+
+    void pilothousectl()
+    {
+        const quint16 port = freePort();
+        const QString db = m_dir.filePath(QStringLiteral("ctl.db"));
+        QFile f(configPath());
+        QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        f.write(QString::fromUtf8(j("{'version': 1, 'environments': [{'name': 't', 'kind': 'native', "
+"'processes': [{'name': 'deckhand', 'program': 'deckhand', 'args': ['serve'], "
+"'env': {'PORT': '%1', 'DATABASE_URL': 'sqlite://%2'}}], "
+"'services': [{'name': 'deckhand', 'health': [{'url': 'http://127.0.0.1:%1/readyz', 'intervalSeconds': 0.2}]}], "
+"'database': {'dsn': 'sqlite://%2'}}]} "))
+                        .arg(port)
+                        .arg(db)
+                        .toUtf8());
+        f.close();
+        const QString cfg = configPath();
+
+        Run r = ctl({ QStringLiteral("envs"), QStringLiteral("--json"), QStringLiteral("--config"), cfg });
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(QJsonDocument::fromJson(r.out).object().value(QStringLiteral("environments")).toArray().size(), 1);
+
+        QCOMPARE(ctl({ QStringLiteral("frobnicate") }).exitCode, 2);
+        QCOMPARE(ctl({ QStringLiteral("status"), QStringLiteral("--wait"), QStringLiteral("x") }).exitCode, 2);
+        r = ctl({ QStringLiteral("status"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("prod") });
+        QCOMPARE(r.exitCode, 3);
+        QVERIFY(r.err.contains("no environment \"prod\""));
+
+        // A bad file: exit 3, the field named, nothing done.
+        QTemporaryFile bad;
+        QVERIFY(bad.open());
+        bad.write(j("{'version': 1, 'environments': [{'name': 't', 'kind': 'native', 'processes': [], 'colour': 'red'}]} "));
+        bad.close();
+        r = ctl({ QStringLiteral("status"), QStringLiteral("--config"), bad.fileName(), QStringLiteral("--env"), QStringLiteral("t") });
+        QCOMPARE(r.exitCode, 3);
+        QVERIFY2(r.err.contains("environment \"t\": colour: unknown key"), r.err.constData());
+        QVERIFY(r.err.contains("processes: a native environment needs"));
+
+        // Not running: unhealthy (1), and says why.
+        r = ctl({ QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("t") });
+        QCOMPARE(r.exitCode, 1);
+        QCOMPARE(QJsonDocument::fromJson(r.out).object().value(QStringLiteral("health")).toString(), QStringLiteral("down"));
+
+        // `up` on a native environment supervises in the foreground.
+        QProcess up;
+        up.start(QStringLiteral(PILOTHOUSECTL), { QStringLiteral("up"), QStringLiteral("--json"), QStringLiteral("--config"), cfg,
+                                                  QStringLiteral("--env"), QStringLiteral("t") });
+        QVERIFY(up.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez").status == 200, 15000);
+        r = ctl({ QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("t") });
+        QCOMPARE(r.exitCode, 0);
+        const QJsonObject status = QJsonDocument::fromJson(r.out).object();
+        QCOMPARE(status.value(QStringLiteral("health")).toString(), QStringLiteral("healthy"));
+        QCOMPARE(status.value(QStringLiteral("database")).toObject().value(QStringLiteral("migration_version")).toInt(), 1);
+        r = ctl({ QStringLiteral("db"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("t") });
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY(r.out.contains("migration:   1"));
+        r = ctl({ QStringLiteral("health"), QStringLiteral("--json"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("t") });
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(QJsonDocument::fromJson(r.out).object().value(QStringLiteral("endpoints")).toArray().first().toObject()
+                         .value(QStringLiteral("status")).toString(),
+                 QStringLiteral("warn"));
+
+        // SIGTERM: it stops deckhand cleanly and exits 0.
+        up.terminate();
+        QVERIFY(up.waitForFinished(20000));
+        QCOMPARE(up.exitCode(), 0);
+        QVERIFY(httpRequest(port, "GET", "/livez", {}, {}, 1000).status == 0);
+
+        // SIGKILL of the supervisor leaves no orphan: the kernel stops deckhand.
+        QProcess up2;
+        up2.start(QStringLiteral(PILOTHOUSECTL), { QStringLiteral("up"), QStringLiteral("--config"), cfg,
+                                                   QStringLiteral("--env"), QStringLiteral("t") });
+        QVERIFY(up2.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez").status == 200, 15000);
+        up2.kill();
+        QVERIFY(up2.waitForFinished(5000));
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez", {}, {}, 500).status == 0, 15000);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestNative)
+#include "tst_native.moc"
