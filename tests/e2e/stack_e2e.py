@@ -633,9 +633,39 @@ def check_down(stack: Stack) -> None:
 
 # --------------------------------------------------------------------------- main
 
+def run_core_test(engine: Engine, binary: str, numbers: dict[str, str]) -> None:
+    """The panel's core (tests/e2e/tst_compose.cpp) on this engine: its own
+    compose project, driven by the C++ drivers and watched through the engine."""
+    project = f"phcore{os.getpid()}{secrets.token_hex(3)}"
+    stack = Stack(engine, project, free_port(), 10)
+    env = dict(stack.env)
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    env.update({"PILOTHOUSE_E2E_PROJECT": project,
+                "PILOTHOUSE_E2E_API_PORT": str(stack.port),
+                "PILOTHOUSE_E2E_COMPOSE_FILE": str(REPO / "compose.yaml"),
+                "QT_QPA_PLATFORM": "offscreen"})
+    log(f"core test {binary} on project {project}")
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=1200)
+        text = proc.stdout.decode(errors="replace")
+        print(text, flush=True)
+        m = re.search(r"BENCH kill_to_model_ms min=(\d+) median=(\d+) max=(\d+)", text)
+        if m:
+            numbers["docker kill -> model"] = f"median {m.group(2)} ms (min {m.group(1)}, max {m.group(3)})"
+        if proc.returncode != 0:
+            raise Failure(f"core test failed (exit {proc.returncode})")
+        numbers["core e2e"] = f"{time.monotonic() - t0:.1f} s"
+    finally:
+        stack.down()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep-workdir", action="store_true", help="keep logs in the temp dir")
+    parser.add_argument("--core-test", default=None,
+                        help="the tst_compose binary to run against the engine afterwards")
     parser.add_argument("--target", default=None,
                         help="Dockerfile target to test (default: the final stage)")
     args = parser.parse_args()
@@ -693,6 +723,8 @@ def main() -> int:
         numbers["docker stop api"] = f"{stop_s:.2f} s"
         check_down(stack)
         stack.started = False
+        if args.core_test:
+            run_core_test(engine, args.core_test, numbers)
         outcome = "PASSED"
         return 0
     except Skip as exc:

@@ -41,9 +41,11 @@ private:
         QDir bin(m_dir.filePath(QStringLiteral("bin")));
         bin.removeRecursively();
         QVERIFY(QDir().mkpath(bin.path()));
-        QVERIFY(QFile::copy(QStringLiteral(FAKES_DIR "/docker"), bin.filePath(QStringLiteral("docker"))));
+        QVERIFY(QFile::copy(QStringLiteral(FAKES_DIR "/docker"),
+                            bin.filePath(QStringLiteral("docker"))));
         if (withV1)
-            QVERIFY(QFile::copy(QStringLiteral(FAKES_DIR "/docker"), bin.filePath(QStringLiteral("docker-compose"))));
+            QVERIFY(QFile::copy(QStringLiteral(FAKES_DIR "/docker"),
+                                bin.filePath(QStringLiteral("docker-compose"))));
         // Only the fake: no real docker or docker-compose behind it.
         qputenv("PATH", bin.path().toLocal8Bit() + ":/usr/bin/python3-only-dir");
         QFile::remove(logPath());
@@ -69,7 +71,10 @@ private:
         QSignalSpy done(&driver, &StackDriver::operationFinished);
         driver.up();
         if (!done.wait(20000))
-            return { StackOperation::Up, {}, OperationResult::Outcome::Failed, QStringLiteral("test: no answer") };
+            return { StackOperation::Up,
+                     {},
+                     OperationResult::Outcome::Failed,
+                     QStringLiteral("test: no answer") };
         return done.first().first().value<OperationResult>();
     }
 
@@ -98,10 +103,13 @@ private slots:
         const QList<QJsonObject> c = calls();
         QCOMPARE(c.size(), 2); // compose version, then up
         const QStringList args = c.last().value(QStringLiteral("args")).toVariant().toStringList();
-        QCOMPARE(args, (QStringList { QStringLiteral("compose"), QStringLiteral("--project-name"), QStringLiteral("p"),
-                                      QStringLiteral("--file"), composeEnv().composeFiles.first(),
-                                      QStringLiteral("up"), QStringLiteral("--detach") }));
-        QCOMPARE(c.last().value(QStringLiteral("docker_host")).toString(), QStringLiteral("tcp://127.0.0.1:1"));
+        QCOMPARE(args,
+                 (QStringList { QStringLiteral("compose"), QStringLiteral("--project-name"),
+                                QStringLiteral("p"), QStringLiteral("--file"),
+                                composeEnv().composeFiles.first(), QStringLiteral("up"),
+                                QStringLiteral("--detach") }));
+        QCOMPARE(c.last().value(QStringLiteral("docker_host")).toString(),
+                 QStringLiteral("tcp://127.0.0.1:1"));
         QCOMPARE(c.last().value(QStringLiteral("lang")).toString(), QStringLiteral("C"));
         // The compose flavour is found once per process.
         QVERIFY(runUp(driver).ok());
@@ -128,10 +136,14 @@ private slots:
     {
         QTest::addColumn<QByteArray>("mode");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("daemon down") << QByteArray("daemon-down") << QStringLiteral("is not running or not reachable");
-        QTest::newRow("permission") << QByteArray("permission") << QStringLiteral("usermod -aG docker");
-        QTest::newRow("port in use") << QByteArray("port") << QStringLiteral("port 8000 is already in use");
-        QTest::newRow("invalid file") << QByteArray("invalid") << QStringLiteral("the compose file is invalid");
+        QTest::newRow("daemon down")
+            << QByteArray("daemon-down") << QStringLiteral("is not running or not reachable");
+        QTest::newRow("permission")
+            << QByteArray("permission") << QStringLiteral("usermod -aG docker");
+        QTest::newRow("port in use")
+            << QByteArray("port") << QStringLiteral("port 8000 is already in use");
+        QTest::newRow("invalid file")
+            << QByteArray("invalid") << QStringLiteral("the compose file is invalid");
     }
 
     void clearErrors()
@@ -157,7 +169,8 @@ private slots:
         ComposeDriver driver(composeEnv());
         const OperationResult r = runUp(driver);
         QCOMPARE(int(r.outcome), int(OperationResult::Outcome::Failed));
-        QVERIFY2(r.message.contains(QLatin1String("Docker Compose is not installed")), qPrintable(r.message));
+        QVERIFY2(r.message.contains(QLatin1String("Docker Compose is not installed")),
+                 qPrintable(r.message));
         QVERIFY(r.message.contains(QLatin1String("apt-get install")));
     }
 
@@ -187,13 +200,16 @@ private slots:
         // A second operation while one runs is refused, and the first goes on.
         driver.down();
         QVERIFY(done.wait(5000));
-        QCOMPARE(int(done.first().first().value<OperationResult>().operation), int(StackOperation::Down));
-        QVERIFY(done.first().first().value<OperationResult>().message.contains(QLatin1String("another operation")));
+        QCOMPARE(int(done.first().first().value<OperationResult>().operation),
+                 int(StackOperation::Down));
+        QVERIFY(done.first().first().value<OperationResult>().message.contains(
+            QLatin1String("another operation")));
         QVERIFY(driver.isBusy());
         QTRY_VERIFY(progress.size() >= 1);
         driver.cancel();
         QTRY_COMPARE_WITH_TIMEOUT(done.size(), 2, 10000);
-        QCOMPARE(int(done.last().first().value<OperationResult>().outcome), int(OperationResult::Outcome::Cancelled));
+        QCOMPARE(int(done.last().first().value<OperationResult>().outcome),
+                 int(OperationResult::Outcome::Cancelled));
         QVERIFY(!driver.isBusy());
     }
 
@@ -204,7 +220,8 @@ private slots:
         QSignalSpy done(&driver, &StackDriver::operationFinished);
         driver.stopService(QStringLiteral("--volumes"));
         QVERIFY(done.wait(5000));
-        QCOMPARE(int(done.first().first().value<OperationResult>().outcome), int(OperationResult::Outcome::Failed));
+        QCOMPARE(int(done.first().first().value<OperationResult>().outcome),
+                 int(OperationResult::Outcome::Failed));
         QVERIFY(calls().isEmpty());
     }
 
@@ -217,15 +234,21 @@ private slots:
         EngineWatcher watcher(composeEnv());
         QSignalSpy status(&watcher, &EngineWatcher::engineStatusChanged);
         watcher.start();
-        QTRY_COMPARE_WITH_TIMEOUT(watcher.engineStatus(), EngineWatcher::EngineStatus::Connected, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(watcher.engineStatus(), EngineWatcher::EngineStatus::Connected,
+                                  5000);
         QVERIFY(watcher.isSeeded());
         // The events stream ends (as on a daemon restart): disconnected, then back.
-        QTRY_COMPARE_WITH_TIMEOUT(watcher.engineStatus(), EngineWatcher::EngineStatus::Disconnected, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(watcher.engineStatus(), EngineWatcher::EngineStatus::Disconnected,
+                                  5000);
         QVERIFY(watcher.engineError().contains(QLatin1String("not running or not reachable")));
-        QTRY_COMPARE_WITH_TIMEOUT(watcher.engineStatus(), EngineWatcher::EngineStatus::Connected, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(watcher.engineStatus(), EngineWatcher::EngineStatus::Connected,
+                                  5000);
         int eventsCalls = 0;
         for (const QJsonObject &c : calls())
-            eventsCalls += c.value(QStringLiteral("args")).toVariant().toStringList().contains(QStringLiteral("events"));
+            eventsCalls += c.value(QStringLiteral("args"))
+                               .toVariant()
+                               .toStringList()
+                               .contains(QStringLiteral("events"));
         QCOMPARE(eventsCalls, 2);
         watcher.stop();
     }
@@ -235,7 +258,8 @@ private slots:
         useFake("daemon-down");
         EngineWatcher watcher(composeEnv());
         watcher.start();
-        QTRY_COMPARE_WITH_TIMEOUT(watcher.engineStatus(), EngineWatcher::EngineStatus::Disconnected, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(watcher.engineStatus(), EngineWatcher::EngineStatus::Disconnected,
+                                  5000);
         QVERIFY(watcher.engineError().contains(QLatin1String("tcp://127.0.0.1:1")));
         QVERIFY(watcher.states().isEmpty());
     }
@@ -245,8 +269,9 @@ private slots:
         CommandSpec spec;
         spec.program = QStringLiteral("/usr/bin/python3");
         spec.arguments = { QStringLiteral("-c"),
-                           QStringLiteral("import sys,time\nprint('one');print('two',flush=True)\n"
-                                          "sys.stderr.write('err\\n');sys.stderr.flush();time.sleep(60)") };
+                           QStringLiteral(
+                               "import sys,time\nprint('one');print('two',flush=True)\n"
+                               "sys.stderr.write('err\\n');sys.stderr.flush();time.sleep(60)") };
         Command cmd(spec);
         QSignalSpy lines(&cmd, &Command::outputLine);
         QSignalSpy finished(&cmd, &Command::finished);

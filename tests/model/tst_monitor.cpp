@@ -57,7 +57,9 @@ private:
     DatabaseTarget pgTarget(const QString &db = QStringLiteral("postgres"), quint16 port = 0) const
     {
         DatabaseTarget t;
-        t.dsn = QUrl(QStringLiteral("postgresql://postgres@127.0.0.1:%1/%2").arg(port ? port : m_pg->port()).arg(db));
+        t.dsn = QUrl(QStringLiteral("postgresql://postgres@127.0.0.1:%1/%2")
+                         .arg(port ? port : m_pg->port())
+                         .arg(db));
         t.passwordEnv = QStringLiteral("PILOTHOUSE_TEST_PGPASSWORD");
         return t;
     }
@@ -73,23 +75,29 @@ private slots:
     void understandsHealthJsonAndPlainAnswers()
     {
         HealthMonitor monitor;
-        const int readyz = monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/readyz")));
-        const int health = monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/health")));
-        const int missing = monitor.addEndpoint(QStringLiteral("other"), endpoint(QStringLiteral("/nope")));
+        const int readyz =
+            monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/readyz")));
+        const int health =
+            monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/health")));
+        const int missing =
+            monitor.addEndpoint(QStringLiteral("other"), endpoint(QStringLiteral("/nope")));
         monitor.start();
-        QTRY_VERIFY_WITH_TIMEOUT(monitor.endpoint(missing)->lastChecked.isValid()
-                                         && monitor.endpoint(readyz)->lastChecked.isValid()
-                                         && monitor.endpoint(health)->lastChecked.isValid(),
+        QTRY_VERIFY_WITH_TIMEOUT(monitor.endpoint(missing)->lastChecked.isValid() &&
+                                     monitor.endpoint(readyz)->lastChecked.isValid() &&
+                                     monitor.endpoint(health)->lastChecked.isValid(),
                                  10000);
         // No REDIS_URL: deckhand says warn, with the reason in the redis check.
-        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(readyz)->status), int(EndpointStatus::Warn), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(readyz)->status), int(EndpointStatus::Warn),
+                                  5000);
         const EndpointState *r = monitor.endpoint(readyz);
         QCOMPARE(r->httpStatus, 200);
         QVERIFY(r->detail.contains(QLatin1String("REDIS_URL is not set")));
         QVERIFY(r->lastLatencyMs >= 0);
         bool sawSqlite = false;
         for (const health::Check &c : r->checks)
-            sawSqlite = sawSqlite || (c.name == QLatin1String("sqlite:responseTime") && c.status == health::Status::Pass);
+            sawSqlite = sawSqlite ||
+                (c.name == QLatin1String("sqlite:responseTime") &&
+                 c.status == health::Status::Pass);
         QVERIFY(sawSqlite);
         QVERIFY(!r->lastFailedChecks.isEmpty());
         QCOMPARE(int(monitor.endpoint(health)->status), int(EndpointStatus::Pass));
@@ -99,21 +107,25 @@ private slots:
         QCOMPARE(int(monitor.serviceStatus(QStringLiteral("other"))), int(EndpointStatus::Fail));
         // The history is bounded however long it runs.
         QTRY_VERIFY_WITH_TIMEOUT(monitor.endpoint(health)->history.size() >= 5, 5000);
-        QVERIFY(monitor.endpoint(health)->history.size() <= monitor.endpoint(health)->history.capacity());
+        QVERIFY(monitor.endpoint(health)->history.size() <=
+                monitor.endpoint(health)->history.capacity());
     }
 
     void transitionsWhenTheServiceGoesAndComes()
     {
         HealthMonitor monitor;
-        const int id = monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/livez"), 100));
+        const int id =
+            monitor.addEndpoint(QStringLiteral("api"), endpoint(QStringLiteral("/livez"), 100));
         QSignalSpy changes(&monitor, &HealthMonitor::statusChanged);
         monitor.start();
-        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Pass), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Pass),
+                                  5000);
         const QDateTime passSince = monitor.endpoint(id)->lastTransition;
         QVERIFY(passSince.isValid());
 
         m_deckhand->kill();
-        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Fail), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Fail),
+                                  5000);
         QVERIFY2(monitor.endpoint(id)->detail.contains(QLatin1String("connection refused")),
                  qPrintable(monitor.endpoint(id)->detail));
         QVERIFY(monitor.endpoint(id)->lastTransition > passSince);
@@ -129,7 +141,8 @@ private slots:
 
         QVERIFY(startDeckhand());
         monitor.checkNow(); // what the session does after a start
-        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Pass), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Pass),
+                                  5000);
         QVERIFY(changes.size() >= 3); // unknown->pass, pass->fail, fail->pass
     }
 
@@ -155,7 +168,8 @@ private slots:
         e.timeoutMs = 300;
         const int id = monitor.addEndpoint(QStringLiteral("api"), e);
         monitor.start();
-        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Fail), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Fail),
+                                  5000);
         QVERIFY2(monitor.endpoint(id)->detail.contains(QLatin1String("no answer within 300 ms")),
                  qPrintable(monitor.endpoint(id)->detail));
     }
@@ -240,15 +254,19 @@ private slots:
         QCOMPARE(int(f.reachability), int(DatabaseFacts::Reachability::Missing));
         QVERIFY(!QFileInfo::exists(path)); // probing never creates it
         {
-            QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("setup"));
+            QSqlDatabase db =
+                QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("setup"));
             db.setDatabaseName(path);
             QVERIFY(db.open());
             QSqlQuery q(db);
-            QVERIFY(q.exec(QStringLiteral("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")));
+            QVERIFY(q.exec(
+                QStringLiteral("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")));
             QVERIFY(q.exec(QStringLiteral("INSERT INTO schema_migrations VALUES (1), (4)")));
             QVERIFY(q.exec(QStringLiteral("CREATE TABLE jobs (id INTEGER, body TEXT)")));
             for (int i = 0; i < 50; ++i)
-                QVERIFY(q.exec(QStringLiteral("INSERT INTO jobs VALUES (%1, '%2')").arg(i).arg(QString(500, QLatin1Char('y')))));
+                QVERIFY(q.exec(QStringLiteral("INSERT INTO jobs VALUES (%1, '%2')")
+                                   .arg(i)
+                                   .arg(QString(500, QLatin1Char('y')))));
             db.close();
         }
         QSqlDatabase::removeDatabase(QStringLiteral("setup"));

@@ -12,7 +12,6 @@
 #include <QJsonObject>
 #include <QSignalSpy>
 #include <QtTest>
-
 #include <csignal>
 
 using namespace pilothouse;
@@ -49,7 +48,8 @@ private:
         p.arguments = { QStringLiteral("serve") };
         p.environment = { { QStringLiteral("PORT"), QString::number(port) },
                           { QStringLiteral("HOST"), QStringLiteral("127.0.0.1") },
-                          { QStringLiteral("DATABASE_URL"), QStringLiteral("sqlite://%1/t.db").arg(m_dir.path()) },
+                          { QStringLiteral("DATABASE_URL"),
+                            QStringLiteral("sqlite://%1/t.db").arg(m_dir.path()) },
                           { QStringLiteral("CHECK_INTERVAL_SECONDS"), QStringLiteral("0.5") } };
         e.processes << p;
         HealthEndpoint h;
@@ -98,8 +98,8 @@ private:
             p.kill();
             p.waitForFinished();
         }
-        return { p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
-                 p.readAllStandardError() };
+        return { p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1,
+                 p.readAllStandardOutput(), p.readAllStandardError() };
     }
 
 private slots:
@@ -115,11 +115,14 @@ private slots:
     {
         StackSession session(localLike(m_port));
         ServiceModel services;
-        QAbstractItemModelTester t1(&services, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester t1(&services,
+                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
         EndpointModel endpoints;
-        QAbstractItemModelTester t2(&endpoints, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester t2(&endpoints,
+                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
         DatabaseModel database;
-        QAbstractItemModelTester t3(&database, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester t3(&database,
+                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
         services.setSession(&session);
         endpoints.setMonitor(session.monitor());
         connect(&session, &StackSession::databaseChanged, &database, &DatabaseModel::setFacts);
@@ -137,14 +140,19 @@ private slots:
         QCOMPARE(row->state.service, QStringLiteral("deckhand"));
         QVERIFY(row->state.isRunning());
         QVERIFY(row->state.pid > 0);
-        QCOMPARE(services.data(services.index(0, ServiceModel::Health)).toString(), QStringLiteral("healthy"));
-        QCOMPARE(services.data(services.index(0, ServiceModel::State)).toString(), QStringLiteral("running"));
-        QTRY_VERIFY_WITH_TIMEOUT(endpoints.data(endpoints.index(0, EndpointModel::Status)).toString()
-                                         == QLatin1String("warn"),
-                                 5000); // no REDIS_URL: warn, which counts as healthy
+        QCOMPARE(services.data(services.index(0, ServiceModel::Health)).toString(),
+                 QStringLiteral("healthy"));
+        QCOMPARE(services.data(services.index(0, ServiceModel::State)).toString(),
+                 QStringLiteral("running"));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            endpoints.data(endpoints.index(0, EndpointModel::Status)).toString() ==
+                QLatin1String("warn"),
+            5000); // no REDIS_URL: warn, which counts as healthy
         // deckhand's JSON logs are captured, with their level.
-        QTRY_VERIFY_WITH_TIMEOUT(!session.logs()->lines(QStringLiteral("deckhand")).isEmpty(), 5000);
-        QCOMPARE(session.logs()->lines(QStringLiteral("deckhand")).first().level, QStringLiteral("info"));
+        QTRY_VERIFY_WITH_TIMEOUT(!session.logs()->lines(QStringLiteral("deckhand")).isEmpty(),
+                                 5000);
+        QCOMPARE(session.logs()->lines(QStringLiteral("deckhand")).first().level,
+                 QStringLiteral("info"));
         // The database was created by deckhand; the probe sees its migration.
         session.databaseProbe()->probe();
         QTRY_VERIFY_WITH_TIMEOUT(database.facts().reachable(), 5000);
@@ -155,7 +163,8 @@ private slots:
         session.down();
         QVERIFY(finished.wait(15000));
         QVERIFY(finished.first().first().value<OperationResult>().ok());
-        QCOMPARE(services.data(services.index(0, ServiceModel::State)).toString(), QStringLiteral("exited"));
+        QCOMPARE(services.data(services.index(0, ServiceModel::State)).toString(),
+                 QStringLiteral("exited"));
         QCOMPARE(services.rowAt(0)->state.exitCode, 0); // a clean SIGTERM shutdown
         QTRY_COMPARE_WITH_TIMEOUT(int(session.aggregate()), int(ServiceHealth::Down), 10000);
     }
@@ -173,29 +182,34 @@ private slots:
         const qint64 firstPid = s.pid;
         QVERIFY(firstPid > 0);
         ::kill(pid_t(firstPid), SIGKILL);
-        QTRY_VERIFY_WITH_TIMEOUT(stateOf(driver.states(), QStringLiteral("deckhand"), &s) && s.restartCount == 1
-                                         && s.isRunning(),
+        QTRY_VERIFY_WITH_TIMEOUT(stateOf(driver.states(), QStringLiteral("deckhand"), &s) &&
+                                     s.restartCount == 1 && s.isRunning(),
                                  10000);
         QVERIFY(s.pid != firstPid);
 
         // A program that always fails waits longer each time, up to the maximum.
         Environment failing;
         failing.name = QStringLiteral("f");
-        failing.processes << python(QStringLiteral("flaky"), QStringLiteral("import sys; sys.exit(3)"));
+        failing.processes << python(QStringLiteral("flaky"),
+                                    QStringLiteral("import sys; sys.exit(3)"));
         NativeDriver flaky(failing);
         flaky.setRestartBackoff(100, 400);
         QStringList notes;
-        connect(&flaky, &StackDriver::outputLine, this, [&notes](const QString &, const QString &line) { notes << line; });
+        connect(&flaky, &StackDriver::outputLine, this,
+                [&notes](const QString &, const QString &line) { notes << line; });
         flaky.up();
-        QTRY_VERIFY_WITH_TIMEOUT(stateOf(flaky.states(), QStringLiteral("flaky"), &s) && s.restartCount >= 4, 15000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            stateOf(flaky.states(), QStringLiteral("flaky"), &s) && s.restartCount >= 4, 15000);
         QCOMPARE(s.exitCode, 3);
-        QVERIFY2(notes.join(u'\n').contains(QLatin1String("restarting in 0.1 s")), qPrintable(notes.join(u'\n')));
+        QVERIFY2(notes.join(u'\n').contains(QLatin1String("restarting in 0.1 s")),
+                 qPrintable(notes.join(u'\n')));
         QVERIFY(notes.join(u'\n').contains(QLatin1String("restarting in 0.2 s")));
         QVERIFY(notes.join(u'\n').contains(QLatin1String("restarting in 0.4 s")));
         QSignalSpy stopped(&flaky, &StackDriver::operationFinished);
         flaky.down();
         QTRY_VERIFY_WITH_TIMEOUT(!stopped.isEmpty(), 10000);
-        const int restarts = stateOf(flaky.states(), QStringLiteral("flaky"), &s) ? s.restartCount : -1;
+        const int restarts =
+            stateOf(flaky.states(), QStringLiteral("flaky"), &s) ? s.restartCount : -1;
         QTest::qWait(600); // stopped means stopped: no restart after down
         QVERIFY(stateOf(flaky.states(), QStringLiteral("flaky"), &s));
         QCOMPARE(s.restartCount, restarts);
@@ -206,13 +220,15 @@ private slots:
     {
         Environment e;
         e.name = QStringLiteral("s");
-        e.processes << python(QStringLiteral("stubborn"),
-                              QStringLiteral("import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-                                             "print('ready', flush=True)\ntime.sleep(600)"),
-                              500);
+        e.processes << python(
+            QStringLiteral("stubborn"),
+            QStringLiteral("import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                           "print('ready', flush=True)\ntime.sleep(600)"),
+            500);
         NativeDriver driver(e);
         QStringList lines;
-        connect(&driver, &StackDriver::outputLine, this, [&lines](const QString &, const QString &l) { lines << l; });
+        connect(&driver, &StackDriver::outputLine, this,
+                [&lines](const QString &, const QString &l) { lines << l; });
         QSignalSpy finished(&driver, &StackDriver::operationFinished);
         driver.up();
         QVERIFY(finished.wait(10000));
@@ -242,12 +258,14 @@ private slots:
         QVERIFY(finished.wait(5000));
         const auto r = finished.first().first().value<OperationResult>();
         QCOMPARE(int(r.outcome), int(OperationResult::Outcome::Failed));
-        QVERIFY2(r.message.contains(QLatin1String("pilothouse-no-such-program not found")), qPrintable(r.message));
+        QVERIFY2(r.message.contains(QLatin1String("pilothouse-no-such-program not found")),
+                 qPrintable(r.message));
         // Unknown service names are refused with the list of real ones.
         finished.clear();
         driver.restart(QStringLiteral("nobody"));
         QVERIFY(finished.wait(5000));
-        QVERIFY(finished.first().first().value<OperationResult>().message.contains(QLatin1String("it has: ghost")));
+        QVERIFY(finished.first().first().value<OperationResult>().message.contains(
+            QLatin1String("it has: ghost")));
     }
 
     void environmentModel()
@@ -255,16 +273,19 @@ private slots:
         const auto set = loadEnvironments(defaultEnvironmentsResource());
         QVERIFY(set.ok());
         EnvironmentModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.setEnvironments(*set);
         QCOMPARE(model.rowCount(), 3);
         QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
         model.setStatus(QStringLiteral("local"), ServiceHealth::Healthy);
         QCOMPARE(changed.size(), 1);
-        QCOMPARE(model.data(model.index(0, EnvironmentModel::Status)).toString(), QStringLiteral("healthy"));
+        QCOMPARE(model.data(model.index(0, EnvironmentModel::Status)).toString(),
+                 QStringLiteral("healthy"));
         model.setStatus(QStringLiteral("local"), ServiceHealth::Healthy);
         QCOMPARE(changed.size(), 1); // no change, no signal
-        QCOMPARE(model.data(model.index(1, EnvironmentModel::Kind)).toString(), QStringLiteral("compose"));
+        QCOMPARE(model.data(model.index(1, EnvironmentModel::Kind)).toString(),
+                 QStringLiteral("compose"));
     }
 
     void pilothousectl()
@@ -273,60 +294,90 @@ private slots:
         const QString db = m_dir.filePath(QStringLiteral("ctl.db"));
         QFile f(configPath());
         QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
-        f.write(QString::fromUtf8(j("{'version': 1, 'environments': [{'name': 't', 'kind': 'native', "
-"'processes': [{'name': 'deckhand', 'program': 'deckhand', 'args': ['serve'], "
-"'env': {'PORT': '%1', 'DATABASE_URL': 'sqlite://%2'}}], "
-"'services': [{'name': 'deckhand', 'health': [{'url': 'http://127.0.0.1:%1/readyz', 'intervalSeconds': 0.2}]}], "
-"'database': {'dsn': 'sqlite://%2'}}]} "))
-                        .arg(port)
-                        .arg(db)
-                        .toUtf8());
+        f.write(
+            QString::fromUtf8(
+                j("{'version': 1, 'environments': [{'name': 't', 'kind': 'native', "
+                  "'processes': [{'name': 'deckhand', 'program': 'deckhand', 'args': ['serve'], "
+                  "'env': {'PORT': '%1', 'DATABASE_URL': 'sqlite://%2'}}], "
+                  "'services': [{'name': 'deckhand', 'health': [{'url': "
+                  "'http://127.0.0.1:%1/readyz', 'intervalSeconds': 0.2}]}], "
+                  "'database': {'dsn': 'sqlite://%2'}}]} "))
+                .arg(port)
+                .arg(db)
+                .toUtf8());
         f.close();
         const QString cfg = configPath();
 
-        Run r = ctl({ QStringLiteral("envs"), QStringLiteral("--json"), QStringLiteral("--config"), cfg });
+        Run r = ctl(
+            { QStringLiteral("envs"), QStringLiteral("--json"), QStringLiteral("--config"), cfg });
         QCOMPARE(r.exitCode, 0);
-        QCOMPARE(QJsonDocument::fromJson(r.out).object().value(QStringLiteral("environments")).toArray().size(), 1);
+        QCOMPARE(QJsonDocument::fromJson(r.out)
+                     .object()
+                     .value(QStringLiteral("environments"))
+                     .toArray()
+                     .size(),
+                 1);
 
         QCOMPARE(ctl({ QStringLiteral("frobnicate") }).exitCode, 2);
-        QCOMPARE(ctl({ QStringLiteral("status"), QStringLiteral("--wait"), QStringLiteral("x") }).exitCode, 2);
-        r = ctl({ QStringLiteral("status"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("prod") });
+        QCOMPARE(ctl({ QStringLiteral("status"), QStringLiteral("--wait"), QStringLiteral("x") })
+                     .exitCode,
+                 2);
+        r = ctl({ QStringLiteral("status"), QStringLiteral("--config"), cfg,
+                  QStringLiteral("--env"), QStringLiteral("prod") });
         QCOMPARE(r.exitCode, 3);
         QVERIFY(r.err.contains("no environment \"prod\""));
 
         // A bad file: exit 3, the field named, nothing done.
         QTemporaryFile bad;
         QVERIFY(bad.open());
-        bad.write(j("{'version': 1, 'environments': [{'name': 't', 'kind': 'native', 'processes': [], 'colour': 'red'}]} "));
+        bad.write(j("{'version': 1, 'environments': [{'name': 't', 'kind': 'native', 'processes': "
+                    "[], 'colour': 'red'}]} "));
         bad.close();
-        r = ctl({ QStringLiteral("status"), QStringLiteral("--config"), bad.fileName(), QStringLiteral("--env"), QStringLiteral("t") });
+        r = ctl({ QStringLiteral("status"), QStringLiteral("--config"), bad.fileName(),
+                  QStringLiteral("--env"), QStringLiteral("t") });
         QCOMPARE(r.exitCode, 3);
         QVERIFY2(r.err.contains("environment \"t\": colour: unknown key"), r.err.constData());
         QVERIFY(r.err.contains("processes: a native environment needs"));
 
         // Not running: unhealthy (1), and says why.
-        r = ctl({ QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("t") });
+        r = ctl({ QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"),
+                  cfg, QStringLiteral("--env"), QStringLiteral("t") });
         QCOMPARE(r.exitCode, 1);
-        QCOMPARE(QJsonDocument::fromJson(r.out).object().value(QStringLiteral("health")).toString(), QStringLiteral("down"));
+        QCOMPARE(QJsonDocument::fromJson(r.out).object().value(QStringLiteral("health")).toString(),
+                 QStringLiteral("down"));
 
         // `up` on a native environment supervises in the foreground.
         QProcess up;
-        up.start(QStringLiteral(PILOTHOUSECTL), { QStringLiteral("up"), QStringLiteral("--json"), QStringLiteral("--config"), cfg,
-                                                  QStringLiteral("--env"), QStringLiteral("t") });
+        up.start(QStringLiteral(PILOTHOUSECTL),
+                 { QStringLiteral("up"), QStringLiteral("--json"), QStringLiteral("--config"), cfg,
+                   QStringLiteral("--env"), QStringLiteral("t") });
         QVERIFY(up.waitForStarted());
         QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez").status == 200, 15000);
-        r = ctl({ QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("t") });
+        r = ctl({ QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"),
+                  cfg, QStringLiteral("--env"), QStringLiteral("t") });
         QCOMPARE(r.exitCode, 0);
         const QJsonObject status = QJsonDocument::fromJson(r.out).object();
         QCOMPARE(status.value(QStringLiteral("health")).toString(), QStringLiteral("healthy"));
-        QCOMPARE(status.value(QStringLiteral("database")).toObject().value(QStringLiteral("migration_version")).toInt(), 1);
-        r = ctl({ QStringLiteral("db"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("t") });
+        QCOMPARE(status.value(QStringLiteral("database"))
+                     .toObject()
+                     .value(QStringLiteral("migration_version"))
+                     .toInt(),
+                 1);
+        r = ctl({ QStringLiteral("db"), QStringLiteral("--config"), cfg, QStringLiteral("--env"),
+                  QStringLiteral("t") });
         QCOMPARE(r.exitCode, 0);
         QVERIFY(r.out.contains("migration:   1"));
-        r = ctl({ QStringLiteral("health"), QStringLiteral("--json"), QStringLiteral("--config"), cfg, QStringLiteral("--env"), QStringLiteral("t") });
+        r = ctl({ QStringLiteral("health"), QStringLiteral("--json"), QStringLiteral("--config"),
+                  cfg, QStringLiteral("--env"), QStringLiteral("t") });
         QCOMPARE(r.exitCode, 0);
-        QCOMPARE(QJsonDocument::fromJson(r.out).object().value(QStringLiteral("endpoints")).toArray().first().toObject()
-                         .value(QStringLiteral("status")).toString(),
+        QCOMPARE(QJsonDocument::fromJson(r.out)
+                     .object()
+                     .value(QStringLiteral("endpoints"))
+                     .toArray()
+                     .first()
+                     .toObject()
+                     .value(QStringLiteral("status"))
+                     .toString(),
                  QStringLiteral("warn"));
 
         // SIGTERM: it stops deckhand cleanly and exits 0.
@@ -337,13 +388,15 @@ private slots:
 
         // SIGKILL of the supervisor leaves no orphan: the kernel stops deckhand.
         QProcess up2;
-        up2.start(QStringLiteral(PILOTHOUSECTL), { QStringLiteral("up"), QStringLiteral("--config"), cfg,
-                                                   QStringLiteral("--env"), QStringLiteral("t") });
+        up2.start(QStringLiteral(PILOTHOUSECTL),
+                  { QStringLiteral("up"), QStringLiteral("--config"), cfg, QStringLiteral("--env"),
+                    QStringLiteral("t") });
         QVERIFY(up2.waitForStarted());
         QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez").status == 200, 15000);
         up2.kill();
         QVERIFY(up2.waitForFinished(5000));
-        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez", {}, {}, 500).status == 0, 15000);
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez", {}, {}, 500).status == 0,
+                                 15000);
     }
 };
 

@@ -1,0 +1,205 @@
+// The core against a real Docker engine and this repository's compose.yaml:
+// up, live state from the engine, a `docker kill` seen by the watcher, restart
+// recovery, logs, pilothousectl, down. Run by stack_e2e.py (which starts the
+// engine and builds the images) with PILOTHOUSE_E2E_* set; on its own it skips
+// (and fails under CI=true).
+#include "core/session.h"
+#include "drivers/command.h"
+#include "drivers/docker.h"
+#include "servers.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSignalSpy>
+#include <QtTest>
+#include <algorithm>
+
+using namespace pilothouse;
+
+class TestCompose final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_config;
+    std::optional<Environment> m_env;
+    std::unique_ptr<StackSession> m_session;
+
+    const ServiceRow *row(const QList<ServiceRow> &rows, const QString &service, ServiceRow *out) const
+    {
+        for (const ServiceRow &r : rows) {
+            if (r.state.service == service) {
+                *out = r;
+                return out;
+            }
+        }
+        return nullptr;
+    }
+
+    ServiceRow rowOf(const QString &service) const
+    {
+        ServiceRow r;
+        row(m_session->services(), service, &r);
+        return r;
+    }
+
+    CommandResult docker(const QStringList &args)
+    {
+        Command cmd(dockerCommand(*m_env, args, 60000, QStringLiteral("docker")));
+        QSignalSpy done(&cmd, &Command::finished);
+        cmd.start();
+        done.wait(65000);
+        return done.isEmpty() ? CommandResult {} : done.first().first().value<CommandResult>();
+    }
+
+    OperationResult operate(const std::function<void()> &call, int timeoutMs)
+    {
+        QSignalSpy done(m_session.get(), &StackSession::operationFinished);
+        call();
+        if (!done.wait(timeoutMs))
+            return { StackOperation::Up, {}, OperationResult::Outcome::Failed, QStringLiteral("test: timed out") };
+        return done.first().first().value<OperationResult>();
+    }
+
+private slots:
+    void initTestCase()
+    {
+        const QByteArray project = qgetenv("PILOTHOUSE_E2E_PROJECT");
+        if (project.isEmpty()) {
+            if (fixtures::inCi())
+                QFAIL("CI=true: run by tests/e2e/stack_e2e.py, which sets PILOTHOUSE_E2E_*");
+            QSKIP("run by tests/e2e/stack_e2e.py (needs a Docker engine and the e2e images)");
+        }
+        QVERIFY(m_dir.isValid());
+        const QString port = QString::fromUtf8(qgetenv("PILOTHOUSE_E2E_API_PORT"));
+        m_config = m_dir.filePath(QStringLiteral("envs.json"));
+        QFile f(m_config);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        QJsonObject api { { QStringLiteral("name"), QStringLiteral("api") },
+                          { QStringLiteral("health"),
+                            QJsonArray { QJsonObject { { QStringLiteral("url"), QStringLiteral("http://127.0.0.1:%1/readyz").arg(port) },
+                                                       { QStringLiteral("intervalSeconds"), 0.25 },
+                                                       { QStringLiteral("timeoutSeconds"), 1 } } } } };
+        QJsonArray services { api };
+        for (const char *s : { "worker", "postgres", "redis" })
+            services.append(QJsonObject { { QStringLiteral("name"), QString::fromLatin1(s) } });
+        const QJsonObject env {
+            { QStringLiteral("name"), QStringLiteral("e2e") },
+            { QStringLiteral("kind"), QStringLiteral("compose") },
+            { QStringLiteral("compose"),
+              QJsonObject { { QStringLiteral("files"), QJsonArray { QString::fromUtf8(qgetenv("PILOTHOUSE_E2E_COMPOSE_FILE")) } },
+                            { QStringLiteral("project"), QString::fromUtf8(project) } } },
+            { QStringLiteral("services"), services },
+        };
+        f.write(QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
+                                            { QStringLiteral("environments"), QJsonArray { env } } })
+                        .toJson());
+        f.close();
+        const auto set = loadEnvironments(m_config);
+        QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
+        m_env = *set->find(QStringLiteral("e2e"));
+        m_session = std::make_unique<StackSession>(*m_env);
+        m_session->startWatching();
+        QTRY_COMPARE_WITH_TIMEOUT(int(m_session->watcher()->engineStatus()),
+                                  int(EngineWatcher::EngineStatus::Connected), 30000);
+    }
+
+    void upAndHealthy()
+    {
+        QElapsedTimer clock;
+        clock.start();
+        const OperationResult r = operate([this] { m_session->up(); }, 300000);
+        QVERIFY2(r.ok(), qPrintable(r.message));
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 180000);
+        qInfo("compose up to all healthy through the core: %.1f s", clock.elapsed() / 1000.0);
+        const QList<ServiceRow> rows = m_session->services();
+        QCOMPARE(rows.size(), 4);
+        const ServiceRow api = rowOf(QStringLiteral("api"));
+        QCOMPARE(int(api.state.health), int(EngineHealth::Healthy));
+        QCOMPARE(int(api.http), int(EndpointStatus::Pass));
+        QVERIFY(api.state.image.contains(QLatin1String("deckhand")));
+        QCOMPARE(api.state.tag, QString::fromUtf8(qgetenv("DECKHAND_TAG")));
+        QVERIFY2(api.state.ports.join(u' ').contains(
+                         QStringLiteral("127.0.0.1:%1->8000/tcp").arg(QString::fromUtf8(qgetenv("PILOTHOUSE_E2E_API_PORT")))),
+                 qPrintable(api.state.ports.join(u' ')));
+        QVERIFY(api.state.startedAt.isValid());
+        QVERIFY(!api.state.containerId.isEmpty());
+    }
+
+    void pilothousectlStatus()
+    {
+        QProcess p;
+        p.start(QStringLiteral(PILOTHOUSECTL), { QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"),
+                                                 m_config, QStringLiteral("--env"), QStringLiteral("e2e") });
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 0);
+        const QJsonObject o = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        QCOMPARE(o.value(QStringLiteral("health")).toString(), QStringLiteral("healthy"));
+        QCOMPARE(o.value(QStringLiteral("engine")).toObject().value(QStringLiteral("status")).toString(),
+                 QStringLiteral("connected"));
+        QCOMPARE(o.value(QStringLiteral("services")).toArray().size(), 4);
+    }
+
+    void killIsSeenWithinASecond()
+    {
+        // Several rounds: docker kill, measure until the model shows it, docker start.
+        QList<qint64> latencies;
+        for (int round = 0; round < 3; ++round) {
+            QTRY_VERIFY_WITH_TIMEOUT(rowOf(QStringLiteral("api")).state.isRunning(), 30000);
+            const QString id = rowOf(QStringLiteral("api")).state.containerId;
+            QElapsedTimer clock;
+            qint64 seenAt = -1;
+            auto c = connect(m_session.get(), &StackSession::servicesChanged, this, [&] {
+                const ServiceRow r = rowOf(QStringLiteral("api"));
+                if (seenAt < 0 && !r.state.isRunning()
+                    && (r.health == ServiceHealth::Down || r.health == ServiceHealth::Unhealthy))
+                    seenAt = clock.elapsed();
+            });
+            clock.start();
+            const CommandResult k = docker({ QStringLiteral("kill"), id });
+            QVERIFY2(k.ok(), qPrintable(k.errorOutput));
+            QTRY_VERIFY_WITH_TIMEOUT(seenAt >= 0, 5000);
+            disconnect(c);
+            latencies << seenAt;
+            const ServiceRow r = rowOf(QStringLiteral("api"));
+            QVERIFY(r.state.exitCode == 137 || r.state.exitCode == 143);
+            QCOMPARE(int(r.state.health), int(EngineHealth::Unhealthy));
+            QVERIFY(docker({ QStringLiteral("start"), id }).ok());
+        }
+        std::sort(latencies.begin(), latencies.end());
+        qInfo("BENCH kill_to_model_ms min=%lld median=%lld max=%lld (docker kill call included)", latencies.first(),
+              latencies.at(1), latencies.last());
+        QVERIFY2(latencies.at(1) < 1000, qPrintable(QString::number(latencies.at(1))));
+    }
+
+    void restartRecovers()
+    {
+        const OperationResult r = operate([this] { m_session->restart(QStringLiteral("api")); }, 120000);
+        QVERIFY2(r.ok(), qPrintable(r.message));
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 120000);
+    }
+
+    void followsLogs()
+    {
+        m_session->followLogs(QStringLiteral("api"), 20);
+        QTRY_VERIFY_WITH_TIMEOUT(!m_session->logs()->lines(QStringLiteral("api")).isEmpty(), 20000);
+        const auto lines = m_session->logs()->lines(QStringLiteral("api"));
+        QVERIFY2(lines.last().text.startsWith(QLatin1Char('{')), qPrintable(lines.last().text)); // the prefix is gone
+        QVERIFY(!lines.last().level.isEmpty());
+        m_session->stopFollowingLogs();
+    }
+
+    void down()
+    {
+        const OperationResult r = operate([this] { m_session->down(); }, 180000);
+        QVERIFY2(r.ok(), qPrintable(r.message));
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->watcher()->states().isEmpty(), 30000);
+        QCOMPARE(int(m_session->aggregate()), int(ServiceHealth::Down));
+        m_session->stopWatching();
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCompose)
+#include "tst_compose.moc"
