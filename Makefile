@@ -1,10 +1,11 @@
 # Two commands do everything on a fresh Debian 12 / Ubuntu machine:
-#   make run    build and start (until the panel lands: deckhand, embedded SQLite)
+#   make run    build and start the `local` environment (deckhand on SQLite, no Docker)
 #   make test   build and run every test
 PRESET ?= $(if $(filter true,$(CI)),ci,dev)
 BUILD_DIR := build/$(PRESET)
 JOBS ?= 2
 DECKHAND := $(BUILD_DIR)/services/deckhand/deckhand
+CTL := $(BUILD_DIR)/cli/pilothousectl
 
 .PHONY: all setup build run test test-unit bench format format-check clean
 
@@ -17,9 +18,10 @@ build: setup
 	cmake --preset $(PRESET)
 	cmake --build --preset $(PRESET) --parallel $(JOBS)
 
+# Until the window lands, the `local` environment runs through pilothousectl:
+# deckhand supervised on embedded SQLite, live status until Ctrl-C, then down.
 run: build
-	@echo "Starting deckhand (embedded SQLite, no Redis). Ctrl-C stops it."
-	LOG_FORMAT=$${LOG_FORMAT:-console} $(DECKHAND) serve
+	$(CTL) up --env local
 
 test: build
 	ctest --preset $(PRESET) --parallel 1
@@ -30,6 +32,7 @@ test-unit: build
 bench: build
 	@scripts/setup.sh bench
 	/usr/bin/python3 tests/bench/http_bench.py --deckhand $(DECKHAND)
+	$(BUILD_DIR)/tests/bench/bench_monitor --deckhand $(DECKHAND)
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i
