@@ -225,7 +225,8 @@ void HealthMonitor::onFinished(int id, QNetworkReply *reply)
     const QNetworkReply::NetworkError error = reply->error();
     // An aborted reply (deadline) may have headers but no readable body: a timeout.
     const bool aborted = error == QNetworkReply::OperationCanceledError || !reply->isOpen();
-    const int http = aborted ? 0 : reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    const int http =
+        aborted ? 0 : reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     if (http == 0) {
         QString why;
         switch (error) {

@@ -9,10 +9,9 @@
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QTcpServer>
-#include <QTemporaryDir>
 #include <QTcpSocket>
+#include <QTemporaryDir>
 #include <QTimer>
-
 #include <cstdio>
 #include <sys/resource.h>
 
@@ -24,7 +23,8 @@ double cpuSeconds()
 {
     rusage u {};
     getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
+        u.ru_stime.tv_usec / 1e6;
 }
 
 quint16 freePort()
@@ -41,9 +41,12 @@ int main(int argc, char *argv[])
     QCoreApplication app(argc, argv);
     QCommandLineParser p;
     p.addHelpOption();
-    p.addOptions({ { QStringLiteral("deckhand"), QStringLiteral("deckhand binary"), QStringLiteral("PATH") },
-                   { QStringLiteral("endpoints"), QStringLiteral("how many (1000)"), QStringLiteral("N"), QStringLiteral("1000") },
-                   { QStringLiteral("seconds"), QStringLiteral("measured window (20)"), QStringLiteral("S"), QStringLiteral("20") } });
+    p.addOptions(
+        { { QStringLiteral("deckhand"), QStringLiteral("deckhand binary"), QStringLiteral("PATH") },
+          { QStringLiteral("endpoints"), QStringLiteral("how many (1000)"), QStringLiteral("N"),
+            QStringLiteral("1000") },
+          { QStringLiteral("seconds"), QStringLiteral("measured window (20)"), QStringLiteral("S"),
+            QStringLiteral("20") } });
     p.process(app);
     const int n = p.value(QStringLiteral("endpoints")).toInt();
     const int seconds = p.value(QStringLiteral("seconds")).toInt();
@@ -59,7 +62,8 @@ int main(int argc, char *argv[])
     deckhand.setStandardOutputFile(QProcess::nullDevice());
     deckhand.start(p.value(QStringLiteral("deckhand")), { QStringLiteral("serve") });
     if (!deckhand.waitForStarted()) {
-        std::fprintf(stderr, "bench_monitor: cannot start deckhand: %s\n", qPrintable(deckhand.errorString()));
+        std::fprintf(stderr, "bench_monitor: cannot start deckhand: %s\n",
+                     qPrintable(deckhand.errorString()));
         return 1;
     }
     QElapsedTimer wait;
@@ -130,7 +134,8 @@ int main(int argc, char *argv[])
     const double cpuPct = 100.0 * cpu / secs;
     const double rate = checks / secs;
     std::printf("health monitor: %d endpoints at 1 Hz, %.0f s measured\n", n, secs);
-    std::printf("  checks/s             %.0f (expected ~%d), not passing: %lld\n", rate, n, failures);
+    std::printf("  checks/s             %.0f (expected ~%d), not passing: %lld\n", rate, n,
+                failures);
     std::printf("  CPU                  %.1f%% of one core   target < 10%%   %s\n", cpuPct,
                 cpuPct < 10 ? "MET" : "MISSED");
     std::printf("  largest loop stall   %lld ms              target < 50 ms  %s\n", worstLateMs,

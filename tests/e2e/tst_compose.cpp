@@ -14,6 +14,7 @@
 #include <QSignalSpy>
 #include <QtTest>
 #include <algorithm>
+#include <csignal>
 
 using namespace pilothouse;
 
@@ -27,7 +28,8 @@ private:
     std::optional<Environment> m_env;
     std::unique_ptr<StackSession> m_session;
 
-    const ServiceRow *row(const QList<ServiceRow> &rows, const QString &service, ServiceRow *out) const
+    const ServiceRow *row(const QList<ServiceRow> &rows, const QString &service,
+                          ServiceRow *out) const
     {
         for (const ServiceRow &r : rows) {
             if (r.state.service == service) {
@@ -59,7 +61,10 @@ private:
         QSignalSpy done(m_session.get(), &StackSession::operationFinished);
         call();
         if (!done.wait(timeoutMs))
-            return { StackOperation::Up, {}, OperationResult::Outcome::Failed, QStringLiteral("test: timed out") };
+            return { StackOperation::Up,
+                     {},
+                     OperationResult::Outcome::Failed,
+                     QStringLiteral("test: timed out") };
         return done.first().first().value<OperationResult>();
     }
 
@@ -77,11 +82,14 @@ private slots:
         m_config = m_dir.filePath(QStringLiteral("envs.json"));
         QFile f(m_config);
         QVERIFY(f.open(QIODevice::WriteOnly));
-        QJsonObject api { { QStringLiteral("name"), QStringLiteral("api") },
-                          { QStringLiteral("health"),
-                            QJsonArray { QJsonObject { { QStringLiteral("url"), QStringLiteral("http://127.0.0.1:%1/readyz").arg(port) },
-                                                       { QStringLiteral("intervalSeconds"), 0.25 },
-                                                       { QStringLiteral("timeoutSeconds"), 1 } } } } };
+        QJsonObject api {
+            { QStringLiteral("name"), QStringLiteral("api") },
+            { QStringLiteral("health"),
+              QJsonArray { QJsonObject {
+                  { QStringLiteral("url"), QStringLiteral("http://127.0.0.1:%1/readyz").arg(port) },
+                  { QStringLiteral("intervalSeconds"), 0.25 },
+                  { QStringLiteral("timeoutSeconds"), 1 } } } }
+        };
         QJsonArray services { api };
         for (const char *s : { "worker", "postgres", "redis" })
             services.append(QJsonObject { { QStringLiteral("name"), QString::fromLatin1(s) } });
@@ -89,13 +97,16 @@ private slots:
             { QStringLiteral("name"), QStringLiteral("e2e") },
             { QStringLiteral("kind"), QStringLiteral("compose") },
             { QStringLiteral("compose"),
-              QJsonObject { { QStringLiteral("files"), QJsonArray { QString::fromUtf8(qgetenv("PILOTHOUSE_E2E_COMPOSE_FILE")) } },
-                            { QStringLiteral("project"), QString::fromUtf8(project) } } },
+              QJsonObject {
+                  { QStringLiteral("files"),
+                    QJsonArray { QString::fromUtf8(qgetenv("PILOTHOUSE_E2E_COMPOSE_FILE")) } },
+                  { QStringLiteral("project"), QString::fromUtf8(project) } } },
             { QStringLiteral("services"), services },
         };
-        f.write(QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
-                                            { QStringLiteral("environments"), QJsonArray { env } } })
-                        .toJson());
+        f.write(
+            QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
+                                        { QStringLiteral("environments"), QJsonArray { env } } })
+                .toJson());
         f.close();
         const auto set = loadEnvironments(m_config);
         QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
@@ -122,7 +133,8 @@ private slots:
         QVERIFY(api.state.image.contains(QLatin1String("deckhand")));
         QCOMPARE(api.state.tag, QString::fromUtf8(qgetenv("DECKHAND_TAG")));
         QVERIFY2(api.state.ports.join(u' ').contains(
-                         QStringLiteral("127.0.0.1:%1->8000/tcp").arg(QString::fromUtf8(qgetenv("PILOTHOUSE_E2E_API_PORT")))),
+                     QStringLiteral("127.0.0.1:%1->8000/tcp")
+                         .arg(QString::fromUtf8(qgetenv("PILOTHOUSE_E2E_API_PORT")))),
                  qPrintable(api.state.ports.join(u' ')));
         QVERIFY(api.state.startedAt.isValid());
         QVERIFY(!api.state.containerId.isEmpty());
@@ -131,14 +143,16 @@ private slots:
     void pilothousectlStatus()
     {
         QProcess p;
-        p.start(QStringLiteral(PILOTHOUSECTL), { QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"),
-                                                 m_config, QStringLiteral("--env"), QStringLiteral("e2e") });
+        p.start(QStringLiteral(PILOTHOUSECTL),
+                { QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"),
+                  m_config, QStringLiteral("--env"), QStringLiteral("e2e") });
         QVERIFY(p.waitForFinished(60000));
         QCOMPARE(p.exitCode(), 0);
         const QJsonObject o = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
         QCOMPARE(o.value(QStringLiteral("health")).toString(), QStringLiteral("healthy"));
-        QCOMPARE(o.value(QStringLiteral("engine")).toObject().value(QStringLiteral("status")).toString(),
-                 QStringLiteral("connected"));
+        QCOMPARE(
+            o.value(QStringLiteral("engine")).toObject().value(QStringLiteral("status")).toString(),
+            QStringLiteral("connected"));
         QCOMPARE(o.value(QStringLiteral("services")).toArray().size(), 4);
     }
 
@@ -153,8 +167,8 @@ private slots:
             qint64 seenAt = -1;
             auto c = connect(m_session.get(), &StackSession::servicesChanged, this, [&] {
                 const ServiceRow r = rowOf(QStringLiteral("api"));
-                if (seenAt < 0 && !r.state.isRunning()
-                    && (r.health == ServiceHealth::Down || r.health == ServiceHealth::Unhealthy))
+                if (seenAt < 0 && !r.state.isRunning() &&
+                    (r.health == ServiceHealth::Down || r.health == ServiceHealth::Unhealthy))
                     seenAt = clock.elapsed();
             });
             clock.start();
@@ -169,14 +183,15 @@ private slots:
             QVERIFY(docker({ QStringLiteral("start"), id }).ok());
         }
         std::sort(latencies.begin(), latencies.end());
-        qInfo("BENCH kill_to_model_ms min=%lld median=%lld max=%lld (docker kill call included)", latencies.first(),
-              latencies.at(1), latencies.last());
+        qInfo("BENCH kill_to_model_ms min=%lld median=%lld max=%lld (docker kill call included)",
+              latencies.first(), latencies.at(1), latencies.last());
         QVERIFY2(latencies.at(1) < 1000, qPrintable(QString::number(latencies.at(1))));
     }
 
     void restartRecovers()
     {
-        const OperationResult r = operate([this] { m_session->restart(QStringLiteral("api")); }, 120000);
+        const OperationResult r =
+            operate([this] { m_session->restart(QStringLiteral("api")); }, 120000);
         QVERIFY2(r.ok(), qPrintable(r.message));
         QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 120000);
     }
@@ -186,9 +201,35 @@ private slots:
         m_session->followLogs(QStringLiteral("api"), 20);
         QTRY_VERIFY_WITH_TIMEOUT(!m_session->logs()->lines(QStringLiteral("api")).isEmpty(), 20000);
         const auto lines = m_session->logs()->lines(QStringLiteral("api"));
-        QVERIFY2(lines.last().text.startsWith(QLatin1Char('{')), qPrintable(lines.last().text)); // the prefix is gone
+        QVERIFY2(lines.last().text.startsWith(QLatin1Char('{')),
+                 qPrintable(lines.last().text)); // the prefix is gone
         QVERIFY(!lines.last().level.isEmpty());
         m_session->stopFollowingLogs();
+    }
+
+    void daemonRestartIsSurvived()
+    {
+        const qint64 harness = qEnvironmentVariableIntValue("PILOTHOUSE_E2E_HARNESS_PID");
+        if (harness <= 0) {
+            // The engine was not started by the harness (e.g. a system service): leave it alone.
+            if (fixtures::inCi())
+                QFAIL("CI=true, but the harness did not start dockerd, so it cannot restart it");
+            QSKIP("the Docker engine was not started by stack_e2e.py");
+        }
+        QSignalSpy status(m_session->watcher(), &EngineWatcher::engineStatusChanged);
+        QCOMPARE(::kill(pid_t(harness), SIGUSR1), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(int(m_session->watcher()->engineStatus()),
+                                  int(EngineWatcher::EngineStatus::Disconnected), 60000);
+        QVERIFY(!m_session->watcher()->engineError().isEmpty());
+        QTRY_COMPARE_WITH_TIMEOUT(int(m_session->watcher()->engineStatus()),
+                                  int(EngineWatcher::EngineStatus::Connected), 120000);
+        // The restart policy brings the stack back; the model follows without help.
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 180000);
+        // And it is live again: a kill after the reconnect is seen too.
+        const QString id = rowOf(QStringLiteral("worker")).state.containerId;
+        QVERIFY(docker({ QStringLiteral("kill"), id }).ok());
+        QTRY_VERIFY_WITH_TIMEOUT(!rowOf(QStringLiteral("worker")).state.isRunning(), 5000);
+        QVERIFY(docker({ QStringLiteral("start"), id }).ok());
     }
 
     void down()
