@@ -371,7 +371,12 @@ private:
                     }
                     done(0);
                 });
-        installSignalHandlers([this] { m_session->cancel(); });
+        installSignalHandlers([this] {
+            if (m_session->isBusy())
+                m_session->cancel();
+            else
+                done(Unhealthy); // waiting for health: stop waiting
+        });
         if (command == QLatin1String("up"))
             m_session->up();
         else if (command == QLatin1String("down"))
@@ -481,7 +486,8 @@ private:
         }
         if (m_env.kind == EnvironmentKind::Native) {
             err() << "pilothousectl: \"" << m_env.name
-                  << "\" is native: its output is shown by the `pilothousectl up -v` or the window "
+                  << "\" is native: its output is shown by the `pilothousectl up --verbose` or the "
+                     "window "
                      "that runs it."
                   << Qt::endl;
             return EnvError;
@@ -504,9 +510,13 @@ private:
             auto *cmd = new Command(
                 composeCommand(m_env, *cli, a, follow ? 0 : 60000, QStringLiteral("compose logs")),
                 this);
+            // Containers' stderr comes on compose's stderr (v2): show it there.
             connect(cmd, &Command::outputLine, this, [](const QString &line, bool isStderr) {
+                const auto [service, text] = ComposeLogFollower::splitPrefixed(line);
                 if (!isStderr)
-                    out() << ComposeLogFollower::splitPrefixed(line).second << Qt::endl;
+                    out() << text << Qt::endl;
+                else if (!service.isEmpty())
+                    err() << text << Qt::endl;
             });
             connect(cmd, &Command::finished, this, [this, &rc](const CommandResult &r) {
                 if (!r.ok() && r.end != CommandResult::End::Cancelled) {

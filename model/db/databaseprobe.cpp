@@ -137,7 +137,12 @@ private:
             db.setPassword(password);
         QStringList options {
             QStringLiteral("connect_timeout=%1").arg(std::max(1, (timeoutMs + 999) / 1000)),
-            QStringLiteral("application_name=pilothouse-probe")
+            QStringLiteral("application_name=pilothouse-probe"),
+            // A server that vanishes mid-probe (no RST) fails within the timeout
+            // instead of holding the probe thread.
+            QStringLiteral("keepalives=1"), QStringLiteral("keepalives_idle=2"),
+            QStringLiteral("keepalives_interval=1"), QStringLiteral("keepalives_count=2"),
+            QStringLiteral("tcp_user_timeout=%1").arg(timeoutMs)
         };
         const QUrlQuery query(target.dsn);
         if (query.hasQueryItem(QStringLiteral("sslmode")))

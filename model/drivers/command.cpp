@@ -125,9 +125,15 @@ void Command::readStream(QProcess::ProcessChannel channel)
     const QByteArray data = m_process.readAll();
     if (data.isEmpty())
         return;
-    m_kept[c] += data;
-    if (m_kept[c].size() > kMaxKeptBytes)
-        m_kept[c] = m_kept[c].right(kMaxKeptBytes);
+    // Followers (no timeout) stream lines and keep nothing; others keep a tail,
+    // trimmed only when twice the limit so the copy is amortised.
+    if (m_spec.timeoutMs > 0) {
+        m_kept[c] += data;
+        if (m_kept[c].size() > 2 * kMaxKeptBytes)
+            m_kept[c] = m_kept[c].right(kMaxKeptBytes);
+    } else if (c == 1) {
+        m_kept[c] = QByteArray(m_kept[c] + data).right(4096); // the reason it ended
+    }
     m_partial[c] += data;
     qsizetype start = 0;
     for (;;) {
@@ -153,8 +159,8 @@ void Command::finish(CommandResult::End end, int exitCode)
     CommandResult r;
     r.end = end;
     r.exitCode = exitCode;
-    r.output = QString::fromUtf8(m_kept[0]);
-    r.errorOutput = QString::fromUtf8(m_kept[1]);
+    r.output = QString::fromUtf8(m_kept[0].right(kMaxKeptBytes));
+    r.errorOutput = QString::fromUtf8(m_kept[1].right(kMaxKeptBytes));
     r.elapsedMs = m_clock.isValid() ? m_clock.elapsed() : 0;
     if (end == CommandResult::End::FailedToStart) {
         r.startError = findProgram(m_spec.program, m_spec.environment).isEmpty()

@@ -215,8 +215,12 @@ void NativeDriver::startOne(Supervised &s)
 {
     s.wanted = true;
     s.restartTimer.stop();
-    if (s.process && s.process->state() != QProcess::NotRunning)
+    if (s.process && s.process->state() != QProcess::NotRunning) {
+        // Still stopping (a cancelled stop): start again once it has exited.
+        if (s.state.state == RunState::Stopping)
+            s.startAfterExit = true;
         return;
+    }
     const QString program = resolveProgram(s.spec.program);
     if (program.isEmpty()) {
         s.wanted = false;
@@ -283,6 +287,7 @@ void NativeDriver::startOne(Supervised &s)
 void NativeDriver::stopOne(Supervised &s)
 {
     s.wanted = false;
+    s.startAfterExit = false;
     s.restartTimer.stop();
     if (!s.process || s.process->state() == QProcess::NotRunning) {
         if (s.state.state == RunState::Restarting)
@@ -322,6 +327,15 @@ void NativeDriver::onExited(Supervised &s, int exitCode, QProcess::ExitStatus st
     s.state.exitCode = status == QProcess::CrashExit ? -1 : exitCode;
     const qint64 ranMs = s.uptime.isValid() ? s.uptime.elapsed() : 0;
     s.process.release()->deleteLater();
+    if (s.startAfterExit) {
+        s.startAfterExit = false;
+        s.state.state = RunState::Exited;
+        if (s.wanted) {
+            startOne(s);
+            publish();
+            return;
+        }
+    }
     if (s.wanted) {
         // It stopped on its own: a crash. Try again, waiting longer each time.
         s.backoffMs = ranMs >= m_resetAfterMs || s.backoffMs == 0
@@ -366,7 +380,7 @@ void NativeDriver::checkPending()
         }
     }
     for (Supervised *s : p.targets) {
-        if (s->wanted && s->state.state == RunState::Starting)
+        if (s->wanted && (s->state.state == RunState::Starting || s->startAfterExit))
             return;
     }
     if (!p.failures.isEmpty())

@@ -49,6 +49,7 @@ private:
         NativeProcess spec;
         std::unique_ptr<QProcess> process;
         bool wanted = false; // the user wants it running
+        bool startAfterExit = false; // started while a stop was still under way
         ServiceState state;
         QTimer restartTimer;
         QTimer killTimer;

@@ -266,28 +266,37 @@ void EngineWatcher::seed()
 void EngineWatcher::inspect(const QStringList &ids, bool replaceAll)
 {
     const quint64 generation = m_generation;
+    // Answers may come back in any order; each container keeps the newest.
+    const quint64 sequence = ++m_inspectSequence;
     auto *cmd = new Command(
         dockerCommand(m_env,
                       QStringList { QStringLiteral("container"), QStringLiteral("inspect") } + ids,
                       kCallTimeoutMs, QStringLiteral("docker inspect")),
         this);
     connect(cmd, &Command::finished, this,
-            [this, cmd, generation, ids, replaceAll](const CommandResult &r) {
+            [this, cmd, generation, ids, replaceAll, sequence](const CommandResult &r) {
                 cmd->deleteLater();
                 if (generation != m_generation || !m_running)
                     return;
                 // Exit 1 with partial output: some containers vanished in between.
-                if (r.end != CommandResult::End::Exited) {
+                // Exit 1 with nothing but an error that is not "No such": the engine is gone.
+                if (r.end != CommandResult::End::Exited ||
+                    (r.exitCode != 0 && r.output.trimmed().isEmpty() &&
+                     !r.errorOutput.contains(QLatin1String("No such")))) {
                     disconnected(explainDockerFailure(r, QStringLiteral("docker inspect"), m_env));
                     return;
                 }
-                applyInspect(r.output.toUtf8(), ids, replaceAll);
+                applyInspect(r.output.toUtf8(), ids, replaceAll, sequence);
             });
     cmd->start();
 }
 
-void EngineWatcher::applyInspect(const QByteArray &json, const QStringList &asked, bool replaceAll)
+void EngineWatcher::applyInspect(const QByteArray &json, const QStringList &asked, bool replaceAll,
+                                 quint64 sequence)
 {
+    const auto newer = [this, sequence](const QString &id) {
+        return m_appliedSequence.value(id, 0) > sequence;
+    };
     const QJsonArray list = QJsonDocument::fromJson(json).array();
     QHash<QString, ServiceState> fresh;
     QStringList unknownImages;
@@ -302,9 +311,24 @@ void EngineWatcher::applyInspect(const QByteArray &json, const QStringList &aske
         fresh.insert(s.containerId, s);
     }
     if (replaceAll) {
-        m_states = fresh;
+        QHash<QString, ServiceState> next;
+        for (auto it = fresh.cbegin(); it != fresh.cend(); ++it)
+            next.insert(it.key(), newer(it.key()) ? m_states.value(it.key(), *it) : *it);
+        // Containers a newer answer knows about (created after this listing) stay.
+        for (auto it = m_states.cbegin(); it != m_states.cend(); ++it) {
+            if (!next.contains(it.key()) && newer(it.key()))
+                next.insert(it.key(), *it);
+        }
+        m_states = next;
+        for (auto it = fresh.cbegin(); it != fresh.cend(); ++it) {
+            if (!newer(it.key()))
+                m_appliedSequence.insert(it.key(), sequence);
+        }
     } else {
         for (const QString &id : asked) {
+            if (newer(id))
+                continue;
+            m_appliedSequence.insert(id, sequence);
             const auto it =
                 std::find_if(fresh.cbegin(), fresh.cend(),
                              [&id](const ServiceState &s) { return s.containerId.startsWith(id); });
@@ -386,6 +410,7 @@ void EngineWatcher::onEventLine(const QString &line)
         if (m_states.remove(id) > 0)
             publish();
         m_dirty.remove(id);
+        m_appliedSequence.insert(id, ++m_inspectSequence); // later answers about it are stale
         return;
     }
     // Apply what the event itself says at once; the inspect that follows fills in the rest.

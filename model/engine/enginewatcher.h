@@ -45,7 +45,8 @@ private:
     void startEvents();
     void seed();
     void inspect(const QStringList &ids, bool replaceAll);
-    void applyInspect(const QByteArray &json, const QStringList &asked, bool replaceAll);
+    void applyInspect(const QByteArray &json, const QStringList &asked, bool replaceAll,
+                      quint64 sequence);
     void resolveDigests(const QStringList &imageIds);
     void onEventLine(const QString &line);
     void scheduleInspect(const QString &id);
@@ -66,6 +67,8 @@ private:
     bool m_running = false;
     bool m_seeded = false;
     quint64 m_generation = 0; // answers from before a reconnect are dropped
+    quint64 m_inspectSequence = 0;
+    QHash<QString, quint64> m_appliedSequence; // container id -> newest answer applied
 };
 
 } // namespace pilothouse

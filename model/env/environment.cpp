@@ -10,6 +10,7 @@
 #include <QRegularExpression>
 #include <QSet>
 #include <QStandardPaths>
+#include <QUrlQuery>
 
 #ifndef PILOTHOUSE_SOURCE_DIR
 #define PILOTHOUSE_SOURCE_DIR ""
@@ -32,7 +33,15 @@ QString toString(EnvironmentKind kind)
 
 QString DatabaseTarget::displayDsn() const
 {
-    return dsn.toString(QUrl::RemovePassword);
+    // Validation allows only sslmode in the query; drop anything else all the same.
+    QUrl shown = dsn;
+    const QUrlQuery query(dsn);
+    QUrlQuery kept;
+    if (query.hasQueryItem(QStringLiteral("sslmode")))
+        kept.addQueryItem(QStringLiteral("sslmode"),
+                          query.queryItemValue(QStringLiteral("sslmode")));
+    shown.setQuery(kept);
+    return shown.toString(QUrl::RemovePassword);
 }
 
 bool Environment::isRemote() const
@@ -121,6 +130,21 @@ bool isValidImageTag(const QString &tag)
 }
 
 namespace {
+
+// "scheme://user:secret@host/..." -> "scheme://***@host/...": values are echoed
+// in messages, and a mistyped URL may still carry a password.
+QString redactUserInfo(const QString &text)
+{
+    const qsizetype scheme = text.indexOf(QLatin1String("://"));
+    const qsizetype from = scheme < 0 ? 0 : scheme + 3;
+    qsizetype end = text.indexOf(QLatin1Char('/'), from);
+    if (end < 0)
+        end = text.size();
+    const qsizetype at = text.lastIndexOf(QLatin1Char('@'), end - 1);
+    if (at < from)
+        return text;
+    return text.left(from) + QStringLiteral("***") + text.mid(at);
+}
 
 bool isValidRepository(const QString &repo)
 {
@@ -279,7 +303,7 @@ void parseEndpoint(Validator &v, const QJsonValue &value, const QString &field,
             e.url.host().isEmpty()) {
             v.fail(field + QStringLiteral(".url"),
                    QStringLiteral("expected an http:// or https:// URL with a host, got \"%1\"")
-                       .arg(*url));
+                       .arg(redactUserInfo(*url)));
         } else if (!e.url.userInfo().isEmpty()) {
             v.fail(field + QStringLiteral(".url"), QStringLiteral("must not carry credentials"));
         }
@@ -380,6 +404,14 @@ void parseDatabase(Validator &v, const QJsonObject &o, Environment &env)
             target.dsn.path().size() < 2)
             v.fail(QStringLiteral("database.dsn"),
                    QStringLiteral("expected postgresql://user@host:5432/dbname"));
+        const QUrlQuery query(target.dsn);
+        for (const auto &item : query.queryItems()) {
+            if (item.first != QLatin1String("sslmode"))
+                v.fail(QStringLiteral("database.dsn"),
+                       QStringLiteral("only ?sslmode=... is allowed in the URL, not \"%1\" (a "
+                                      "password goes in ~/.pgpass or database.passwordEnv)")
+                           .arg(item.first));
+        }
     } else {
         v.fail(QStringLiteral("database.dsn"),
                QStringLiteral("expected a postgresql:// or sqlite:/// URL"));
@@ -534,7 +566,7 @@ void parseDocker(Validator &v, const QJsonObject &o, Environment &env)
             v.fail(QStringLiteral("docker.host"),
                    QStringLiteral("expected unix:///path, tcp://host:port or ssh://user@host, "
                                   "got \"%1\"")
-                       .arg(*host));
+                       .arg(redactUserInfo(*host)));
         } else if (!url.password().isEmpty()) {
             v.fail(QStringLiteral("docker.host"), QStringLiteral("must not contain a password"));
         }

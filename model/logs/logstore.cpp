@@ -74,8 +74,15 @@ std::pair<QString, QString> ComposeLogFollower::splitPrefixed(const QString &lin
 void ComposeLogFollower::follow(const QString &service, int tail)
 {
     stop();
+    if (!service.isEmpty() && !isValidServiceName(service)) {
+        emit ended(QStringLiteral("\"%1\" is not a valid service name").arg(service));
+        return;
+    }
     m_service = service;
-    locateCompose(m_env, this, [this, service, tail](Expected<ComposeCli> cli) {
+    const quint64 generation = ++m_generation;
+    locateCompose(m_env, this, [this, service, tail, generation](Expected<ComposeCli> cli) {
+        if (generation != m_generation)
+            return; // stopped or replaced while the compose CLI was being found
         if (!cli) {
             emit ended(cli.error());
             return;
@@ -112,6 +119,7 @@ void ComposeLogFollower::follow(const QString &service, int tail)
 
 void ComposeLogFollower::stop()
 {
+    ++m_generation;
     if (m_command) {
         m_command->disconnect(this);
         m_command->cancel();

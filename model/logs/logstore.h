@@ -69,6 +69,7 @@ private:
     LogStore *m_store;
     QPointer<Command> m_command;
     QString m_service;
+    quint64 m_generation = 0;
 };
 
 } // namespace pilothouse

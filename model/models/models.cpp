@@ -234,6 +234,14 @@ void EndpointModel::setMonitor(HealthMonitor *monitor)
         m_rowOf.insert(m_ids.at(i), i);
     endResetModel();
     if (monitor) {
+        m_connections << connect(monitor, &HealthMonitor::endpointsChanged, this,
+                                 [this] { setMonitor(m_monitor); });
+        m_connections << connect(monitor, &QObject::destroyed, this, [this] {
+            beginResetModel();
+            m_ids.clear();
+            m_rowOf.clear();
+            endResetModel();
+        });
         m_connections << connect(monitor, &HealthMonitor::endpointChecked, this, [this](int id) {
             const int row = m_rowOf.value(id, -1);
             if (row >= 0)

@@ -51,6 +51,7 @@ int HealthMonitor::addEndpoint(const QString &service, const HealthEndpoint &end
     m_endpoints.insert(id, e);
     if (m_running)
         schedule(id, nowMs());
+    emit endpointsChanged();
     return id;
 }
 
@@ -59,6 +60,7 @@ void HealthMonitor::clear()
     stop();
     m_endpoints.clear();
     m_generations.clear();
+    emit endpointsChanged();
 }
 
 void HealthMonitor::start()
@@ -294,10 +296,12 @@ void HealthMonitor::onFinished(int id, QNetworkReply *reply)
             e.lastFailedChecks = e.checks;
         record(e, status, http, latencyMs, detail);
     }
-    if (m_running) {
-        const int delay = e.status == EndpointStatus::Fail
-            ? backoffDelayMs(e.endpoint.intervalMs, e.consecutiveFailures)
-            : e.endpoint.intervalMs;
+    // record() emitted signals: a slot may have changed the endpoints. Look again.
+    const auto after = m_endpoints.constFind(id);
+    if (m_running && after != m_endpoints.cend()) {
+        const int delay = after->status == EndpointStatus::Fail
+            ? backoffDelayMs(after->endpoint.intervalMs, after->consecutiveFailures)
+            : after->endpoint.intervalMs;
         schedule(id, nowMs() + delay);
     }
 }
@@ -318,9 +322,10 @@ void HealthMonitor::record(EndpointState &e, EndpointStatus status, int httpStat
         e.lastTransition = now;
         e.transitions.push({ now, before, status, detail });
     }
-    emit endpointChecked(e.id);
+    const int id = e.id; // the slots may change the endpoints
+    emit endpointChecked(id);
     if (before != status)
-        emit statusChanged(e.id, before, status);
+        emit statusChanged(id, before, status);
 }
 
 } // namespace pilothouse

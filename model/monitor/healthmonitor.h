@@ -85,6 +85,7 @@ public:
     static constexpr qsizetype kMaxBodyBytes = 256 * 1024;
 
 signals:
+    void endpointsChanged(); // added or cleared
     void endpointChecked(int id);
     void statusChanged(int id, pilothouse::EndpointStatus from, pilothouse::EndpointStatus to);
 

@@ -103,6 +103,17 @@ private slots:
                   "'processes':[{'name':'p','program':'/bin/true'}],"
                   "'database':{'dsn':'postgresql://app:hunter2@db:5432/app'}}]}"))
             << QStringList { QStringLiteral("database.dsn: must not contain a password") };
+        QTest::newRow("password in dsn query")
+            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
+                  "'processes':[{'name':'p','program':'/bin/true'}],"
+                  "'database':{'dsn':'postgresql://app@db:5432/app?password=hunter2'}}]}"))
+            << QStringList { QStringLiteral(
+                   "database.dsn: only ?sslmode=... is allowed in the URL, not \"password\"") };
+        QTest::newRow("credentials in a bad url are not echoed")
+            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
+                  "'processes':[{'name':'p','program':'/bin/true'}],"
+                  "'services':[{'name':'x','health':[{'url':'ftp://admin:hunter2@h/x'}]}]}]}"))
+            << QStringList { QStringLiteral("got \"ftp://***@h/x\"") };
         QTest::newRow("service name and url")
             << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
                   "'processes':[{'name':'p','program':'/bin/true'}],"

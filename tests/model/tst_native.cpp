@@ -244,6 +244,43 @@ private slots:
         QCOMPARE(int(s.state), int(RunState::Exited));
     }
 
+    void cancelledStopThenStartIsNotACrash()
+    {
+        Environment e;
+        e.name = QStringLiteral("c");
+        e.processes << python(
+            QStringLiteral("slow"),
+            QStringLiteral(
+                "import signal,sys,time\n"
+                "signal.signal(signal.SIGTERM, lambda *a: (time.sleep(0.5), sys.exit(0)))\n"
+                "print('ready', flush=True)\ntime.sleep(600)"));
+        NativeDriver driver(e);
+        QStringList lines;
+        connect(&driver, &StackDriver::outputLine, this,
+                [&lines](const QString &, const QString &l) { lines << l; });
+        QSignalSpy finished(&driver, &StackDriver::operationFinished);
+        driver.up();
+        QVERIFY(finished.wait(10000));
+        QTRY_VERIFY_WITH_TIMEOUT(lines.contains(QStringLiteral("ready")), 10000);
+        ServiceState s;
+        QVERIFY(stateOf(driver.states(), QStringLiteral("slow"), &s));
+        const qint64 firstPid = s.pid;
+        finished.clear();
+        driver.down();
+        driver.cancel(); // the user changes their mind while it is stopping
+        QCOMPARE(finished.size(), 1);
+        QCOMPARE(int(finished.first().first().value<OperationResult>().outcome),
+                 int(OperationResult::Outcome::Cancelled));
+        finished.clear();
+        driver.up(); // completes only once the old process is gone and a new one runs
+        QVERIFY(finished.wait(10000));
+        QVERIFY(finished.first().first().value<OperationResult>().ok());
+        QVERIFY(stateOf(driver.states(), QStringLiteral("slow"), &s));
+        QVERIFY(s.isRunning());
+        QVERIFY(s.pid != firstPid);
+        QCOMPARE(s.restartCount, 0); // an ordered stop is not a crash
+    }
+
     void missingProgramIsAClearError()
     {
         Environment e;
