@@ -4,6 +4,7 @@
 
 #include "core/session.h"
 #include "drivers/docker.h"
+#include "drivers/nativecontrol.h"
 #include "drivers/nativedriver.h"
 #include "env/environment.h"
 
@@ -87,6 +88,7 @@ QJsonObject toJson(const ServiceRow &r)
     o[u"ports"] = QJsonArray::fromStringList(s.ports);
     o[u"started_at"] = iso(s.startedAt);
     o[u"restart_count"] = s.restartCount;
+    o[u"pid"] = s.pid;
     o[u"detail"] = r.detail;
     return o;
 }
@@ -176,19 +178,14 @@ public:
         if (command == QLatin1String("up"))
             return m_env.kind == EnvironmentKind::Native ? supervise(p) : operate(command, {}, p);
         if (command == QLatin1String("down") || command == QLatin1String("restart")) {
-            if (m_env.kind == EnvironmentKind::Native) {
-                err() << "pilothousectl: \"" << m_env.name
-                      << "\" is native: its processes live as long as the `pilothousectl up` "
-                         "or the window that started them; stop that one (Ctrl+C)."
-                      << Qt::endl;
-                return EnvError;
-            }
             const QString service = args.value(0);
             if (!service.isEmpty() && !isValidServiceName(service)) {
                 err() << "pilothousectl: \"" << service << "\" is not a valid service name"
                       << Qt::endl;
                 return Usage;
             }
+            if (m_env.kind == EnvironmentKind::Native)
+                return remote(command, service);
             return operate(command, service, p);
         }
         if (command == QLatin1String("logs"))
@@ -201,14 +198,20 @@ private:
     // Runs the event loop until done() is called or the deadline passes.
     int loop(int timeoutMs = 0)
     {
+        // A timer of this loop only: it must not end a later one.
+        QTimer deadline;
+        deadline.setSingleShot(true);
+        connect(&deadline, &QTimer::timeout, this, [] { QCoreApplication::exit(-1); });
         if (timeoutMs > 0)
-            QTimer::singleShot(timeoutMs, this, [this] {
-                m_loopTimedOut = true;
-                QCoreApplication::exit(-1);
-            });
+            deadline.start(timeoutMs);
         return QCoreApplication::exec();
     }
-    void done(int code) { QCoreApplication::exit(code); }
+    // Queued: an answer may come before the loop runs (a socket that fails at once).
+    void done(int code)
+    {
+        QMetaObject::invokeMethod(
+            qApp, [code] { QCoreApplication::exit(code); }, Qt::QueuedConnection);
+    }
 
     // Waits until the engine is seeded, every endpoint answered once and the database probe came
     // back.
@@ -228,9 +231,11 @@ private:
         connect(m_session.get(), &StackSession::databaseChanged, this,
                 [this] { m_dbAnswered = true; });
         QTimer poll;
-        connect(&poll, &QTimer::timeout, this, [this, complete] {
-            if (complete())
+        connect(&poll, &QTimer::timeout, this, [this, complete, &poll] {
+            if (complete()) {
+                poll.stop();
                 done(0);
+            }
         });
         poll.start(20);
         m_session->startWatching();
@@ -240,6 +245,8 @@ private:
 
     int status(const QCommandLineParser &)
     {
+        if (m_env.kind == EnvironmentKind::Native)
+            adoptOwnerStates();
         gather(15000);
         const QList<ServiceRow> rows = m_session->services();
         const ServiceHealth agg = m_session->aggregate();
@@ -393,9 +400,11 @@ private:
     {
         m_session->startWatching();
         QTimer poll;
-        connect(&poll, &QTimer::timeout, this, [this] {
-            if (m_session->aggregate() == ServiceHealth::Healthy)
+        connect(&poll, &QTimer::timeout, this, [this, &poll] {
+            if (m_session->aggregate() == ServiceHealth::Healthy) {
+                poll.stop();
                 done(0);
+            }
         });
         poll.start(100);
         loop(timeoutMs);
@@ -472,10 +481,60 @@ private:
                 m_session->cancel();
             m_session->down();
         });
+        NativeControlServer control(m_session.get());
+        if (const Outcome listening = control.listen(); !listening) {
+            err() << "pilothousectl: " << listening.error() << Qt::endl;
+            return EnvError;
+        }
         m_session->startWatching();
         m_session->up();
         loop();
         return rc;
+    }
+
+    // Native: ask the process that owns the environment (its `up` or the window).
+    int remote(const QString &op, const QString &service)
+    {
+        int rc = Ok;
+        NativeControlClient client(m_env.name);
+        connect(&client, &NativeControlClient::reply, this, [this, &rc](const QJsonObject &answer) {
+            if (!answer.value(QStringLiteral("ok")).toBool()) {
+                err() << "pilothousectl: " << answer.value(QStringLiteral("message")).toString()
+                      << Qt::endl;
+                rc = EnvError;
+            } else if (!m_json) {
+                err() << m_env.name << ": done" << Qt::endl;
+            }
+        });
+        connect(&client, &NativeControlClient::done, this, [this, &rc, &op](const QString &error) {
+            if (!error.isEmpty()) {
+                // Nothing owns it: it is not running. Down is then already done.
+                err() << "pilothousectl: \"" << m_env.name << "\" is " << error << Qt::endl;
+                rc = op == QLatin1String("down") ? Ok : EnvError;
+            }
+            done(0);
+        });
+        QJsonObject request { { QStringLiteral("op"), op } };
+        if (!service.isEmpty())
+            request.insert(QStringLiteral("service"), service);
+        client.send(request);
+        loop();
+        return rc;
+    }
+
+    // Native: the states its owner reports, when one runs.
+    void adoptOwnerStates()
+    {
+        NativeControlClient client(m_env.name);
+        connect(&client, &NativeControlClient::reply, this, [this](const QJsonObject &answer) {
+            QList<ServiceState> states;
+            for (const QJsonValue &v : answer.value(QStringLiteral("states")).toArray())
+                states << serviceStateFromJson(v.toObject());
+            m_session->adoptStates(states);
+        });
+        connect(&client, &NativeControlClient::done, this, [this] { done(0); });
+        client.send({ { QStringLiteral("op"), QStringLiteral("status") } });
+        loop(5000);
     }
 
     int logs(const QStringList &args, const QCommandLineParser &p)
@@ -485,12 +544,25 @@ private:
             return Usage;
         }
         if (m_env.kind == EnvironmentKind::Native) {
-            err() << "pilothousectl: \"" << m_env.name
-                  << "\" is native: its output is shown by the `pilothousectl up --verbose` or the "
-                     "window "
-                     "that runs it."
-                  << Qt::endl;
-            return EnvError;
+            int rc = Ok;
+            NativeControlClient client(m_env.name);
+            connect(&client, &NativeControlClient::reply, this, [](const QJsonObject &answer) {
+                out() << answer.value(QStringLiteral("line")).toString() << Qt::endl;
+            });
+            connect(&client, &NativeControlClient::done, this, [this, &rc](const QString &error) {
+                if (!error.isEmpty()) {
+                    err() << "pilothousectl: \"" << m_env.name << "\" is " << error << Qt::endl;
+                    rc = EnvError;
+                }
+                done(0);
+            });
+            installSignalHandlers([&client] { client.close(); });
+            client.send({ { QStringLiteral("op"), QStringLiteral("logs") },
+                          { QStringLiteral("service"), args.first() },
+                          { QStringLiteral("tail"), p.value(QStringLiteral("tail")).toInt() },
+                          { QStringLiteral("follow"), p.isSet(QStringLiteral("follow")) } });
+            loop();
+            return rc;
         }
         const int tail = p.value(QStringLiteral("tail")).toInt();
         const bool follow = p.isSet(QStringLiteral("follow"));
@@ -543,7 +615,6 @@ private:
     bool m_json;
     std::unique_ptr<StackSession> m_session;
     bool m_dbAnswered = false;
-    bool m_loopTimedOut = false;
 };
 
 int listEnvironments(const EnvironmentSet &set, bool json)

@@ -64,6 +64,10 @@ public:
     void followLogs(const QString &service = {}, int tail = 200);
     void stopFollowingLogs();
 
+    // A native environment owned by another process: show the states its
+    // owner reports (see NativeControlClient) instead of our own, idle driver's.
+    void adoptStates(const QList<ServiceState> &states) { setStates(states); }
+
     QList<ServiceRow> services() const;
     // The worst service health; Unknown until something is known.
     ServiceHealth aggregate() const;

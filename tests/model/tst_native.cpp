@@ -417,10 +417,55 @@ private slots:
                      .toString(),
                  QStringLiteral("warn"));
 
-        // SIGTERM: it stops deckhand cleanly and exits 0.
-        up.terminate();
-        QVERIFY(up.waitForFinished(20000));
+        // Other pilothousectl calls reach the owner through its control socket.
+        const QStringList env { QStringLiteral("--config"), cfg, QStringLiteral("--env"),
+                                QStringLiteral("t") };
+        const auto deckhandPid = [&] {
+            const Run s =
+                ctl(QStringList { QStringLiteral("status"), QStringLiteral("--json") } + env);
+            const QJsonObject svc = QJsonDocument::fromJson(s.out)
+                                        .object()
+                                        .value(QStringLiteral("services"))
+                                        .toArray()
+                                        .first()
+                                        .toObject();
+            return svc.value(QStringLiteral("state")).toString() == QLatin1String("running")
+                ? svc.value(QStringLiteral("pid")).toInteger()
+                : qint64(0);
+        };
+        const qint64 pid1 = deckhandPid();
+        QVERIFY(pid1 > 0); // the owner's view: running, with its pid
+        r = ctl(QStringList { QStringLiteral("up") } + env);
+        QCOMPARE(r.exitCode, 3);
+        QVERIFY2(r.err.contains("is already running under pilothousectl (pid"), r.err.constData());
+        r = ctl(QStringList { QStringLiteral("logs"), QStringLiteral("deckhand"),
+                              QStringLiteral("--tail"), QStringLiteral("50") } +
+                env);
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY2(r.out.contains("\"event\":\"listening\""), r.out.constData());
+        r = ctl(QStringList { QStringLiteral("restart"), QStringLiteral("deckhand") } + env);
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez").status == 200, 15000);
+        const qint64 pid2 = deckhandPid();
+        QVERIFY(pid2 > 0 && pid2 != pid1);
+        r = ctl(QStringList { QStringLiteral("down") } + env);
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY(up.waitForFinished(20000)); // the owner is done once its stack is down
         QCOMPARE(up.exitCode(), 0);
+        QVERIFY(httpRequest(port, "GET", "/livez", {}, {}, 1000).status == 0);
+        r = ctl(QStringList { QStringLiteral("down") } + env);
+        QCOMPARE(r.exitCode, 0); // already down
+        QVERIFY(r.err.contains("is not running"));
+        QCOMPARE(ctl(QStringList { QStringLiteral("restart") } + env).exitCode, 3);
+
+        // SIGTERM of the owner: it stops deckhand cleanly and exits 0.
+        QProcess up1;
+        up1.start(QStringLiteral(PILOTHOUSECTL), QStringList { QStringLiteral("up") } + env);
+        QVERIFY(up1.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez").status == 200, 15000);
+        up1.terminate();
+        QVERIFY(up1.waitForFinished(20000));
+        QCOMPARE(up1.exitCode(), 0);
         QVERIFY(httpRequest(port, "GET", "/livez", {}, {}, 1000).status == 0);
 
         // SIGKILL of the supervisor leaves no orphan: the kernel stops deckhand.

@@ -1,0 +1,256 @@
+#include "drivers/nativecontrol.h"
+
+#include "core/session.h"
+#include "drivers/nativedriver.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QLocalSocket>
+#include <memory>
+#include <unistd.h>
+
+namespace pilothouse {
+
+QString nativeControlPath(const QString &environment)
+{
+    QString dir = qEnvironmentVariable("XDG_RUNTIME_DIR");
+    if (dir.isEmpty() || !QFileInfo(dir).isDir()) {
+        // No runtime dir (root shells, containers): a private folder in /tmp.
+        dir = QDir::tempPath() + QStringLiteral("/pilothouse-%1").arg(::getuid());
+        QDir().mkpath(dir);
+        QFile::setPermissions(dir, QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+    }
+    return dir + QStringLiteral("/pilothouse-%1.sock").arg(environment);
+}
+
+static QString iso(const QDateTime &t)
+{
+    return t.isValid() ? t.toUTC().toString(Qt::ISODateWithMs) : QString();
+}
+
+QJsonObject toJson(const ServiceState &s)
+{
+    return QJsonObject {
+        { QStringLiteral("service"), s.service },
+        { QStringLiteral("container"), s.container },
+        { QStringLiteral("container_id"), s.containerId },
+        { QStringLiteral("image"), s.image },
+        { QStringLiteral("tag"), s.tag },
+        { QStringLiteral("digest"), s.digest },
+        { QStringLiteral("state"), toString(s.state) },
+        { QStringLiteral("engine_health"), toString(s.health) },
+        { QStringLiteral("exit_code"), s.exitCode },
+        { QStringLiteral("ports"), QJsonArray::fromStringList(s.ports) },
+        { QStringLiteral("started_at"), iso(s.startedAt) },
+        { QStringLiteral("finished_at"), iso(s.finishedAt) },
+        { QStringLiteral("restart_count"), s.restartCount },
+        { QStringLiteral("pid"), s.pid },
+        { QStringLiteral("detail"), s.detail },
+    };
+}
+
+ServiceState serviceStateFromJson(const QJsonObject &o)
+{
+    ServiceState s;
+    s.service = o.value(QStringLiteral("service")).toString();
+    s.container = o.value(QStringLiteral("container")).toString();
+    s.containerId = o.value(QStringLiteral("container_id")).toString();
+    s.image = o.value(QStringLiteral("image")).toString();
+    s.tag = o.value(QStringLiteral("tag")).toString();
+    s.digest = o.value(QStringLiteral("digest")).toString();
+    const QString state = o.value(QStringLiteral("state")).toString();
+    for (RunState r : { RunState::Unknown, RunState::Created, RunState::Starting, RunState::Running,
+                        RunState::Restarting, RunState::Paused, RunState::Stopping,
+                        RunState::Exited, RunState::Dead }) {
+        if (toString(r) == state)
+            s.state = r;
+    }
+    s.health = healthFromDocker(o.value(QStringLiteral("engine_health")).toString());
+    s.exitCode = o.value(QStringLiteral("exit_code")).toInt(-1);
+    s.ports = o.value(QStringLiteral("ports")).toVariant().toStringList();
+    s.startedAt =
+        QDateTime::fromString(o.value(QStringLiteral("started_at")).toString(), Qt::ISODateWithMs);
+    s.finishedAt =
+        QDateTime::fromString(o.value(QStringLiteral("finished_at")).toString(), Qt::ISODateWithMs);
+    s.restartCount = o.value(QStringLiteral("restart_count")).toInt();
+    s.pid = o.value(QStringLiteral("pid")).toInteger();
+    s.detail = o.value(QStringLiteral("detail")).toString();
+    return s;
+}
+
+static void write(QLocalSocket *socket, const QJsonObject &o)
+{
+    socket->write(QJsonDocument(o).toJson(QJsonDocument::Compact) + '\n');
+    socket->flush(); // the owner may exit right after answering (a remote down)
+}
+
+NativeControlServer::NativeControlServer(StackSession *session, QObject *parent)
+    : QObject(parent)
+    , m_session(session)
+    , m_path(nativeControlPath(session->environment().name))
+{
+    m_server.setSocketOptions(QLocalServer::UserAccessOption);
+    connect(&m_server, &QLocalServer::newConnection, this, &NativeControlServer::onConnection);
+}
+
+NativeControlServer::~NativeControlServer()
+{
+    m_server.close(); // removes the socket file
+}
+
+Outcome NativeControlServer::listen()
+{
+    {
+        // Someone answering there is a live owner; a file nobody answers on is stale.
+        QLocalSocket probe;
+        probe.connectToServer(m_path);
+        if (probe.waitForConnected(500)) {
+            write(&probe, QJsonObject { { QStringLiteral("op"), QStringLiteral("owner") } });
+            QString who;
+            if (probe.waitForReadyRead(1000))
+                who = QJsonDocument::fromJson(probe.readLine())
+                          .object()
+                          .value(QStringLiteral("owner"))
+                          .toString();
+            return Error { QStringLiteral(
+                               "\"%1\" is already running under %2; use that one, or stop it "
+                               "first (pilothousectl down --env %1)")
+                               .arg(m_session->environment().name,
+                                    who.isEmpty() ? QStringLiteral("another Pilothouse") : who) };
+        }
+    }
+    QLocalServer::removeServer(m_path);
+    if (!m_server.listen(m_path))
+        return Error {
+            QStringLiteral("cannot listen on %1: %2").arg(m_path, m_server.errorString())
+        };
+    return success();
+}
+
+void NativeControlServer::onConnection()
+{
+    while (QLocalSocket *socket = m_server.nextPendingConnection()) {
+        connect(socket, &QLocalSocket::disconnected, socket, &QObject::deleteLater);
+        connect(socket, &QLocalSocket::readyRead, this, [this, socket] {
+            if (!socket->canReadLine()) {
+                if (socket->bytesAvailable() > 64 * 1024)
+                    socket->abort(); // not a request
+                return;
+            }
+            const QJsonObject request = QJsonDocument::fromJson(socket->readLine()).object();
+            handle(socket, request);
+        });
+    }
+}
+
+void NativeControlServer::handle(QLocalSocket *socket, const QJsonObject &request)
+{
+    const QString op = request.value(QStringLiteral("op")).toString();
+    const QString service = request.value(QStringLiteral("service")).toString();
+    if (op == QLatin1String("owner")) {
+        write(socket,
+              { { QStringLiteral("owner"),
+                  QStringLiteral("%1 (pid %2)")
+                      .arg(QFileInfo(QCoreApplication::applicationFilePath()).fileName())
+                      .arg(QCoreApplication::applicationPid()) } });
+        socket->disconnectFromServer();
+        return;
+    }
+    if (op == QLatin1String("status")) {
+        QJsonArray states;
+        if (NativeDriver *d = m_session->nativeDriver()) {
+            for (const ServiceState &s : d->states())
+                states.append(toJson(s));
+        }
+        write(socket, { { QStringLiteral("states"), states } });
+        socket->disconnectFromServer();
+        return;
+    }
+    if (op == QLatin1String("logs")) {
+        const int tail = std::max(0, request.value(QStringLiteral("tail")).toInt(100));
+        const QList<LogLine> lines = m_session->logs()->lines(service);
+        for (qsizetype i = std::max<qsizetype>(0, lines.size() - tail); i < lines.size(); ++i)
+            write(socket, { { QStringLiteral("line"), lines.at(i).text } });
+        if (!request.value(QStringLiteral("follow")).toBool()) {
+            socket->disconnectFromServer();
+            return;
+        }
+        connect(m_session->logs(), &LogStore::appended, socket,
+                [socket, service](const QString &s, const LogLine &l) {
+                    if (s == service)
+                        write(socket, { { QStringLiteral("line"), l.text } });
+                });
+        return;
+    }
+    using Call = void (StackSession::*)(const QString &);
+    std::function<void()> call;
+    if (op == QLatin1String("down"))
+        call = [this] { m_session->down(); };
+    else if (op == QLatin1String("restart"))
+        call = [this, service] { m_session->restart(service); };
+    else if (op == QLatin1String("stop") || op == QLatin1String("start")) {
+        const Call c =
+            op == QLatin1String("stop") ? &StackSession::stopService : &StackSession::startService;
+        call = [this, c, service] { (m_session->*c)(service); };
+    }
+    if (!call) {
+        write(socket,
+              { { QStringLiteral("ok"), false },
+                { QStringLiteral("message"), QStringLiteral("unknown request \"%1\"").arg(op) } });
+        socket->disconnectFromServer();
+        return;
+    }
+    // The answer is the operation's outcome; one connection per request.
+    // The socket is the context: if the client goes away first, Qt drops the
+    // connection and the operation just goes on.
+    auto conn = std::make_shared<QMetaObject::Connection>();
+    *conn = connect(
+        m_session, &StackSession::operationFinished, socket,
+        [socket, conn](const OperationResult &r) {
+            QObject::disconnect(*conn);
+            write(socket,
+                  { { QStringLiteral("ok"), r.ok() }, { QStringLiteral("message"), r.message } });
+            socket->disconnectFromServer();
+        });
+    call();
+}
+
+NativeControlClient::NativeControlClient(const QString &environment, QObject *parent)
+    : QObject(parent)
+    , m_path(nativeControlPath(environment))
+{ }
+
+void NativeControlClient::send(const QJsonObject &request)
+{
+    m_socket = new QLocalSocket(this);
+    connect(m_socket, &QLocalSocket::connected, this, [this, request] {
+        m_connected = true;
+        write(m_socket, request);
+    });
+    connect(m_socket, &QLocalSocket::readyRead, this, [this] {
+        while (m_socket->canReadLine())
+            emit reply(QJsonDocument::fromJson(m_socket->readLine()).object());
+    });
+    connect(m_socket, &QLocalSocket::disconnected, this, [this] { emit done({}); });
+    connect(m_socket, &QLocalSocket::errorOccurred, this, [this](QLocalSocket::LocalSocketError e) {
+        if (e == QLocalSocket::PeerClosedError)
+            return; // disconnected() follows
+        if (!m_connected)
+            emit done(QStringLiteral("not running (nothing owns it: no socket at %1)").arg(m_path));
+        else
+            emit done(m_socket->errorString());
+    });
+    m_socket->connectToServer(m_path);
+}
+
+void NativeControlClient::close()
+{
+    if (m_socket)
+        m_socket->abort();
+}
+
+} // namespace pilothouse
