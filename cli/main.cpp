@@ -2,6 +2,7 @@
 // for people at a terminal and for scripts (--json). Exit codes: 0 ok,
 // 1 unhealthy, 2 usage, 3 environment or engine error.
 
+#include "core/secrets.h"
 #include "core/session.h"
 #include "drivers/docker.h"
 #include "drivers/nativecontrol.h"
@@ -20,6 +21,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 using namespace pilothouse;
@@ -617,6 +619,63 @@ private:
     bool m_dbAnswered = false;
 };
 
+// Reads one line from stdin; without echo when it is a terminal.
+QString readSecretLine()
+{
+    const bool tty = ::isatty(STDIN_FILENO);
+    termios saved {};
+    if (tty) {
+        err() << "password: " << Qt::flush;
+        ::tcgetattr(STDIN_FILENO, &saved);
+        termios quiet = saved;
+        quiet.c_lflag &= ~tcflag_t(ECHO);
+        ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    QTextStream in(stdin);
+    const QString line = in.readLine();
+    if (tty) {
+        ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+        err() << Qt::endl;
+    }
+    return line;
+}
+
+// Stores (or with --delete removes) the environment's database password in the keychain.
+int setDatabasePassword(const Environment &env, bool remove)
+{
+    if (!env.database || env.database->keychainKey.isEmpty()) {
+        err() << "pilothousectl: environment \"" << env.name
+              << "\" does not take its database password from the keychain; set \"keychain\": true "
+                 "in its \"database\""
+              << Qt::endl;
+        return EnvError;
+    }
+    const QString key = env.database->keychainKey;
+    int rc = EnvError;
+    QObject context;
+    const auto finish = [&rc, &key, remove](Outcome r) {
+        if (r) {
+            err() << (remove ? "removed " : "stored ") << key << " in the keychain" << Qt::endl;
+            rc = Ok;
+        } else {
+            err() << "pilothousectl: " << r.error() << Qt::endl;
+        }
+        QCoreApplication::exit(0);
+    };
+    if (remove) {
+        deleteSecret(key, &context, finish);
+    } else {
+        const QString password = readSecretLine();
+        if (password.isEmpty()) {
+            err() << "pilothousectl: no password given on standard input" << Qt::endl;
+            return Usage;
+        }
+        writeSecret(key, password, &context, finish);
+    }
+    QCoreApplication::exec();
+    return rc;
+}
+
 int listEnvironments(const EnvironmentSet &set, bool json)
 {
     if (json) {
@@ -661,18 +720,20 @@ int main(int argc, char *argv[])
     QCoreApplication::setApplicationVersion(QStringLiteral(PILOTHOUSE_VERSION));
 
     QCommandLineParser p;
-    p.setApplicationDescription(
-        QStringLiteral("Pilothouse on the command line.\n\n"
-                       "Commands:\n"
-                       "  envs                 list the environments\n"
-                       "  status               services, health and database at a glance\n"
-                       "  up                   start the stack (native: runs until Ctrl+C)\n"
-                       "  down                 stop the stack\n"
-                       "  restart [SERVICE]    restart the stack or one service\n"
-                       "  logs SERVICE         recent logs (-f to follow)\n"
-                       "  health               every health endpoint, checked once\n"
-                       "  db                   the database's status\n\n"
-                       "Exit codes: 0 ok, 1 unhealthy, 2 usage, 3 environment or engine error."));
+    p.setApplicationDescription(QStringLiteral(
+        "Pilothouse on the command line.\n\n"
+        "Commands:\n"
+        "  envs                 list the environments\n"
+        "  status               services, health and database at a glance\n"
+        "  up                   start the stack (native: runs until Ctrl+C)\n"
+        "  down                 stop the stack\n"
+        "  restart [SERVICE]    restart the stack or one service\n"
+        "  logs SERVICE         recent logs (-f to follow)\n"
+        "  health               every health endpoint, checked once\n"
+        "  db                   the database's status\n"
+        "  set-db-password      store the database password (stdin) in the keychain\n"
+        "                       (--delete removes it)\n\n"
+        "Exit codes: 0 ok, 1 unhealthy, 2 usage, 3 environment or engine error."));
     p.addHelpOption();
     p.addVersionOption();
     p.addPositionalArgument(QStringLiteral("command"), QStringLiteral("what to do (see above)"));
@@ -690,6 +751,7 @@ int main(int argc, char *argv[])
         { QStringLiteral("wait"),
           QStringLiteral("up/restart: then wait up to SECONDS until healthy"),
           QStringLiteral("SECONDS") },
+        { QStringLiteral("delete"), QStringLiteral("set-db-password: remove it instead") },
         { QStringLiteral("verbose"), QStringLiteral("native up: show the processes' output") },
     });
     if (!p.parse(app.arguments())) {
@@ -710,10 +772,11 @@ int main(int argc, char *argv[])
         return Usage;
     }
     const QString command = positional.first();
-    static const QStringList known { QStringLiteral("envs"),    QStringLiteral("status"),
-                                     QStringLiteral("up"),      QStringLiteral("down"),
-                                     QStringLiteral("restart"), QStringLiteral("logs"),
-                                     QStringLiteral("health"),  QStringLiteral("db") };
+    static const QStringList known {
+        QStringLiteral("envs"),   QStringLiteral("status"),  QStringLiteral("up"),
+        QStringLiteral("down"),   QStringLiteral("restart"), QStringLiteral("logs"),
+        QStringLiteral("health"), QStringLiteral("db"),      QStringLiteral("set-db-password")
+    };
     if (!known.contains(command)) {
         err() << "pilothousectl: unknown command \"" << command << "\"; expected one of "
               << known.join(u", ") << Qt::endl;
@@ -750,6 +813,8 @@ int main(int argc, char *argv[])
               << " (there are: " << set->names().join(u", ") << ")" << Qt::endl;
         return EnvError;
     }
+    if (command == QLatin1String("set-db-password"))
+        return setDatabasePassword(*env, p.isSet(QStringLiteral("delete")));
     Ctl ctl(*env, *set, json);
     ctl.m_verbose = p.isSet(QStringLiteral("verbose"));
     return ctl.exec(command, positional.mid(1), p);

@@ -1,5 +1,7 @@
 #include "db/databaseprobe.h"
 
+#include "core/secrets.h"
+
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QProcessEnvironment>
@@ -310,15 +312,42 @@ void DatabaseProbe::probe()
         return;
     }
     m_busy = true;
-    m_workerBusy = true;
     const quint64 generation = ++m_generation;
+    m_deadline.start(m_timeoutMs + 500);
+    if (!m_target.keychainKey.isEmpty()) {
+        // The keychain answers asynchronously (D-Bus); the probe goes on from there.
+        readSecret(m_target.keychainKey, this, [this, generation](Expected<QString> secret) {
+            if (generation != m_generation || !m_busy)
+                return;
+            if (!secret) {
+                m_deadline.stop();
+                m_busy = false;
+                DatabaseFacts f;
+                f.reachability = DatabaseFacts::Reachability::AuthFailed;
+                f.engine = QStringLiteral("PostgreSQL");
+                f.dsn = m_target.displayDsn();
+                f.error = secret.error();
+                f.checkedAt = QDateTime::currentDateTimeUtc();
+                m_facts = f;
+                emit finished(f);
+                return;
+            }
+            dispatch(generation, *secret);
+        });
+        return;
+    }
     QString password;
     if (!m_target.passwordEnv.isEmpty())
         password = QProcessEnvironment::systemEnvironment().value(m_target.passwordEnv);
+    dispatch(generation, password);
+}
+
+void DatabaseProbe::dispatch(quint64 generation, const QString &password)
+{
+    m_workerBusy = true;
     QMetaObject::invokeMethod(m_worker, "run", Qt::QueuedConnection, Q_ARG(quint64, generation),
                               Q_ARG(pilothouse::DatabaseTarget, m_target), Q_ARG(QString, password),
                               Q_ARG(int, m_timeoutMs));
-    m_deadline.start(m_timeoutMs + 500);
 }
 
 void DatabaseProbe::deliver(quint64 generation, const DatabaseFacts &facts)

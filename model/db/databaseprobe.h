@@ -71,6 +71,7 @@ signals:
 
 private:
     void deliver(quint64 generation, const pilothouse::DatabaseFacts &facts);
+    void dispatch(quint64 generation, const QString &password);
 
     DatabaseTarget m_target;
     QThread m_thread;

@@ -376,8 +376,9 @@ void parseDatabase(Validator &v, const QJsonObject &o, Environment &env)
         return;
     }
     const QJsonObject d = value.toObject();
-    v.onlyKeys(d, QStringLiteral("database"),
-               { QStringLiteral("dsn"), QStringLiteral("passwordEnv") });
+    v.onlyKeys(
+        d, QStringLiteral("database"),
+        { QStringLiteral("dsn"), QStringLiteral("passwordEnv"), QStringLiteral("keychain") });
     DatabaseTarget target;
     const auto dsn = v.string(d, QStringLiteral("dsn"), QStringLiteral("database.dsn"), true);
     if (!dsn)
@@ -423,6 +424,19 @@ void parseDatabase(Validator &v, const QJsonObject &o, Environment &env)
             v.fail(QStringLiteral("database.passwordEnv"),
                    QStringLiteral("expected the name of an environment variable"));
         target.passwordEnv = *pw;
+    }
+    const QJsonValue keychain = d.value(QStringLiteral("keychain"));
+    if (!keychain.isUndefined()) {
+        if (!keychain.isBool())
+            v.fail(QStringLiteral("database.keychain"), QStringLiteral("expected true or false"));
+        else if (keychain.toBool())
+            target.keychainKey = env.name + QStringLiteral("/database");
+        if (keychain.toBool() && !target.passwordEnv.isEmpty())
+            v.fail(
+                QStringLiteral("database"),
+                QStringLiteral("passwordEnv and keychain both name a password source; keep one"));
+        if (keychain.toBool() && target.isSqlite())
+            v.fail(QStringLiteral("database.keychain"), QStringLiteral("SQLite has no password"));
     }
     env.database = target;
 }

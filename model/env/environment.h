@@ -51,6 +51,8 @@ struct DatabaseTarget
     // Name of an environment variable that holds the password (optional; libpq's
     // ~/.pgpass and PGPASSWORD apply otherwise).
     QString passwordEnv;
+    // Or: the password is in the system keychain under this key ("<env>/database").
+    QString keychainKey;
     bool isSqlite() const { return dsn.scheme() == QLatin1String("sqlite"); }
     QString displayDsn() const; // safe to show: has no password by construction
 };

@@ -109,6 +109,18 @@ private slots:
                   "'database':{'dsn':'postgresql://app@db:5432/app?password=hunter2'}}]}"))
             << QStringList { QStringLiteral(
                    "database.dsn: only ?sslmode=... is allowed in the URL, not \"password\"") };
+        QTest::newRow("two password sources")
+            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
+                  "'processes':[{'name':'p','program':'/bin/true'}],"
+                  "'database':{'dsn':'postgresql://app@db:5432/"
+                  "app','passwordEnv':'PW','keychain':true}}]}"))
+            << QStringList { QStringLiteral(
+                   "database: passwordEnv and keychain both name a password source") };
+        QTest::newRow("keychain for sqlite")
+            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
+                  "'processes':[{'name':'p','program':'/bin/true'}],"
+                  "'database':{'dsn':'sqlite:///tmp/x.db','keychain':'yes'}}]}"))
+            << QStringList { QStringLiteral("database.keychain: expected true or false") };
         QTest::newRow("credentials in a bad url are not echoed")
             << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
                   "'processes':[{'name':'p','program':'/bin/true'}],"
