@@ -460,16 +460,17 @@ private:
                 });
         connect(m_session.get(), &StackSession::operationFinished, this,
                 [this, &rc, &stopping](const OperationResult &r) {
+                    if (r.outcome == OperationResult::Outcome::Cancelled)
+                        return; // Ctrl+C during the start: the down that follows ends it
                     if (r.operation == StackOperation::Up && !r.ok()) {
                         err() << "pilothousectl: " << r.message << Qt::endl;
                         rc = EnvError;
                         done(0);
                     } else if (r.operation == StackOperation::Down) {
                         done(0);
-                    } else if (r.operation == StackOperation::Up && !m_json) {
+                    } else if (r.operation == StackOperation::Up && !m_json && !stopping) {
                         err() << m_env.name << ": started; Ctrl+C stops it" << Qt::endl;
                     }
-                    (void)stopping;
                 });
         installSignalHandlers([this, &stopping] {
             if (stopping) {

@@ -30,7 +30,13 @@ NativeDriver::NativeDriver(Environment env, QObject *parent)
         s->state.image = p.program;
         s->restartTimer.setSingleShot(true);
         s->killTimer.setSingleShot(true);
+        s->settleTimer.setSingleShot(true);
+        s->settleTimer.setInterval(kSettleMs);
         Supervised *raw = s.get();
+        connect(&s->settleTimer, &QTimer::timeout, this, [this, raw] {
+            raw->settling = false;
+            checkPending();
+        });
         connect(&s->restartTimer, &QTimer::timeout, this, [this, raw] {
             if (raw->wanted)
                 startOne(*raw);
@@ -262,8 +268,10 @@ void NativeDriver::startOne(Supervised &s)
         raw->state.startedAt = QDateTime::currentDateTimeUtc();
         raw->state.exitCode = -1;
         raw->state.detail.clear();
+        raw->recent.clear();
+        raw->settling = true;
+        raw->settleTimer.start();
         publish();
-        checkPending();
     });
     connect(p, &QProcess::errorOccurred, this, [this, raw](QProcess::ProcessError error) {
         if (error != QProcess::FailedToStart)
@@ -288,6 +296,8 @@ void NativeDriver::stopOne(Supervised &s)
 {
     s.wanted = false;
     s.startAfterExit = false;
+    s.settling = false;
+    s.settleTimer.stop();
     s.restartTimer.stop();
     if (!s.process || s.process->state() == QProcess::NotRunning) {
         if (s.state.state == RunState::Restarting)
@@ -308,7 +318,9 @@ void NativeDriver::readOutput(Supervised &s)
         const qsizetype nl = s.partial.indexOf('\n', start);
         if (nl < 0)
             break;
-        emit outputLine(s.spec.name, QString::fromUtf8(s.partial.mid(start, nl - start)));
+        const QString line = QString::fromUtf8(s.partial.mid(start, nl - start));
+        s.recent.push(line);
+        emit outputLine(s.spec.name, line);
         start = nl + 1;
     }
     s.partial.remove(0, start);
@@ -326,6 +338,19 @@ void NativeDriver::onExited(Supervised &s, int exitCode, QProcess::ExitStatus st
     s.state.finishedAt = QDateTime::currentDateTimeUtc();
     s.state.exitCode = status == QProcess::CrashExit ? -1 : exitCode;
     const qint64 ranMs = s.uptime.isValid() ? s.uptime.elapsed() : 0;
+    if (s.settling) {
+        // It did not even stay up: the start failed (bad configuration, port in use...).
+        s.settling = false;
+        s.settleTimer.stop();
+        if (m_pending && m_pending->targets.contains(&s)) {
+            m_pending->failures << QStringLiteral("%1 exited with code %2 right after it started%3")
+                                       .arg(s.spec.name)
+                                       .arg(status == QProcess::CrashExit ? -1 : exitCode)
+                                       .arg(s.recent.isEmpty() ? QString()
+                                                               : QStringLiteral(":\n  ") +
+                                                    s.recent.toList().join(QStringLiteral("\n  ")));
+        }
+    }
     s.process.release()->deleteLater();
     if (s.startAfterExit) {
         s.startAfterExit = false;
@@ -380,7 +405,7 @@ void NativeDriver::checkPending()
         }
     }
     for (Supervised *s : p.targets) {
-        if (s->wanted && (s->state.state == RunState::Starting || s->startAfterExit))
+        if (s->wanted && (s->state.state == RunState::Starting || s->startAfterExit || s->settling))
             return;
     }
     if (!p.failures.isEmpty())

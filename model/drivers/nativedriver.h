@@ -2,6 +2,7 @@
 
 #include "drivers/stackdriver.h"
 #include "env/environment.h"
+#include "monitor/ringbuffer.h"
 
 #include <QElapsedTimer>
 #include <QProcess>
@@ -53,6 +54,10 @@ private:
         ServiceState state;
         QTimer restartTimer;
         QTimer killTimer;
+        QTimer settleTimer; // a start counts once the process stayed up this long
+        bool settling = false;
+        RingBuffer<QString> recent { 8 }; // last output lines, for "exited right away"
+
         QElapsedTimer uptime;
         int backoffMs = 0;
         QByteArray partial;
@@ -84,6 +89,7 @@ private:
     int m_firstBackoffMs = 500;
     int m_maxBackoffMs = 30000;
     int m_resetAfterMs = 10000;
+    static constexpr int kSettleMs = 500;
 };
 
 } // namespace pilothouse

@@ -281,6 +281,24 @@ private slots:
         QCOMPARE(s.restartCount, 0); // an ordered stop is not a crash
     }
 
+    void badConfigurationFailsTheStart()
+    {
+        // deckhand refuses an invalid PORT and exits 78: `up` fails and says why.
+        Environment e = localLike(freePort());
+        e.processes.first().environment.insert(QStringLiteral("PORT"), QStringLiteral("eighty"));
+        NativeDriver driver(e);
+        driver.setRestartBackoff(5000, 5000);
+        QSignalSpy finished(&driver, &StackDriver::operationFinished);
+        driver.up();
+        QVERIFY(finished.wait(10000));
+        const auto r = finished.first().first().value<OperationResult>();
+        QCOMPARE(int(r.outcome), int(OperationResult::Outcome::Failed));
+        QVERIFY2(r.message.contains(
+                     QLatin1String("deckhand exited with code 78 right after it started")),
+                 qPrintable(r.message));
+        QVERIFY2(r.message.contains(QLatin1String("PORT=eighty")), qPrintable(r.message));
+    }
+
     void missingProgramIsAClearError()
     {
         Environment e;
@@ -443,7 +461,13 @@ private slots:
                 env);
         QCOMPARE(r.exitCode, 0);
         QVERIFY2(r.out.contains("\"event\":\"listening\""), r.out.constData());
-        r = ctl(QStringList { QStringLiteral("restart"), QStringLiteral("deckhand") } + env);
+        // While the owner's own `up` settles, another operation is refused (and
+        // says so); once it is done, the restart goes through.
+        QTRY_VERIFY_WITH_TIMEOUT(
+            (r = ctl(QStringList { QStringLiteral("restart"), QStringLiteral("deckhand") } + env))
+                        .exitCode == 0 ||
+                !r.err.contains("another operation"),
+            10000);
         QVERIFY2(r.exitCode == 0, r.err.constData());
         QTRY_VERIFY_WITH_TIMEOUT(httpRequest(port, "GET", "/livez").status == 200, 15000);
         const qint64 pid2 = deckhandPid();
