@@ -1,0 +1,218 @@
+#include "registry/registryclient.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QNetworkReply>
+#include <QRegularExpression>
+#include <QUrlQuery>
+
+namespace pilothouse {
+
+namespace {
+// What a HEAD on a manifest accepts: multi-arch indexes first, then single manifests.
+const QByteArray kManifestTypes = "application/vnd.oci.image.index.v1+json, "
+                                  "application/vnd.docker.distribution.manifest.list.v2+json, "
+                                  "application/vnd.oci.image.manifest.v1+json, "
+                                  "application/vnd.docker.distribution.manifest.v2+json";
+} // namespace
+
+Expected<ImageReference> ImageReference::parse(const QString &repository)
+{
+    static const QRegularExpression re(
+        QStringLiteral("^(?:([a-zA-Z0-9.-]+(?::[0-9]+)?)/)?([a-z0-9]+(?:[._-][a-z0-9]+)*(?:/"
+                       "[a-z0-9]+(?:[._-][a-z0-9]+)*)*)$"));
+    const auto m = re.match(repository);
+    if (!m.hasMatch())
+        return Error { QStringLiteral("\"%1\" is not an image repository (like ghcr.io/org/name)")
+                           .arg(repository) };
+    ImageReference r;
+    QString host = m.captured(1);
+    QString name = m.captured(2);
+    // A first part without a dot or port (and not localhost) is a Docker Hub namespace.
+    if (!host.isEmpty() && !host.contains(QLatin1Char('.')) && !host.contains(QLatin1Char(':')) &&
+        host != QLatin1String("localhost")) {
+        name = host + QLatin1Char('/') + name;
+        host.clear();
+    }
+    if (host.isEmpty()) {
+        host = QStringLiteral("registry-1.docker.io");
+        if (!name.contains(QLatin1Char('/')))
+            name.prepend(QStringLiteral("library/"));
+    }
+    r.registry = host;
+    r.name = name;
+    return r;
+}
+
+bool ImageReference::isLoopback() const
+{
+    const QString host = registry.section(QLatin1Char(':'), 0, 0);
+    return host == QLatin1String("localhost") || host.startsWith(QLatin1String("127.")) ||
+        host == QLatin1String("[::1]");
+}
+
+QUrl ImageReference::baseUrl() const
+{
+    return QUrl(
+        QStringLiteral("%1://%2/v2/")
+            .arg(isLoopback() ? QStringLiteral("http") : QStringLiteral("https"), registry));
+}
+
+RegistryClient::RegistryClient(ImageReference image, QObject *parent)
+    : QObject(parent)
+    , m_image(std::move(image))
+{
+    m_network.setRedirectPolicy(QNetworkRequest::NoLessSafeRedirectPolicy);
+}
+
+QStringList RegistryClient::deployableTags(const QStringList &tags)
+{
+    QStringList out;
+    for (const QString &t : tags) {
+        // cosign and attestation artefacts: sha256-<hex>[.sig|.att|.sbom]
+        if (t.startsWith(QLatin1String("sha256-")))
+            continue;
+        out << t;
+    }
+    return out;
+}
+
+QNetworkReply *RegistryClient::send(const QUrl &url, const QByteArray &verb,
+                                    const QByteArray &accept)
+{
+    QNetworkRequest request(url);
+    request.setTransferTimeout(m_timeoutMs);
+    request.setRawHeader("Accept", accept);
+    request.setRawHeader("User-Agent", "pilothouse");
+    // HEAD through head(): as a custom verb QNAM would wait for a body.
+    if (verb == "HEAD")
+        return m_network.head(request);
+    return m_network.get(request);
+}
+
+QString RegistryClient::explain(QNetworkReply *reply, const QByteArray &body,
+                                const QString &what) const
+{
+    const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    const QString where = m_image.registry + QLatin1Char('/') + m_image.name;
+    if (http == 0) {
+        switch (reply->error()) {
+        case QNetworkReply::ConnectionRefusedError:
+            return QStringLiteral("%1: the registry %2 refused the connection (is it running?)")
+                .arg(what, m_image.registry);
+        case QNetworkReply::HostNotFoundError:
+            return QStringLiteral("%1: registry host %2 not found").arg(what, m_image.registry);
+        case QNetworkReply::OperationCanceledError:
+        case QNetworkReply::TimeoutError:
+            return QStringLiteral("%1: the registry %2 did not answer within %3 s")
+                .arg(what, m_image.registry)
+                .arg(m_timeoutMs / 1000.0);
+        case QNetworkReply::SslHandshakeFailedError:
+            return QStringLiteral("%1: TLS with %2 failed: %3 (certificates are always verified)")
+                .arg(what, m_image.registry, reply->errorString());
+        default:
+            return QStringLiteral("%1: %2").arg(what, reply->errorString());
+        }
+    }
+    // The distribution spec's error body: {"errors":[{"code":..., "message":...}]}
+    QString code;
+    QString message;
+    const QJsonArray errors =
+        QJsonDocument::fromJson(body).object().value(QStringLiteral("errors")).toArray();
+    if (!errors.isEmpty()) {
+        code = errors.first().toObject().value(QStringLiteral("code")).toString();
+        message = errors.first().toObject().value(QStringLiteral("message")).toString();
+    }
+    if (code == QLatin1String("NAME_UNKNOWN") ||
+        (code.isEmpty() && http == 404 && what.contains(QLatin1String("tags"))))
+        return QStringLiteral("%1: the registry has no repository %2 (check image.repository)")
+            .arg(what, where);
+    if (code == QLatin1String("MANIFEST_UNKNOWN") || (http == 404))
+        return QStringLiteral("%1: %2 has no such tag").arg(what, where);
+    if (code == QLatin1String("UNAUTHORIZED") || http == 401)
+        return QStringLiteral("%1: the registry wants credentials for %2").arg(what, where);
+    if (code == QLatin1String("DENIED") || http == 403)
+        return QStringLiteral("%1: access to %2 denied for these credentials").arg(what, where);
+    if (code == QLatin1String("TOOMANYREQUESTS") || http == 429)
+        return QStringLiteral("%1: the registry is rate-limiting us; try again in a minute")
+            .arg(what);
+    return QStringLiteral("%1: HTTP %2%3")
+        .arg(what)
+        .arg(http)
+        .arg(message.isEmpty() ? QString() : QStringLiteral(": ") + message);
+}
+
+void RegistryClient::listTags(std::function<void(Expected<QStringList>)> done)
+{
+    QUrl url = m_image.baseUrl().resolved(QUrl(m_image.name + QStringLiteral("/tags/list")));
+    QUrlQuery q;
+    q.addQueryItem(QStringLiteral("n"), QString::number(m_pageSize));
+    url.setQuery(q);
+    fetchPage(url, {}, std::move(done));
+}
+
+void RegistryClient::fetchPage(QUrl url, QStringList sofar,
+                               std::function<void(Expected<QStringList>)> done)
+{
+    QNetworkReply *reply = send(url, "GET", "application/json");
+    connect(reply, &QNetworkReply::finished, this, [this, reply, url, sofar, done]() mutable {
+        reply->deleteLater();
+        const QByteArray body = reply->readAll();
+        const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        if (http != 200) {
+            done(Error { explain(reply, body, QStringLiteral("listing tags")) });
+            return;
+        }
+        for (const QJsonValue &t :
+             QJsonDocument::fromJson(body).object().value(QStringLiteral("tags")).toArray())
+            sofar << t.toString();
+        // Link: </v2/name/tags/list?last=x&n=100>; rel="next"
+        static const QRegularExpression next(QStringLiteral("<([^>]+)>\\s*;\\s*rel=\"?next\"?"));
+        const auto m = next.match(QString::fromLatin1(reply->rawHeader("Link")));
+        if (!m.hasMatch()) {
+            done(sofar);
+            return;
+        }
+        const QUrl nextUrl = url.resolved(QUrl(m.captured(1)));
+        if (nextUrl.host() != url.host() || sofar.size() > 100000) {
+            done(Error {
+                QStringLiteral("listing tags: the registry's pagination points elsewhere") });
+            return;
+        }
+        fetchPage(nextUrl, sofar, done);
+    });
+}
+
+void RegistryClient::resolveDigest(const QString &tag, std::function<void(Expected<QString>)> done)
+{
+    static const QRegularExpression valid(QStringLiteral("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"));
+    if (!valid.match(tag).hasMatch()) {
+        QMetaObject::invokeMethod(
+            this,
+            [done, tag] { done(Error { QStringLiteral("\"%1\" is not a valid tag").arg(tag) }); },
+            Qt::QueuedConnection);
+        return;
+    }
+    const QUrl url =
+        m_image.baseUrl().resolved(QUrl(m_image.name + QStringLiteral("/manifests/") + tag));
+    QNetworkReply *reply = send(url, "HEAD", kManifestTypes);
+    connect(reply, &QNetworkReply::finished, this, [this, reply, tag, done] {
+        reply->deleteLater();
+        const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        const QString digest = QString::fromLatin1(reply->rawHeader("Docker-Content-Digest"));
+        if (http != 200) {
+            done(Error { explain(reply, {}, QStringLiteral("resolving tag %1").arg(tag)) });
+            return;
+        }
+        if (!digest.startsWith(QLatin1String("sha256:"))) {
+            done(Error {
+                QStringLiteral("resolving tag %1: the registry sent no Docker-Content-Digest")
+                    .arg(tag) });
+            return;
+        }
+        done(digest);
+    });
+}
+
+} // namespace pilothouse

@@ -1,0 +1,58 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QNetworkAccessManager>
+#include <QObject>
+#include <QStringList>
+#include <QUrl>
+#include <functional>
+
+class QNetworkReply;
+
+// The OCI distribution API for one image repository: its tags (following
+// Link pagination) and the digest a tag points at. HTTPS with verified TLS;
+// plain HTTP only for a registry on loopback. Errors come back in words a
+// person can act on.
+namespace pilothouse {
+
+struct ImageReference
+{
+    QString registry; // host[:port], e.g. ghcr.io or 127.0.0.1:5000
+    QString name; // path in the registry, e.g. pilothouse/deckhand
+
+    // "ghcr.io/org/app" -> {ghcr.io, org/app}; "org/app" -> Docker Hub.
+    static Expected<ImageReference> parse(const QString &repository);
+    bool isLoopback() const;
+    QUrl baseUrl() const; // https://host/v2/ (http:// for loopback)
+};
+
+class RegistryClient final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit RegistryClient(ImageReference image, QObject *parent = nullptr);
+
+    void setTimeoutMs(int ms) { m_timeoutMs = ms; }
+    void setPageSize(int n) { m_pageSize = n; }
+
+    // Every tag, in the registry's order, all pages.
+    void listTags(std::function<void(Expected<QStringList>)> done);
+    // sha256:... of what the tag points at (an index for multi-arch images).
+    void resolveDigest(const QString &tag, std::function<void(Expected<QString>)> done);
+
+    // The tags a person deploys: signature/attestation tags (sha256-...) hidden.
+    static QStringList deployableTags(const QStringList &tags);
+
+private:
+    void fetchPage(QUrl url, QStringList sofar, std::function<void(Expected<QStringList>)> done);
+    QNetworkReply *send(const QUrl &url, const QByteArray &verb, const QByteArray &accept);
+    QString explain(QNetworkReply *reply, const QByteArray &body, const QString &what) const;
+
+    ImageReference m_image;
+    QNetworkAccessManager m_network;
+    int m_timeoutMs = 15000;
+    int m_pageSize = 100;
+};
+
+} // namespace pilothouse

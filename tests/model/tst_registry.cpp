@@ -1,0 +1,264 @@
+// The registry client against Debian's docker-registry (distribution v2) on
+// loopback, filled through the same HTTP API a `docker push` uses.
+#include "registry/registryclient.h"
+#include "servers.h"
+
+#include <QCryptographicHash>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QNetworkReply>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QtTest>
+
+using namespace pilothouse;
+using namespace pilothouse::fixtures;
+
+class TestRegistry final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QProcess m_registry;
+    quint16 m_port = 0;
+    QNetworkAccessManager m_net;
+    QMap<QString, QString> m_digests; // tag -> digest the registry reported on push
+
+    QString repo() const { return QStringLiteral("127.0.0.1:%1/team/deckhand").arg(m_port); }
+
+    QNetworkReply *call(const QByteArray &verb, const QUrl &url, const QByteArray &body = {},
+                        const QByteArray &type = "application/octet-stream")
+    {
+        QNetworkRequest r(url);
+        r.setHeader(QNetworkRequest::ContentTypeHeader, type);
+        QNetworkReply *reply = verb == "POST" ? m_net.post(r, body)
+            : verb == "PUT"                   ? m_net.put(r, body)
+                                              : m_net.sendCustomRequest(r, verb, body);
+        QSignalSpy done(reply, &QNetworkReply::finished);
+        if (!reply->isFinished())
+            done.wait(10000);
+        return reply;
+    }
+
+    static QString sha256(const QByteArray &data)
+    {
+        return QStringLiteral("sha256:") +
+            QString::fromLatin1(QCryptographicHash::hash(data, QCryptographicHash::Sha256).toHex());
+    }
+
+    bool pushBlob(const QString &name, const QByteArray &data)
+    {
+        const QUrl base(
+            QStringLiteral("http://127.0.0.1:%1/v2/%2/blobs/uploads/").arg(m_port).arg(name));
+        std::unique_ptr<QNetworkReply> start(call("POST", base));
+        if (start->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt() != 202)
+            return false;
+        QUrl location = base.resolved(QUrl(QString::fromLatin1(start->rawHeader("Location"))));
+        QUrlQuery q(location);
+        q.addQueryItem(QStringLiteral("digest"), sha256(data));
+        location.setQuery(q);
+        std::unique_ptr<QNetworkReply> put(call("PUT", location, data));
+        return put->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt() == 201;
+    }
+
+    // A minimal image: one config blob, one layer, a schema 2 manifest under `tag`.
+    QString pushImage(const QString &name, const QString &tag)
+    {
+        const QByteArray config =
+            QJsonDocument(QJsonObject { { QStringLiteral("architecture"), QStringLiteral("amd64") },
+                                        { QStringLiteral("os"), QStringLiteral("linux") },
+                                        { QStringLiteral("tag"), tag } })
+                .toJson(QJsonDocument::Compact);
+        const QByteArray layer = "layer of " + tag.toUtf8();
+        if (!pushBlob(name, config) || !pushBlob(name, layer))
+            return {};
+        const QJsonObject manifest {
+            { QStringLiteral("schemaVersion"), 2 },
+            { QStringLiteral("mediaType"),
+              QStringLiteral("application/vnd.docker.distribution.manifest.v2+json") },
+            { QStringLiteral("config"),
+              QJsonObject { { QStringLiteral("mediaType"),
+                              QStringLiteral("application/vnd.docker.container.image.v1+json") },
+                            { QStringLiteral("size"), config.size() },
+                            { QStringLiteral("digest"), sha256(config) } } },
+            { QStringLiteral("layers"),
+              QJsonArray { QJsonObject {
+                  { QStringLiteral("mediaType"),
+                    QStringLiteral("application/vnd.docker.image.rootfs.diff.tar.gzip") },
+                  { QStringLiteral("size"), layer.size() },
+                  { QStringLiteral("digest"), sha256(layer) } } } },
+        };
+        std::unique_ptr<QNetworkReply> put(
+            call("PUT",
+                 QUrl(QStringLiteral("http://127.0.0.1:%1/v2/%2/manifests/%3")
+                          .arg(m_port)
+                          .arg(name, tag)),
+                 QJsonDocument(manifest).toJson(QJsonDocument::Compact),
+                 "application/vnd.docker.distribution.manifest.v2+json"));
+        return QString::fromLatin1(put->rawHeader("Docker-Content-Digest"));
+    }
+
+    template<typename T>
+    Expected<T> await(const std::function<void(std::function<void(Expected<T>)>)> &start)
+    {
+        std::optional<Expected<T>> result;
+        start([&result](Expected<T> r) { result = std::move(r); });
+        if (!QTest::qWaitFor([&] { return result.has_value(); }, 20000))
+            return Error { QStringLiteral("test: no answer") };
+        return *result;
+    }
+
+    Expected<QStringList> tags(RegistryClient &c)
+    {
+        return await<QStringList>([&c](auto done) { c.listTags(done); });
+    }
+    Expected<QString> digest(RegistryClient &c, const QString &tag)
+    {
+        return await<QString>([&c, tag](auto done) { c.resolveDigest(tag, done); });
+    }
+
+private slots:
+    void initTestCase()
+    {
+        const QString binary = QStandardPaths::findExecutable(QStringLiteral("docker-registry"));
+        if (binary.isEmpty()) {
+            if (inCi())
+                QFAIL(
+                    "CI=true, yet docker-registry is not installed (scripts/setup.sh installs it)");
+            QSKIP("docker-registry is not installed (apt-get install docker-registry)");
+        }
+        QVERIFY(m_dir.isValid());
+        m_port = freePort();
+        QFile cfg(m_dir.filePath(QStringLiteral("config.yml")));
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write(QStringLiteral("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    "
+                                 "rootdirectory: %1\n"
+                                 "http:\n  addr: 127.0.0.1:%2\n")
+                      .arg(m_dir.filePath(QStringLiteral("data")))
+                      .arg(m_port)
+                      .toUtf8());
+        cfg.close();
+        m_registry.setProcessChannelMode(QProcess::MergedChannels);
+        m_registry.start(binary, { QStringLiteral("serve"), cfg.fileName() });
+        QVERIFY(m_registry.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(httpRequest(m_port, "GET", "/v2/").status == 200, 15000);
+        for (const char *tag : { "sha-1111111", "sha-2222222", "staging", "release-candidate" }) {
+            const QString d = pushImage(QStringLiteral("team/deckhand"), QString::fromLatin1(tag));
+            QVERIFY2(d.startsWith(QLatin1String("sha256:")), tag);
+            m_digests.insert(QString::fromLatin1(tag), d);
+        }
+        // What cosign leaves next to a signed image.
+        QVERIFY(!pushImage(QStringLiteral("team/deckhand"),
+                           QStringLiteral("sha256-%1.sig").arg(QString(64, QLatin1Char('a'))))
+                     .isEmpty());
+    }
+
+    void cleanupTestCase()
+    {
+        m_registry.kill();
+        m_registry.waitForFinished(5000);
+    }
+
+    void references_data()
+    {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<QString>("registry");
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<QString>("base");
+        QTest::newRow("ghcr") << "ghcr.io/pilothouse/deckhand"
+                              << "ghcr.io"
+                              << "pilothouse/deckhand"
+                              << "https://ghcr.io/v2/";
+        QTest::newRow("hub user") << "someone/app"
+                                  << "registry-1.docker.io"
+                                  << "someone/app"
+                                  << "https://registry-1.docker.io/v2/";
+        QTest::newRow("hub official") << "nginx"
+                                      << "registry-1.docker.io"
+                                      << "library/nginx"
+                                      << "https://registry-1.docker.io/v2/";
+        QTest::newRow("loopback") << "127.0.0.1:5000/a/b"
+                                  << "127.0.0.1:5000"
+                                  << "a/b"
+                                  << "http://127.0.0.1:5000/v2/";
+        QTest::newRow("localhost") << "localhost:5000/b"
+                                   << "localhost:5000"
+                                   << "b"
+                                   << "http://localhost:5000/v2/";
+        QTest::newRow("private over tls") << "registry.example.com:5000/b"
+                                          << "registry.example.com:5000"
+                                          << "b"
+                                          << "https://registry.example.com:5000/v2/";
+    }
+
+    void references()
+    {
+        QFETCH(QString, text);
+        QFETCH(QString, registry);
+        QFETCH(QString, name);
+        QFETCH(QString, base);
+        const auto r = ImageReference::parse(text);
+        QVERIFY(r.ok());
+        QCOMPARE(r->registry, registry);
+        QCOMPARE(r->name, name);
+        QCOMPARE(r->baseUrl().toString(), base);
+        QVERIFY(!ImageReference::parse(QStringLiteral("Bad/Name:tag")).ok());
+    }
+
+    void listsEveryTagAcrossPages()
+    {
+        RegistryClient client(*ImageReference::parse(repo()));
+        client.setPageSize(2); // five tags: three pages, followed through Link
+        const auto all = tags(client);
+        QVERIFY2(all.ok(), qPrintable(all ? QString() : all.error()));
+        QCOMPARE(all->size(), 5);
+        for (const QString &t : m_digests.keys())
+            QVERIFY(all->contains(t));
+        const QStringList shown = RegistryClient::deployableTags(*all);
+        QCOMPARE(shown.size(), 4);
+        for (const QString &t : shown)
+            QVERIFY(!t.startsWith(QLatin1String("sha256-")));
+    }
+
+    void resolvesDigests()
+    {
+        RegistryClient client(*ImageReference::parse(repo()));
+        for (auto it = m_digests.cbegin(); it != m_digests.cend(); ++it) {
+            const auto d = digest(client, it.key());
+            QVERIFY2(d.ok(), qPrintable(d ? QString() : d.error()));
+            QCOMPARE(*d, it.value());
+        }
+        QVERIFY(m_digests.value(QStringLiteral("sha-1111111")) !=
+                m_digests.value(QStringLiteral("sha-2222222")));
+    }
+
+    void clearErrors()
+    {
+        RegistryClient client(*ImageReference::parse(repo()));
+        auto d = digest(client, QStringLiteral("sha-0000000"));
+        QVERIFY(!d.ok());
+        QVERIFY2(d.error().contains(QLatin1String("has no such tag")), qPrintable(d.error()));
+        d = digest(client, QStringLiteral("-bad"));
+        QVERIFY(!d.ok());
+        QVERIFY(d.error().contains(QLatin1String("not a valid tag")));
+
+        RegistryClient unknown(
+            *ImageReference::parse(QStringLiteral("127.0.0.1:%1/team/nothing").arg(m_port)));
+        const auto t = tags(unknown);
+        QVERIFY(!t.ok());
+        QVERIFY2(t.error().contains(QLatin1String("has no repository 127.0.0.1")),
+                 qPrintable(t.error()));
+
+        RegistryClient stopped(
+            *ImageReference::parse(QStringLiteral("127.0.0.1:%1/team/deckhand").arg(freePort())));
+        const auto s = tags(stopped);
+        QVERIFY(!s.ok());
+        QVERIFY2(s.error().contains(QLatin1String("refused the connection")),
+                 qPrintable(s.error()));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRegistry)
+#include "tst_registry.moc"
