@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
             libqt6sql6-psql libqt6sql6-sqlite libhiredis-dev qtkeychain-qt6-dev)
 test_pkgs=(postgresql-15 postgresql-client-15 redis-server redis-tools python3 python3-yaml
            docker.io docker-compose debootstrap xauth xvfb clang-format
-           dbus gnome-keyring docker-registry)
+           dbus gnome-keyring docker-registry openssl python3-jwt python3-cryptography)
 bench_pkgs=(wrk nginx-light python3-flask gunicorn python3-fastapi uvicorn procps)
 
 case "$what" in

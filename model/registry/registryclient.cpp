@@ -78,6 +78,13 @@ QStringList RegistryClient::deployableTags(const QStringList &tags)
     return out;
 }
 
+void RegistryClient::setCredentials(const QString &user, const QString &secret)
+{
+    m_user = user;
+    m_secret = secret;
+    m_token.clear();
+}
+
 QNetworkReply *RegistryClient::send(const QUrl &url, const QByteArray &verb,
                                     const QByteArray &accept)
 {
@@ -85,6 +92,8 @@ QNetworkReply *RegistryClient::send(const QUrl &url, const QByteArray &verb,
     request.setTransferTimeout(m_timeoutMs);
     request.setRawHeader("Accept", accept);
     request.setRawHeader("User-Agent", "pilothouse");
+    if (!m_token.isEmpty())
+        request.setRawHeader("Authorization", "Bearer " + m_token.toLatin1());
     // HEAD through head(): as a custom verb QNAM would wait for a body.
     if (verb == "HEAD")
         return m_network.head(request);
@@ -131,7 +140,10 @@ QString RegistryClient::explain(QNetworkReply *reply, const QByteArray &body,
     if (code == QLatin1String("MANIFEST_UNKNOWN") || (http == 404))
         return QStringLiteral("%1: %2 has no such tag").arg(what, where);
     if (code == QLatin1String("UNAUTHORIZED") || http == 401)
-        return QStringLiteral("%1: the registry wants credentials for %2").arg(what, where);
+        return QStringLiteral("%1: the registry wants credentials for %2%3")
+            .arg(what, where,
+                 m_lastTokenError.isEmpty() ? QString()
+                                            : QStringLiteral(" (%1)").arg(m_lastTokenError));
     if (code == QLatin1String("DENIED") || http == 403)
         return QStringLiteral("%1: access to %2 denied for these credentials").arg(what, where);
     if (code == QLatin1String("TOOMANYREQUESTS") || http == 429)
@@ -141,6 +153,95 @@ QString RegistryClient::explain(QNetworkReply *reply, const QByteArray &body,
         .arg(what)
         .arg(http)
         .arg(message.isEmpty() ? QString() : QStringLiteral(": ") + message);
+}
+
+void RegistryClient::request(const QUrl &url, const QByteArray &verb, const QByteArray &accept,
+                             std::function<void(QNetworkReply *)> done, bool retried)
+{
+    QNetworkReply *reply = send(url, verb, accept);
+    connect(reply, &QNetworkReply::finished, this, [this, reply, url, verb, accept, done, retried] {
+        const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        const QByteArray challenge = reply->rawHeader("WWW-Authenticate");
+        if (http != 401 || retried || !challenge.startsWith("Bearer ")) {
+            done(reply);
+            reply->deleteLater();
+            return;
+        }
+        // No token yet, or it expired: fetch one for this challenge, then once more.
+        // The 401 stays alive until then: it is the answer if no token comes.
+        fetchToken(challenge, [this, reply, url, verb, accept, done](Expected<QString> token) {
+            if (!token) {
+                m_lastTokenError = token.error();
+                done(reply);
+                reply->deleteLater();
+                return;
+            }
+            reply->deleteLater();
+            m_lastTokenError.clear();
+            m_token = *token;
+            request(url, verb, accept, done, true);
+        });
+    });
+}
+
+void RegistryClient::fetchToken(const QByteArray &challenge,
+                                std::function<void(Expected<QString>)> done)
+{
+    // Bearer realm="https://auth/token",service="registry",scope="repository:x:pull"
+    QMap<QString, QString> params;
+    static const QRegularExpression pair(QStringLiteral("(\\w+)=\"([^\"]*)\""));
+    auto it = pair.globalMatch(QString::fromLatin1(challenge.mid(7)));
+    while (it.hasNext()) {
+        const auto m = it.next();
+        params.insert(m.captured(1), m.captured(2));
+    }
+    QUrl realm(params.value(QStringLiteral("realm")), QUrl::StrictMode);
+    const bool loopback = realm.host() == QLatin1String("localhost") ||
+        realm.host().startsWith(QLatin1String("127."));
+    if (!realm.isValid() || realm.host().isEmpty() ||
+        !(realm.scheme() == QLatin1String("https") ||
+          (realm.scheme() == QLatin1String("http") && loopback))) {
+        QMetaObject::invokeMethod(
+            this,
+            [done, realm] {
+                done(Error { QStringLiteral(
+                                 "the registry's token service %1 is not https; refusing to use it")
+                                 .arg(realm.toString(QUrl::RemoveUserInfo)) });
+            },
+            Qt::QueuedConnection);
+        return;
+    }
+    QUrlQuery q;
+    if (params.contains(QStringLiteral("service")))
+        q.addQueryItem(QStringLiteral("service"), params.value(QStringLiteral("service")));
+    q.addQueryItem(QStringLiteral("scope"),
+                   params.value(QStringLiteral("scope"),
+                                QStringLiteral("repository:%1:pull").arg(m_image.name)));
+    realm.setQuery(q);
+    QNetworkRequest request(realm);
+    request.setTransferTimeout(m_timeoutMs);
+    if (!m_user.isEmpty())
+        request.setRawHeader("Authorization",
+                             "Basic " + (m_user + QLatin1Char(':') + m_secret).toUtf8().toBase64());
+    ++m_tokenFetches;
+    QNetworkReply *reply = m_network.get(request);
+    connect(reply, &QNetworkReply::finished, this, [reply, done] {
+        reply->deleteLater();
+        const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        const QJsonObject o = QJsonDocument::fromJson(reply->readAll()).object();
+        const QString token = o.value(QStringLiteral("token"))
+                                  .toString(o.value(QStringLiteral("access_token")).toString());
+        if (http != 200 || token.isEmpty()) {
+            done(Error {
+                http == 401 || http == 403
+                    ? QStringLiteral("the token service refused these credentials (HTTP %1)")
+                          .arg(http)
+                    : QStringLiteral("the token service answered HTTP %1 without a token")
+                          .arg(http) });
+            return;
+        }
+        done(token);
+    });
 }
 
 void RegistryClient::listTags(std::function<void(Expected<QStringList>)> done)
@@ -155,9 +256,7 @@ void RegistryClient::listTags(std::function<void(Expected<QStringList>)> done)
 void RegistryClient::fetchPage(QUrl url, QStringList sofar,
                                std::function<void(Expected<QStringList>)> done)
 {
-    QNetworkReply *reply = send(url, "GET", "application/json");
-    connect(reply, &QNetworkReply::finished, this, [this, reply, url, sofar, done]() mutable {
-        reply->deleteLater();
+    request(url, "GET", "application/json", [this, url, sofar, done](QNetworkReply *reply) mutable {
         const QByteArray body = reply->readAll();
         const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
         if (http != 200) {
@@ -196,9 +295,7 @@ void RegistryClient::resolveDigest(const QString &tag, std::function<void(Expect
     }
     const QUrl url =
         m_image.baseUrl().resolved(QUrl(m_image.name + QStringLiteral("/manifests/") + tag));
-    QNetworkReply *reply = send(url, "HEAD", kManifestTypes);
-    connect(reply, &QNetworkReply::finished, this, [this, reply, tag, done] {
-        reply->deleteLater();
+    request(url, "HEAD", kManifestTypes, [this, tag, done](QNetworkReply *reply) {
         const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
         const QString digest = QString::fromLatin1(reply->rawHeader("Docker-Content-Digest"));
         if (http != 200) {

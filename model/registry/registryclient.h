@@ -34,6 +34,11 @@ public:
     explicit RegistryClient(ImageReference image, QObject *parent = nullptr);
 
     void setTimeoutMs(int ms) { m_timeoutMs = ms; }
+    // For private repositories: sent (Basic) to the registry's token service
+    // only, never to the registry itself. The caller takes them from the
+    // keychain or a named environment variable.
+    void setCredentials(const QString &user, const QString &secret);
+    int tokenFetches() const { return m_tokenFetches; }
     void setPageSize(int n) { m_pageSize = n; }
 
     // Every tag, in the registry's order, all pages.
@@ -46,13 +51,23 @@ public:
 
 private:
     void fetchPage(QUrl url, QStringList sofar, std::function<void(Expected<QStringList>)> done);
+    // Sends, and on a Bearer challenge (401) gets a token and sends once more.
+    // `done` gets the final reply, which is deleted after it returns.
+    void request(const QUrl &url, const QByteArray &verb, const QByteArray &accept,
+                 std::function<void(QNetworkReply *)> done, bool retried = false);
     QNetworkReply *send(const QUrl &url, const QByteArray &verb, const QByteArray &accept);
+    void fetchToken(const QByteArray &challenge, std::function<void(Expected<QString>)> done);
     QString explain(QNetworkReply *reply, const QByteArray &body, const QString &what) const;
 
     ImageReference m_image;
     QNetworkAccessManager m_network;
     int m_timeoutMs = 15000;
     int m_pageSize = 100;
+    QString m_user;
+    QString m_secret;
+    QString m_token; // bearer token for this repository's pull scope
+    int m_tokenFetches = 0;
+    QString m_lastTokenError;
 };
 
 } // namespace pilothouse

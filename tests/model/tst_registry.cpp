@@ -22,6 +22,8 @@ class TestRegistry final : public QObject
 private:
     QTemporaryDir m_dir;
     QProcess m_registry;
+    QProcess m_authRegistry;
+    QProcess m_tokens;
     quint16 m_port = 0;
     QNetworkAccessManager m_net;
     QMap<QString, QString> m_digests; // tag -> digest the registry reported on push
@@ -157,8 +159,97 @@ private slots:
 
     void cleanupTestCase()
     {
-        m_registry.kill();
-        m_registry.waitForFinished(5000);
+        for (QProcess *p : { &m_registry, &m_authRegistry, &m_tokens }) {
+            p->kill();
+            p->waitForFinished(5000);
+        }
+    }
+
+    // A second registry on the same storage, behind the bearer-token flow of a
+    // real token service (tests/fixtures/token_server.py, RS256 JWTs).
+    void bearerTokens()
+    {
+        const QString openssl = QStandardPaths::findExecutable(QStringLiteral("openssl"));
+        QVERIFY2(!openssl.isEmpty(), "openssl is needed to make the token service's certificate");
+        const quint16 tokenPort = freePort();
+        const quint16 port = freePort();
+        // Token service with a fresh key, and a registry that trusts only that key.
+        const auto startAuth = [&](const QString &keyName) {
+            for (QProcess *p : { &m_authRegistry, &m_tokens }) {
+                p->kill();
+                p->waitForFinished(5000);
+            }
+            const QString key = m_dir.filePath(keyName + QStringLiteral(".key"));
+            const QString cert = m_dir.filePath(keyName + QStringLiteral(".pem"));
+            QProcess mk;
+            mk.start(openssl,
+                     { QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
+                       QStringLiteral("rsa:2048"), QStringLiteral("-nodes"),
+                       QStringLiteral("-keyout"), key, QStringLiteral("-out"), cert,
+                       QStringLiteral("-days"), QStringLiteral("1"), QStringLiteral("-subj"),
+                       QStringLiteral("/CN=pilothouse-test-token") });
+            if (!mk.waitForFinished(30000) || mk.exitCode() != 0)
+                return false;
+            m_tokens.start(QStringLiteral("/usr/bin/python3"),
+                           { QStringLiteral(FIXTURES_DIR "/token_server.py"),
+                             QStringLiteral("--port"), QString::number(tokenPort),
+                             QStringLiteral("--key"), key, QStringLiteral("--cert"), cert,
+                             QStringLiteral("--issuer"), QStringLiteral("pilothouse-test"),
+                             QStringLiteral("--service"), QStringLiteral("registry-test"),
+                             QStringLiteral("--user"), QStringLiteral("deploy"),
+                             QStringLiteral("--password"), QStringLiteral("s3cret") });
+            if (!m_tokens.waitForReadyRead(15000) || !m_tokens.readLine().startsWith("ready"))
+                return false;
+            QFile cfg(m_dir.filePath(QStringLiteral("auth.yml")));
+            if (!cfg.open(QIODevice::WriteOnly))
+                return false;
+            cfg.write(QStringLiteral("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n "
+                                     "   rootdirectory: %1\n"
+                                     "http:\n  addr: 127.0.0.1:%2\nauth:\n  token:\n    realm: "
+                                     "http://127.0.0.1:%3/token\n"
+                                     "    service: registry-test\n    issuer: pilothouse-test\n    "
+                                     "rootcertbundle: %4\n")
+                          .arg(m_dir.filePath(QStringLiteral("data")))
+                          .arg(port)
+                          .arg(tokenPort)
+                          .arg(cert)
+                          .toUtf8());
+            cfg.close();
+            m_authRegistry.setProcessChannelMode(QProcess::MergedChannels);
+            m_authRegistry.start(QStandardPaths::findExecutable(QStringLiteral("docker-registry")),
+                                 { QStringLiteral("serve"), cfg.fileName() });
+            return QTest::qWaitFor(
+                [port] { return httpRequest(port, "GET", "/v2/").status == 401; }, 15000);
+        };
+        QVERIFY(startAuth(QStringLiteral("first")));
+
+        const auto image =
+            *ImageReference::parse(QStringLiteral("127.0.0.1:%1/team/deckhand").arg(port));
+        RegistryClient anonymous(image);
+        auto t = tags(anonymous);
+        QVERIFY(!t.ok());
+        QVERIFY2(t.error().contains(QLatin1String("wants credentials")) &&
+                     t.error().contains(QLatin1String("refused these credentials")),
+                 qPrintable(t.error()));
+
+        RegistryClient client(image);
+        client.setCredentials(QStringLiteral("deploy"), QStringLiteral("s3cret"));
+        t = tags(client);
+        QVERIFY2(t.ok(), qPrintable(t ? QString() : t.error()));
+        QCOMPARE(RegistryClient::deployableTags(*t).size(), 4);
+        const auto d = digest(client, QStringLiteral("staging"));
+        QVERIFY2(d.ok(), qPrintable(d ? QString() : d.error()));
+        QCOMPARE(*d, m_digests.value(QStringLiteral("staging")));
+        QCOMPARE(client.tokenFetches(), 1); // one token serves both calls
+
+        // The registry stops accepting that token (as when it expires; here the
+        // signing key is rotated): the next call gets a 401, fetches a new token
+        // and succeeds, without the caller noticing.
+        QVERIFY(startAuth(QStringLiteral("second")));
+        t = tags(client);
+        QVERIFY2(t.ok(), qPrintable(t ? QString() : t.error()));
+        QCOMPARE(client.tokenFetches(), 2);
+        QVERIFY(!QString::fromUtf8(m_tokens.readAll()).contains(QLatin1String("s3cret")));
     }
 
     void references_data()
