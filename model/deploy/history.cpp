@@ -1,0 +1,255 @@
+#include "deploy/history.h"
+
+#include <QDir>
+#include <QFileInfo>
+#include <QHostInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QStandardPaths>
+#include <atomic>
+
+namespace pilothouse {
+
+QString toString(Deployment::Outcome outcome)
+{
+    switch (outcome) {
+    case Deployment::Outcome::Running:
+        return QStringLiteral("running");
+    case Deployment::Outcome::Succeeded:
+        return QStringLiteral("succeeded");
+    case Deployment::Outcome::Failed:
+        return QStringLiteral("failed");
+    case Deployment::Outcome::Reverted:
+        return QStringLiteral("reverted");
+    case Deployment::Outcome::Cancelled:
+        return QStringLiteral("cancelled");
+    case Deployment::Outcome::Interrupted:
+        return QStringLiteral("interrupted");
+    }
+    return {};
+}
+
+std::optional<Deployment::Outcome> outcomeFromString(const QString &text)
+{
+    for (auto o : { Deployment::Outcome::Running, Deployment::Outcome::Succeeded,
+                    Deployment::Outcome::Failed, Deployment::Outcome::Reverted,
+                    Deployment::Outcome::Cancelled, Deployment::Outcome::Interrupted }) {
+        if (toString(o) == text)
+            return o;
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+QString iso(const QDateTime &t)
+{
+    return t.isValid() ? t.toUTC().toString(Qt::ISODateWithMs) : QString();
+}
+
+Error sqlError(const QString &what, const QSqlError &e)
+{
+    return Error { QStringLiteral("deployment history: %1: %2").arg(what, e.text()) };
+}
+
+} // namespace
+
+DeploymentHistory::DeploymentHistory()
+{
+    static std::atomic<int> counter { 0 };
+    m_connection = QStringLiteral("pilothouse-history-%1").arg(++counter);
+}
+
+DeploymentHistory::~DeploymentHistory()
+{
+    close();
+}
+
+QString DeploymentHistory::defaultPath()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) +
+        QStringLiteral("/deployments.db");
+}
+
+QString DeploymentHistory::currentUser()
+{
+    QString user = qEnvironmentVariable("USER");
+    if (user.isEmpty())
+        user = qEnvironmentVariable("LOGNAME", QStringLiteral("unknown"));
+    return user + QLatin1Char('@') + QHostInfo::localHostName();
+}
+
+Expected<int> DeploymentHistory::open(const QString &path)
+{
+    close();
+    if (!QDir().mkpath(QFileInfo(path).absolutePath()))
+        return Error { QStringLiteral("deployment history: cannot create %1")
+                           .arg(QFileInfo(path).absolutePath()) };
+    QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), m_connection);
+    db.setDatabaseName(path);
+    db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
+    if (!db.open())
+        return sqlError(QStringLiteral("cannot open %1").arg(path), db.lastError());
+    QSqlQuery q(db);
+    // WAL: a reader never blocks the writer, and a crash never tears a committed row.
+    for (const char *pragma : { "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+                                "PRAGMA foreign_keys = ON" }) {
+        if (!q.exec(QString::fromLatin1(pragma)))
+            return sqlError(QString::fromLatin1(pragma), q.lastError());
+    }
+    if (!q.exec(QStringLiteral(
+            "CREATE TABLE IF NOT EXISTS deployments ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " environment TEXT NOT NULL, service TEXT NOT NULL,"
+            " from_tag TEXT, from_digest TEXT, to_tag TEXT NOT NULL, to_digest TEXT,"
+            " who TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,"
+            " outcome TEXT NOT NULL CHECK (outcome IN ('running','succeeded','failed','reverted',"
+            "'cancelled','interrupted')),"
+            " reason TEXT, log_lines TEXT)")) ||
+        !q.exec(QStringLiteral(
+            "CREATE INDEX IF NOT EXISTS deployments_env_idx ON deployments (environment, id)")))
+        return sqlError(QStringLiteral("cannot create the table"), q.lastError());
+    // Anything still "running" was left by a panel that died mid-deployment.
+    // (One panel per history file; a live deployment is never reopened here.)
+    q.prepare(QStringLiteral(
+        "UPDATE deployments SET outcome = 'interrupted', finished_at = ?, "
+        "reason = 'the panel stopped during this deployment' WHERE outcome = 'running'"));
+    q.addBindValue(iso(QDateTime::currentDateTimeUtc()));
+    if (!q.exec())
+        return sqlError(QStringLiteral("cannot mark interrupted deployments"), q.lastError());
+    return q.numRowsAffected();
+}
+
+void DeploymentHistory::close()
+{
+    if (QSqlDatabase::contains(m_connection)) {
+        QSqlDatabase::database(m_connection, false).close();
+        QSqlDatabase::removeDatabase(m_connection);
+    }
+}
+
+Expected<qint64> DeploymentHistory::begin(const Deployment &d)
+{
+    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
+    if (!db.isOpen())
+        return Error { QStringLiteral("deployment history is not open") };
+    QSqlQuery q(db);
+    q.prepare(QStringLiteral(
+        "INSERT INTO deployments (environment, service, from_tag, from_digest, to_tag, to_digest, "
+        "who, started_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')"));
+    for (const QString &v :
+         { d.environment, d.service, d.fromTag, d.fromDigest, d.toTag, d.toDigest,
+           d.who.isEmpty() ? currentUser() : d.who,
+           iso(d.startedAt.isValid() ? d.startedAt : QDateTime::currentDateTimeUtc()) })
+        q.addBindValue(v);
+    if (!q.exec())
+        return sqlError(QStringLiteral("cannot record the start"), q.lastError());
+    return q.lastInsertId().toLongLong();
+}
+
+Outcome DeploymentHistory::finish(qint64 id, Deployment::Outcome outcome, const QString &reason,
+                                  const QStringList &logLines)
+{
+    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
+    if (!db.isOpen())
+        return Error { QStringLiteral("deployment history is not open") };
+    if (!db.transaction())
+        return sqlError(QStringLiteral("cannot start a transaction"), db.lastError());
+    QSqlQuery q(db);
+    q.prepare(QStringLiteral(
+        "UPDATE deployments SET outcome = ?, reason = ?, log_lines = ?, finished_at = ? "
+        "WHERE id = ? AND outcome = 'running'"));
+    q.addBindValue(toString(outcome));
+    q.addBindValue(reason);
+    q.addBindValue(QString::fromUtf8(
+        QJsonDocument(
+            QJsonArray::fromStringList(logLines.mid(std::max<qsizetype>(0, logLines.size() - 50))))
+            .toJson(QJsonDocument::Compact)));
+    q.addBindValue(iso(QDateTime::currentDateTimeUtc()));
+    q.addBindValue(id);
+    if (!q.exec() || q.numRowsAffected() != 1) {
+        const QString why = q.lastError().isValid()
+            ? q.lastError().text()
+            : QStringLiteral("deployment %1 is not running").arg(id);
+        db.rollback();
+        return Error { QStringLiteral("deployment history: cannot record the end: %1").arg(why) };
+    }
+    if (!db.commit())
+        return sqlError(QStringLiteral("cannot commit"), db.lastError());
+    return success();
+}
+
+static Deployment fromRow(const QSqlQuery &q)
+{
+    Deployment d;
+    d.id = q.value(0).toLongLong();
+    d.environment = q.value(1).toString();
+    d.service = q.value(2).toString();
+    d.fromTag = q.value(3).toString();
+    d.fromDigest = q.value(4).toString();
+    d.toTag = q.value(5).toString();
+    d.toDigest = q.value(6).toString();
+    d.who = q.value(7).toString();
+    d.startedAt = QDateTime::fromString(q.value(8).toString(), Qt::ISODateWithMs);
+    d.finishedAt = QDateTime::fromString(q.value(9).toString(), Qt::ISODateWithMs);
+    d.outcome = outcomeFromString(q.value(10).toString()).value_or(Deployment::Outcome::Failed);
+    d.reason = q.value(11).toString();
+    d.logLines =
+        QJsonDocument::fromJson(q.value(12).toString().toUtf8()).toVariant().toStringList();
+    return d;
+}
+
+static const char kColumns[] =
+    "id, environment, service, from_tag, from_digest, to_tag, to_digest, who, started_at, "
+    "finished_at, outcome, reason, log_lines";
+
+Expected<QList<Deployment>> DeploymentHistory::list(const QString &environment, int limit) const
+{
+    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
+    if (!db.isOpen())
+        return Error { QStringLiteral("deployment history is not open") };
+    QSqlQuery q(db);
+    q.prepare(
+        QStringLiteral(
+            "SELECT %1 FROM deployments WHERE (? = '' OR environment = ?) ORDER BY id DESC LIMIT ?")
+            .arg(QLatin1String(kColumns)));
+    // A null QString binds as NULL, and NULL = '' is not true.
+    const QString env = environment.isEmpty() ? QStringLiteral("") : environment;
+    q.addBindValue(env);
+    q.addBindValue(env);
+    q.addBindValue(limit);
+    if (!q.exec())
+        return sqlError(QStringLiteral("cannot read"), q.lastError());
+    QList<Deployment> out;
+    while (q.next())
+        out << fromRow(q);
+    return out;
+}
+
+Expected<std::optional<Deployment>> DeploymentHistory::lastSucceeded(const QString &environment,
+                                                                     const QString &service,
+                                                                     qint64 before) const
+{
+    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
+    if (!db.isOpen())
+        return Error { QStringLiteral("deployment history is not open") };
+    QSqlQuery q(db);
+    q.prepare(QStringLiteral("SELECT %1 FROM deployments WHERE environment = ? AND service = ? AND "
+                             "outcome = 'succeeded' "
+                             "AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT 1")
+                  .arg(QLatin1String(kColumns)));
+    q.addBindValue(environment);
+    q.addBindValue(service);
+    q.addBindValue(before);
+    q.addBindValue(before);
+    if (!q.exec())
+        return sqlError(QStringLiteral("cannot read"), q.lastError());
+    if (!q.next())
+        return std::optional<Deployment> {};
+    return std::optional<Deployment> { fromRow(q) };
+}
+
+} // namespace pilothouse

@@ -1,0 +1,70 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QDateTime>
+#include <QList>
+#include <QString>
+#include <QStringList>
+#include <optional>
+
+// The deployment history: one SQLite file (WAL) under AppDataLocation. A
+// deployment is written as it starts (outcome "running") and completed in one
+// transaction when it ends, so a panel killed in between loses no earlier row,
+// and the next open marks the unfinished one "interrupted".
+namespace pilothouse {
+
+struct Deployment
+{
+    enum class Outcome { Running, Succeeded, Failed, Reverted, Cancelled, Interrupted };
+
+    qint64 id = 0;
+    QString environment;
+    QString service;
+    QString fromTag;
+    QString fromDigest;
+    QString toTag;
+    QString toDigest;
+    QString who; // user@host
+    QDateTime startedAt;
+    QDateTime finishedAt;
+    Outcome outcome = Outcome::Running;
+    QString reason;
+    QStringList logLines; // the last lines of a failure
+};
+
+QString toString(Deployment::Outcome outcome);
+std::optional<Deployment::Outcome> outcomeFromString(const QString &text);
+
+class DeploymentHistory final
+{
+public:
+    DeploymentHistory();
+    ~DeploymentHistory();
+    DeploymentHistory(const DeploymentHistory &) = delete;
+    DeploymentHistory &operator=(const DeploymentHistory &) = delete;
+
+    static QString defaultPath(); // AppDataLocation/deployments.db
+
+    // Opens (creating if need be) and marks deployments a dead panel left
+    // "running" as interrupted; returns how many it marked.
+    Expected<int> open(const QString &path);
+    void close();
+
+    // Records the start; returns the new row's id.
+    Expected<qint64> begin(const Deployment &d);
+    Outcome finish(qint64 id, Deployment::Outcome outcome, const QString &reason,
+                   const QStringList &logLines = {});
+    // Newest first; environment empty: all.
+    Expected<QList<Deployment>> list(const QString &environment = {}, int limit = 100) const;
+    // The last succeeded deployment of a service before the given one (0: the latest).
+    Expected<std::optional<Deployment>>
+    lastSucceeded(const QString &environment, const QString &service, qint64 before = 0) const;
+    // "user@host" of this process.
+    static QString currentUser();
+
+private:
+    QString m_connection;
+};
+
+} // namespace pilothouse

@@ -1,0 +1,198 @@
+// The deployment history on real SQLite files, including a writer process
+// killed with SIGKILL in the middle of its work.
+#include "deploy/history.h"
+
+#include <QProcess>
+#include <QSqlDatabase>
+#include <QSqlQuery>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+using namespace pilothouse;
+
+namespace {
+
+// Child mode: deploy and record as fast as possible, saying what is committed.
+int writer(const QString &path, bool holdRunning)
+{
+    DeploymentHistory h;
+    if (!h.open(path))
+        return 1;
+    for (int i = 1;; ++i) {
+        Deployment d;
+        d.environment = QStringLiteral("staging");
+        d.service = QStringLiteral("api");
+        d.fromTag = QStringLiteral("sha-%1").arg(i - 1);
+        d.toTag = QStringLiteral("sha-%1").arg(i);
+        const auto id = h.begin(d);
+        if (!id)
+            return 2;
+        if (holdRunning && i == 300) {
+            std::printf("began %lld\n", static_cast<long long>(*id));
+            std::fflush(stdout);
+            std::this_thread::sleep_for(std::chrono::hours(1));
+        }
+        if (!h.finish(*id, Deployment::Outcome::Succeeded, {}))
+            return 3;
+        std::printf("committed %d\n", i);
+        std::fflush(stdout);
+    }
+}
+
+} // namespace
+
+class TestHistory final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+
+    static int count(const QString &path, const QString &where)
+    {
+        QSqlDatabase db =
+            QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("check"));
+        db.setDatabaseName(path);
+        int n = -1;
+        if (db.open()) {
+            QSqlQuery q(db);
+            if (q.exec(QStringLiteral("SELECT count(*) FROM deployments WHERE ") + where) &&
+                q.next())
+                n = q.value(0).toInt();
+            db.close();
+        }
+        db = {};
+        QSqlDatabase::removeDatabase(QStringLiteral("check"));
+        return n;
+    }
+
+    static QString integrity(const QString &path)
+    {
+        QString result;
+        {
+            QSqlDatabase db =
+                QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("integrity"));
+            db.setDatabaseName(path);
+            if (db.open()) {
+                QSqlQuery q(db);
+                if (q.exec(QStringLiteral("PRAGMA integrity_check")) && q.next())
+                    result = q.value(0).toString();
+                db.close();
+            }
+        }
+        QSqlDatabase::removeDatabase(QStringLiteral("integrity"));
+        return result;
+    }
+
+private slots:
+    void recordsAndReads()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("a/deployments.db"));
+        DeploymentHistory h;
+        const auto opened = h.open(path);
+        QVERIFY2(opened.ok(), qPrintable(opened ? QString() : opened.error()));
+        QCOMPARE(*opened, 0);
+        Deployment d;
+        d.environment = QStringLiteral("staging");
+        d.service = QStringLiteral("api");
+        d.fromTag = QStringLiteral("sha-aaaaaaa");
+        d.fromDigest = QStringLiteral("sha256:aa");
+        d.toTag = QStringLiteral("sha-bbbbbbb");
+        d.toDigest = QStringLiteral("sha256:bb");
+        const auto first = h.begin(d);
+        QVERIFY(first.ok());
+        QVERIFY(h.finish(*first, Deployment::Outcome::Succeeded, {}).ok());
+        d.fromTag = d.toTag;
+        d.toTag = QStringLiteral("sha-ccccccc");
+        const auto second = h.begin(d);
+        QVERIFY(second.ok());
+        QVERIFY(h.finish(*second, Deployment::Outcome::Reverted,
+                         QStringLiteral("readiness failed for 30 s"),
+                         { QStringLiteral("line 1"), QStringLiteral("{\"level\":\"error\"}") })
+                    .ok());
+        // A finished deployment cannot be finished again.
+        QVERIFY(!h.finish(*second, Deployment::Outcome::Succeeded, {}).ok());
+
+        const auto rows = h.list(QStringLiteral("staging"));
+        QVERIFY(rows.ok());
+        QCOMPARE(rows->size(), 2);
+        QCOMPARE(rows->first().id, *second); // newest first
+        QCOMPARE(int(rows->first().outcome), int(Deployment::Outcome::Reverted));
+        QCOMPARE(rows->first().reason, QStringLiteral("readiness failed for 30 s"));
+        QCOMPARE(rows->first().logLines.size(), 2);
+        QVERIFY(rows->first().who.contains(QLatin1Char('@')));
+        QVERIFY(rows->first().finishedAt >= rows->first().startedAt);
+        QVERIFY(h.list(QStringLiteral("production"))->isEmpty());
+
+        const auto last = h.lastSucceeded(QStringLiteral("staging"), QStringLiteral("api"));
+        QVERIFY(last.ok() && last->has_value());
+        QCOMPARE((*last)->toTag, QStringLiteral("sha-bbbbbbb"));
+        QCOMPARE((*last)->toDigest, QStringLiteral("sha256:bb"));
+    }
+
+    void sigkillLosesNothing()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("killed.db"));
+        // First killed mid-deployment (a row is running)...
+        QProcess child;
+        child.start(QCoreApplication::applicationFilePath(),
+                    { QStringLiteral("--writer"), path, QStringLiteral("hold") });
+        QVERIFY(child.waitForStarted());
+        QByteArray out;
+        QTRY_VERIFY_WITH_TIMEOUT((out += child.readAllStandardOutput()).contains("began"), 60000);
+        child.kill();
+        QVERIFY(child.waitForFinished(5000));
+        QCOMPARE(integrity(path), QStringLiteral("ok"));
+        QCOMPARE(count(path, QStringLiteral("outcome = 'succeeded'")), 299);
+        {
+            // ...and the next open marks what the dead writer left running.
+            DeploymentHistory h;
+            const auto marked = h.open(path);
+            QVERIFY(marked.ok());
+            QCOMPARE(*marked, 1);
+            const auto rows = h.list({}, 1000);
+            QVERIFY(rows.ok());
+            QCOMPARE(rows->size(), 300);
+            QCOMPARE(int(rows->first().outcome), int(Deployment::Outcome::Interrupted));
+            QVERIFY(rows->first().reason.contains(QLatin1String("stopped during this deployment")));
+            QVERIFY(rows->first().finishedAt.isValid());
+        }
+
+        // Then killed at whatever point of its writes it happens to be.
+        QProcess racing;
+        racing.start(QCoreApplication::applicationFilePath(),
+                     { QStringLiteral("--writer"), path, QStringLiteral("run") });
+        QVERIFY(racing.waitForStarted());
+        QByteArray raced;
+        QTRY_VERIFY_WITH_TIMEOUT((raced += racing.readAllStandardOutput()).count('\n') >= 100,
+                                 60000);
+        racing.kill();
+        QVERIFY(racing.waitForFinished(5000));
+        raced += racing.readAllStandardOutput();
+        const int committedByRacer = int(raced.count("committed"));
+        QCOMPARE(integrity(path), QStringLiteral("ok"));
+        // Nothing it reported committed was lost.
+        QVERIFY(count(path, QStringLiteral("outcome = 'succeeded'")) >= 299 + committedByRacer);
+        DeploymentHistory h;
+        const auto marked = h.open(path);
+        QVERIFY(marked.ok());
+        QVERIFY(*marked <= 1); // its last one, if it died between begin and finish
+        QCOMPARE(count(path, QStringLiteral("outcome = 'running'")), 0);
+    }
+};
+
+int main(int argc, char *argv[])
+{
+    if (argc == 4 && qstrcmp(argv[1], "--writer") == 0) {
+        QCoreApplication app(argc, argv);
+        return writer(QString::fromLocal8Bit(argv[2]), qstrcmp(argv[3], "hold") == 0);
+    }
+    QCoreApplication app(argc, argv);
+    TestHistory t;
+    return QTest::qExec(&t, argc, argv);
+}
+
+#include "tst_history.moc"
