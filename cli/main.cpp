@@ -4,10 +4,12 @@
 
 #include "core/secrets.h"
 #include "core/session.h"
+#include "deploy/history.h"
 #include "drivers/docker.h"
 #include "drivers/nativecontrol.h"
 #include "drivers/nativedriver.h"
 #include "env/environment.h"
+#include "registry/registryclient.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -677,6 +679,85 @@ int setDatabasePassword(const Environment &env, bool remove)
     return rc;
 }
 
+int listTags(const Environment &env, bool json, bool all)
+{
+    if (env.imageRepository.isEmpty()) {
+        err()
+            << "pilothousectl: environment \"" << env.name
+            << "\" has no image repository (add \"image\": {\"repository\": ..., \"service\": ...})"
+            << Qt::endl;
+        return EnvError;
+    }
+    const auto image = ImageReference::parse(env.imageRepository);
+    if (!image) {
+        err() << "pilothousectl: " << image.error() << Qt::endl;
+        return EnvError;
+    }
+    RegistryClient client(*image);
+    int rc = EnvError;
+    client.listTags([&](Expected<QStringList> tags) {
+        if (!tags) {
+            err() << "pilothousectl: " << tags.error() << Qt::endl;
+        } else {
+            const QStringList shown = all ? *tags : RegistryClient::deployableTags(*tags);
+            if (json)
+                printJson(
+                    QJsonObject { { QStringLiteral("repository"), env.imageRepository },
+                                  { QStringLiteral("tags"), QJsonArray::fromStringList(shown) } });
+            else
+                for (const QString &t : shown)
+                    out() << t << Qt::endl;
+            rc = Ok;
+        }
+        QCoreApplication::exit(0);
+    });
+    QCoreApplication::exec();
+    return rc;
+}
+
+int showHistory(const Environment &env, bool json)
+{
+    DeploymentHistory history;
+    const auto opened = history.open(DeploymentHistory::defaultPath());
+    if (!opened) {
+        err() << "pilothousectl: " << opened.error() << Qt::endl;
+        return EnvError;
+    }
+    const auto rows = history.list(env.name);
+    if (!rows) {
+        err() << "pilothousectl: " << rows.error() << Qt::endl;
+        return EnvError;
+    }
+    if (json) {
+        QJsonArray list;
+        for (const Deployment &d : *rows)
+            list.append(QJsonObject {
+                { QStringLiteral("id"), d.id },
+                { QStringLiteral("service"), d.service },
+                { QStringLiteral("from_tag"), d.fromTag },
+                { QStringLiteral("from_digest"), d.fromDigest },
+                { QStringLiteral("to_tag"), d.toTag },
+                { QStringLiteral("to_digest"), d.toDigest },
+                { QStringLiteral("who"), d.who },
+                { QStringLiteral("started_at"), iso(d.startedAt) },
+                { QStringLiteral("finished_at"), iso(d.finishedAt) },
+                { QStringLiteral("outcome"), toString(d.outcome) },
+                { QStringLiteral("reason"), d.reason },
+                { QStringLiteral("log_lines"), QJsonArray::fromStringList(d.logLines) } });
+        printJson(QJsonObject { { QStringLiteral("environment"), env.name },
+                                { QStringLiteral("deployments"), list } });
+        return Ok;
+    }
+    if (rows->isEmpty())
+        out() << env.name << ": no deployments recorded" << Qt::endl;
+    for (const Deployment &d : *rows)
+        out() << d.startedAt.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm")) << "  "
+              << pad(d.service, 10) << pad(d.fromTag + QStringLiteral(" -> ") + d.toTag, 36)
+              << pad(toString(d.outcome), 12) << d.who
+              << (d.reason.isEmpty() ? QString() : QStringLiteral("  ") + d.reason) << Qt::endl;
+    return Ok;
+}
+
 int listEnvironments(const EnvironmentSet &set, bool json)
 {
     if (json) {
@@ -733,7 +814,10 @@ int main(int argc, char *argv[])
         "  health               every health endpoint, checked once\n"
         "  db                   the database's status\n"
         "  set-db-password      store the database password (stdin) in the keychain\n"
-        "                       (--delete removes it)\n\n"
+        "                       (--delete removes it)\n"
+        "  tags                 the backend image's tags in its registry (--all: with\n"
+        "                       signature tags)\n"
+        "  history              the environment's deployments, newest first\n\n"
         "Exit codes: 0 ok, 1 unhealthy, 2 usage, 3 environment or engine error."));
     p.addHelpOption();
     p.addVersionOption();
@@ -752,6 +836,7 @@ int main(int argc, char *argv[])
         { QStringLiteral("wait"),
           QStringLiteral("up/restart: then wait up to SECONDS until healthy"),
           QStringLiteral("SECONDS") },
+        { QStringLiteral("all"), QStringLiteral("tags: also signature and attestation tags") },
         { QStringLiteral("delete"), QStringLiteral("set-db-password: remove it instead") },
         { QStringLiteral("verbose"), QStringLiteral("native up: show the processes' output") },
     });
@@ -776,7 +861,8 @@ int main(int argc, char *argv[])
     static const QStringList known {
         QStringLiteral("envs"),   QStringLiteral("status"),  QStringLiteral("up"),
         QStringLiteral("down"),   QStringLiteral("restart"), QStringLiteral("logs"),
-        QStringLiteral("health"), QStringLiteral("db"),      QStringLiteral("set-db-password")
+        QStringLiteral("health"), QStringLiteral("db"),      QStringLiteral("set-db-password"),
+        QStringLiteral("tags"),   QStringLiteral("history")
     };
     if (!known.contains(command)) {
         err() << "pilothousectl: unknown command \"" << command << "\"; expected one of "
@@ -816,6 +902,10 @@ int main(int argc, char *argv[])
     }
     if (command == QLatin1String("set-db-password"))
         return setDatabasePassword(*env, p.isSet(QStringLiteral("delete")));
+    if (command == QLatin1String("tags"))
+        return listTags(*env, json, p.isSet(QStringLiteral("all")));
+    if (command == QLatin1String("history"))
+        return showHistory(*env, json);
     Ctl ctl(*env, *set, json);
     ctl.m_verbose = p.isSet(QStringLiteral("verbose"));
     return ctl.exec(command, positional.mid(1), p);

@@ -2,6 +2,9 @@
 // killed with SIGKILL in the middle of its work.
 #include "deploy/history.h"
 
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcess>
 #include <QSqlDatabase>
 #include <QSqlQuery>
@@ -131,6 +134,43 @@ private slots:
         QVERIFY(last.ok() && last->has_value());
         QCOMPARE((*last)->toTag, QStringLiteral("sha-bbbbbbb"));
         QCOMPARE((*last)->toDigest, QStringLiteral("sha256:bb"));
+    }
+
+    void pilothousectlHistory()
+    {
+        // pilothousectl reads AppDataLocation: give it a data folder of its own.
+        const QString data = m_dir.filePath(QStringLiteral("xdg"));
+        {
+            DeploymentHistory h;
+            QVERIFY(h.open(data + QStringLiteral("/pilothouse/deployments.db")).ok());
+            Deployment d;
+            d.environment = QStringLiteral("local");
+            d.service = QStringLiteral("deckhand");
+            d.fromTag = QStringLiteral("sha-1");
+            d.toTag = QStringLiteral("sha-2");
+            const auto id = h.begin(d);
+            QVERIFY(id.ok());
+            QVERIFY(
+                h.finish(*id, Deployment::Outcome::Reverted, QStringLiteral("health gate failed"))
+                    .ok());
+        }
+        QProcess ctl;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("XDG_DATA_HOME"), data);
+        ctl.setProcessEnvironment(env);
+        ctl.start(QStringLiteral(PILOTHOUSECTL),
+                  { QStringLiteral("history"), QStringLiteral("--json") });
+        QVERIFY(ctl.waitForFinished(30000));
+        QCOMPARE(ctl.exitCode(), 0);
+        const QJsonArray rows = QJsonDocument::fromJson(ctl.readAllStandardOutput())
+                                    .object()
+                                    .value(QStringLiteral("deployments"))
+                                    .toArray();
+        QCOMPARE(rows.size(), 1);
+        QCOMPARE(rows.first().toObject().value(QStringLiteral("outcome")).toString(),
+                 QStringLiteral("reverted"));
+        QCOMPARE(rows.first().toObject().value(QStringLiteral("reason")).toString(),
+                 QStringLiteral("health gate failed"));
     }
 
     void sigkillLosesNothing()

@@ -325,6 +325,41 @@ private slots:
                 m_digests.value(QStringLiteral("sha-2222222")));
     }
 
+    void pilothousectlTags()
+    {
+        QTemporaryFile cfg;
+        QVERIFY(cfg.open());
+        cfg.write(
+            QStringLiteral("{\"version\":1,\"environments\":[{\"name\":\"r\",\"kind\":\"native\","
+                           "\"processes\":[{\"name\":\"p\",\"program\":\"/bin/true\"}],"
+                           "\"image\":{\"repository\":\"%1\",\"service\":\"p\"}}]}")
+                .arg(repo())
+                .toUtf8());
+        cfg.close();
+        QProcess ctl;
+        ctl.start(QStringLiteral(PILOTHOUSECTL),
+                  { QStringLiteral("tags"), QStringLiteral("--config"), cfg.fileName(),
+                    QStringLiteral("--env"), QStringLiteral("r") });
+        QVERIFY(ctl.waitForFinished(30000));
+        QCOMPARE(ctl.exitCode(), 0);
+        const QStringList shown =
+            QString::fromUtf8(ctl.readAllStandardOutput()).split(u'\n', Qt::SkipEmptyParts);
+        QCOMPARE(shown.size(), 4);
+        QVERIFY(shown.contains(QStringLiteral("staging")));
+        ctl.start(QStringLiteral(PILOTHOUSECTL),
+                  { QStringLiteral("tags"), QStringLiteral("--all"), QStringLiteral("--json"),
+                    QStringLiteral("--config"), cfg.fileName(), QStringLiteral("--env"),
+                    QStringLiteral("r") });
+        QVERIFY(ctl.waitForFinished(30000));
+        QCOMPARE(ctl.exitCode(), 0);
+        QCOMPARE(QJsonDocument::fromJson(ctl.readAllStandardOutput())
+                     .object()
+                     .value(QStringLiteral("tags"))
+                     .toArray()
+                     .size(),
+                 5);
+    }
+
     void clearErrors()
     {
         RegistryClient client(*ImageReference::parse(repo()));
