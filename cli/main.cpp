@@ -501,24 +501,33 @@ private:
     int remote(const QString &op, const QString &service)
     {
         int rc = Ok;
+        bool answered = false;
         NativeControlClient client(m_env.name);
-        connect(&client, &NativeControlClient::reply, this, [this, &rc](const QJsonObject &answer) {
-            if (!answer.value(QStringLiteral("ok")).toBool()) {
-                err() << "pilothousectl: " << answer.value(QStringLiteral("message")).toString()
-                      << Qt::endl;
-                rc = EnvError;
-            } else if (!m_json) {
-                err() << m_env.name << ": done" << Qt::endl;
-            }
-        });
-        connect(&client, &NativeControlClient::done, this, [this, &rc, &op](const QString &error) {
-            if (!error.isEmpty()) {
-                // Nothing owns it: it is not running. Down is then already done.
-                err() << "pilothousectl: \"" << m_env.name << "\" is " << error << Qt::endl;
-                rc = op == QLatin1String("down") ? Ok : EnvError;
-            }
-            done(0);
-        });
+        connect(&client, &NativeControlClient::reply, this,
+                [this, &rc, &answered](const QJsonObject &answer) {
+                    answered = true;
+                    if (!answer.value(QStringLiteral("ok")).toBool()) {
+                        err() << "pilothousectl: "
+                              << answer.value(QStringLiteral("message")).toString() << Qt::endl;
+                        rc = EnvError;
+                    } else if (!m_json) {
+                        err() << m_env.name << ": done" << Qt::endl;
+                    }
+                });
+        connect(&client, &NativeControlClient::done, this,
+                [this, &rc, &op, &answered](const QString &error) {
+                    if (error.isEmpty() && !answered) {
+                        err() << "pilothousectl: the owner of \"" << m_env.name
+                              << "\" went away without an answer" << Qt::endl;
+                        rc = EnvError;
+                    }
+                    if (!error.isEmpty()) {
+                        // Nothing owns it: it is not running. Down is then already done.
+                        err() << "pilothousectl: \"" << m_env.name << "\" is " << error << Qt::endl;
+                        rc = op == QLatin1String("down") ? Ok : EnvError;
+                    }
+                    done(0);
+                });
         QJsonObject request { { QStringLiteral("op"), op } };
         if (!service.isEmpty())
             request.insert(QStringLiteral("service"), service);
@@ -718,7 +727,8 @@ int listTags(const Environment &env, bool json, bool all)
 int showHistory(const Environment &env, bool json)
 {
     DeploymentHistory history;
-    const auto opened = history.open(DeploymentHistory::defaultPath());
+    const auto opened =
+        history.open(DeploymentHistory::defaultPath(), DeploymentHistory::Mode::Reader);
     if (!opened) {
         err() << "pilothousectl: " << opened.error() << Qt::endl;
         return EnvError;

@@ -314,9 +314,15 @@ void DatabaseProbe::probe()
     m_busy = true;
     const quint64 generation = ++m_generation;
     m_deadline.start(m_timeoutMs + 500);
-    if (!m_target.keychainKey.isEmpty()) {
+    if (!m_target.keychainKey.isEmpty() && m_cachedSecret.isEmpty()) {
+        if (m_keychainBusy)
+            return; // one keychain read at a time (it may be waiting on an unlock prompt)
+        m_keychainBusy = true;
         // The keychain answers asynchronously (D-Bus); the probe goes on from there.
         readSecret(m_target.keychainKey, this, [this, generation](Expected<QString> secret) {
+            m_keychainBusy = false;
+            if (secret)
+                m_cachedSecret = *secret; // read once, not every interval
             if (generation != m_generation || !m_busy)
                 return;
             if (!secret) {
@@ -336,6 +342,10 @@ void DatabaseProbe::probe()
         });
         return;
     }
+    if (!m_target.keychainKey.isEmpty()) {
+        dispatch(generation, m_cachedSecret);
+        return;
+    }
     QString password;
     if (!m_target.passwordEnv.isEmpty())
         password = QProcessEnvironment::systemEnvironment().value(m_target.passwordEnv);
@@ -353,6 +363,9 @@ void DatabaseProbe::dispatch(quint64 generation, const QString &password)
 void DatabaseProbe::deliver(quint64 generation, const DatabaseFacts &facts)
 {
     m_workerBusy = false;
+    // A changed password: read the keychain again next time.
+    if (facts.reachability == DatabaseFacts::Reachability::AuthFailed)
+        m_cachedSecret.clear();
     if (generation != m_generation || !m_busy)
         return; // answered too late: the timeout was already reported
     m_deadline.stop();

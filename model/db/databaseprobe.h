@@ -81,6 +81,8 @@ private:
     quint64 m_generation = 0;
     bool m_busy = false;
     bool m_workerBusy = false;
+    bool m_keychainBusy = false;
+    QString m_cachedSecret; // from the keychain; in memory only
     int m_timeoutMs = 5000;
 };
 

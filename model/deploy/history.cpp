@@ -1,5 +1,6 @@
 #include "deploy/history.h"
 
+#include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
 #include <QHostInfo>
@@ -10,6 +11,8 @@
 #include <QSqlQuery>
 #include <QStandardPaths>
 #include <atomic>
+#include <cerrno>
+#include <csignal>
 
 namespace pilothouse {
 
@@ -82,7 +85,7 @@ QString DeploymentHistory::currentUser()
     return user + QLatin1Char('@') + QHostInfo::localHostName();
 }
 
-Expected<int> DeploymentHistory::open(const QString &path)
+Expected<int> DeploymentHistory::open(const QString &path, Mode mode)
 {
     close();
     if (!QDir().mkpath(QFileInfo(path).absolutePath()))
@@ -108,19 +111,35 @@ Expected<int> DeploymentHistory::open(const QString &path)
             " who TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,"
             " outcome TEXT NOT NULL CHECK (outcome IN ('running','succeeded','failed','reverted',"
             "'cancelled','interrupted')),"
-            " reason TEXT, log_lines TEXT)")) ||
+            " reason TEXT, log_lines TEXT, owner TEXT)")) ||
         !q.exec(QStringLiteral(
             "CREATE INDEX IF NOT EXISTS deployments_env_idx ON deployments (environment, id)")))
         return sqlError(QStringLiteral("cannot create the table"), q.lastError());
-    // Anything still "running" was left by a panel that died mid-deployment.
-    // (One panel per history file; a live deployment is never reopened here.)
-    q.prepare(QStringLiteral(
-        "UPDATE deployments SET outcome = 'interrupted', finished_at = ?, "
-        "reason = 'the panel stopped during this deployment' WHERE outcome = 'running'"));
-    q.addBindValue(iso(QDateTime::currentDateTimeUtc()));
-    if (!q.exec())
-        return sqlError(QStringLiteral("cannot mark interrupted deployments"), q.lastError());
-    return q.numRowsAffected();
+    if (mode == Mode::Reader)
+        return 0;
+    // A "running" row whose writer (host:pid) is gone was interrupted. One on
+    // another host, or whose process lives, is left alone: it may be running.
+    if (!q.exec(QStringLiteral("SELECT id, owner FROM deployments WHERE outcome = 'running'")))
+        return sqlError(QStringLiteral("cannot read running deployments"), q.lastError());
+    QList<qint64> dead;
+    const QString host = QHostInfo::localHostName();
+    while (q.next()) {
+        const QString owner = q.value(1).toString();
+        const qsizetype colon = owner.lastIndexOf(QLatin1Char(':'));
+        const qint64 pid = owner.mid(colon + 1).toLongLong();
+        if (owner.left(colon) == host && pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH)
+            dead << q.value(0).toLongLong();
+    }
+    for (qint64 id : dead) {
+        q.prepare(QStringLiteral("UPDATE deployments SET outcome = 'interrupted', finished_at = ?, "
+                                 "reason = 'the panel stopped during this deployment' "
+                                 "WHERE id = ? AND outcome = 'running'"));
+        q.addBindValue(iso(QDateTime::currentDateTimeUtc()));
+        q.addBindValue(id);
+        if (!q.exec())
+            return sqlError(QStringLiteral("cannot mark interrupted deployments"), q.lastError());
+    }
+    return int(dead.size());
 }
 
 void DeploymentHistory::close()
@@ -139,12 +158,16 @@ Expected<qint64> DeploymentHistory::begin(const Deployment &d)
     QSqlQuery q(db);
     q.prepare(QStringLiteral(
         "INSERT INTO deployments (environment, service, from_tag, from_digest, to_tag, to_digest, "
-        "who, started_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')"));
+        "who, started_at, owner, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')"));
+    // The owner (host:pid) tells a later open whether this row's writer still lives.
     for (const QString &v :
          { d.environment, d.service, d.fromTag, d.fromDigest, d.toTag, d.toDigest,
            d.who.isEmpty() ? currentUser() : d.who,
-           iso(d.startedAt.isValid() ? d.startedAt : QDateTime::currentDateTimeUtc()) })
-        q.addBindValue(v);
+           iso(d.startedAt.isValid() ? d.startedAt : QDateTime::currentDateTimeUtc()),
+           QStringLiteral("%1:%2")
+               .arg(QHostInfo::localHostName())
+               .arg(QCoreApplication::applicationPid()) })
+        q.addBindValue(v.isNull() ? QStringLiteral("") : v); // a null QString would bind as NULL
     if (!q.exec())
         return sqlError(QStringLiteral("cannot record the start"), q.lastError());
     return q.lastInsertId().toLongLong();

@@ -46,9 +46,11 @@ public:
 
     static QString defaultPath(); // AppDataLocation/deployments.db
 
-    // Opens (creating if need be) and marks deployments a dead panel left
-    // "running" as interrupted; returns how many it marked.
-    Expected<int> open(const QString &path);
+    // Opens (creating if need be). A writer also marks deployments left
+    // "running" by a process that no longer exists as interrupted, and returns
+    // how many; a reader (pilothousectl history) changes nothing.
+    enum class Mode { Writer, Reader };
+    Expected<int> open(const QString &path, Mode mode = Mode::Writer);
     void close();
 
     // Records the start; returns the new row's id.

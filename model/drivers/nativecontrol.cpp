@@ -10,6 +10,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLocalSocket>
+#include <QLockFile>
 #include <memory>
 #include <unistd.h>
 
@@ -19,8 +20,9 @@ QString nativeControlPath(const QString &environment)
 {
     QString dir = qEnvironmentVariable("XDG_RUNTIME_DIR");
     if (dir.isEmpty() || !QFileInfo(dir).isDir()) {
-        // No runtime dir (root shells, containers): a private folder in /tmp.
-        dir = QDir::tempPath() + QStringLiteral("/pilothouse-%1").arg(::getuid());
+        // No runtime dir (root shells, containers): a private folder in the
+        // home directory, not /tmp, where another user could have made it first.
+        dir = QDir::homePath() + QStringLiteral("/.cache/pilothouse");
         QDir().mkpath(dir);
         QFile::setPermissions(dir, QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
     }
@@ -104,6 +106,21 @@ NativeControlServer::~NativeControlServer()
 
 Outcome NativeControlServer::listen()
 {
+    // The lock makes "is anyone there? then I am" atomic between two starts.
+    m_lock = std::make_unique<QLockFile>(m_path + QStringLiteral(".lock"));
+    m_lock->setStaleLockTime(0); // never stale by age; a dead owner's is (Qt checks the pid)
+    if (!m_lock->tryLock(0)) {
+        qint64 pid = 0;
+        QString host, app;
+        m_lock->getLockInfo(&pid, &host, &app);
+        m_lock.reset();
+        return Error { QStringLiteral(
+                           "\"%1\" is already running under %2 (pid %3); use that one, or "
+                           "stop it first (pilothousectl down --env %1)")
+                           .arg(m_session->environment().name,
+                                app.isEmpty() ? QStringLiteral("another Pilothouse") : app)
+                           .arg(pid) };
+    }
     {
         // Someone answering there is a live owner; a file nobody answers on is stale.
         QLocalSocket probe;
@@ -207,10 +224,18 @@ void NativeControlServer::handle(QLocalSocket *socket, const QJsonObject &reques
     // The answer is the operation's outcome; one connection per request.
     // The socket is the context: if the client goes away first, Qt drops the
     // connection and the operation just goes on.
+    // Only the outcome of this request's operation answers it (another one may
+    // finish meanwhile, or this one may be refused while another runs).
+    const StackOperation expected = op == QLatin1String("down") ? StackOperation::Down
+        : op == QLatin1String("restart")                        ? StackOperation::Restart
+        : op == QLatin1String("stop")                           ? StackOperation::StopService
+                                                                : StackOperation::StartService;
     auto conn = std::make_shared<QMetaObject::Connection>();
     *conn = connect(
         m_session, &StackSession::operationFinished, socket,
-        [socket, conn](const OperationResult &r) {
+        [socket, conn, expected, service](const OperationResult &r) {
+            if (r.operation != expected || r.service != service)
+                return;
             QObject::disconnect(*conn);
             write(socket,
                   { { QStringLiteral("ok"), r.ok() }, { QStringLiteral("message"), r.message } });
@@ -235,16 +260,24 @@ void NativeControlClient::send(const QJsonObject &request)
         while (m_socket->canReadLine())
             emit reply(QJsonDocument::fromJson(m_socket->readLine()).object());
     });
-    connect(m_socket, &QLocalSocket::disconnected, this, [this] { emit done({}); });
+    connect(m_socket, &QLocalSocket::disconnected, this, [this] { finish({}); });
     connect(m_socket, &QLocalSocket::errorOccurred, this, [this](QLocalSocket::LocalSocketError e) {
         if (e == QLocalSocket::PeerClosedError)
             return; // disconnected() follows
         if (!m_connected)
-            emit done(QStringLiteral("not running (nothing owns it: no socket at %1)").arg(m_path));
+            finish(QStringLiteral("not running (nothing owns it: no socket at %1)").arg(m_path));
         else
-            emit done(m_socket->errorString());
+            finish(m_socket->errorString());
     });
     m_socket->connectToServer(m_path);
+}
+
+void NativeControlClient::finish(const QString &error)
+{
+    if (m_finished)
+        return;
+    m_finished = true;
+    emit done(error);
 }
 
 void NativeControlClient::close()

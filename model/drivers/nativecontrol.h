@@ -8,6 +8,9 @@
 #include <QObject>
 #include <QPointer>
 #include <functional>
+#include <memory>
+
+class QLockFile;
 
 class QLocalSocket;
 
@@ -43,6 +46,7 @@ private:
     StackSession *m_session;
     QLocalServer m_server;
     QString m_path;
+    std::unique_ptr<QLockFile> m_lock;
 };
 
 // One request to the owner; `reply` for each answer line, then `done`.
@@ -63,8 +67,11 @@ signals:
 private:
     QString m_path;
     QLocalSocket *m_socket = nullptr;
+    void finish(const QString &error);
+
     QByteArray m_buffer;
     bool m_connected = false;
+    bool m_finished = false;
 };
 
 } // namespace pilothouse

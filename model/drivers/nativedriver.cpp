@@ -343,6 +343,7 @@ void NativeDriver::onExited(Supervised &s, int exitCode, QProcess::ExitStatus st
         s.settling = false;
         s.settleTimer.stop();
         if (m_pending && m_pending->targets.contains(&s)) {
+            s.wanted = false; // a start that failed is not retried: the user sees why
             m_pending->failures << QStringLiteral("%1 exited with code %2 right after it started%3")
                                        .arg(s.spec.name)
                                        .arg(status == QProcess::CrashExit ? -1 : exitCode)

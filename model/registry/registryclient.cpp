@@ -1,5 +1,6 @@
 #include "registry/registryclient.h"
 
+#include <QHostAddress>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -45,11 +46,17 @@ Expected<ImageReference> ImageReference::parse(const QString &repository)
     return r;
 }
 
+static bool isLoopbackHost(const QString &host)
+{
+    QString h = host;
+    if (h.startsWith(QLatin1Char('[')) && h.endsWith(QLatin1Char(']')))
+        h = h.mid(1, h.size() - 2);
+    return h == QLatin1String("localhost") || QHostAddress(h).isLoopback();
+}
+
 bool ImageReference::isLoopback() const
 {
-    const QString host = registry.section(QLatin1Char(':'), 0, 0);
-    return host == QLatin1String("localhost") || host.startsWith(QLatin1String("127.")) ||
-        host == QLatin1String("[::1]");
+    return isLoopbackHost(QUrl(QStringLiteral("http://") + registry).host());
 }
 
 QUrl ImageReference::baseUrl() const
@@ -63,7 +70,8 @@ RegistryClient::RegistryClient(ImageReference image, QObject *parent)
     : QObject(parent)
     , m_image(std::move(image))
 {
-    m_network.setRedirectPolicy(QNetworkRequest::NoLessSafeRedirectPolicy);
+    // No redirects: Authorization headers would follow them to another host.
+    m_network.setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
 }
 
 QStringList RegistryClient::deployableTags(const QStringList &tags)
@@ -163,8 +171,8 @@ void RegistryClient::request(const QUrl &url, const QByteArray &verb, const QByt
         const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
         const QByteArray challenge = reply->rawHeader("WWW-Authenticate");
         if (http != 401 || retried || !challenge.startsWith("Bearer ")) {
+            reply->deleteLater(); // before done(): it may delete this client
             done(reply);
-            reply->deleteLater();
             return;
         }
         // No token yet, or it expired: fetch one for this challenge, then once more.
@@ -172,8 +180,8 @@ void RegistryClient::request(const QUrl &url, const QByteArray &verb, const QByt
         fetchToken(challenge, [this, reply, url, verb, accept, done](Expected<QString> token) {
             if (!token) {
                 m_lastTokenError = token.error();
-                done(reply);
                 reply->deleteLater();
+                done(reply);
                 return;
             }
             reply->deleteLater();
@@ -196,8 +204,7 @@ void RegistryClient::fetchToken(const QByteArray &challenge,
         params.insert(m.captured(1), m.captured(2));
     }
     QUrl realm(params.value(QStringLiteral("realm")), QUrl::StrictMode);
-    const bool loopback = realm.host() == QLatin1String("localhost") ||
-        realm.host().startsWith(QLatin1String("127."));
+    const bool loopback = isLoopbackHost(realm.host());
     if (!realm.isValid() || realm.host().isEmpty() ||
         !(realm.scheme() == QLatin1String("https") ||
           (realm.scheme() == QLatin1String("http") && loopback))) {
@@ -274,7 +281,9 @@ void RegistryClient::fetchPage(QUrl url, QStringList sofar,
             return;
         }
         const QUrl nextUrl = url.resolved(QUrl(m.captured(1)));
-        if (nextUrl.host() != url.host() || sofar.size() > 100000) {
+        // The next page must be on the same origin: it carries our token.
+        if (nextUrl.scheme() != url.scheme() || nextUrl.host() != url.host() ||
+            nextUrl.port() != url.port() || sofar.size() > 100000) {
             done(Error {
                 QStringLiteral("listing tags: the registry's pagination points elsewhere") });
             return;

@@ -183,6 +183,13 @@ private slots:
         QVERIFY(child.waitForStarted());
         QByteArray out;
         QTRY_VERIFY_WITH_TIMEOUT((out += child.readAllStandardOutput()).contains("began"), 60000);
+        {
+            // While its writer lives, its running deployment is left alone.
+            DeploymentHistory h;
+            const auto marked = h.open(path);
+            QVERIFY(marked.ok());
+            QCOMPARE(*marked, 0);
+        }
         child.kill();
         QVERIFY(child.waitForFinished(5000));
         QCOMPARE(integrity(path), QStringLiteral("ok"));

@@ -187,11 +187,13 @@ private slots:
                                  10000);
         QVERIFY(s.pid != firstPid);
 
-        // A program that always fails waits longer each time, up to the maximum.
+        // A program that always fails (after it started fine) waits longer each
+        // time, up to the maximum.
         Environment failing;
         failing.name = QStringLiteral("f");
-        failing.processes << python(QStringLiteral("flaky"),
-                                    QStringLiteral("import sys; sys.exit(3)"));
+        failing.processes << python(
+            QStringLiteral("flaky"),
+            QStringLiteral("import sys, time; time.sleep(0.6); sys.exit(3)"));
         NativeDriver flaky(failing);
         flaky.setRestartBackoff(100, 400);
         QStringList notes;
