@@ -95,14 +95,14 @@ void ComposeLogFollower::follow(const QString &service, int tail)
         auto *cmd =
             new Command(composeCommand(m_env, *cli, args, 0, QStringLiteral("compose logs")), this);
         m_command = cmd;
-        connect(cmd, &Command::outputLine, this, [this](const QString &line, bool isStderr) {
-            if (isStderr && !line.contains(QLatin1Char('|')))
-                return; // compose's own chatter ("Attaching to ...")
+        connect(cmd, &Command::outputLine, this, [this](const QString &line, bool) {
+            // Container lines carry a "service | " prefix on either stream;
+            // anything else is compose's own chatter ("Attaching to ...").
             auto [svc, text] = splitPrefixed(line);
-            if (!m_service.isEmpty())
-                svc = m_service;
             if (svc.isEmpty())
                 return;
+            if (!m_service.isEmpty())
+                svc = m_service;
             m_store->append(svc, text);
         });
         connect(cmd, &Command::finished, this, [this, cmd](const CommandResult &r) {

@@ -204,6 +204,9 @@ private slots:
         QVERIFY2(lines.last().text.startsWith(QLatin1Char('{')),
                  qPrintable(lines.last().text)); // the prefix is gone
         QVERIFY(!lines.last().level.isEmpty());
+        for (const LogLine &l : lines)
+            QVERIFY2(!l.text.startsWith(QLatin1String("Attaching to")),
+                     qPrintable(l.text)); // compose's chatter
         m_session->stopFollowingLogs();
     }
 

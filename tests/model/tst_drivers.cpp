@@ -6,6 +6,7 @@
 #include "drivers/composedriver.h"
 #include "drivers/docker.h"
 #include "engine/enginewatcher.h"
+#include "logs/logstore.h"
 
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -262,6 +263,16 @@ private slots:
                                   5000);
         QVERIFY(watcher.engineError().contains(QLatin1String("tcp://127.0.0.1:1")));
         QVERIFY(watcher.states().isEmpty());
+    }
+
+    void logPrefixes()
+    {
+        using F = ComposeLogFollower;
+        QCOMPARE(F::splitPrefixed(QStringLiteral("api_1     | {\"level\":\"info\"}")),
+                 std::pair(QStringLiteral("api"), QStringLiteral("{\"level\":\"info\"}"))); // v1
+        QCOMPARE(F::splitPrefixed(QStringLiteral("api-1  | hello | world")),
+                 std::pair(QStringLiteral("api"), QStringLiteral("hello | world"))); // v2
+        QCOMPARE(F::splitPrefixed(QStringLiteral("Attaching to p_api_1")).first, QString());
     }
 
     void commandOutputAndCancel()
