@@ -1,19 +1,12 @@
 #include "env/environment.h"
+#include "servers.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 
 using namespace pilothouse;
 
-namespace {
-// JSON with ' for " keeps the cases readable (and moc-friendly).
-QByteArray j(const char *text)
-{
-    QByteArray b(text);
-    b.replace('\'', '"');
-    return b;
-}
-} // namespace
+using pilothouse::fixtures::jsonQuotes;
 
 class TestEnvironment final : public QObject
 {
@@ -76,61 +69,63 @@ private slots:
                                 << QStringList { QStringLiteral(
                                        "envs.json: line 3: not valid JSON") };
         QTest::newRow("unknown key")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native','procesess':[],"
-                  "'processes':[{'name':'p','program':'/bin/true'}]}]}"))
+            << (jsonQuotes(
+                   "{'version':1,'environments':[{'name':'a','kind':'native','procesess':[],"
+                   "'processes':[{'name':'p','program':'/bin/true'}]}]}"))
             << QStringList { QStringLiteral(
                    "envs.json: environment \"a\": procesess: unknown key") };
         QTest::newRow("kind")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'k8s'}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'k8s'}]}"))
             << QStringList { QStringLiteral(
                    "environment \"a\": kind: expected \"native\" or \"compose\", got \"k8s\"") };
         QTest::newRow("swarm later")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'swarm'}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'swarm'}]}"))
             << QStringList { QStringLiteral("kind: swarm is not supported yet") };
         QTest::newRow("bad name and project")
-            << (j("{'version':1,'environments':[{'name':'Bad Name','kind':'compose',"
-                  "'compose':{'files':['compose.yaml'],'project':'My;Project'}}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'Bad Name','kind':'compose',"
+                           "'compose':{'files':['compose.yaml'],'project':'My;Project'}}]}"))
             << QStringList { QStringLiteral("environment \"Bad Name\": name: expected lowercase"),
                              QStringLiteral(
                                  "compose.project: \"My;Project\" is not a valid project name") };
         QTest::newRow("missing compose file")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'compose',"
-                  "'compose':{'files':['nope.yaml'],'project':'p'}}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'compose',"
+                           "'compose':{'files':['nope.yaml'],'project':'p'}}]}"))
             << QStringList { QStringLiteral("compose.files: "),
                              QStringLiteral("nope.yaml does not exist") };
         QTest::newRow("password in dsn")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
-                  "'processes':[{'name':'p','program':'/bin/true'}],"
-                  "'database':{'dsn':'postgresql://app:hunter2@db:5432/app'}}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'dsn':'postgresql://app:hunter2@db:5432/app'}}]}"))
             << QStringList { QStringLiteral("database.dsn: must not contain a password") };
         QTest::newRow("password in dsn query")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
-                  "'processes':[{'name':'p','program':'/bin/true'}],"
-                  "'database':{'dsn':'postgresql://app@db:5432/app?password=hunter2'}}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'dsn':'postgresql://app@db:5432/app?password=hunter2'}}]}"))
             << QStringList { QStringLiteral(
                    "database.dsn: only ?sslmode=... is allowed in the URL, not \"password\"") };
         QTest::newRow("two password sources")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
-                  "'processes':[{'name':'p','program':'/bin/true'}],"
-                  "'database':{'dsn':'postgresql://app@db:5432/"
-                  "app','passwordEnv':'PW','keychain':true}}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'dsn':'postgresql://app@db:5432/"
+                           "app','passwordEnv':'PW','keychain':true}}]}"))
             << QStringList { QStringLiteral(
                    "database: passwordEnv and keychain both name a password source") };
         QTest::newRow("keychain for sqlite")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
-                  "'processes':[{'name':'p','program':'/bin/true'}],"
-                  "'database':{'dsn':'sqlite:///tmp/x.db','keychain':'yes'}}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'dsn':'sqlite:///tmp/x.db','keychain':'yes'}}]}"))
             << QStringList { QStringLiteral("database.keychain: expected true or false") };
         QTest::newRow("credentials in a bad url are not echoed")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
-                  "'processes':[{'name':'p','program':'/bin/true'}],"
-                  "'services':[{'name':'x','health':[{'url':'ftp://admin:hunter2@h/x'}]}]}]}"))
+            << (jsonQuotes(
+                   "{'version':1,'environments':[{'name':'a','kind':'native',"
+                   "'processes':[{'name':'p','program':'/bin/true'}],"
+                   "'services':[{'name':'x','health':[{'url':'ftp://admin:hunter2@h/x'}]}]}]}"))
             << QStringList { QStringLiteral("got \"ftp://***@h/x\"") };
         QTest::newRow("service name and url")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
-                  "'processes':[{'name':'p','program':'/bin/true'}],"
-                  "'services':[{'name':'-x','health':[{'url':'ftp://h/"
-                  "x','intervalSeconds':0}]}]}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'services':[{'name':'-x','health':[{'url':'ftp://h/"
+                           "x','intervalSeconds':0}]}]}]}"))
             << QStringList {
                    QStringLiteral("services[0].name: \"-x\" is not a valid service name"),
                    QStringLiteral("services[0].health[0].url: expected an http:// or https:// URL"),
@@ -138,30 +133,33 @@ private slots:
                        "services[0].health[0].intervalSeconds: expected a number from 0.1")
                };
         QTest::newRow("docker host")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'compose','docker':{'host':'"
-                  "staging:22'},"
-                  "'compose':{'files':['compose.yaml'],'project':'p'}}]}"))
+            << (jsonQuotes(
+                   "{'version':1,'environments':[{'name':'a','kind':'compose','docker':{'host':'"
+                   "staging:22'},"
+                   "'compose':{'files':['compose.yaml'],'project':'p'}}]}"))
             << QStringList { QStringLiteral(
                    "docker.host: expected unix:///path, tcp://host:port or ssh://user@host") };
         QTest::newRow("unset variable")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
-                  "'processes':[{'name':'p','program':'/bin/"
-                  "true','env':{'X':'${PILOTHOUSE_SURELY_UNSET}'}}]}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/"
+                           "true','env':{'X':'${PILOTHOUSE_SURELY_UNSET}'}}]}]}"))
             << QStringList { QStringLiteral(
                    "processes[0].env.X: ${PILOTHOUSE_SURELY_UNSET} is not set") };
         QTest::newRow("duplicate")
-            << (j("{'version':1,'environments':["
-                  "{'name':'a','kind':'native','processes':[{'name':'p','program':'/bin/true'}]},"
-                  "{'name':'a','kind':'native','processes':[{'name':'p','program':'/bin/"
-                  "true'}]}]}"))
+            << (jsonQuotes(
+                   "{'version':1,'environments':["
+                   "{'name':'a','kind':'native','processes':[{'name':'p','program':'/bin/true'}]},"
+                   "{'name':'a','kind':'native','processes':[{'name':'p','program':'/bin/"
+                   "true'}]}]}"))
             << QStringList { QStringLiteral("environment \"a\": name: defined twice") };
         QTest::newRow("image")
-            << (j("{'version':1,'environments':[{'name':'a','kind':'native',"
-                  "'processes':[{'name':'p','program':'/bin/true'}],'image':{'repository':'Ghcr.io/"
-                  "X:latest','service':'api'}}]}"))
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/"
+                           "true'}],'image':{'repository':'Ghcr.io/"
+                           "X:latest','service':'api'}}]}"))
             << QStringList { QStringLiteral(
                    "image.repository: \"Ghcr.io/X:latest\" is not an image repository") };
-        QTest::newRow("version") << (j("{'version':2,'environments':[]}"))
+        QTest::newRow("version") << (jsonQuotes("{'version':2,'environments':[]}"))
                                  << QStringList { QStringLiteral("envs.json: version: expected 1"),
                                                   QStringLiteral(
                                                       "environments: expected a non-empty list") };
@@ -182,23 +180,24 @@ private slots:
 
     void everyProblemAtOnce()
     {
-        const auto set = parse(j("{'version':1,'environments':[{'name':'a','kind':'compose',"
-                                 "'compose':{'files':[],'project':'UPPER'},'bogus':1}]}"));
+        const auto set =
+            parse(jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'compose',"
+                             "'compose':{'files':[],'project':'UPPER'},'bogus':1}]}"));
         QVERIFY(!set.ok());
         QCOMPARE(set.error().split(QLatin1Char('\n')).size(), 3);
     }
 
     void validFile()
     {
-        const auto set = parse(
-            j("{'version':1,'environments':[{'name':'dev','kind':'compose',"
-              "'docker':{'context':'remote-1'},"
-              "'compose':{'files':['compose.yaml'],'project':'dev_stack'},"
-              "'services':[{'name':'api','health':[{'url':'http://127.0.0.1:8000/"
-              "readyz','intervalSeconds':0.5,'timeoutSeconds':1}]}],"
-              "'database':{'dsn':'postgresql://app@127.0.0.1:5432/"
-              "app?sslmode=disable','passwordEnv':'APP_PW'},"
-              "'image':{'repository':'registry.local:5000/team/deckhand','service':'api'}}]}"));
+        const auto set = parse(jsonQuotes(
+            "{'version':1,'environments':[{'name':'dev','kind':'compose',"
+            "'docker':{'context':'remote-1'},"
+            "'compose':{'files':['compose.yaml'],'project':'dev_stack'},"
+            "'services':[{'name':'api','health':[{'url':'http://127.0.0.1:8000/"
+            "readyz','intervalSeconds':0.5,'timeoutSeconds':1}]}],"
+            "'database':{'dsn':'postgresql://app@127.0.0.1:5432/"
+            "app?sslmode=disable','passwordEnv':'APP_PW'},"
+            "'image':{'repository':'registry.local:5000/team/deckhand','service':'api'}}]}"));
         QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
         const Environment &e = set->environments.first();
         QCOMPARE(e.dockerContext, QStringLiteral("remote-1"));

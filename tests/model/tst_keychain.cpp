@@ -81,20 +81,12 @@ private:
 private slots:
     void initTestCase()
     {
-        if (!keychainAvailable()) {
-            if (inCi())
-                QFAIL("CI=true, but this build has no QtKeychain (scripts/setup.sh installs "
-                      "qtkeychain-qt6-dev)");
-            QSKIP("built without QtKeychain");
-        }
-        QString reason = postgresUnavailableReason();
-        if (reason.isEmpty())
-            reason = startSecretService();
-        if (!reason.isEmpty()) {
-            if (inCi())
-                QFAIL(qPrintable(QStringLiteral("CI=true, yet: ") + reason));
-            QSKIP(qPrintable(reason));
-        }
+        PILOTHOUSE_REQUIRE(keychainAvailable()
+                               ? QString()
+                               : QStringLiteral("this build has no QtKeychain (scripts/setup.sh "
+                                                "installs qtkeychain-qt6-dev)"));
+        PILOTHOUSE_REQUIRE(postgresUnavailableReason());
+        PILOTHOUSE_REQUIRE(startSecretService());
         m_pg = std::make_unique<PostgresServer>();
         QString error;
         QVERIFY2(m_pg->start(&error), qPrintable(error));

@@ -125,12 +125,9 @@ private slots:
     void initTestCase()
     {
         const QString binary = QStandardPaths::findExecutable(QStringLiteral("docker-registry"));
-        if (binary.isEmpty()) {
-            if (inCi())
-                QFAIL(
-                    "CI=true, yet docker-registry is not installed (scripts/setup.sh installs it)");
-            QSKIP("docker-registry is not installed (apt-get install docker-registry)");
-        }
+        PILOTHOUSE_REQUIRE(binary.isEmpty() ? QStringLiteral("docker-registry is not installed "
+                                                             "(scripts/setup.sh installs it)")
+                                            : QString());
         QVERIFY(m_dir.isValid());
         m_port = freePort();
         QFile cfg(m_dir.filePath(QStringLiteral("config.yml")));

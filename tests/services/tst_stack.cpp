@@ -126,12 +126,7 @@ class TestStack : public QObject
 private Q_SLOTS:
     void initTestCase()
     {
-        const QString reason = postgresUnavailableReason() + redisUnavailableReason();
-        if (!reason.isEmpty()) {
-            if (inCi())
-                QFAIL(qPrintable(QStringLiteral("CI=true, yet: ") + reason));
-            QSKIP(qPrintable(reason));
-        }
+        PILOTHOUSE_REQUIRE(postgresUnavailableReason() + redisUnavailableReason());
         QString error;
         m_pg = std::make_unique<PostgresServer>();
         QVERIFY2(m_pg->start(&error), qPrintable(error));
