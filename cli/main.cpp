@@ -77,22 +77,9 @@ QString iso(const QDateTime &t)
 
 QJsonObject toJson(const ServiceRow &r)
 {
-    const ServiceState &s = r.state;
-    QJsonObject o;
-    o[u"service"] = s.service;
-    o[u"container"] = s.container;
-    o[u"image"] = s.image;
-    o[u"tag"] = s.tag;
-    o[u"digest"] = s.digest;
-    o[u"state"] = toString(s.state);
-    o[u"health"] = toString(r.health);
-    o[u"engine_health"] = toString(s.health);
+    QJsonObject o = toJson(r.state); // what the engine or the supervisor says
+    o[u"health"] = toString(r.health); // combined with the health endpoints
     o[u"http"] = r.hasEndpoints ? toString(r.http) : QString();
-    o[u"exit_code"] = s.exitCode;
-    o[u"ports"] = QJsonArray::fromStringList(s.ports);
-    o[u"started_at"] = iso(s.startedAt);
-    o[u"restart_count"] = s.restartCount;
-    o[u"pid"] = s.pid;
     o[u"detail"] = r.detail;
     return o;
 }
@@ -593,9 +580,10 @@ private:
             if (follow)
                 a << QStringLiteral("--follow");
             a << args.first();
-            auto *cmd = new Command(
-                composeCommand(m_env, *cli, a, follow ? 0 : 60000, QStringLiteral("compose logs")),
-                this);
+            CommandSpec spec =
+                composeCommand(m_env, *cli, a, follow ? 0 : 60000, QStringLiteral("compose logs"));
+            spec.keepOutput = !follow; // lines are printed as they come
+            auto *cmd = new Command(spec, this);
             // Containers' stderr comes on compose's stderr (v2): show it there.
             connect(cmd, &Command::outputLine, this, [](const QString &line, bool isStderr) {
                 const auto [service, text] = ComposeLogFollower::splitPrefixed(line);

@@ -99,6 +99,13 @@ void Command::cancel()
     stopWith(CommandResult::End::Cancelled);
 }
 
+void Command::dismiss()
+{
+    QObject::disconnect(this, nullptr, nullptr, nullptr);
+    cancel();
+    deleteLater();
+}
+
 bool Command::isRunning() const
 {
     return !m_done;
@@ -125,9 +132,8 @@ void Command::readStream(QProcess::ProcessChannel channel)
     const QByteArray data = m_process.readAll();
     if (data.isEmpty())
         return;
-    // Followers (no timeout) stream lines and keep nothing; others keep a tail,
-    // trimmed only when twice the limit so the copy is amortised.
-    if (m_spec.timeoutMs > 0) {
+    // A tail is kept, trimmed only at twice the limit so the copy is amortised.
+    if (m_spec.keepOutput) {
         m_kept[c] += data;
         if (m_kept[c].size() > 2 * kMaxKeptBytes)
             m_kept[c] = m_kept[c].right(kMaxKeptBytes);

@@ -20,6 +20,9 @@ struct CommandSpec
     QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
     QString workingDirectory;
     int timeoutMs = 120000; // 0: none (followers such as `docker events`)
+    // Followers stream lines for as long as they run: keep none of them, only
+    // the last of stderr (why it ended).
+    bool keepOutput = true;
     QString description; // "docker compose up", for messages
 
     QString display() const; // program and arguments, for logs (no secrets go in arguments)
@@ -49,6 +52,8 @@ public:
     void start();
     // Stops it (SIGTERM, then SIGKILL after a short grace); finished() reports Cancelled.
     void cancel();
+    // Stops it without hearing back: no more signals, and it deletes itself.
+    void dismiss();
     bool isRunning() const;
     // Output is kept up to this many bytes per stream (the tail).
     static constexpr qsizetype kMaxKeptBytes = 1 << 20;

@@ -77,19 +77,15 @@ void ComposeDriver::run(StackOperation op, const QString &service, const QString
     const QString what =
         QStringLiteral("compose %1%2")
             .arg(toString(op), service.isEmpty() ? QString() : QLatin1Char(' ') + service);
-    const auto refuse = [this, op, service](const QString &message) {
-        OperationResult r { op, service, OperationResult::Outcome::Failed, message };
-        QMetaObject::invokeMethod(
-            this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
-    };
     if (m_busy) {
-        refuse(QStringLiteral("%1: another operation is still running in \"%2\"; wait for it "
-                              "or cancel it")
-                   .arg(what, m_env.name));
+        refuseLater(op, service,
+                    QStringLiteral("%1: another operation is still running in \"%2\"; wait for it "
+                                   "or cancel it")
+                        .arg(what, m_env.name));
         return;
     }
     if (!service.isEmpty() && !isValidServiceName(service)) {
-        refuse(QStringLiteral("\"%1\" is not a valid service name").arg(service));
+        refuseLater(op, service, QStringLiteral("\"%1\" is not a valid service name").arg(service));
         return;
     }
     m_busy = true;

@@ -3,7 +3,6 @@
 #include "core/session.h"
 #include "drivers/nativedriver.h"
 
-#include <QCoreApplication>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -29,61 +28,6 @@ QString nativeControlPath(const QString &environment)
     return dir + QStringLiteral("/pilothouse-%1.sock").arg(environment);
 }
 
-static QString iso(const QDateTime &t)
-{
-    return t.isValid() ? t.toUTC().toString(Qt::ISODateWithMs) : QString();
-}
-
-QJsonObject toJson(const ServiceState &s)
-{
-    return QJsonObject {
-        { QStringLiteral("service"), s.service },
-        { QStringLiteral("container"), s.container },
-        { QStringLiteral("container_id"), s.containerId },
-        { QStringLiteral("image"), s.image },
-        { QStringLiteral("tag"), s.tag },
-        { QStringLiteral("digest"), s.digest },
-        { QStringLiteral("state"), toString(s.state) },
-        { QStringLiteral("engine_health"), toString(s.health) },
-        { QStringLiteral("exit_code"), s.exitCode },
-        { QStringLiteral("ports"), QJsonArray::fromStringList(s.ports) },
-        { QStringLiteral("started_at"), iso(s.startedAt) },
-        { QStringLiteral("finished_at"), iso(s.finishedAt) },
-        { QStringLiteral("restart_count"), s.restartCount },
-        { QStringLiteral("pid"), s.pid },
-        { QStringLiteral("detail"), s.detail },
-    };
-}
-
-ServiceState serviceStateFromJson(const QJsonObject &o)
-{
-    ServiceState s;
-    s.service = o.value(QStringLiteral("service")).toString();
-    s.container = o.value(QStringLiteral("container")).toString();
-    s.containerId = o.value(QStringLiteral("container_id")).toString();
-    s.image = o.value(QStringLiteral("image")).toString();
-    s.tag = o.value(QStringLiteral("tag")).toString();
-    s.digest = o.value(QStringLiteral("digest")).toString();
-    const QString state = o.value(QStringLiteral("state")).toString();
-    for (RunState r : { RunState::Unknown, RunState::Created, RunState::Starting, RunState::Running,
-                        RunState::Restarting, RunState::Paused, RunState::Stopping,
-                        RunState::Exited, RunState::Dead }) {
-        if (toString(r) == state)
-            s.state = r;
-    }
-    s.health = healthFromDocker(o.value(QStringLiteral("engine_health")).toString());
-    s.exitCode = o.value(QStringLiteral("exit_code")).toInt(-1);
-    s.ports = o.value(QStringLiteral("ports")).toVariant().toStringList();
-    s.startedAt =
-        QDateTime::fromString(o.value(QStringLiteral("started_at")).toString(), Qt::ISODateWithMs);
-    s.finishedAt =
-        QDateTime::fromString(o.value(QStringLiteral("finished_at")).toString(), Qt::ISODateWithMs);
-    s.restartCount = o.value(QStringLiteral("restart_count")).toInt();
-    s.pid = o.value(QStringLiteral("pid")).toInteger();
-    s.detail = o.value(QStringLiteral("detail")).toString();
-    return s;
-}
-
 static void write(QLocalSocket *socket, const QJsonObject &o)
 {
     socket->write(QJsonDocument(o).toJson(QJsonDocument::Compact) + '\n');
@@ -106,7 +50,8 @@ NativeControlServer::~NativeControlServer()
 
 Outcome NativeControlServer::listen()
 {
-    // The lock makes "is anyone there? then I am" atomic between two starts.
+    // The lock (Qt checks its pid, so a dead owner's is stale at once) makes
+    // "is anyone there? then I am" atomic, and needs no wait on a socket.
     m_lock = std::make_unique<QLockFile>(m_path + QStringLiteral(".lock"));
     m_lock->setStaleLockTime(0); // never stale by age; a dead owner's is (Qt checks the pid)
     if (!m_lock->tryLock(0)) {
@@ -121,25 +66,7 @@ Outcome NativeControlServer::listen()
                                 app.isEmpty() ? QStringLiteral("another Pilothouse") : app)
                            .arg(pid) };
     }
-    {
-        // Someone answering there is a live owner; a file nobody answers on is stale.
-        QLocalSocket probe;
-        probe.connectToServer(m_path);
-        if (probe.waitForConnected(500)) {
-            write(&probe, QJsonObject { { QStringLiteral("op"), QStringLiteral("owner") } });
-            QString who;
-            if (probe.waitForReadyRead(1000))
-                who = QJsonDocument::fromJson(probe.readLine())
-                          .object()
-                          .value(QStringLiteral("owner"))
-                          .toString();
-            return Error { QStringLiteral(
-                               "\"%1\" is already running under %2; use that one, or stop it "
-                               "first (pilothousectl down --env %1)")
-                               .arg(m_session->environment().name,
-                                    who.isEmpty() ? QStringLiteral("another Pilothouse") : who) };
-        }
-    }
+    // We hold the lock, so whatever socket file is there is a dead owner's.
     QLocalServer::removeServer(m_path);
     if (!m_server.listen(m_path))
         return Error {
@@ -168,15 +95,6 @@ void NativeControlServer::handle(QLocalSocket *socket, const QJsonObject &reques
 {
     const QString op = request.value(QStringLiteral("op")).toString();
     const QString service = request.value(QStringLiteral("service")).toString();
-    if (op == QLatin1String("owner")) {
-        write(socket,
-              { { QStringLiteral("owner"),
-                  QStringLiteral("%1 (pid %2)")
-                      .arg(QFileInfo(QCoreApplication::applicationFilePath()).fileName())
-                      .arg(QCoreApplication::applicationPid()) } });
-        socket->disconnectFromServer();
-        return;
-    }
     if (op == QLatin1String("status")) {
         QJsonArray states;
         if (NativeDriver *d = m_session->nativeDriver()) {

@@ -25,9 +25,6 @@ class StackSession;
 
 QString nativeControlPath(const QString &environment);
 
-QJsonObject toJson(const ServiceState &state);
-ServiceState serviceStateFromJson(const QJsonObject &o);
-
 class NativeControlServer final : public QObject
 {
     Q_OBJECT

@@ -37,6 +37,16 @@ public:
     virtual void cancel() = 0;
     virtual bool isBusy() const = 0;
 
+protected:
+    // Says no to a call without starting anything; reported like any outcome,
+    // after the call has returned.
+    void refuseLater(StackOperation operation, const QString &service, const QString &message)
+    {
+        const OperationResult r { operation, service, OperationResult::Outcome::Failed, message };
+        QMetaObject::invokeMethod(
+            this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
+    }
+
 signals:
     void operationStarted(pilothouse::StackOperation operation, const QString &service);
     void progress(const QString &message);

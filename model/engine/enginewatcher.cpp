@@ -151,9 +151,7 @@ void EngineWatcher::stop()
     m_reconnectTimer.stop();
     m_inspectTimer.stop();
     if (m_events) {
-        m_events->disconnect(this);
-        m_events->cancel();
-        m_events->deleteLater();
+        m_events->dismiss();
         m_events = nullptr;
     }
 }
@@ -188,9 +186,7 @@ void EngineWatcher::disconnected(const QString &message)
         return;
     ++m_generation;
     if (m_events) {
-        m_events->disconnect(this);
-        m_events->cancel();
-        m_events->deleteLater();
+        m_events->dismiss();
         m_events = nullptr;
     }
     setStatus(EngineStatus::Disconnected, message);
@@ -202,14 +198,14 @@ void EngineWatcher::disconnected(const QString &message)
 void EngineWatcher::startEvents()
 {
     const quint64 generation = m_generation;
-    auto *cmd = new Command(
-        dockerCommand(m_env,
-                      { QStringLiteral("events"), QStringLiteral("--format"),
-                        QStringLiteral("{{json .}}"), QStringLiteral("--filter"),
-                        QStringLiteral("type=container"), QStringLiteral("--filter"),
-                        QStringLiteral("label=%1=%2").arg(kProjectLabel, m_env.project) },
-                      0, QStringLiteral("docker events")),
-        this);
+    CommandSpec spec = dockerCommand(
+        m_env,
+        { QStringLiteral("events"), QStringLiteral("--format"), QStringLiteral("{{json .}}"),
+          QStringLiteral("--filter"), QStringLiteral("type=container"), QStringLiteral("--filter"),
+          QStringLiteral("label=%1=%2").arg(kProjectLabel, m_env.project) },
+        0, QStringLiteral("docker events"));
+    spec.keepOutput = false; // a follower
+    auto *cmd = new Command(spec, this);
     m_events = cmd;
     connect(cmd, &Command::outputLine, this, [this](const QString &line, bool isStderr) {
         if (!isStderr)

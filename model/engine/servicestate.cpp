@@ -1,5 +1,7 @@
 #include "engine/servicestate.h"
 
+#include <QJsonArray>
+
 namespace pilothouse {
 
 QString toString(RunState state)
@@ -70,6 +72,61 @@ EngineHealth healthFromDocker(const QString &status)
     if (status == QLatin1String("starting"))
         return EngineHealth::Starting;
     return EngineHealth::None;
+}
+
+static QString iso(const QDateTime &t)
+{
+    return t.isValid() ? t.toUTC().toString(Qt::ISODateWithMs) : QString();
+}
+
+QJsonObject toJson(const ServiceState &s)
+{
+    return QJsonObject {
+        { QStringLiteral("service"), s.service },
+        { QStringLiteral("container"), s.container },
+        { QStringLiteral("container_id"), s.containerId },
+        { QStringLiteral("image"), s.image },
+        { QStringLiteral("tag"), s.tag },
+        { QStringLiteral("digest"), s.digest },
+        { QStringLiteral("state"), toString(s.state) },
+        { QStringLiteral("engine_health"), toString(s.health) },
+        { QStringLiteral("exit_code"), s.exitCode },
+        { QStringLiteral("ports"), QJsonArray::fromStringList(s.ports) },
+        { QStringLiteral("started_at"), iso(s.startedAt) },
+        { QStringLiteral("finished_at"), iso(s.finishedAt) },
+        { QStringLiteral("restart_count"), s.restartCount },
+        { QStringLiteral("pid"), s.pid },
+        { QStringLiteral("detail"), s.detail },
+    };
+}
+
+ServiceState serviceStateFromJson(const QJsonObject &o)
+{
+    ServiceState s;
+    s.service = o.value(QStringLiteral("service")).toString();
+    s.container = o.value(QStringLiteral("container")).toString();
+    s.containerId = o.value(QStringLiteral("container_id")).toString();
+    s.image = o.value(QStringLiteral("image")).toString();
+    s.tag = o.value(QStringLiteral("tag")).toString();
+    s.digest = o.value(QStringLiteral("digest")).toString();
+    const QString state = o.value(QStringLiteral("state")).toString();
+    for (RunState r : { RunState::Unknown, RunState::Created, RunState::Starting, RunState::Running,
+                        RunState::Restarting, RunState::Paused, RunState::Stopping,
+                        RunState::Exited, RunState::Dead }) {
+        if (toString(r) == state)
+            s.state = r;
+    }
+    s.health = healthFromDocker(o.value(QStringLiteral("engine_health")).toString());
+    s.exitCode = o.value(QStringLiteral("exit_code")).toInt(-1);
+    s.ports = o.value(QStringLiteral("ports")).toVariant().toStringList();
+    s.startedAt =
+        QDateTime::fromString(o.value(QStringLiteral("started_at")).toString(), Qt::ISODateWithMs);
+    s.finishedAt =
+        QDateTime::fromString(o.value(QStringLiteral("finished_at")).toString(), Qt::ISODateWithMs);
+    s.restartCount = o.value(QStringLiteral("restart_count")).toInt();
+    s.pid = o.value(QStringLiteral("pid")).toInteger();
+    s.detail = o.value(QStringLiteral("detail")).toString();
+    return s;
 }
 
 } // namespace pilothouse

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QDateTime>
+#include <QJsonObject>
 #include <QList>
 #include <QMetaType>
 #include <QString>
@@ -56,6 +57,10 @@ struct ServiceState
     }
     friend bool operator==(const ServiceState &, const ServiceState &) = default;
 };
+
+// The JSON form, shared by pilothousectl's output and the native control socket.
+QJsonObject toJson(const ServiceState &state);
+ServiceState serviceStateFromJson(const QJsonObject &o);
 
 } // namespace pilothouse
 

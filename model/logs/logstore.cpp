@@ -92,8 +92,9 @@ void ComposeLogFollower::follow(const QString &service, int tail)
                            QString::number(tail) };
         if (!service.isEmpty())
             args << service;
-        auto *cmd =
-            new Command(composeCommand(m_env, *cli, args, 0, QStringLiteral("compose logs")), this);
+        CommandSpec spec = composeCommand(m_env, *cli, args, 0, QStringLiteral("compose logs"));
+        spec.keepOutput = false; // a follower: lines go to the store
+        auto *cmd = new Command(spec, this);
         m_command = cmd;
         connect(cmd, &Command::outputLine, this, [this](const QString &line, bool) {
             // Container lines carry a "service | " prefix on either stream;
@@ -121,9 +122,7 @@ void ComposeLogFollower::stop()
 {
     ++m_generation;
     if (m_command) {
-        m_command->disconnect(this);
-        m_command->cancel();
-        m_command->deleteLater();
+        m_command->dismiss();
         m_command = nullptr;
     }
 }
