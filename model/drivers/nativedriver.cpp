@@ -184,23 +184,21 @@ void NativeDriver::cancel()
 void NativeDriver::begin(StackOperation op, const QString &service, QList<Supervised *> targets,
                          bool stop, bool start)
 {
-    const auto refuse = [this, op, service](const QString &message) {
-        OperationResult r { op, service, OperationResult::Outcome::Failed, message };
-        QMetaObject::invokeMethod(
-            this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
-    };
     if (m_pending) {
-        refuse(QStringLiteral("another operation (%1) is still running in \"%2\"; wait for it or "
-                              "cancel it")
-                   .arg(toString(m_pending->op), m_env.name));
+        refuseLater(
+            op, service,
+            QStringLiteral("another operation (%1) is still running in \"%2\"; wait for it or "
+                           "cancel it")
+                .arg(toString(m_pending->op), m_env.name));
         return;
     }
     if (!service.isEmpty() && targets.isEmpty()) {
         QStringList names;
         for (const auto &s : m_processes)
             names << s->spec.name;
-        refuse(QStringLiteral("\"%1\" has no process called \"%2\" (it has: %3)")
-                   .arg(m_env.name, service, names.join(u", ")));
+        refuseLater(op, service,
+                    QStringLiteral("\"%1\" has no process called \"%2\" (it has: %3)")
+                        .arg(m_env.name, service, names.join(u", ")));
         return;
     }
     m_pending = Pending { op, service, targets, start, stop, {} };
@@ -409,9 +407,23 @@ void NativeDriver::checkPending()
         if (s->wanted && (s->state.state == RunState::Starting || s->startAfterExit || s->settling))
             return;
     }
-    if (!p.failures.isEmpty())
-        finishPending(OperationResult::Outcome::Failed, p.failures.join(QLatin1Char('\n')));
-    else
+    if (!p.failures.isEmpty()) {
+        QString message = p.failures.join(QLatin1Char('\n'));
+        if (p.op == StackOperation::Up) {
+            // All or nothing: what this start did bring up goes down again, so
+            // a failed `up` leaves the environment as it found it.
+            QStringList stopped;
+            for (Supervised *s : p.targets) {
+                if (s->wanted) {
+                    stopOne(*s);
+                    stopped << s->spec.name;
+                }
+            }
+            if (!stopped.isEmpty())
+                message += QStringLiteral("\nstopped again: %1").arg(stopped.join(u", "));
+        }
+        finishPending(OperationResult::Outcome::Failed, message);
+    } else
         finishPending(OperationResult::Outcome::Succeeded, {});
 }
 

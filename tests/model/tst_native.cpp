@@ -17,15 +17,7 @@
 using namespace pilothouse;
 using namespace pilothouse::fixtures;
 
-namespace {
-// JSON with ' for " (readable, and moc-friendly).
-QByteArray j(const char *text)
-{
-    QByteArray b(text);
-    b.replace('\'', '"');
-    return b;
-}
-} // namespace
+using pilothouse::fixtures::jsonQuotes;
 
 class TestNative final : public QObject
 {
@@ -70,6 +62,20 @@ private:
         p.arguments = { QStringLiteral("-c"), code };
         p.stopGraceMs = graceMs;
         return p;
+    }
+
+    // Starts the driver's processes; returns once one has printed "ready".
+    // Their output keeps collecting in `lines`.
+    void upUntilReady(NativeDriver &driver, QStringList &lines)
+    {
+        connect(&driver, &StackDriver::outputLine, this,
+                [&lines](const QString &, const QString &l) { lines << l; });
+        QSignalSpy finished(&driver, &StackDriver::operationFinished);
+        driver.up();
+        QVERIFY(finished.wait(10000));
+        QVERIFY2(finished.first().first().value<OperationResult>().ok(),
+                 qPrintable(finished.first().first().value<OperationResult>().message));
+        QTRY_VERIFY_WITH_TIMEOUT(lines.contains(QStringLiteral("ready")), 10000);
     }
 
     static const ServiceState *stateOf(const QList<ServiceState> &states, const QString &name,
@@ -212,7 +218,9 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(!stopped.isEmpty(), 10000);
         const int restarts =
             stateOf(flaky.states(), QStringLiteral("flaky"), &s) ? s.restartCount : -1;
-        QTest::qWait(600); // stopped means stopped: no restart after down
+        // Stopped means stopped: a restart (backoff at most 0.4 s) would change the state.
+        QSignalSpy changed(&flaky, &NativeDriver::statesChanged);
+        QVERIFY(!changed.wait(1000));
         QVERIFY(stateOf(flaky.states(), QStringLiteral("flaky"), &s));
         QCOMPARE(s.restartCount, restarts);
         QVERIFY(!s.isRunning());
@@ -229,12 +237,10 @@ private slots:
             500);
         NativeDriver driver(e);
         QStringList lines;
-        connect(&driver, &StackDriver::outputLine, this,
-                [&lines](const QString &, const QString &l) { lines << l; });
         QSignalSpy finished(&driver, &StackDriver::operationFinished);
-        driver.up();
-        QVERIFY(finished.wait(10000));
-        QTRY_VERIFY_WITH_TIMEOUT(lines.contains(QStringLiteral("ready")), 10000);
+        upUntilReady(driver, lines);
+        if (QTest::currentTestFailed())
+            return;
         finished.clear();
         driver.down();
         QVERIFY(finished.wait(10000));
@@ -258,12 +264,10 @@ private slots:
                 "print('ready', flush=True)\ntime.sleep(600)"));
         NativeDriver driver(e);
         QStringList lines;
-        connect(&driver, &StackDriver::outputLine, this,
-                [&lines](const QString &, const QString &l) { lines << l; });
         QSignalSpy finished(&driver, &StackDriver::operationFinished);
-        driver.up();
-        QVERIFY(finished.wait(10000));
-        QTRY_VERIFY_WITH_TIMEOUT(lines.contains(QStringLiteral("ready")), 10000);
+        upUntilReady(driver, lines);
+        if (QTest::currentTestFailed())
+            return;
         ServiceState s;
         QVERIFY(stateOf(driver.states(), QStringLiteral("slow"), &s));
         const qint64 firstPid = s.pid;
@@ -299,6 +303,33 @@ private slots:
                      QLatin1String("deckhand exited with code 78 right after it started")),
                  qPrintable(r.message));
         QVERIFY2(r.message.contains(QLatin1String("PORT=eighty")), qPrintable(r.message));
+    }
+
+    void failedUpLeavesNothingRunning()
+    {
+        // One of two processes cannot start: the other one goes down again.
+        Environment e;
+        e.name = QStringLiteral("half");
+        e.processes << python(
+            QStringLiteral("good"),
+            QStringLiteral("import time\nprint('ready', flush=True)\ntime.sleep(600)"));
+        NativeProcess ghost;
+        ghost.name = QStringLiteral("ghost");
+        ghost.program = QStringLiteral("pilothouse-no-such-program");
+        e.processes << ghost;
+        NativeDriver driver(e);
+        QSignalSpy finished(&driver, &StackDriver::operationFinished);
+        driver.up();
+        QVERIFY(finished.wait(10000));
+        const auto r = finished.first().first().value<OperationResult>();
+        QCOMPARE(int(r.outcome), int(OperationResult::Outcome::Failed));
+        QVERIFY2(r.message.contains(QLatin1String("pilothouse-no-such-program not found")),
+                 qPrintable(r.message));
+        QVERIFY2(r.message.contains(QLatin1String("stopped again: good")), qPrintable(r.message));
+        ServiceState s;
+        QTRY_VERIFY_WITH_TIMEOUT(stateOf(driver.states(), QStringLiteral("good"), &s) &&
+                                     s.state == RunState::Exited,
+                                 10000);
     }
 
     void missingProgramIsAClearError()
@@ -353,12 +384,13 @@ private slots:
         QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
         f.write(
             QString::fromUtf8(
-                j("{'version': 1, 'environments': [{'name': 't', 'kind': 'native', "
-                  "'processes': [{'name': 'deckhand', 'program': 'deckhand', 'args': ['serve'], "
-                  "'env': {'PORT': '%1', 'DATABASE_URL': 'sqlite://%2'}}], "
-                  "'services': [{'name': 'deckhand', 'health': [{'url': "
-                  "'http://127.0.0.1:%1/readyz', 'intervalSeconds': 0.2}]}], "
-                  "'database': {'dsn': 'sqlite://%2'}}]} "))
+                jsonQuotes(
+                    "{'version': 1, 'environments': [{'name': 't', 'kind': 'native', "
+                    "'processes': [{'name': 'deckhand', 'program': 'deckhand', 'args': ['serve'], "
+                    "'env': {'PORT': '%1', 'DATABASE_URL': 'sqlite://%2'}}], "
+                    "'services': [{'name': 'deckhand', 'health': [{'url': "
+                    "'http://127.0.0.1:%1/readyz', 'intervalSeconds': 0.2}]}], "
+                    "'database': {'dsn': 'sqlite://%2'}}]} "))
                 .arg(port)
                 .arg(db)
                 .toUtf8());
@@ -387,8 +419,9 @@ private slots:
         // A bad file: exit 3, the field named, nothing done.
         QTemporaryFile bad;
         QVERIFY(bad.open());
-        bad.write(j("{'version': 1, 'environments': [{'name': 't', 'kind': 'native', 'processes': "
-                    "[], 'colour': 'red'}]} "));
+        bad.write(jsonQuotes(
+            "{'version': 1, 'environments': [{'name': 't', 'kind': 'native', 'processes': "
+            "[], 'colour': 'red'}]} "));
         bad.close();
         r = ctl({ QStringLiteral("status"), QStringLiteral("--config"), bad.fileName(),
                   QStringLiteral("--env"), QStringLiteral("t") });
