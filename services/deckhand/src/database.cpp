@@ -210,10 +210,13 @@ Outcome Database::open()
         if (q.exec(QStringLiteral("SHOW server_version")) && q.next())
             m_serverVersion = QStringLiteral("PostgreSQL ") + q.value(0).toString();
     } else {
-        // WAL lets the API read while the worker writes; foreign keys on as a habit.
-        if (m_url.path != QLatin1String(":memory:"))
-            (void)exec(QStringLiteral("PRAGMA journal_mode=WAL"));
+        // WAL lets the API read while the worker writes. The mode belongs to the
+        // file: when another process holds the lock while switching it (several
+        // `migrate` at once), SQLite answers "locked" at once, and theirs applies.
+        // Not through exec(): a failure there would close this good connection.
         QSqlQuery q(db);
+        if (m_url.path != QLatin1String(":memory:"))
+            q.exec(QStringLiteral("PRAGMA journal_mode=WAL"));
         if (q.exec(QStringLiteral("SELECT sqlite_version()")) && q.next())
             m_serverVersion = QStringLiteral("SQLite ") + q.value(0).toString();
     }
