@@ -33,6 +33,7 @@ bench: build
 	@scripts/setup.sh bench
 	/usr/bin/python3 tests/bench/http_bench.py --deckhand $(DECKHAND)
 	$(BUILD_DIR)/tests/bench/bench_monitor --deckhand $(DECKHAND)
+	/usr/bin/python3 tests/bench/bench_rollback.py --ctl $(CTL)
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

@@ -4,7 +4,9 @@
 
 #include "core/secrets.h"
 #include "core/session.h"
+#include "deploy/deployer.h"
 #include "deploy/history.h"
+#include "deploy/historystore.h"
 #include "drivers/docker.h"
 #include "drivers/nativecontrol.h"
 #include "drivers/nativedriver.h"
@@ -19,6 +21,7 @@
 #include <QJsonObject>
 #include <QSocketNotifier>
 #include <QTextStream>
+#include <QTime>
 #include <QTimer>
 #include <csignal>
 #include <cstdio>
@@ -181,6 +184,8 @@ public:
         }
         if (command == QLatin1String("logs"))
             return logs(args, p);
+        if (command == QLatin1String("deploy") || command == QLatin1String("rollback"))
+            return deploy(command == QLatin1String("rollback"), p);
         err() << "pilothousectl: unknown command \"" << command << "\"; see --help" << Qt::endl;
         return Usage;
     }
@@ -385,6 +390,108 @@ private:
         if (rc != Ok || !p.isSet(QStringLiteral("wait")))
             return rc;
         return waitHealthy(int(p.value(QStringLiteral("wait")).toDouble() * 1000));
+    }
+
+    // deploy --tag TAG / rollback [--to TAG]: through the health gate, with
+    // progress on stderr; Ctrl+C cancels (and the service goes back).
+    int deploy(bool rollback, const QCommandLineParser &p)
+    {
+        const QString tag = p.value(rollback ? QStringLiteral("to") : QStringLiteral("tag"));
+        if (!rollback && tag.isEmpty()) {
+            err() << "pilothousectl: deploy needs --tag TAG (see pilothousectl tags)" << Qt::endl;
+            return Usage;
+        }
+        if (!tag.isEmpty() && !isValidImageTag(tag)) {
+            err() << "pilothousectl: \"" << tag << "\" is not a valid image tag" << Qt::endl;
+            return Usage;
+        }
+        HistoryStore history;
+        QString openError;
+        history.open(DeploymentHistory::defaultPath(), DeploymentHistory::Mode::Writer, this,
+                     [this, &openError](Expected<int> r) {
+                         if (!r)
+                             openError = r.error();
+                         done(0);
+                     });
+        loop();
+        if (!openError.isEmpty()) {
+            err() << "pilothousectl: " << openError << Qt::endl;
+            return EnvError;
+        }
+        gather(15000);
+        Deployer deployer(m_session.get(), &history);
+        connect(&deployer, &Deployer::stepChanged, this,
+                [this](DeployStep, const QString &message) {
+                    if (!m_json)
+                        err() << QTime::currentTime().toString(QStringLiteral("HH:mm:ss")) << ' '
+                              << message << Qt::endl;
+                });
+        DeployResult result;
+        connect(&deployer, &Deployer::finished, this, [this, &result](const DeployResult &r) {
+            result = r;
+            done(0);
+        });
+        installSignalHandlers([&deployer] { deployer.cancel(); });
+        if (rollback) {
+            std::optional<Expected<RollbackPlan>> plan;
+            deployer.planRollback(tag, this, [this, &plan](Expected<RollbackPlan> r) {
+                plan = r;
+                done(0);
+            });
+            loop();
+            if (!plan || !*plan) {
+                const QString why = plan ? plan->error() : QStringLiteral("no answer");
+                if (m_json)
+                    printJson(
+                        QJsonObject { { QStringLiteral("environment"), m_env.name },
+                                      { QStringLiteral("outcome"), QStringLiteral("refused") },
+                                      { QStringLiteral("message"), why } });
+                else
+                    err() << "pilothousectl: " << why << Qt::endl;
+                return EnvError;
+            }
+            const RollbackPlan &pl = plan->value();
+            if (!m_json)
+                err() << "rolling back " << pl.service << ": " << pl.fromTag << " -> " << pl.toTag
+                      << Qt::endl;
+            if (!pl.schemaWarning.isEmpty())
+                err() << "warning: " << pl.schemaWarning << Qt::endl;
+            deployer.rollback(pl.toTag);
+        } else {
+            deployer.deploy(tag);
+        }
+        loop();
+        const Deployment &d = result.deployment;
+        if (m_json) {
+            printJson(QJsonObject {
+                { QStringLiteral("environment"), m_env.name },
+                { QStringLiteral("service"), deployer.service() },
+                { QStringLiteral("outcome"), toString(result.outcome) },
+                { QStringLiteral("message"), result.message },
+                { QStringLiteral("deployment_id"), d.id },
+                { QStringLiteral("from_tag"), d.fromTag },
+                { QStringLiteral("from_digest"), d.fromDigest },
+                { QStringLiteral("to_tag"), d.toTag },
+                { QStringLiteral("to_digest"), d.toDigest },
+                { QStringLiteral("running_tag"), deployer.runningTag() },
+                { QStringLiteral("schema_warning"), result.schemaWarning },
+                { QStringLiteral("elapsed_ms"), result.elapsedMs },
+                { QStringLiteral("health_window_ms"), result.healthWindowMs },
+                { QStringLiteral("log_lines"), QJsonArray::fromStringList(result.logLines) } });
+        } else {
+            (result.ok() ? out() : err()) << m_env.name << ": " << toString(result.outcome) << ": "
+                                          << result.message << Qt::endl;
+            for (const QString &line : result.logLines)
+                err() << "  | " << line << Qt::endl;
+        }
+        switch (result.outcome) {
+        case DeployResult::Outcome::Succeeded:
+            return Ok;
+        case DeployResult::Outcome::Refused:
+            return EnvError;
+        default:
+            return Unhealthy;
+        }
     }
 
     int waitHealthy(int timeoutMs)
@@ -678,35 +785,32 @@ int setDatabasePassword(const Environment &env, bool remove)
 
 int listTags(const Environment &env, bool json, bool all)
 {
-    if (env.imageRepository.isEmpty()) {
-        err()
-            << "pilothousectl: environment \"" << env.name
-            << "\" has no image repository (add \"image\": {\"repository\": ..., \"service\": ...})"
-            << Qt::endl;
-        return EnvError;
-    }
-    const auto image = ImageReference::parse(env.imageRepository);
-    if (!image) {
-        err() << "pilothousectl: " << image.error() << Qt::endl;
-        return EnvError;
-    }
-    RegistryClient client(*image);
     int rc = EnvError;
-    client.listTags([&](Expected<QStringList> tags) {
-        if (!tags) {
-            err() << "pilothousectl: " << tags.error() << Qt::endl;
-        } else {
-            const QStringList shown = all ? *tags : RegistryClient::deployableTags(*tags);
-            if (json)
-                printJson(
-                    QJsonObject { { QStringLiteral("repository"), env.imageRepository },
-                                  { QStringLiteral("tags"), QJsonArray::fromStringList(shown) } });
-            else
-                for (const QString &t : shown)
-                    out() << t << Qt::endl;
-            rc = Ok;
+    QObject context;
+    std::shared_ptr<RegistryClient> client;
+    makeRegistryClient(env, &context, [&](Expected<std::shared_ptr<RegistryClient>> made) {
+        if (!made) {
+            err() << "pilothousectl: " << made.error() << Qt::endl;
+            QCoreApplication::exit(0);
+            return;
         }
-        QCoreApplication::exit(0);
+        client = *made;
+        client->listTags([&](Expected<QStringList> tags) {
+            if (!tags) {
+                err() << "pilothousectl: " << tags.error() << Qt::endl;
+            } else {
+                const QStringList shown = all ? *tags : RegistryClient::deployableTags(*tags);
+                if (json)
+                    printJson(QJsonObject {
+                        { QStringLiteral("repository"), env.imageRepository },
+                        { QStringLiteral("tags"), QJsonArray::fromStringList(shown) } });
+                else
+                    for (const QString &t : shown)
+                        out() << t << Qt::endl;
+                rc = Ok;
+            }
+            QCoreApplication::exit(0);
+        });
     });
     QCoreApplication::exec();
     return rc;
@@ -815,7 +919,10 @@ int main(int argc, char *argv[])
         "                       (--delete removes it)\n"
         "  tags                 the backend image's tags in its registry (--all: with\n"
         "                       signature tags)\n"
-        "  history              the environment's deployments, newest first\n\n"
+        "  history              the environment's deployments, newest first\n"
+        "  deploy --tag TAG     deploy the backend image TAG through the health gate\n"
+        "                       (reverted by itself when it fails; exit 1 then)\n"
+        "  rollback [--to TAG]  back to the previous successful deployment, or TAG\n\n"
         "Exit codes: 0 ok, 1 unhealthy, 2 usage, 3 environment or engine error."));
     p.addHelpOption();
     p.addVersionOption();
@@ -836,6 +943,9 @@ int main(int argc, char *argv[])
           QStringLiteral("SECONDS") },
         { QStringLiteral("all"), QStringLiteral("tags: also signature and attestation tags") },
         { QStringLiteral("delete"), QStringLiteral("set-db-password: remove it instead") },
+        { QStringLiteral("tag"), QStringLiteral("deploy: the image tag"), QStringLiteral("TAG") },
+        { QStringLiteral("to"), QStringLiteral("rollback: the tag to go back to"),
+          QStringLiteral("TAG") },
         { QStringLiteral("verbose"), QStringLiteral("native up: show the processes' output") },
     });
     if (!p.parse(app.arguments())) {
@@ -857,10 +967,11 @@ int main(int argc, char *argv[])
     }
     const QString command = positional.first();
     static const QStringList known {
-        QStringLiteral("envs"),   QStringLiteral("status"),  QStringLiteral("up"),
-        QStringLiteral("down"),   QStringLiteral("restart"), QStringLiteral("logs"),
-        QStringLiteral("health"), QStringLiteral("db"),      QStringLiteral("set-db-password"),
-        QStringLiteral("tags"),   QStringLiteral("history")
+        QStringLiteral("envs"),    QStringLiteral("status"),  QStringLiteral("up"),
+        QStringLiteral("down"),    QStringLiteral("restart"), QStringLiteral("logs"),
+        QStringLiteral("health"),  QStringLiteral("db"),      QStringLiteral("set-db-password"),
+        QStringLiteral("tags"),    QStringLiteral("history"), QStringLiteral("deploy"),
+        QStringLiteral("rollback")
     };
     if (!known.contains(command)) {
         err() << "pilothousectl: unknown command \"" << command << "\"; expected one of "

@@ -111,29 +111,72 @@ void StackSession::stopWatching()
         m_follower->stop();
 }
 
+std::optional<ServiceState> StackSession::stateOf(const QString &service) const
+{
+    for (const ServiceState &s : m_states) {
+        if (s.service == service)
+            return s;
+    }
+    return std::nullopt;
+}
+
+QMap<QString, QString> StackSession::composeVariables() const
+{
+    QMap<QString, QString> vars;
+    if (m_env.imageRepository.isEmpty())
+        return vars;
+    vars.insert(m_env.repositoryVariable, m_env.imageRepository);
+    QString tag;
+    if (const auto s = stateOf(m_env.backendService); s && !s->tag.isEmpty())
+        tag = s->tag;
+    else
+        tag = m_pinnedTag;
+    if (!tag.isEmpty())
+        vars.insert(m_env.tagVariable, tag);
+    return vars;
+}
+
+bool StackSession::admit(StackOperation op, const QString &service)
+{
+    if (!m_lockReason.isEmpty()) {
+        const OperationResult r { op, service, OperationResult::Outcome::Failed, m_lockReason };
+        QMetaObject::invokeMethod(
+            this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
+        return false;
+    }
+    if (auto *compose = qobject_cast<ComposeDriver *>(m_driver.get()))
+        compose->setVariables(composeVariables());
+    return true;
+}
+
 void StackSession::up()
 {
-    m_driver->up();
+    if (admit(StackOperation::Up, {}))
+        m_driver->up();
 }
 
 void StackSession::down()
 {
-    m_driver->down();
+    if (admit(StackOperation::Down, {}))
+        m_driver->down();
 }
 
 void StackSession::restart(const QString &service)
 {
-    m_driver->restart(service);
+    if (admit(StackOperation::Restart, service))
+        m_driver->restart(service);
 }
 
 void StackSession::stopService(const QString &service)
 {
-    m_driver->stopService(service);
+    if (admit(StackOperation::StopService, service))
+        m_driver->stopService(service);
 }
 
 void StackSession::startService(const QString &service)
 {
-    m_driver->startService(service);
+    if (admit(StackOperation::StartService, service))
+        m_driver->startService(service);
 }
 
 void StackSession::cancel()

@@ -10,6 +10,7 @@
 #include <QObject>
 #include <QTimer>
 #include <memory>
+#include <optional>
 
 // One environment brought to life: its driver, the engine watcher (compose),
 // the health monitor, the database probe and the logs, combined into one view
@@ -60,6 +61,18 @@ public:
     void cancel();
     bool isBusy() const;
 
+    // While set (a deployment runs), stack operations are refused with this reason.
+    void setOperationLock(const QString &reason) { m_lockReason = reason; }
+    QString operationLock() const { return m_lockReason; }
+    // The backend tag a stack start uses when no container runs to say which
+    // (compose): the last one deployed. The engine's running tag always wins.
+    void setPinnedTag(const QString &tag) { m_pinnedTag = tag; }
+    QString pinnedTag() const { return m_pinnedTag; }
+    // The compose variables the next operation passes (image repository and tag).
+    QMap<QString, QString> composeVariables() const;
+    // The engine's (or supervisor's) state of one service, if it knows it.
+    std::optional<ServiceState> stateOf(const QString &service) const;
+
     // Follows a service's logs (compose: `compose logs -f`; native: always captured).
     void followLogs(const QString &service = {}, int tail = 200);
     void stopFollowingLogs();
@@ -86,6 +99,8 @@ signals:
 
 private:
     void setStates(const QList<ServiceState> &states);
+    // Refuses (after the call returns) when locked; else prepares the driver.
+    bool admit(StackOperation op, const QString &service);
 
     Environment m_env;
     std::unique_ptr<StackDriver> m_driver;
@@ -97,6 +112,8 @@ private:
     QList<ServiceState> m_states;
     QTimer m_dbTimer;
     QTimer m_changeCoalesce;
+    QString m_lockReason;
+    QString m_pinnedTag;
 };
 
 } // namespace pilothouse

@@ -115,8 +115,21 @@ Expected<int> DeploymentHistory::open(const QString &path, Mode mode)
         !q.exec(QStringLiteral(
             "CREATE INDEX IF NOT EXISTS deployments_env_idx ON deployments (environment, id)")))
         return sqlError(QStringLiteral("cannot create the table"), q.lastError());
+    // Columns added after the first format; a reader never adds them.
+    QStringList columns;
+    if (!q.exec(QStringLiteral("PRAGMA table_info(deployments)")))
+        return sqlError(QStringLiteral("cannot read the table's columns"), q.lastError());
+    while (q.next())
+        columns << q.value(1).toString();
+    m_hasSchemaColumns = columns.contains(QLatin1String("to_schema"));
     if (mode == Mode::Reader)
         return 0;
+    if (!m_hasSchemaColumns) {
+        if (!q.exec(QStringLiteral("ALTER TABLE deployments ADD COLUMN from_schema INTEGER")) ||
+            !q.exec(QStringLiteral("ALTER TABLE deployments ADD COLUMN to_schema INTEGER")))
+            return sqlError(QStringLiteral("cannot add the schema columns"), q.lastError());
+        m_hasSchemaColumns = true;
+    }
     // A "running" row whose writer (host:pid) is gone was interrupted. One on
     // another host, or whose process lives, is left alone: it may be running.
     if (!q.exec(QStringLiteral("SELECT id, owner FROM deployments WHERE outcome = 'running'")))
@@ -158,7 +171,8 @@ Expected<qint64> DeploymentHistory::begin(const Deployment &d)
     QSqlQuery q(db);
     q.prepare(QStringLiteral(
         "INSERT INTO deployments (environment, service, from_tag, from_digest, to_tag, to_digest, "
-        "who, started_at, owner, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')"));
+        "who, started_at, owner, from_schema, outcome) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')"));
     // The owner (host:pid) tells a later open whether this row's writer still lives.
     for (const QString &v :
          { d.environment, d.service, d.fromTag, d.fromDigest, d.toTag, d.toDigest,
@@ -168,13 +182,14 @@ Expected<qint64> DeploymentHistory::begin(const Deployment &d)
                .arg(QHostInfo::localHostName())
                .arg(QCoreApplication::applicationPid()) })
         q.addBindValue(v.isNull() ? QStringLiteral("") : v); // a null QString would bind as NULL
+    q.addBindValue(d.fromSchema >= 0 ? QVariant(d.fromSchema) : QVariant());
     if (!q.exec())
         return sqlError(QStringLiteral("cannot record the start"), q.lastError());
     return q.lastInsertId().toLongLong();
 }
 
 Outcome DeploymentHistory::finish(qint64 id, Deployment::Outcome outcome, const QString &reason,
-                                  const QStringList &logLines)
+                                  const QStringList &logLines, int toSchema)
 {
     QSqlDatabase db = QSqlDatabase::database(m_connection, false);
     if (!db.isOpen())
@@ -183,8 +198,8 @@ Outcome DeploymentHistory::finish(qint64 id, Deployment::Outcome outcome, const 
         return sqlError(QStringLiteral("cannot start a transaction"), db.lastError());
     QSqlQuery q(db);
     q.prepare(QStringLiteral(
-        "UPDATE deployments SET outcome = ?, reason = ?, log_lines = ?, finished_at = ? "
-        "WHERE id = ? AND outcome = 'running'"));
+        "UPDATE deployments SET outcome = ?, reason = ?, log_lines = ?, finished_at = ?, "
+        "to_schema = ? WHERE id = ? AND outcome = 'running'"));
     q.addBindValue(toString(outcome));
     q.addBindValue(reason);
     q.addBindValue(QString::fromUtf8(
@@ -192,6 +207,7 @@ Outcome DeploymentHistory::finish(qint64 id, Deployment::Outcome outcome, const 
             QJsonArray::fromStringList(logLines.mid(std::max<qsizetype>(0, logLines.size() - 50))))
             .toJson(QJsonDocument::Compact)));
     q.addBindValue(iso(QDateTime::currentDateTimeUtc()));
+    q.addBindValue(toSchema >= 0 ? QVariant(toSchema) : QVariant());
     q.addBindValue(id);
     if (!q.exec() || q.numRowsAffected() != 1) {
         const QString why = q.lastError().isValid()
@@ -222,12 +238,17 @@ static Deployment fromRow(const QSqlQuery &q)
     d.reason = q.value(11).toString();
     d.logLines =
         QJsonDocument::fromJson(q.value(12).toString().toUtf8()).toVariant().toStringList();
+    d.fromSchema = q.value(13).isNull() ? -1 : q.value(13).toInt();
+    d.toSchema = q.value(14).isNull() ? -1 : q.value(14).toInt();
     return d;
 }
 
-static const char kColumns[] =
-    "id, environment, service, from_tag, from_digest, to_tag, to_digest, who, started_at, "
-    "finished_at, outcome, reason, log_lines";
+static QString columns(bool withSchema)
+{
+    return QStringLiteral("id, environment, service, from_tag, from_digest, to_tag, to_digest, "
+                          "who, started_at, finished_at, outcome, reason, log_lines, ") +
+        (withSchema ? QStringLiteral("from_schema, to_schema") : QStringLiteral("NULL, NULL"));
+}
 
 Expected<QList<Deployment>> DeploymentHistory::list(const QString &environment, int limit) const
 {
@@ -238,7 +259,7 @@ Expected<QList<Deployment>> DeploymentHistory::list(const QString &environment, 
     q.prepare(
         QStringLiteral(
             "SELECT %1 FROM deployments WHERE (? = '' OR environment = ?) ORDER BY id DESC LIMIT ?")
-            .arg(QLatin1String(kColumns)));
+            .arg(columns(m_hasSchemaColumns)));
     // A null QString binds as NULL, and NULL = '' is not true.
     const QString env = environment.isEmpty() ? QStringLiteral("") : environment;
     q.addBindValue(env);
@@ -263,7 +284,7 @@ Expected<std::optional<Deployment>> DeploymentHistory::lastSucceeded(const QStri
     q.prepare(QStringLiteral("SELECT %1 FROM deployments WHERE environment = ? AND service = ? AND "
                              "outcome = 'succeeded' "
                              "AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT 1")
-                  .arg(QLatin1String(kColumns)));
+                  .arg(columns(m_hasSchemaColumns)));
     q.addBindValue(environment);
     q.addBindValue(service);
     q.addBindValue(before);
@@ -273,6 +294,28 @@ Expected<std::optional<Deployment>> DeploymentHistory::lastSucceeded(const QStri
     if (!q.next())
         return std::optional<Deployment> {};
     return std::optional<Deployment> { fromRow(q) };
+}
+
+Expected<int> DeploymentHistory::schemaOf(const QString &environment, const QString &service,
+                                          const QString &tag) const
+{
+    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
+    if (!db.isOpen())
+        return Error { QStringLiteral("deployment history is not open") };
+    if (!m_hasSchemaColumns)
+        return -1;
+    QSqlQuery q(db);
+    // The newest row that saw this tag run, as the target or as what it replaced.
+    q.prepare(QStringLiteral(
+        "SELECT CASE WHEN to_tag = ? AND to_schema IS NOT NULL THEN to_schema ELSE from_schema END "
+        "FROM deployments WHERE environment = ? AND service = ? AND "
+        "((to_tag = ? AND to_schema IS NOT NULL) OR (from_tag = ? AND from_schema IS NOT NULL)) "
+        "ORDER BY id DESC LIMIT 1"));
+    for (const QString &v : { tag, environment, service, tag, tag })
+        q.addBindValue(v);
+    if (!q.exec())
+        return sqlError(QStringLiteral("cannot read"), q.lastError());
+    return q.next() ? q.value(0).toInt() : -1;
 }
 
 } // namespace pilothouse

@@ -31,6 +31,10 @@ struct Deployment
     Outcome outcome = Outcome::Running;
     QString reason;
     QStringList logLines; // the last lines of a failure
+    // The schema version each build expects (deckhand's /version), -1 unknown:
+    // a later rollback compares it with the database's.
+    int fromSchema = -1;
+    int toSchema = -1;
 };
 
 QString toString(Deployment::Outcome outcome);
@@ -56,17 +60,21 @@ public:
     // Records the start; returns the new row's id.
     Expected<qint64> begin(const Deployment &d);
     Outcome finish(qint64 id, Deployment::Outcome outcome, const QString &reason,
-                   const QStringList &logLines = {});
+                   const QStringList &logLines = {}, int toSchema = -1);
     // Newest first; environment empty: all.
     Expected<QList<Deployment>> list(const QString &environment = {}, int limit = 100) const;
     // The last succeeded deployment of a service before the given one (0: the latest).
     Expected<std::optional<Deployment>>
     lastSucceeded(const QString &environment, const QString &service, qint64 before = 0) const;
+    // The schema version a tag's build expects, as last recorded; -1 unknown.
+    Expected<int> schemaOf(const QString &environment, const QString &service,
+                           const QString &tag) const;
     // "user@host" of this process.
     static QString currentUser();
 
 private:
     QString m_connection;
+    bool m_hasSchemaColumns = false; // a file from before they were added, opened to read
 };
 
 } // namespace pilothouse

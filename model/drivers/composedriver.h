@@ -3,6 +3,7 @@
 #include "drivers/docker.h"
 #include "drivers/stackdriver.h"
 
+#include <QMap>
 #include <QPointer>
 
 namespace pilothouse {
@@ -26,6 +27,10 @@ public:
 
     // Per-call timeouts (tests shorten them).
     void setTimeoutMs(int ms) { m_timeoutMs = ms; }
+    // Variables for compose's interpolation (the backend's image and tag),
+    // passed in the process environment, where they win over the env file.
+    void setVariables(const QMap<QString, QString> &variables) { m_variables = variables; }
+    const QMap<QString, QString> &variables() const { return m_variables; }
 
 private:
     void run(StackOperation op, const QString &service, const QStringList &args);
@@ -35,6 +40,7 @@ private:
     bool m_busy = false;
     bool m_cancelled = false;
     int m_timeoutMs = 300000;
+    QMap<QString, QString> m_variables;
 };
 
 } // namespace pilothouse

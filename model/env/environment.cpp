@@ -8,6 +8,7 @@
 #include <QJsonObject>
 #include <QProcessEnvironment>
 #include <QRegularExpression>
+#include <QSaveFile>
 #include <QSet>
 #include <QStandardPaths>
 #include <QUrlQuery>
@@ -168,10 +169,12 @@ public:
     }
 
     QStringList errors;
+    QList<EnvironmentIssue> issues;
     QString environment; // current environment, for messages
 
     void fail(const QString &field, const QString &message)
     {
+        issues << EnvironmentIssue { environment, field, message };
         QString where = m_source;
         if (!environment.isEmpty())
             where += QStringLiteral(": environment \"%1\"").arg(environment);
@@ -603,7 +606,9 @@ void parseImage(Validator &v, const QJsonObject &o, Environment &env)
     }
     const QJsonObject i = value.toObject();
     v.onlyKeys(i, QStringLiteral("image"),
-               { QStringLiteral("repository"), QStringLiteral("service") });
+               { QStringLiteral("repository"), QStringLiteral("service"),
+                 QStringLiteral("repositoryVariable"), QStringLiteral("tagVariable"),
+                 QStringLiteral("user"), QStringLiteral("tokenEnv"), QStringLiteral("keychain") });
     if (const auto repo =
             v.string(i, QStringLiteral("repository"), QStringLiteral("image.repository"), true)) {
         if (!isValidRepository(*repo))
@@ -620,28 +625,94 @@ void parseImage(Validator &v, const QJsonObject &o, Environment &env)
                    QStringLiteral("\"%1\" is not a valid service name").arg(*service));
         env.backendService = *service;
     }
+    static const QRegularExpression variable(QStringLiteral("^[A-Za-z_][A-Za-z0-9_]*$"));
+    for (const auto &[key, target] :
+         { std::pair { QStringLiteral("repositoryVariable"), &env.repositoryVariable },
+           std::pair { QStringLiteral("tagVariable"), &env.tagVariable },
+           std::pair { QStringLiteral("tokenEnv"), &env.registryTokenEnv } }) {
+        const QString field = QStringLiteral("image.") + key;
+        if (const auto name = v.string(i, key, field, false)) {
+            if (!variable.match(*name).hasMatch())
+                v.fail(field,
+                       QStringLiteral("expected the name of a variable (letters, digits, '_'), "
+                                      "got \"%1\"")
+                           .arg(*name));
+            *target = *name;
+        }
+    }
+    if (env.repositoryVariable == env.tagVariable)
+        v.fail(QStringLiteral("image.tagVariable"),
+               QStringLiteral("must differ from image.repositoryVariable"));
+    if (const auto user = v.string(i, QStringLiteral("user"), QStringLiteral("image.user"), false))
+        env.registryUser = *user;
+    const QJsonValue keychain = i.value(QStringLiteral("keychain"));
+    if (!keychain.isUndefined()) {
+        if (!keychain.isBool())
+            v.fail(QStringLiteral("image.keychain"), QStringLiteral("expected true or false"));
+        else if (keychain.toBool())
+            env.registryKeychainKey = env.name + QStringLiteral("/registry");
+    }
+    if (!env.registryTokenEnv.isEmpty() && !env.registryKeychainKey.isEmpty())
+        v.fail(QStringLiteral("image"),
+               QStringLiteral("tokenEnv and keychain both name a token source; keep one"));
+    if ((!env.registryTokenEnv.isEmpty() || !env.registryKeychainKey.isEmpty()) &&
+        env.registryUser.isEmpty())
+        v.fail(QStringLiteral("image.user"),
+               QStringLiteral("a registry token needs the user name it belongs to"));
+}
+
+void parseDeploy(Validator &v, const QJsonObject &o, Environment &env)
+{
+    const QJsonValue value = o.value(QStringLiteral("deploy"));
+    if (value.isUndefined())
+        return;
+    if (!value.isObject()) {
+        v.fail(QStringLiteral("deploy"),
+               QStringLiteral("expected {\"healthWindowSeconds\": 10, \"timeoutSeconds\": 120}"));
+        return;
+    }
+    const QJsonObject d = value.toObject();
+    v.onlyKeys(d, QStringLiteral("deploy"),
+               { QStringLiteral("healthWindowSeconds"), QStringLiteral("timeoutSeconds") });
+    if (const auto s = v.number(d, QStringLiteral("healthWindowSeconds"),
+                                QStringLiteral("deploy.healthWindowSeconds"), 0, 3600))
+        env.healthWindowMs = int(*s * 1000);
+    if (const auto s = v.number(d, QStringLiteral("timeoutSeconds"),
+                                QStringLiteral("deploy.timeoutSeconds"), 1, 3600))
+        env.deployTimeoutMs = int(*s * 1000);
+    if (env.deployTimeoutMs <= env.healthWindowMs)
+        v.fail(QStringLiteral("deploy.timeoutSeconds"),
+               QStringLiteral("must be longer than deploy.healthWindowSeconds"));
+    if (d.contains(QStringLiteral("healthWindowSeconds")) && env.imageRepository.isEmpty() &&
+        !o.contains(QStringLiteral("image")))
+        v.fail(QStringLiteral("deploy"), QStringLiteral("needs an image to deploy"));
 }
 
 } // namespace
 
-Expected<EnvironmentSet> parseEnvironments(const QByteArray &json, const QString &source,
-                                           const QDir &baseDir)
+namespace {
+
+Expected<EnvironmentSet> parseWith(const QByteArray &json, const QString &source,
+                                   const QDir &baseDir, QList<EnvironmentIssue> *issues)
 {
     QJsonParseError parseError;
     const QJsonDocument doc = QJsonDocument::fromJson(json, &parseError);
     if (parseError.error != QJsonParseError::NoError) {
         const QByteArray before = json.left(parseError.offset);
         const qsizetype line = before.count('\n') + 1;
-        return Error { QStringLiteral("%1: line %2: not valid JSON: %3")
-                           .arg(source)
-                           .arg(line)
-                           .arg(parseError.errorString()) };
+        const QString message =
+            QStringLiteral("line %1: not valid JSON: %2").arg(line).arg(parseError.errorString());
+        if (issues)
+            *issues << EnvironmentIssue { {}, {}, message };
+        return Error { source + QStringLiteral(": ") + message };
     }
     Validator v(source, baseDir);
     if (!doc.isObject()) {
-        return Error { source +
-                       QStringLiteral(": expected an object {\"version\": 1, \"environments\": "
-                                      "[...]}") };
+        const QString message =
+            QStringLiteral("expected an object {\"version\": 1, \"environments\": [...]}");
+        if (issues)
+            *issues << EnvironmentIssue { {}, {}, message };
+        return Error { source + QStringLiteral(": ") + message };
     }
     const QJsonObject root = doc.object();
     v.onlyKeys(root, {}, { QStringLiteral("version"), QStringLiteral("environments") });
@@ -669,7 +740,8 @@ Expected<EnvironmentSet> parseEnvironments(const QByteArray &json, const QString
                    { QStringLiteral("name"), QStringLiteral("kind"), QStringLiteral("description"),
                      QStringLiteral("compose"), QStringLiteral("docker"),
                      QStringLiteral("processes"), QStringLiteral("services"),
-                     QStringLiteral("database"), QStringLiteral("image") });
+                     QStringLiteral("database"), QStringLiteral("image"),
+                     QStringLiteral("deploy") });
         if (!isValidEnvironmentName(name))
             v.fail(QStringLiteral("name"),
                    QStringLiteral("expected lowercase letters, digits, '_' or '-' (like "
@@ -710,11 +782,48 @@ Expected<EnvironmentSet> parseEnvironments(const QByteArray &json, const QString
         parseServices(v, o, env);
         parseDatabase(v, o, env);
         parseImage(v, o, env);
+        parseDeploy(v, o, env);
         set.environments << env;
     }
+    if (issues)
+        *issues = v.issues;
     if (!v.errors.isEmpty())
         return Error { v.errors.join(QLatin1Char('\n')) };
     return set;
+}
+
+} // namespace
+
+Expected<EnvironmentSet> parseEnvironments(const QByteArray &json, const QString &source,
+                                           const QDir &baseDir)
+{
+    return parseWith(json, source, baseDir, nullptr);
+}
+
+QList<EnvironmentIssue> environmentIssues(const QByteArray &json, const QString &source,
+                                          const QDir &baseDir)
+{
+    QList<EnvironmentIssue> issues;
+    (void)parseWith(json, source, baseDir, &issues);
+    return issues;
+}
+
+Outcome saveEnvironmentsFile(const QString &path, const QByteArray &json)
+{
+    const QFileInfo info(path);
+    if (const auto parsed = parseEnvironments(json, path, info.absoluteDir()); !parsed)
+        return Error { parsed.error() };
+    if (!QDir().mkpath(info.absolutePath()))
+        return Error {
+            QStringLiteral("%1: cannot create the folder %2").arg(path, info.absolutePath())
+        };
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly))
+        return Error { QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()) };
+    file.write(json);
+    if (!file.commit())
+        return Error { QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()) };
+    return success();
 }
 
 } // namespace pilothouse

@@ -77,10 +77,32 @@ struct Environment
     std::optional<DatabaseTarget> database;
     QString imageRepository; // e.g. ghcr.io/pilothouse/deckhand
     QString backendService; // the service that runs imageRepository
+    // The compose variables that choose the backend's image: the panel passes
+    // the repository and the tag through them, never editing compose files.
+    QString repositoryVariable = QStringLiteral("DECKHAND_IMAGE");
+    QString tagVariable = QStringLiteral("DECKHAND_TAG");
+    // Registry credentials for a private repository (optional): a user name
+    // and where its token comes from, an environment variable or the keychain.
+    QString registryUser;
+    QString registryTokenEnv;
+    QString registryKeychainKey; // "<env>/registry" when image.keychain is true
+
+    // Deployments: how long the new tag must stay healthy, and how long it
+    // may take to get there before the panel reverts it.
+    int healthWindowMs = 10000;
+    int deployTimeoutMs = 120000;
 
     bool usesDocker() const { return kind != EnvironmentKind::Native; }
     // A remote engine (ssh:// or tcp:// host, or a named context).
     bool isRemote() const;
+};
+
+// One problem found in an environments file, with where it is.
+struct EnvironmentIssue
+{
+    QString environment; // empty: the file itself
+    QString field; // "compose.project", "services[0].health[0].url", ...
+    QString message;
 };
 
 struct EnvironmentSet
@@ -105,6 +127,15 @@ Expected<EnvironmentSet> loadEnvironments(const QString &path);
 // naming the source, the environment and the field.
 Expected<EnvironmentSet> parseEnvironments(const QByteArray &json, const QString &source,
                                            const QDir &baseDir);
+
+// The same checks, as a list a form can show next to each field; empty when
+// the text is valid.
+QList<EnvironmentIssue> environmentIssues(const QByteArray &json, const QString &source,
+                                          const QDir &baseDir);
+
+// Writes an environments file atomically (a failed write leaves the old file
+// whole) after validating it; nothing is written when it is not valid.
+Outcome saveEnvironmentsFile(const QString &path, const QByteArray &json);
 
 // Names checked before they reach any command line.
 bool isValidEnvironmentName(const QString &name);

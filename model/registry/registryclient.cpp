@@ -1,5 +1,8 @@
 #include "registry/registryclient.h"
 
+#include "core/secrets.h"
+#include "env/environment.h"
+
 #include <QHostAddress>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -319,6 +322,53 @@ void RegistryClient::resolveDigest(const QString &tag, std::function<void(Expect
         }
         done(digest);
     });
+}
+
+void makeRegistryClient(const Environment &env, QObject *context,
+                        std::function<void(Expected<std::shared_ptr<RegistryClient>>)> done)
+{
+    using Answer = Expected<std::shared_ptr<RegistryClient>>;
+    const auto later = [context, done](Answer a) {
+        QMetaObject::invokeMethod(
+            context, [done, a] { done(a); }, Qt::QueuedConnection);
+    };
+    if (env.imageRepository.isEmpty()) {
+        later(Error { QStringLiteral("environment \"%1\" has no image repository: add \"image\": "
+                                     "{\"repository\": ..., \"service\": ...}")
+                          .arg(env.name) });
+        return;
+    }
+    const auto ref = ImageReference::parse(env.imageRepository);
+    if (!ref) {
+        later(Error { ref.error() });
+        return;
+    }
+    auto client = std::make_shared<RegistryClient>(*ref);
+    if (!env.registryTokenEnv.isEmpty()) {
+        const QString token = qEnvironmentVariable(qPrintable(env.registryTokenEnv));
+        if (token.isEmpty()) {
+            later(
+                Error { QStringLiteral("the registry token variable %1 (image.tokenEnv of \"%2\") "
+                                       "is not set; export it, then try again")
+                            .arg(env.registryTokenEnv, env.name) });
+            return;
+        }
+        client->setCredentials(env.registryUser, token);
+    } else if (!env.registryKeychainKey.isEmpty()) {
+        readSecret(env.registryKeychainKey, context,
+                   [client, user = env.registryUser, key = env.registryKeychainKey,
+                    done](Expected<QString> secret) {
+                       if (!secret) {
+                           done(Error { QStringLiteral("the registry token (keychain key %1): %2")
+                                            .arg(key, secret.error()) });
+                           return;
+                       }
+                       client->setCredentials(user, *secret);
+                       done(client);
+                   });
+        return;
+    }
+    later(client);
 }
 
 } // namespace pilothouse

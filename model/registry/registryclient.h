@@ -7,6 +7,7 @@
 #include <QStringList>
 #include <QUrl>
 #include <functional>
+#include <memory>
 
 class QNetworkReply;
 
@@ -69,5 +70,14 @@ private:
     int m_tokenFetches = 0;
     QString m_lastTokenError;
 };
+
+struct Environment;
+
+// A client for an environment's image repository (image.repository), with
+// its registry credentials applied: a token from the variable named by
+// image.tokenEnv or from the keychain (image.keychain). Asynchronous, since
+// the keychain is; the answer comes on the context's thread.
+void makeRegistryClient(const Environment &env, QObject *context,
+                        std::function<void(Expected<std::shared_ptr<RegistryClient>>)> done);
 
 } // namespace pilothouse

@@ -677,11 +677,140 @@ def run_core_test(engine: Engine, binary: str, numbers: dict[str, str]) -> None:
         stack.down()
 
 
+class Registry:
+    """Debian's docker-registry (distribution v2) on a loopback port, storage in
+    the work dir. The engine pushes to and pulls from 127.0.0.0/8 over plain
+    HTTP without any daemon configuration."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir / "registry"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+        if not Path(binary).exists():
+            raise Failure("docker-registry is not installed (scripts/setup.sh test installs it)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cfg = self.workdir / "config.yml"
+        cfg.write_text("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                       f"    rootdirectory: {self.workdir / 'data'}\n"
+                       "  delete:\n    enabled: true\n"
+                       f"http:\n  addr: {self.host}\n")
+        logf = open(self.workdir / "registry.log", "wb")
+        self.proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=logf,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/v2/")
+                if conn.getresponse().status == 200:
+                    log(f"registry on {self.host}")
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise Failure(f"docker-registry exited {self.proc.returncode}")
+            time.sleep(0.2)
+        raise Failure("docker-registry did not answer within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def fake_commit(seed: str) -> str:
+    """A commit-like id for builds that share this checkout's commit."""
+    import hashlib
+    return hashlib.sha1(seed.encode()).hexdigest()
+
+
+def run_deploy_test(engine: Engine, binary: str, base_ref: str, meta: dict,
+                    numbers: dict[str, str]) -> None:
+    """Deployments end to end (tests/e2e/tst_deploy.cpp): a loopback registry with
+    three deckhand builds of this repository, A and B good and C broken (its
+    readiness never passes); the core deploys, rolls back and reverts them."""
+    builds = REPO / "tests/e2e/builds"
+    a_sha = meta["GIT_SHA"]
+    b_sha = fake_commit("good-after-" + a_sha)
+    c_sha = fake_commit("broken-after-" + a_sha)
+    sources = {
+        f"sha-{a_sha}": base_ref,
+        f"sha-{b_sha}": f"{DECKHAND_IMAGE}:good-{DECKHAND_TAG}",
+        f"sha-{c_sha}": f"{DECKHAND_IMAGE}:broken-{DECKHAND_TAG}",
+    }
+    build(engine, sources[f"sha-{b_sha}"], builds, builds / "Dockerfile.good",
+          {"BASE": base_ref, "GIT_SHA": b_sha})
+    build(engine, sources[f"sha-{c_sha}"], builds, builds / "Dockerfile.broken",
+          {"BASE": base_ref, "GIT_SHA": c_sha})
+    registry = Registry(engine.workdir)
+    project = f"phdeploy{os.getpid()}{secrets.token_hex(3)}"
+    stack = Stack(engine, project, free_port(), 10)
+    try:
+        registry.start()
+        repo = f"{registry.host}/pilothouse/deckhand"
+        t0 = time.monotonic()
+        for tag, src in sources.items():
+            run([engine.docker, "tag", src, f"{repo}:{tag}"])
+            run([engine.docker, "push", f"{repo}:{tag}"], timeout=300)
+            # Untagged again: the stack and the deployer pull from the registry.
+            run([engine.docker, "image", "rm", f"{repo}:{tag}"], check=False)
+        log(f"pushed {len(sources)} deckhand builds to {repo} in {time.monotonic() - t0:.1f} s")
+        env = dict(stack.env)
+        for key in ("COMPOSE_PROJECT_NAME", "DECKHAND_IMAGE", "DECKHAND_TAG"):
+            env.pop(key, None)  # the panel passes the image and the tag itself
+        home = engine.workdir / "deploy-home"
+        env.update({
+            "PILOTHOUSE_E2E_PROJECT": project,
+            "PILOTHOUSE_E2E_API_PORT": str(stack.port),
+            "PILOTHOUSE_E2E_COMPOSE_FILES": os.pathsep.join(
+                [str(REPO / "compose.yaml"), str(REPO / "tests/e2e/fast-health.yaml")]),
+            "PILOTHOUSE_E2E_REPOSITORY": repo,
+            "PILOTHOUSE_E2E_TAG_A": f"sha-{a_sha}",
+            "PILOTHOUSE_E2E_TAG_B": f"sha-{b_sha}",
+            "PILOTHOUSE_E2E_TAG_C": f"sha-{c_sha}",
+            # The history, the deploy lock and the settings of this run only.
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_CACHE_HOME": str(home / "cache"),
+            "QT_QPA_PLATFORM": "offscreen",
+        })
+        log(f"deploy test {binary} on project {project}")
+        t1 = time.monotonic()
+        stack.started = True
+        proc = subprocess.run([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=1500)
+        text = proc.stdout.decode(errors="replace")
+        print(text, flush=True)
+        for m in re.finditer(r"BENCH (\S+) ([0-9.]+) ms", text):
+            numbers[m.group(1)] = f"{float(m.group(2)) / 1000:.1f} s"
+        if proc.returncode != 0:
+            raise Failure(f"deploy test failed (exit {proc.returncode})")
+        numbers["deploy e2e"] = f"{time.monotonic() - t1:.1f} s"
+    finally:
+        stack.down()
+        stack.started = False
+        registry.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep-workdir", action="store_true", help="keep logs in the temp dir")
     parser.add_argument("--core-test", default=None,
                         help="the tst_compose binary to run against the engine afterwards")
+    parser.add_argument("--deploy-test", default=None,
+                        help="the tst_deploy binary to run against the engine and a registry")
+    parser.add_argument("--only-deploy", action="store_true",
+                        help="skip the stack checks and the core test (to iterate on deployments)")
     parser.add_argument("--target", default=None,
                         help="Dockerfile target to test (default: the final stage)")
     args = parser.parse_args()
@@ -718,6 +847,10 @@ def main() -> int:
         numbers["deckhand image size"] = f"{size / 1e6:.1f} MB ({size} bytes)"
         numbers["deckhand image build"] = f"{build_s:.1f} s"
 
+        if args.only_deploy:
+            run_deploy_test(engine, args.deploy_test, ref, meta, numbers)
+            outcome = "PASSED"
+            return 0
         project = f"phe2e{os.getpid()}{secrets.token_hex(3)}"
         grace = 10
         stack = Stack(engine, project, free_port(), grace)
@@ -741,6 +874,8 @@ def main() -> int:
         stack.started = False
         if args.core_test:
             run_core_test(engine, args.core_test, numbers)
+        if args.deploy_test:
+            run_deploy_test(engine, args.deploy_test, ref, meta, numbers)
         outcome = "PASSED"
         return 0
     except Skip as exc:

@@ -159,6 +159,23 @@ private slots:
                            "X:latest','service':'api'}}]}"))
             << QStringList { QStringLiteral(
                    "image.repository: \"Ghcr.io/X:latest\" is not an image repository") };
+        QTest::newRow("image variables and token")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'image':{'repository':'ghcr.io/x/y','service':'api',"
+                           "'tagVariable':'TAG-1','tokenEnv':'GH_TOKEN','keychain':true}}]}"))
+            << QStringList { QStringLiteral("image.tagVariable: expected the name of a variable"),
+                             QStringLiteral("image: tokenEnv and keychain both name a token "
+                                            "source"),
+                             QStringLiteral("image.user: a registry token needs the user name") };
+        QTest::newRow("deploy gate")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'image':{'repository':'ghcr.io/x/y','service':'api'},"
+                           "'deploy':{'healthWindowSeconds':30,'timeoutSeconds':20,'x':1}}]}"))
+            << QStringList { QStringLiteral("deploy.timeoutSeconds: must be longer than "
+                                            "deploy.healthWindowSeconds"),
+                             QStringLiteral("deploy.x: unknown key") };
         QTest::newRow("version") << (jsonQuotes("{'version':2,'environments':[]}"))
                                  << QStringList { QStringLiteral("envs.json: version: expected 1"),
                                                   QStringLiteral(
@@ -207,6 +224,73 @@ private slots:
         QCOMPARE(e.services.first().endpoints.first().timeoutMs, 1000);
         QCOMPARE(e.database->passwordEnv, QStringLiteral("APP_PW"));
         QCOMPARE(e.imageRepository, QStringLiteral("registry.local:5000/team/deckhand"));
+        // Defaults: the compose variables of this repository's compose.yaml, a 10 s window.
+        QCOMPARE(e.repositoryVariable, QStringLiteral("DECKHAND_IMAGE"));
+        QCOMPARE(e.tagVariable, QStringLiteral("DECKHAND_TAG"));
+        QCOMPARE(e.healthWindowMs, 10000);
+        QCOMPARE(e.deployTimeoutMs, 120000);
+    }
+
+    void deploySettings()
+    {
+        const auto set = parse(jsonQuotes(
+            "{'version':1,'environments':[{'name':'dev','kind':'compose',"
+            "'compose':{'files':['compose.yaml'],'project':'dev'},"
+            "'image':{'repository':'ghcr.io/team/app','service':'web','tagVariable':'APP_TAG',"
+            "'repositoryVariable':'APP_IMAGE','user':'bot','tokenEnv':'GH_TOKEN'},"
+            "'deploy':{'healthWindowSeconds':2.5,'timeoutSeconds':60}}]}"));
+        QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
+        const Environment &e = set->environments.first();
+        QCOMPARE(e.tagVariable, QStringLiteral("APP_TAG"));
+        QCOMPARE(e.repositoryVariable, QStringLiteral("APP_IMAGE"));
+        QCOMPARE(e.registryUser, QStringLiteral("bot"));
+        QCOMPARE(e.registryTokenEnv, QStringLiteral("GH_TOKEN"));
+        QCOMPARE(e.healthWindowMs, 2500);
+        QCOMPARE(e.deployTimeoutMs, 60000);
+    }
+
+    // The form view of the same checks: each problem with its environment and field.
+    void issuesNameTheirField()
+    {
+        const QList<EnvironmentIssue> issues = environmentIssues(
+            jsonQuotes("{'version':1,'environments':[{'name':'dev','kind':'compose',"
+                       "'compose':{'files':['compose.yaml'],'project':'Bad Name'},"
+                       "'services':[{'name':'api','health':[{'url':'ftp://x'}]}]}]}"),
+            QStringLiteral("envs.json"), QDir(m_dir.path()));
+        QCOMPARE(issues.size(), 2);
+        QCOMPARE(issues.at(0).environment, QStringLiteral("dev"));
+        QCOMPARE(issues.at(0).field, QStringLiteral("compose.project"));
+        QVERIFY(issues.at(0).message.contains(QLatin1String("not a valid project name")));
+        QCOMPARE(issues.at(1).field, QStringLiteral("services[0].health[0].url"));
+        QVERIFY(environmentIssues(jsonQuotes("{'version':1,'environments':[{'name':'ok','kind':"
+                                             "'native','processes':[{'name':'p','program':'/bin/"
+                                             "true'}]}]}"),
+                                  QStringLiteral("envs.json"), QDir(m_dir.path()))
+                    .isEmpty());
+        const auto broken = environmentIssues("{", QStringLiteral("envs.json"), QDir(m_dir.path()));
+        QCOMPARE(broken.size(), 1);
+        QVERIFY(broken.first().message.contains(QLatin1String("not valid JSON")));
+    }
+
+    // Saving validates first and replaces the file whole, or not at all.
+    void saveIsAllOrNothing()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("saved/environments.json"));
+        const QByteArray good = jsonQuotes("{'version':1,'environments':[{'name':'ok','kind':"
+                                           "'native','processes':[{'name':'p','program':'/bin/"
+                                           "true'}]}]}");
+        const Outcome saved = saveEnvironmentsFile(path, good);
+        QVERIFY2(saved.ok(), qPrintable(saved ? QString() : saved.error()));
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(f.readAll(), good);
+        f.close();
+        const Outcome refused =
+            saveEnvironmentsFile(path, jsonQuotes("{'version':1,'environments':[{'name':'Bad'}]}"));
+        QVERIFY(!refused.ok());
+        QVERIFY2(refused.error().contains(QLatin1String("name")), qPrintable(refused.error()));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(f.readAll(), good);
     }
 
     void namesCheckedBeforeCommands()

@@ -1,11 +1,13 @@
 // The deployment history on real SQLite files, including a writer process
 // killed with SIGKILL in the middle of its work.
 #include "deploy/history.h"
+#include "deploy/historystore.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTemporaryDir>
@@ -134,6 +136,118 @@ private slots:
         QVERIFY(last.ok() && last->has_value());
         QCOMPARE((*last)->toTag, QStringLiteral("sha-bbbbbbb"));
         QCOMPARE((*last)->toDigest, QStringLiteral("sha256:bb"));
+    }
+
+    // The schema each build expects is kept with the row, for a later rollback's check.
+    void schemaVersions()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("schema/deployments.db"));
+        DeploymentHistory h;
+        QVERIFY(h.open(path).ok());
+        Deployment d;
+        d.environment = QStringLiteral("staging");
+        d.service = QStringLiteral("api");
+        d.fromTag = QStringLiteral("sha-a");
+        d.toTag = QStringLiteral("sha-b");
+        d.fromSchema = 3;
+        const auto id = h.begin(d);
+        QVERIFY(id.ok());
+        QVERIFY(h.finish(*id, Deployment::Outcome::Succeeded, {}, {}, 4).ok());
+        const auto rows = h.list(QStringLiteral("staging"));
+        QCOMPARE(rows->first().fromSchema, 3);
+        QCOMPARE(rows->first().toSchema, 4);
+        QCOMPARE(
+            *h.schemaOf(QStringLiteral("staging"), QStringLiteral("api"), QStringLiteral("sha-a")),
+            3);
+        QCOMPARE(
+            *h.schemaOf(QStringLiteral("staging"), QStringLiteral("api"), QStringLiteral("sha-b")),
+            4);
+        QCOMPARE(
+            *h.schemaOf(QStringLiteral("staging"), QStringLiteral("api"), QStringLiteral("sha-c")),
+            -1);
+    }
+
+    // A file written before the schema columns existed: a reader leaves it as
+    // it is and still reads it; a writer adds them.
+    void olderFileFormat()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("old/deployments.db"));
+        QVERIFY(QDir().mkpath(QFileInfo(path).absolutePath()));
+        {
+            QSqlDatabase db =
+                QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("old"));
+            db.setDatabaseName(path);
+            QVERIFY(db.open());
+            QSqlQuery q(db);
+            QVERIFY(q.exec(QStringLiteral(
+                "CREATE TABLE deployments (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " environment TEXT NOT NULL, service TEXT NOT NULL, from_tag TEXT, from_digest "
+                "TEXT, to_tag TEXT NOT NULL, to_digest TEXT, who TEXT NOT NULL, started_at TEXT "
+                "NOT NULL, finished_at TEXT, outcome TEXT NOT NULL, reason TEXT, log_lines TEXT, "
+                "owner TEXT)")));
+            QVERIFY(q.exec(QStringLiteral(
+                "INSERT INTO deployments (environment, service, to_tag, who, started_at, outcome) "
+                "VALUES ('staging', 'api', 'sha-old', 'me@here', '2026-01-01T00:00:00Z', "
+                "'succeeded')")));
+            db.close();
+        }
+        QSqlDatabase::removeDatabase(QStringLiteral("old"));
+        {
+            DeploymentHistory reader;
+            QVERIFY(reader.open(path, DeploymentHistory::Mode::Reader).ok());
+            const auto rows = reader.list();
+            QVERIFY2(rows.ok(), qPrintable(rows ? QString() : rows.error()));
+            QCOMPARE(rows->size(), 1);
+            QCOMPARE(rows->first().toSchema, -1);
+        }
+        QCOMPARE(count(path, QStringLiteral("1")), 1);
+        DeploymentHistory writer;
+        QVERIFY(writer.open(path).ok());
+        Deployment d;
+        d.environment = QStringLiteral("staging");
+        d.service = QStringLiteral("api");
+        d.toTag = QStringLiteral("sha-new");
+        d.fromSchema = 2;
+        const auto id = writer.begin(d);
+        QVERIFY2(id.ok(), qPrintable(id ? QString() : id.error()));
+        QCOMPARE(writer.list()->first().fromSchema, 2);
+    }
+
+    // The same history on its own thread: calls in order, answers on the caller's thread.
+    void storeOnItsOwnThread()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("store/deployments.db"));
+        qint64 id = 0;
+        {
+            HistoryStore store;
+            QSignalSpy changed(&store, &HistoryStore::changed);
+            std::optional<Expected<int>> opened;
+            store.open(path, DeploymentHistory::Mode::Writer, this, [&](Expected<int> r) {
+                QCOMPARE(QThread::currentThread(), thread());
+                opened = r;
+            });
+            Deployment d;
+            d.environment = QStringLiteral("staging");
+            d.service = QStringLiteral("api");
+            d.toTag = QStringLiteral("sha-1");
+            store.begin(d, this, [&](Expected<qint64> r) { id = r ? *r : -1; });
+            QTRY_VERIFY(id != 0);
+            QVERIFY(opened && opened->ok());
+            QVERIFY(store.isOpen());
+            QVERIFY(id > 0);
+            store.finish(id, Deployment::Outcome::Failed, QStringLiteral("why"), {}, -1, this, {});
+            // Destroyed right away: the queued write still happens.
+            {
+                QObject gone;
+                bool called = false;
+                store.list({}, 10, &gone, [&called](auto) { called = true; });
+            }
+            QTRY_COMPARE(changed.size(), 2);
+        }
+        DeploymentHistory h;
+        QVERIFY(h.open(path, DeploymentHistory::Mode::Reader).ok());
+        QCOMPARE(toString(h.list()->first().outcome), QStringLiteral("failed"));
+        QCOMPARE(h.list()->first().id, id);
     }
 
     void pilothousectlHistory()

@@ -670,9 +670,12 @@ QByteArray HttpServer::wire(const Exchange &x)
 bool HttpServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket)
 {
     const Exchange x = process(request);
-    socket->write(wire(x));
-    socket->flush(); // send now rather than on the next write-notifier round trip
+    const QByteArray bytes = wire(x);
+    // Recorded before the client can see the answer: a scrape it sends next,
+    // even to another event loop, already counts this request.
     finish(x);
+    socket->write(bytes);
+    socket->flush(); // send now rather than on the next write-notifier round trip
     return true;
 }
 
@@ -707,8 +710,8 @@ void HttpServer::respond(const Exchange &x, QHttpServerResponder &responder)
 bool HttpServer::handleRequest(const QHttpServerRequest &request, QHttpServerResponder &responder)
 {
     const Exchange x = process(request);
+    finish(x); // before the answer leaves, as above
     respond(x, responder);
-    finish(x);
     return true;
 }
 
