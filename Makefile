@@ -6,6 +6,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= 2
 DECKHAND := $(BUILD_DIR)/services/deckhand/deckhand
 CTL := $(BUILD_DIR)/cli/pilothousectl
+GUI := $(BUILD_DIR)/gui/pilothouse
 
 .PHONY: all setup build run test test-unit bench format format-check clean
 
@@ -18,10 +19,16 @@ build: setup
 	cmake --preset $(PRESET)
 	cmake --build --preset $(PRESET) --parallel $(JOBS)
 
-# Until the window lands, the `local` environment runs through pilothousectl:
-# deckhand supervised on embedded SQLite, live status until Ctrl-C, then down.
+# The window on the `local` environment (deckhand on embedded SQLite, no
+# Docker). Without a display, the same environment runs headless through
+# pilothousectl: up, live status until Ctrl-C, then down.
 run: build
-	$(CTL) up --env local
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  exec $(GUI) --env local; \
+	else \
+	  echo "make run: no display (DISPLAY/WAYLAND_DISPLAY unset); running local headless: $(CTL) up --env local"; \
+	  exec $(CTL) up --env local; \
+	fi
 
 test: build
 	ctest --preset $(PRESET) --parallel 1

@@ -4,6 +4,7 @@
 
 #include "core/secrets.h"
 #include "core/session.h"
+#include "core/workspace.h"
 #include "deploy/deployer.h"
 #include "deploy/history.h"
 #include "deploy/historystore.h"
@@ -76,15 +77,6 @@ void installSignalHandlers(std::function<void()> onStop)
 QString iso(const QDateTime &t)
 {
     return t.isValid() ? t.toUTC().toString(Qt::ISODate) : QString();
-}
-
-QJsonObject toJson(const ServiceRow &r)
-{
-    QJsonObject o = toJson(r.state); // what the engine or the supervisor says
-    o[u"health"] = toString(r.health); // combined with the health endpoints
-    o[u"http"] = r.hasEndpoints ? toString(r.http) : QString();
-    o[u"detail"] = r.detail;
-    return o;
 }
 
 QJsonObject toJson(const DatabaseFacts &f)

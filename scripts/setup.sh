@@ -8,10 +8,12 @@ set -euo pipefail
 what="${1:-test}"
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
             qt6-base-dev qt6-httpserver-dev qt6-websockets-dev
-            libqt6sql6-psql libqt6sql6-sqlite libhiredis-dev qtkeychain-qt6-dev)
+            libqt6sql6-psql libqt6sql6-sqlite libhiredis-dev qtkeychain-qt6-dev
+            qt6-svg-dev qt6-qpa-plugins)
 test_pkgs=(postgresql-15 postgresql-client-15 redis-server redis-tools python3 python3-yaml
            docker.io docker-compose debootstrap xauth xvfb clang-format
-           dbus gnome-keyring docker-registry openssl python3-jwt python3-cryptography)
+           dbus gnome-keyring docker-registry openssl python3-jwt python3-cryptography
+           imagemagick)
 bench_pkgs=(wrk nginx-light python3-flask gunicorn python3-fastapi uvicorn procps)
 
 case "$what" in

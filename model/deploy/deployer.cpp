@@ -115,7 +115,6 @@ Deployer::Deployer(StackSession *session, HistoryStore *history, QObject *parent
     }
     m_gateTimer.setInterval(kGateTickMs);
     connect(&m_gateTimer, &QTimer::timeout, this, &Deployer::evaluateGate);
-    restorePin();
 }
 
 Deployer::~Deployer()
@@ -262,7 +261,8 @@ void Deployer::fetchSchema(std::function<void(int)> done)
         }
     }
     if (!url.isValid()) {
-        QMetaObject::invokeMethod(this, [done] { done(-1); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            this, [done] { done(-1); }, Qt::QueuedConnection);
         return;
     }
     url.setPath(QStringLiteral("/version"));
@@ -307,7 +307,8 @@ void Deployer::refuse(const QString &message)
     DeployResult r;
     r.outcome = DeployResult::Outcome::Refused;
     r.message = message;
-    QMetaObject::invokeMethod(this, [this, r] { emit finished(r); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, r] { emit finished(r); }, Qt::QueuedConnection);
 }
 
 void Deployer::deploy(const QString &tag)
@@ -352,9 +353,9 @@ void Deployer::planRollback(const QString &toTag, QObject *context,
     const Environment &env = m_session->environment();
     const auto running = m_session->stateOf(service());
     if (!running || !running->isRunning()) {
-        answer(Error { QStringLiteral("%1 is not running in \"%2\"; start the stack first")
-                           .arg(service().isEmpty() ? QStringLiteral("the backend") : service(),
-                                env.name) });
+        answer(Error {
+            QStringLiteral("%1 is not running in \"%2\"; start the stack first")
+                .arg(service().isEmpty() ? QStringLiteral("the backend") : service(), env.name) });
         return;
     }
     if (!toTag.isEmpty() && !isValidImageTag(toTag)) {
@@ -362,96 +363,91 @@ void Deployer::planRollback(const QString &toTag, QObject *context,
         return;
     }
     const ServiceState current = *running;
-    m_history->list(env.name, 500, this,
-                    [this, current, toTag, answer](Expected<QList<Deployment>> rows) {
-                        if (!rows) {
-                            answer(Error { rows.error() });
-                            return;
+    m_history->list(
+        env.name, 500, this, [this, current, toTag, answer](Expected<QList<Deployment>> rows) {
+            if (!rows) {
+                answer(Error { rows.error() });
+                return;
+            }
+            RollbackPlan plan;
+            plan.service = service();
+            plan.fromTag = current.tag;
+            plan.fromDigest = current.digest;
+            QList<Deployment> mine;
+            for (const Deployment &d : *rows) {
+                if (d.service == plan.service)
+                    mine << d;
+            }
+            const auto isCurrent = [&current](const QString &tag, const QString &digest) {
+                return tag == current.tag &&
+                    (digest.isEmpty() || current.digest.isEmpty() || digest == current.digest);
+            };
+            if (toTag.isEmpty()) {
+                // The newest successful deployment of something else than
+                // what runs; else what ran before the newest one.
+                for (const Deployment &d : mine) {
+                    if (d.outcome == Deployment::Outcome::Succeeded &&
+                        !isCurrent(d.toTag, d.toDigest)) {
+                        plan.toTag = d.toTag;
+                        plan.toDigest = d.toDigest;
+                        break;
+                    }
+                }
+                if (plan.toTag.isEmpty()) {
+                    for (const Deployment &d : mine) {
+                        if (d.outcome == Deployment::Outcome::Succeeded && !d.fromTag.isEmpty() &&
+                            !isCurrent(d.fromTag, d.fromDigest)) {
+                            plan.toTag = d.fromTag;
+                            plan.toDigest = d.fromDigest;
+                            break;
                         }
-                        RollbackPlan plan;
-                        plan.service = service();
-                        plan.fromTag = current.tag;
-                        plan.fromDigest = current.digest;
-                        QList<Deployment> mine;
-                        for (const Deployment &d : *rows) {
-                            if (d.service == plan.service)
-                                mine << d;
-                        }
-                        const auto isCurrent = [&current](const QString &tag,
-                                                          const QString &digest) {
-                            return tag == current.tag &&
-                                (digest.isEmpty() || current.digest.isEmpty() ||
-                                 digest == current.digest);
-                        };
-                        if (toTag.isEmpty()) {
-                            // The newest successful deployment of something else than
-                            // what runs; else what ran before the newest one.
-                            for (const Deployment &d : mine) {
-                                if (d.outcome == Deployment::Outcome::Succeeded &&
-                                    !isCurrent(d.toTag, d.toDigest)) {
-                                    plan.toTag = d.toTag;
-                                    plan.toDigest = d.toDigest;
-                                    break;
-                                }
-                            }
-                            if (plan.toTag.isEmpty()) {
-                                for (const Deployment &d : mine) {
-                                    if (d.outcome == Deployment::Outcome::Succeeded &&
-                                        !d.fromTag.isEmpty() &&
-                                        !isCurrent(d.fromTag, d.fromDigest)) {
-                                        plan.toTag = d.fromTag;
-                                        plan.toDigest = d.fromDigest;
-                                        break;
-                                    }
-                                }
-                            }
-                            if (plan.toTag.isEmpty()) {
-                                answer(Error {
-                                    QStringLiteral(
-                                        "no earlier successful deployment of %1 to roll back "
-                                        "to; choose a tag (pilothousectl rollback --to TAG)")
-                                        .arg(plan.service) });
-                                return;
-                            }
-                        } else {
-                            plan.toTag = toTag;
-                            // An exact digest when the tag ran here before.
-                            for (const Deployment &d : mine) {
-                                if (d.toTag == toTag && !d.toDigest.isEmpty() &&
-                                    d.outcome == Deployment::Outcome::Succeeded) {
-                                    plan.toDigest = d.toDigest;
-                                    break;
-                                }
-                                if (d.fromTag == toTag && !d.fromDigest.isEmpty()) {
-                                    plan.toDigest = d.fromDigest;
-                                    break;
-                                }
-                            }
-                        }
-                        for (const Deployment &d : mine) {
-                            if (d.toTag == plan.toTag && d.toSchema >= 0) {
-                                plan.targetSchema = d.toSchema;
-                                break;
-                            }
-                            if (d.fromTag == plan.toTag && d.fromSchema >= 0) {
-                                plan.targetSchema = d.fromSchema;
-                                break;
-                            }
-                        }
-                        plan.databaseSchema = databaseSchema();
-                        if (plan.targetSchema >= 0 && plan.databaseSchema > plan.targetSchema) {
-                            plan.schemaWarning =
-                                QStringLiteral(
-                                    "The database is at schema version %1, newer than %2 "
-                                    "expects (%3): that build may not work with it. Roll the "
-                                    "migration back first, or choose a build that knows "
-                                    "schema %1.")
-                                    .arg(plan.databaseSchema)
-                                    .arg(plan.toTag)
-                                    .arg(plan.targetSchema);
-                        }
-                        answer(plan);
-                    });
+                    }
+                }
+                if (plan.toTag.isEmpty()) {
+                    answer(Error {
+                        QStringLiteral("no earlier successful deployment of %1 to roll back "
+                                       "to; choose a tag (pilothousectl rollback --to TAG)")
+                            .arg(plan.service) });
+                    return;
+                }
+            } else {
+                plan.toTag = toTag;
+                // An exact digest when the tag ran here before.
+                for (const Deployment &d : mine) {
+                    if (d.toTag == toTag && !d.toDigest.isEmpty() &&
+                        d.outcome == Deployment::Outcome::Succeeded) {
+                        plan.toDigest = d.toDigest;
+                        break;
+                    }
+                    if (d.fromTag == toTag && !d.fromDigest.isEmpty()) {
+                        plan.toDigest = d.fromDigest;
+                        break;
+                    }
+                }
+            }
+            for (const Deployment &d : mine) {
+                if (d.toTag == plan.toTag && d.toSchema >= 0) {
+                    plan.targetSchema = d.toSchema;
+                    break;
+                }
+                if (d.fromTag == plan.toTag && d.fromSchema >= 0) {
+                    plan.targetSchema = d.fromSchema;
+                    break;
+                }
+            }
+            plan.databaseSchema = databaseSchema();
+            if (plan.targetSchema >= 0 && plan.databaseSchema > plan.targetSchema) {
+                plan.schemaWarning =
+                    QStringLiteral("The database is at schema version %1, newer than %2 "
+                                   "expects (%3): that build may not work with it. Roll the "
+                                   "migration back first, or choose a build that knows "
+                                   "schema %1.")
+                        .arg(plan.databaseSchema)
+                        .arg(plan.toTag)
+                        .arg(plan.targetSchema);
+            }
+            answer(plan);
+        });
 }
 
 void Deployer::start(const QString &tag, const QString &knownDigest, bool isRollback)
@@ -495,7 +491,8 @@ void Deployer::start(const QString &tag, const QString &knownDigest, bool isRoll
     if (!watcher || !watcher->isSeeded()) {
         refuse(QStringLiteral("the engine's state of \"%1\" is not known yet%2; try again in a "
                               "moment")
-                   .arg(env.name, watcher && !watcher->engineError().isEmpty()
+                   .arg(env.name,
+                        watcher && !watcher->engineError().isEmpty()
                             ? QStringLiteral(" (%1)").arg(watcher->engineError())
                             : QString()));
         return;
@@ -515,8 +512,7 @@ void Deployer::start(const QString &tag, const QString &knownDigest, bool isRoll
     // One deployment per environment, across processes (the window and pilothousectl).
     const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
     QDir().mkpath(dir);
-    auto lock =
-        std::make_unique<QLockFile>(dir + QStringLiteral("/deploy-%1.lock").arg(env.name));
+    auto lock = std::make_unique<QLockFile>(dir + QStringLiteral("/deploy-%1.lock").arg(env.name));
     lock->setStaleLockTime(0); // a crashed owner's lock is stale at once (its pid is gone)
     if (!lock->tryLock(0)) {
         qint64 pid = 0;
@@ -550,8 +546,9 @@ void Deployer::start(const QString &tag, const QString &knownDigest, bool isRoll
 
     if (!knownDigest.isEmpty()) {
         // A rollback to a digest recorded here: immutable, no registry needed.
-        setStep(DeployStep::Preparing,
-                QStringLiteral("Rolling back %1 to %2 (%3)").arg(svc, tag, shortDigest(knownDigest)));
+        setStep(
+            DeployStep::Preparing,
+            QStringLiteral("Rolling back %1 to %2 (%3)").arg(svc, tag, shortDigest(knownDigest)));
         QMetaObject::invokeMethod(
             this, [this, knownDigest] { resolved(knownDigest); }, Qt::QueuedConnection);
         return;
@@ -642,38 +639,38 @@ void Deployer::pull()
         }
         // The compose file names the image by tag: make the tag point at
         // exactly the digest that was resolved.
-        runCommand(docker({ QStringLiteral("tag"), pinned, tagged }, 60000,
-                          QStringLiteral("docker tag")),
-                   [this, tagged](const CommandResult &r) {
-                       if (!m_run)
-                           return;
-                       if (!r.ok()) {
-                           conclude(DeployResult::Outcome::Failed,
-                                    explainDockerFailure(r, QStringLiteral("tagging ") + tagged,
-                                                         m_session->environment()) +
-                                        QStringLiteral("; nothing was changed"));
-                           return;
-                       }
-                       setStep(DeployStep::Recreating,
-                               QStringLiteral("Recreating %1 with %2")
-                                   .arg(m_run->record.service, m_run->record.toTag));
-                       m_run->changed = true;
-                       recreate(m_run->record.toTag, [this](const CommandResult &up) {
-                           if (!m_run)
-                               return;
-                           if (m_run->cancelRequested) {
-                               revert(QStringLiteral("cancelled by the user"), true);
-                               return;
-                           }
-                           if (!up.ok()) {
-                               gateFailed(explainDockerFailure(
-                                   up, QStringLiteral("recreating ") + m_run->record.service,
-                                   m_session->environment()));
-                               return;
-                           }
-                           startGate(false);
-                       });
-                   });
+        runCommand(
+            docker({ QStringLiteral("tag"), pinned, tagged }, 60000, QStringLiteral("docker tag")),
+            [this, tagged](const CommandResult &r) {
+                if (!m_run)
+                    return;
+                if (!r.ok()) {
+                    conclude(DeployResult::Outcome::Failed,
+                             explainDockerFailure(r, QStringLiteral("tagging ") + tagged,
+                                                  m_session->environment()) +
+                                 QStringLiteral("; nothing was changed"));
+                    return;
+                }
+                setStep(DeployStep::Recreating,
+                        QStringLiteral("Recreating %1 with %2")
+                            .arg(m_run->record.service, m_run->record.toTag));
+                m_run->changed = true;
+                recreate(m_run->record.toTag, [this](const CommandResult &up) {
+                    if (!m_run)
+                        return;
+                    if (m_run->cancelRequested) {
+                        revert(QStringLiteral("cancelled by the user"), true);
+                        return;
+                    }
+                    if (!up.ok()) {
+                        gateFailed(explainDockerFailure(
+                            up, QStringLiteral("recreating ") + m_run->record.service,
+                            m_session->environment()));
+                        return;
+                    }
+                    startGate(false);
+                });
+            });
     };
     setStep(DeployStep::Pulling, QStringLiteral("Pulling %1").arg(pinned));
     // Already here (a rollback, or pulled before): no registry round trip.
@@ -704,12 +701,12 @@ void Deployer::pull()
                            return;
                        }
                        if (!r.ok()) {
-                           conclude(DeployResult::Outcome::Failed,
-                                    QStringLiteral("%1; nothing was changed, %2 still runs %3")
-                                        .arg(explainDockerFailure(
-                                                 r, QStringLiteral("pulling ") + pinned,
-                                                 m_session->environment()),
-                                             m_run->record.service, m_run->record.fromTag));
+                           conclude(
+                               DeployResult::Outcome::Failed,
+                               QStringLiteral("%1; nothing was changed, %2 still runs %3")
+                                   .arg(explainDockerFailure(r, QStringLiteral("pulling ") + pinned,
+                                                             m_session->environment()),
+                                        m_run->record.service, m_run->record.fromTag));
                            return;
                        }
                        tagLocally();
@@ -723,11 +720,11 @@ void Deployer::recreate(const QString &tag, std::function<void(const CommandResu
         const Environment &env = m_session->environment();
         // Only the backend service, with the tag through the compose
         // variables: the user's files stay as they are.
-        CommandSpec spec = composeCommand(
-            env, cli,
-            { QStringLiteral("up"), QStringLiteral("--detach"), QStringLiteral("--no-deps"),
-              QStringLiteral("--no-build"), service() },
-            kCommandTimeoutMs, QStringLiteral("compose up %1").arg(service()));
+        CommandSpec spec =
+            composeCommand(env, cli,
+                           { QStringLiteral("up"), QStringLiteral("--detach"),
+                             QStringLiteral("--no-deps"), QStringLiteral("--no-build"), service() },
+                           kCommandTimeoutMs, QStringLiteral("compose up %1").arg(service()));
         QMap<QString, QString> vars = m_session->composeVariables();
         vars.insert(env.tagVariable, tag);
         for (auto it = vars.cbegin(); it != vars.cend(); ++it)
@@ -809,7 +806,9 @@ Deployer::GateVerdict Deployer::judge(QString *why) const
         else if (e->status != EndpointStatus::Pass && e->status != EndpointStatus::Warn)
             waiting << QStringLiteral("%1: %2%3")
                            .arg(url, toString(e->status),
-                                e->detail.isEmpty() ? QString() : QStringLiteral(" (") + e->detail + QLatin1Char(')'));
+                                e->detail.isEmpty()
+                                    ? QString()
+                                    : QStringLiteral(" (") + e->detail + QLatin1Char(')'));
     }
     if (!waiting.isEmpty()) {
         *why = waiting.join(QStringLiteral("; "));
@@ -832,8 +831,9 @@ void Deployer::evaluateGate()
     if (verdict == GateVerdict::Passed) {
         if (!run.windowClock.isValid()) {
             run.windowClock.start();
-            emit stepChanged(m_step, QStringLiteral("%1 is healthy; holding for %2")
-                                         .arg(run.record.service, seconds(m_windowMs)));
+            emit stepChanged(m_step,
+                             QStringLiteral("%1 is healthy; holding for %2")
+                                 .arg(run.record.service, seconds(m_windowMs)));
         }
         if (run.windowClock.elapsed() < m_windowMs)
             return;
@@ -854,8 +854,8 @@ void Deployer::evaluateGate()
         return;
     }
     if (run.windowClock.isValid()) {
-        gateFailed(QStringLiteral("health failed during the %1 window: %2")
-                       .arg(seconds(m_windowMs), why));
+        gateFailed(
+            QStringLiteral("health failed during the %1 window: %2").arg(seconds(m_windowMs), why));
         return;
     }
     if (run.gateClock.elapsed() > m_timeoutMs) {
@@ -877,8 +877,8 @@ void Deployer::gateFailed(const QString &why)
     }
     run.failure = why;
     const auto s = m_session->stateOf(run.record.service);
-    run.failedContainerId = s && s->containerId != run.previousContainerId &&
-            s->tag == run.record.toTag
+    run.failedContainerId =
+        s && s->containerId != run.previousContainerId && s->tag == run.record.toTag
         ? s->containerId
         : QString();
     if (run.failedContainerId.isEmpty()) {
@@ -892,8 +892,8 @@ void Deployer::gateFailed(const QString &why)
                [this, why](const CommandResult &r) {
                    if (!m_run)
                        return;
-                   m_run->logLines = lastLines(r.output + QLatin1Char('\n') + r.errorOutput,
-                                               kLogLines);
+                   m_run->logLines =
+                       lastLines(r.output + QLatin1Char('\n') + r.errorOutput, kLogLines);
                    revert(why, m_run->cancelRequested);
                });
 }
@@ -915,17 +915,19 @@ void Deployer::revert(const QString &why, bool cancelled)
                    if (!m_run)
                        return;
                    if (!r.ok()) {
-                       reverted(false, explainDockerFailure(r, QStringLiteral("tagging ") + previous,
-                                                            m_session->environment()));
+                       reverted(false,
+                                explainDockerFailure(r, QStringLiteral("tagging ") + previous,
+                                                     m_session->environment()));
                        return;
                    }
                    recreate(m_run->record.fromTag, [this](const CommandResult &up) {
                        if (!m_run)
                            return;
                        if (!up.ok()) {
-                           reverted(false, explainDockerFailure(
-                                               up, QStringLiteral("recreating ") + m_run->record.service,
-                                               m_session->environment()));
+                           reverted(false,
+                                    explainDockerFailure(
+                                        up, QStringLiteral("recreating ") + m_run->record.service,
+                                        m_session->environment()));
                            return;
                        }
                        startGate(true);
@@ -945,8 +947,9 @@ void Deployer::reverted(bool ok, const QString &why)
         return;
     }
     if (run.cancelRequested) {
-        conclude(DeployResult::Outcome::Cancelled,
-                 QStringLiteral("cancelled; %1 is back on %2 and healthy").arg(d.service, d.fromTag));
+        conclude(
+            DeployResult::Outcome::Cancelled,
+            QStringLiteral("cancelled; %1 is back on %2 and healthy").arg(d.service, d.fromTag));
         return;
     }
     conclude(DeployResult::Outcome::Reverted,
@@ -960,8 +963,9 @@ void Deployer::cancel()
         return;
     Run &run = *m_run;
     if (run.reverting) {
-        emit stepChanged(m_step, QStringLiteral("Finishing the revert, so %1 stays on a known tag")
-                                     .arg(run.record.service));
+        emit stepChanged(m_step,
+                         QStringLiteral("Finishing the revert, so %1 stays on a known tag")
+                             .arg(run.record.service));
         return;
     }
     if (run.cancelRequested)
@@ -1031,8 +1035,8 @@ void Deployer::conclude(DeployResult::Outcome outcome, const QString &message)
                           });
         return;
     }
-    QMetaObject::invokeMethod(this, [this, result] { emit finished(result); },
-                              Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, result] { emit finished(result); }, Qt::QueuedConnection);
 }
 
 } // namespace pilothouse

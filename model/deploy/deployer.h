@@ -91,6 +91,10 @@ public:
     bool isBusy() const { return m_step != DeployStep::Idle; }
     DeployStep step() const { return m_step; }
 
+    // Takes the tag a stack start should keep from the history (the last
+    // deployed one) after the panel restarts; the history must be open.
+    void restorePin();
+
     // Tests and benchmarks shorten these (the environment sets them).
     void setHealthWindowMs(int ms) { m_windowMs = ms; }
     void setTimeoutMs(int ms) { m_timeoutMs = ms; }
@@ -124,7 +128,6 @@ private:
     void withRegistry(std::function<void(Expected<RegistryClient *>)> then);
     void fetchSchema(std::function<void(int)> done);
     int databaseSchema() const;
-    void restorePin();
 
     QPointer<StackSession> m_session;
     QPointer<HistoryStore> m_history;

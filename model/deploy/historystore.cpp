@@ -33,19 +33,19 @@ void HistoryStore::run(QObject *context, std::function<R(DeploymentHistory &)> w
     DeploymentHistory *history = m_history.get();
     QPointer<QObject> ctx(context);
     QPointer<HistoryStore> self(this);
-    QMetaObject::invokeMethod(m_worker, [history, work = std::move(work), done = std::move(done),
-                                         ctx, self]() mutable {
-        R result = work(*history);
-        // Back through the store (same thread as the caller), where the
-        // context can be checked without a race.
-        if (!self)
-            return;
-        QMetaObject::invokeMethod(self.data(),
-                                  [result = std::move(result), done = std::move(done), ctx] {
-                                      if (ctx && done)
-                                          done(result);
-                                  });
-    });
+    QMetaObject::invokeMethod(
+        m_worker, [history, work = std::move(work), done = std::move(done), ctx, self]() mutable {
+            R result = work(*history);
+            // Back through the store (same thread as the caller), where the
+            // context can be checked without a race.
+            if (!self)
+                return;
+            QMetaObject::invokeMethod(self.data(),
+                                      [result = std::move(result), done = std::move(done), ctx] {
+                                          if (ctx && done)
+                                              done(result);
+                                      });
+        });
 }
 
 void HistoryStore::open(const QString &path, DeploymentHistory::Mode mode, QObject *context,
@@ -94,13 +94,11 @@ void HistoryStore::list(const QString &environment, int limit, QObject *context,
         std::move(done));
 }
 
-void HistoryStore::schemaOf(const QString &environment, const QString &service,
-                            const QString &tag, QObject *context,
-                            std::function<void(Expected<int>)> done)
+void HistoryStore::schemaOf(const QString &environment, const QString &service, const QString &tag,
+                            QObject *context, std::function<void(Expected<int>)> done)
 {
     run<Expected<int>>(
-        context,
-        [=](DeploymentHistory &h) { return h.schemaOf(environment, service, tag); },
+        context, [=](DeploymentHistory &h) { return h.schemaOf(environment, service, tag); },
         std::move(done));
 }
 

@@ -93,7 +93,7 @@ ServiceModel::ServiceModel(QObject *parent)
     : QAbstractTableModel(parent)
 { }
 
-void ServiceModel::setSession(StackSession *session)
+void ServiceModel::setSession(StackSession *session, const QList<ServiceRow> &lastKnown)
 {
     if (m_connection)
         disconnect(m_connection);
@@ -102,7 +102,8 @@ void ServiceModel::setSession(StackSession *session)
         m_connection =
             connect(session, &StackSession::servicesChanged, this, &ServiceModel::reload);
     beginResetModel();
-    m_rows = session ? session->services() : QList<ServiceRow> {};
+    m_stale = session && !lastKnown.isEmpty();
+    m_rows = m_stale ? lastKnown : session ? session->services() : QList<ServiceRow> {};
     endResetModel();
 }
 
@@ -114,6 +115,13 @@ const ServiceRow *ServiceModel::rowAt(int row) const
 void ServiceModel::reload()
 {
     const QList<ServiceRow> fresh = m_session ? m_session->services() : QList<ServiceRow> {};
+    if (m_stale) {
+        m_stale = false;
+        beginResetModel();
+        m_rows = fresh;
+        endResetModel();
+        return;
+    }
     // Same services in the same order (the usual case): update in place, so
     // views keep selection and scroll position.
     bool sameKeys = fresh.size() == m_rows.size();
@@ -167,6 +175,8 @@ QVariant ServiceModel::data(const QModelIndex &index, int role) const
         return int(r.health);
     if (role == DetailRole || role == Qt::ToolTipRole)
         return r.detail;
+    if (role == StaleRole)
+        return m_stale;
     if (role != Qt::DisplayRole && role != SortRole)
         return {};
     switch (index.column()) {
@@ -280,9 +290,18 @@ QVariant EndpointModel::data(const QModelIndex &index, int role) const
         return int(e->status);
     if (role == DetailRole || role == Qt::ToolTipRole)
         return e->detail;
+    if (role == HistoryRole) {
+        QList<float> latencies;
+        latencies.reserve(e->history.size());
+        for (qsizetype i = 0; i < e->history.size(); ++i)
+            latencies << e->history.at(i).latencyMs;
+        return QVariant::fromValue(latencies);
+    }
     if (role != Qt::DisplayRole && role != SortRole)
         return {};
     switch (index.column()) {
+    case Trend:
+        return {}; // drawn from HistoryRole
     case Service:
         return e->service;
     case Url:
@@ -296,7 +315,8 @@ QVariant EndpointModel::data(const QModelIndex &index, int role) const
                                     : QStringLiteral("%1 ms").arg(e->lastLatencyMs, 0, 'f', 1);
     case LastTransition:
         return role == SortRole ? QVariant(e->lastTransition)
-                                : QVariant(e->lastTransition.toLocalTime().toString(Qt::ISODate));
+                                : QVariant(e->lastTransition.toLocalTime().toString(
+                                      QStringLiteral("yyyy-MM-dd HH:mm:ss")));
     case Detail:
         return e->detail;
     }
@@ -316,6 +336,8 @@ QVariant EndpointModel::headerData(int section, Qt::Orientation orientation, int
         return tr("Status");
     case Latency:
         return tr("Latency");
+    case Trend:
+        return tr("Recent");
     case LastTransition:
         return tr("Since");
     case Detail:
@@ -399,6 +421,220 @@ QVariant DatabaseModel::headerData(int section, Qt::Orientation orientation, int
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return {};
     return section == Fact ? tr("Fact") : tr("Value");
+}
+
+// ---- DeploymentModel
+
+DeploymentModel::DeploymentModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{ }
+
+void DeploymentModel::setDeployments(const QList<Deployment> &rows)
+{
+    beginResetModel();
+    m_rows = rows;
+    endResetModel();
+}
+
+const Deployment *DeploymentModel::deploymentAt(int row) const
+{
+    return row >= 0 && row < m_rows.size() ? &m_rows.at(row) : nullptr;
+}
+
+int DeploymentModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+
+int DeploymentModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant DeploymentModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const Deployment &d = m_rows.at(index.row());
+    if (role == KeyRole)
+        return d.id;
+    if (role == StatusRole)
+        return int(d.outcome);
+    if (role == DetailRole)
+        return d.logLines.join(QLatin1Char('\n'));
+    if (role == Qt::ToolTipRole)
+        return d.reason.isEmpty() ? QVariant() : QVariant(d.reason);
+    if (role != Qt::DisplayRole && role != SortRole)
+        return {};
+    const auto tagAndDigest = [](const QString &tag, const QString &digest) {
+        if (digest.isEmpty())
+            return tag;
+        return QStringLiteral("%1 (%2)").arg(
+            tag, digest.startsWith(QLatin1String("sha256:")) ? digest.mid(7, 12) : digest.left(12));
+    };
+    switch (index.column()) {
+    case Started:
+        return role == SortRole
+            ? QVariant(d.startedAt)
+            : QVariant(d.startedAt.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")));
+    case Service:
+        return d.service;
+    case From:
+        return tagAndDigest(d.fromTag, d.fromDigest);
+    case To:
+        return tagAndDigest(d.toTag, d.toDigest);
+    case Outcome:
+        return toString(d.outcome);
+    case Duration: {
+        if (!d.finishedAt.isValid())
+            return role == SortRole ? QVariant(qint64(-1)) : QVariant(QString());
+        const qint64 ms = d.startedAt.msecsTo(d.finishedAt);
+        return role == SortRole ? QVariant(ms)
+                                : QVariant(tr("%1 s").arg(double(ms) / 1000.0, 0, 'f', 1));
+    }
+    case Who:
+        return d.who;
+    case Reason:
+        return d.reason;
+    }
+    return {};
+}
+
+QVariant DeploymentModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case Started:
+        return tr("Started");
+    case Service:
+        return tr("Service");
+    case From:
+        return tr("From");
+    case To:
+        return tr("To");
+    case Outcome:
+        return tr("Outcome");
+    case Duration:
+        return tr("Took");
+    case Who:
+        return tr("Who");
+    case Reason:
+        return tr("Reason");
+    }
+    return {};
+}
+
+// ---- LogModel
+
+LogModel::LogModel(QObject *parent)
+    : QAbstractListModel(parent)
+{
+    m_flush.setSingleShot(true);
+    m_flush.setInterval(30);
+    connect(&m_flush, &QTimer::timeout, this, &LogModel::flush);
+}
+
+void LogModel::setSource(LogStore *store, const QString &service)
+{
+    if (m_connection)
+        disconnect(m_connection);
+    beginResetModel();
+    m_store = store;
+    m_service = service;
+    m_lines.clear();
+    m_pending.clear();
+    m_flush.stop();
+    if (store) {
+        const QStringList services =
+            service.isEmpty() ? store->services() : QStringList { service };
+        for (const QString &s : services) {
+            for (const LogLine &l : store->lines(s))
+                m_lines.append({ s, l });
+        }
+        if (service.isEmpty())
+            std::stable_sort(m_lines.begin(), m_lines.end(), [](const auto &a, const auto &b) {
+                return a.second.at < b.second.at;
+            });
+        if (m_lines.size() > m_capacity)
+            m_lines.remove(0, m_lines.size() - m_capacity);
+        m_connection = connect(store, &LogStore::appended, this, &LogModel::append);
+    }
+    endResetModel();
+}
+
+void LogModel::setCapacity(qsizetype lines)
+{
+    m_capacity = std::max<qsizetype>(1, lines);
+    if (m_lines.size() > m_capacity) {
+        beginRemoveRows({}, 0, int(m_lines.size() - m_capacity) - 1);
+        m_lines.remove(0, m_lines.size() - m_capacity);
+        endRemoveRows();
+    }
+}
+
+void LogModel::clear()
+{
+    beginResetModel();
+    m_lines.clear();
+    m_pending.clear();
+    endResetModel();
+}
+
+void LogModel::append(const QString &service, const LogLine &line)
+{
+    if (!m_service.isEmpty() && service != m_service)
+        return;
+    m_pending.append({ service, line });
+    if (m_pending.size() > m_capacity)
+        m_pending.removeFirst();
+    if (!m_flush.isActive())
+        m_flush.start();
+}
+
+void LogModel::flush()
+{
+    if (m_pending.isEmpty())
+        return;
+    const qsizetype overflow = m_lines.size() + m_pending.size() - m_capacity;
+    if (overflow > 0) {
+        const qsizetype drop = std::min(overflow, m_lines.size());
+        if (drop > 0) {
+            beginRemoveRows({}, 0, int(drop) - 1);
+            m_lines.remove(0, drop);
+            endRemoveRows();
+        }
+    }
+    const int first = int(m_lines.size());
+    beginInsertRows({}, first, first + int(m_pending.size()) - 1);
+    m_lines.append(m_pending);
+    m_pending.clear();
+    endInsertRows();
+}
+
+int LogModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_lines.size());
+}
+
+QVariant LogModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const auto &[service, line] = m_lines.at(index.row());
+    switch (role) {
+    case Qt::DisplayRole:
+        return m_service.isEmpty() ? service + QStringLiteral(" | ") + line.text : line.text;
+    case KeyRole:
+        return service;
+    case LevelRole:
+        return line.level;
+    case SortRole:
+        return line.at;
+    case Qt::ToolTipRole:
+        return line.at.toLocalTime().toString(Qt::ISODateWithMs);
+    }
+    return {};
 }
 
 } // namespace pilothouse

@@ -85,7 +85,8 @@ private:
     QList<Deployment> history()
     {
         std::optional<Expected<QList<Deployment>>> rows;
-        m_history->list(m_env->name, 1000, this, [&rows](Expected<QList<Deployment>> r) { rows = r; });
+        m_history->list(m_env->name, 1000, this,
+                        [&rows](Expected<QList<Deployment>> r) { rows = r; });
         if (!QTest::qWaitFor([&rows] { return rows.has_value(); }, 10000) || !*rows)
             return {};
         return rows->value();
@@ -234,7 +235,8 @@ private slots:
             if (seen.isEmpty() || seen.last() != step)
                 seen << step;
         }
-        QCOMPARE(seen.join(u','), QStringLiteral("preparing,pulling,recreating,waiting for health"));
+        QCOMPARE(seen.join(u','),
+                 QStringLiteral("preparing,pulling,recreating,waiting for health"));
         const QList<Deployment> h = history();
         QCOMPARE(h.size(), rows + 1);
         const Deployment &d = h.first();
@@ -323,7 +325,8 @@ private slots:
         const ServiceState before = state(QStringLiteral("api"));
         const DeployResult r = await(&deployer, [&] { deployer.deploy(m_b); });
         QCOMPARE(toString(r.outcome), toString(DeployResult::Outcome::Refused));
-        QVERIFY2(r.message.contains(QLatin1String("refused the connection")), qPrintable(r.message));
+        QVERIFY2(r.message.contains(QLatin1String("refused the connection")),
+                 qPrintable(r.message));
         QCOMPARE(state(QStringLiteral("api")).containerId, before.containerId);
     }
 
@@ -373,8 +376,8 @@ private slots:
 
     void pilothousectlDeploysAndRollsBack()
     {
-        Ctl c = ctl({ QStringLiteral("deploy"), QStringLiteral("--tag"), m_b,
-                      QStringLiteral("--json") });
+        Ctl c = ctl(
+            { QStringLiteral("deploy"), QStringLiteral("--tag"), m_b, QStringLiteral("--json") });
         QVERIFY2(c.exitCode == 0, c.err.constData());
         QCOMPARE(c.json().value(u"outcome").toString(), QStringLiteral("succeeded"));
         QCOMPARE(c.json().value(u"running_tag").toString(), m_b);
@@ -386,7 +389,8 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(apiHealthyOn(m_a), 10000);
 
         // A reverted deploy exits non-zero and says why.
-        c = ctl({ QStringLiteral("deploy"), QStringLiteral("--tag"), m_c, QStringLiteral("--json") });
+        c = ctl(
+            { QStringLiteral("deploy"), QStringLiteral("--tag"), m_c, QStringLiteral("--json") });
         QCOMPARE(c.exitCode, 1);
         QCOMPARE(c.json().value(u"outcome").toString(), QStringLiteral("reverted"));
         QCOMPARE(c.json().value(u"running_tag").toString(), m_a);
@@ -463,8 +467,7 @@ private slots:
                                      state(QStringLiteral("api")).isRunning(),
                                  60000);
         if (state(QStringLiteral("api")).tag != m_a) {
-            const DeployResult r =
-                await(m_deployer.get(), [this] { m_deployer->rollback(m_a); });
+            const DeployResult r = await(m_deployer.get(), [this] { m_deployer->rollback(m_a); });
             QVERIFY2(r.ok(), qPrintable(r.message));
         }
         QTRY_VERIFY_WITH_TIMEOUT(apiHealthyOn(m_a), 60000);

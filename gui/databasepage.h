@@ -1,0 +1,41 @@
+#pragma once
+
+#include "models/models.h"
+
+#include <QPointer>
+#include <QWidget>
+
+class QLabel;
+class QPushButton;
+class QTableView;
+
+namespace pilothouse::gui {
+
+// The environment's database: reachable or why not, version, latency, size,
+// connections, migration version and the largest tables; refreshed by the
+// probe on its own thread, so a hanging server never freezes the window.
+class DatabasePage final : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit DatabasePage(QWidget *parent = nullptr);
+
+    void setSession(StackSession *session);
+    QTableView *view() const { return m_view; }
+    QLabel *status() const { return m_status; }
+    QPushButton *refreshButton() const { return m_refresh; }
+    void refresh();
+
+private:
+    void show(const DatabaseFacts &facts);
+
+    QPointer<StackSession> m_session;
+    QMetaObject::Connection m_connection;
+    DatabaseModel *m_model;
+    QTableView *m_view;
+    QLabel *m_status;
+    QLabel *m_checked;
+    QPushButton *m_refresh;
+};
+
+} // namespace pilothouse::gui

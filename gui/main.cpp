@@ -1,0 +1,75 @@
+// pilothouse: the desktop panel. A thin entry point over the Workspace
+// (model/) and the main window (gui/).
+#include "core/workspace.h"
+#include "mainwindow.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QSettings>
+#include <cstdio>
+
+using namespace pilothouse;
+
+int main(int argc, char *argv[])
+{
+    // Without a display Qt would abort with its own message; say what to do instead.
+    if (qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY") &&
+        qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
+        std::fprintf(stderr, "pilothouse: no display (DISPLAY or WAYLAND_DISPLAY is not set); "
+                             "run the environment headless with: pilothousectl up --env local\n");
+        return 2;
+    }
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("pilothouse"));
+    QApplication::setApplicationDisplayName(QStringLiteral("Pilothouse"));
+    QApplication::setApplicationVersion(QStringLiteral(PILOTHOUSE_VERSION));
+    QApplication::setDesktopFileName(QStringLiteral("io.pilothouse.Pilothouse"));
+    // With a tray, closing the window keeps Pilothouse running there.
+    QApplication::setQuitOnLastWindowClosed(false);
+
+    QCommandLineParser p;
+    p.setApplicationDescription(QStringLiteral("Pilothouse: start, watch, deploy and roll back "
+                                               "a backend stack."));
+    p.addHelpOption();
+    p.addVersionOption();
+    p.addOptions({
+        { QStringLiteral("env"), QStringLiteral("the environment to show first"),
+          QStringLiteral("NAME") },
+        { QStringLiteral("config"),
+          QStringLiteral("environments file (default: the user's, else the built-in)"),
+          QStringLiteral("FILE") },
+    });
+    p.process(app);
+
+    Workspace workspace;
+    QString startupError;
+    const QString config = p.value(QStringLiteral("config"));
+    if (const Outcome loaded = workspace.load(config); !loaded) {
+        // A broken file must not keep the panel closed: the built-in
+        // environments, with the problems shown on top.
+        startupError = QApplication::translate(
+                           "main", "The environments file has problems, so the built-in "
+                                   "environments are shown until it is fixed (Settings):\n%1")
+                           .arg(loaded.error());
+        if (const Outcome fallback = workspace.load(defaultEnvironmentsResource()); !fallback) {
+            std::fprintf(stderr, "pilothouse: %s\n", qPrintable(fallback.error()));
+            return 3;
+        }
+    }
+    gui::MainWindow window(&workspace);
+    if (!startupError.isEmpty())
+        window.setStartupError(startupError);
+    if (p.isSet(QStringLiteral("env"))) {
+        const QString name = p.value(QStringLiteral("env"));
+        if (!workspace.environments().find(name)) {
+            std::fprintf(stderr, "pilothouse: no environment \"%s\" (there are: %s)\n",
+                         qPrintable(name),
+                         qPrintable(workspace.environments().names().join(QStringLiteral(", "))));
+            return 2;
+        }
+        window.selectEnvironment(name);
+    }
+    QObject::connect(&app, &QApplication::aboutToQuit, &window, [&window] { window.quit(); });
+    window.show();
+    return app.exec();
+}

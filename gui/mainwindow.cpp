@@ -1,0 +1,599 @@
+#include "mainwindow.h"
+
+#include "databasepage.h"
+#include "delegates.h"
+#include "deploymentspage.h"
+#include "healthpage.h"
+#include "logspage.h"
+#include "servicespage.h"
+#include "settingsdialog.h"
+#include "style.h"
+#include "tray.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QLabel>
+#include <QListView>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPainter>
+#include <QProgressBar>
+#include <QSettings>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QTimer>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+namespace pilothouse::gui {
+
+namespace {
+
+// A sidebar row: the name, its kind underneath, the status badge on the right.
+class EnvironmentDelegate final : public QStyledItemDelegate
+{
+public:
+    using QStyledItemDelegate::QStyledItemDelegate;
+
+    void paint(QPainter *painter, const QStyleOptionViewItem &option,
+               const QModelIndex &index) const override
+    {
+        QStyleOptionViewItem opt = option;
+        initStyleOption(&opt, index);
+        opt.text.clear();
+        QStyle *style = option.widget ? option.widget->style() : QApplication::style();
+        style->drawControl(QStyle::CE_ItemViewItem, &opt, painter, option.widget);
+        const auto *model = static_cast<const EnvironmentModel *>(index.model());
+        const Environment *env = model->environmentAt(index.row());
+        if (!env)
+            return;
+        const ServiceHealth health = ServiceHealth(index.data(StatusRole).toInt());
+        const QRect r = option.rect.adjusted(8, 4, -6, -4);
+        const QFontMetrics fm(option.font);
+        const QString badge = label(health);
+        const int badgeWidth = fm.horizontalAdvance(badge) + fm.height() + 4;
+        painter->save();
+        const bool selected = option.state & QStyle::State_Selected;
+        painter->setPen(option.palette.color(selected ? QPalette::HighlightedText : QPalette::Text));
+        QFont bold = option.font;
+        bold.setBold(true);
+        painter->setFont(bold);
+        const QRect text(r.left(), r.top(), r.width() - badgeWidth - 6, r.height() / 2);
+        painter->drawText(text, Qt::AlignLeft | Qt::AlignVCenter,
+                          QFontMetrics(bold).elidedText(env->name, Qt::ElideRight, text.width()));
+        QFont small = option.font;
+        small.setPointSizeF(small.pointSizeF() * 0.88);
+        painter->setFont(small);
+        const QString kind = env->kind == EnvironmentKind::Native
+            ? MainWindow::tr("native")
+            : (env->isRemote() ? MainWindow::tr("compose, remote") : MainWindow::tr("compose"));
+        painter->drawText(QRect(r.left(), r.top() + r.height() / 2, text.width(), r.height() / 2),
+                          Qt::AlignLeft | Qt::AlignVCenter, kind);
+        painter->setFont(option.font);
+        paintBadge(painter, QRect(r.right() - badgeWidth, r.top(), badgeWidth, r.height()),
+                   toneOf(health), badge);
+        painter->restore();
+    }
+
+    QSize sizeHint(const QStyleOptionViewItem &option, const QModelIndex &) const override
+    {
+        const QFontMetrics fm(option.font);
+        return QSize(200, fm.height() * 2 + 14);
+    }
+};
+
+QString statusOfProcessMemory()
+{
+    QFile f(QStringLiteral("/proc/self/status"));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    QString rss, hwm;
+    for (const QByteArray &line : f.readAll().split('\n')) {
+        if (line.startsWith("VmRSS:"))
+            rss = QString::fromLatin1(line.mid(6).simplified().split(' ').value(0));
+        else if (line.startsWith("VmHWM:"))
+            hwm = QString::fromLatin1(line.mid(6).simplified().split(' ').value(0));
+    }
+    return QStringLiteral("rss_kb=%1 hwm_kb=%2").arg(rss, hwm);
+}
+
+} // namespace
+
+MainWindow::MainWindow(Workspace *workspace, QWidget *parent)
+    : QMainWindow(parent)
+    , m_workspace(workspace)
+    , m_envModel(new EnvironmentModel(this))
+    , m_sidebar(new QListView(this))
+    , m_title(new QLabel(this))
+    , m_banner(new QLabel(this))
+    , m_tabs(new QTabWidget(this))
+    , m_services(new ServicesPage(this))
+    , m_health(new HealthPage(this))
+    , m_database(new DatabasePage(this))
+    , m_logs(new LogsPage(this))
+    , m_deployments(new DeploymentsPage(this))
+    , m_statusLabel(new QLabel(this))
+    , m_busy(new QProgressBar(this))
+    , m_tray(new Tray(workspace, this))
+{
+    setObjectName(QStringLiteral("mainWindow"));
+    setWindowIcon(icon("pilothouse"));
+    m_envModel->setEnvironments(workspace->environments());
+    for (const Environment &e : workspace->environments().environments)
+        m_envModel->setStatus(e.name, workspace->health(e.name));
+    m_sidebar->setModel(m_envModel);
+    m_sidebar->setModelColumn(EnvironmentModel::Name);
+    m_sidebar->setItemDelegate(new EnvironmentDelegate(m_sidebar));
+    m_sidebar->setObjectName(QStringLiteral("environments"));
+    m_sidebar->setAccessibleName(tr("Environments"));
+    m_sidebar->setMinimumWidth(200);
+    m_sidebar->setMaximumWidth(320);
+    m_sidebar->setEditTriggers(QAbstractItemView::NoEditTriggers);
+
+    QFont titleFont = m_title->font();
+    titleFont.setPointSizeF(titleFont.pointSizeF() * 1.3);
+    titleFont.setBold(true);
+    m_title->setFont(titleFont);
+    m_title->setObjectName(QStringLiteral("environmentTitle"));
+    m_banner->setObjectName(QStringLiteral("banner"));
+    m_banner->setWordWrap(true);
+    m_banner->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_banner->setAccessibleName(tr("Messages"));
+    m_banner->hide();
+
+    m_tabs->setObjectName(QStringLiteral("pages"));
+    m_tabs->addTab(m_services, tr("&Services"));
+    m_tabs->addTab(m_health, tr("&Health"));
+    m_tabs->addTab(m_database, tr("&Database"));
+    m_tabs->addTab(m_logs, icon("logs"), tr("&Logs"));
+    m_tabs->addTab(m_deployments, icon("deploy"), tr("De&ployments"));
+
+    auto *main = new QWidget(this);
+    auto *mainLayout = new QVBoxLayout(main);
+    mainLayout->addWidget(m_title);
+    mainLayout->addWidget(m_banner);
+    mainLayout->addWidget(m_tabs, 1);
+    auto *split = new QSplitter(this);
+    split->setObjectName(QStringLiteral("mainSplitter"));
+    split->addWidget(m_sidebar);
+    split->addWidget(main);
+    split->setStretchFactor(1, 1);
+    split->setChildrenCollapsible(false);
+    setCentralWidget(split);
+
+    m_busy->setRange(0, 0);
+    m_busy->setMaximumWidth(120);
+    m_busy->setMaximumHeight(12);
+    m_busy->setTextVisible(false);
+    m_busy->hide();
+    m_statusLabel->setObjectName(QStringLiteral("statusText"));
+    statusBar()->addWidget(m_statusLabel, 1);
+    statusBar()->addPermanentWidget(m_busy);
+
+    buildActions();
+    setTabOrder(m_sidebar, m_tabs);
+
+    connect(m_sidebar->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this](const QModelIndex &current) {
+                if (const Environment *e = m_envModel->environmentAt(current.row()))
+                    selectEnvironment(e->name);
+            });
+    connect(workspace, &Workspace::healthChanged, this,
+            [this](const QString &env, ServiceHealth h) {
+                m_envModel->setStatus(env, h);
+                if (env == m_environment)
+                    updateTitle();
+            });
+    connect(workspace, &Workspace::operationStarted, this, &MainWindow::onOperationStarted);
+    connect(workspace, &Workspace::operationProgress, this,
+            [this](const QString &env, const QString &message) {
+                if (env == m_environment)
+                    m_statusLabel->setText(message);
+            });
+    connect(workspace, &Workspace::operationFinished, this, &MainWindow::onOperationFinished);
+    connect(workspace, &Workspace::notice, this, &MainWindow::onNotice);
+    connect(workspace, &Workspace::environmentsChanged, this, [this] {
+        const QString keep = m_environment;
+        m_envModel->setEnvironments(m_workspace->environments());
+        for (const Environment &e : m_workspace->environments().environments)
+            m_envModel->setStatus(e.name, m_workspace->health(e.name));
+        m_environment.clear();
+        selectEnvironment(m_workspace->environments().find(keep)
+                              ? keep
+                              : m_workspace->environments().environments.value(0).name);
+    });
+    connect(m_services, &ServicesPage::showLogsRequested, this, [this](const QString &service) {
+        showPage(Logs);
+        m_logs->showService(service);
+    });
+    connect(m_tabs, &QTabWidget::currentChanged, this,
+            [this](int index) { m_logs->setActive(index == Logs); });
+    connect(m_deployments, &DeploymentsPage::deploymentFinished, this, &MainWindow::updateActions);
+    connect(m_tray, &Tray::showRequested, this, [this] {
+        show();
+        raise();
+        activateWindow();
+    });
+    connect(m_tray, &Tray::quitRequested, this, &MainWindow::quit);
+
+    restoreSettings();
+    // Live data (processes, sockets, databases) only after the first frame is up.
+    installEventFilter(this);
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildActions()
+{
+    auto *bar = addToolBar(tr("Stack"));
+    bar->setObjectName(QStringLiteral("stackToolBar"));
+    bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    bar->setMovable(false);
+    m_start = bar->addAction(icon("start"), tr("&Start"));
+    m_stop = bar->addAction(icon("stop"), tr("S&top"));
+    m_restart = bar->addAction(icon("restart"), tr("&Restart"));
+    m_cancel = bar->addAction(icon("cancel"), tr("&Cancel"));
+    bar->addSeparator();
+    m_refresh = bar->addAction(icon("refresh"), tr("Re&fresh"));
+    m_settings = bar->addAction(icon("settings"), tr("Se&ttings..."));
+    m_start->setObjectName(QStringLiteral("start"));
+    m_stop->setObjectName(QStringLiteral("stop"));
+    m_restart->setObjectName(QStringLiteral("restart"));
+    m_cancel->setObjectName(QStringLiteral("cancel"));
+    m_refresh->setObjectName(QStringLiteral("refresh"));
+    m_settings->setObjectName(QStringLiteral("settings"));
+    m_start->setShortcut(QKeySequence(tr("Ctrl+Shift+S")));
+    m_stop->setShortcut(QKeySequence(tr("Ctrl+Shift+X")));
+    m_restart->setShortcut(QKeySequence(tr("Ctrl+Shift+R")));
+    m_cancel->setShortcut(QKeySequence(Qt::Key_Escape));
+    m_refresh->setShortcut(QKeySequence::Refresh);
+    m_settings->setShortcut(QKeySequence(tr("Ctrl+,")));
+    m_start->setToolTip(tr("Start the whole stack (Ctrl+Shift+S)"));
+    m_stop->setToolTip(tr("Stop the whole stack (Ctrl+Shift+X)"));
+    m_restart->setToolTip(tr("Restart the whole stack (Ctrl+Shift+R)"));
+    m_cancel->setToolTip(tr("Cancel what is running (Esc)"));
+    m_refresh->setToolTip(tr("Check everything again now (F5)"));
+
+    connect(m_start, &QAction::triggered, this, [this] { m_workspace->up(m_environment); });
+    connect(m_stop, &QAction::triggered, this, [this] { m_workspace->down(m_environment); });
+    connect(m_restart, &QAction::triggered, this,
+            [this] { m_workspace->restart(m_environment); });
+    connect(m_cancel, &QAction::triggered, this, [this] { m_workspace->cancel(m_environment); });
+    connect(m_refresh, &QAction::triggered, this, &MainWindow::refresh);
+    connect(m_settings, &QAction::triggered, this, &MainWindow::openSettings);
+
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(m_settings);
+    file->addSeparator();
+    QAction *close = file->addAction(tr("&Close window"), this, &QWidget::close);
+    close->setShortcut(QKeySequence::Close);
+    QAction *quit = file->addAction(tr("&Quit"), this, &MainWindow::quit);
+    quit->setShortcut(QKeySequence::Quit);
+    quit->setObjectName(QStringLiteral("quit"));
+
+    QMenu *stack = menuBar()->addMenu(tr("&Environment"));
+    stack->addActions({ m_start, m_stop, m_restart, m_cancel });
+    stack->addSeparator();
+    stack->addAction(m_refresh);
+    stack->addSeparator();
+    for (int i = 0; i < 9; ++i) {
+        auto *go = new QAction(tr("Environment %1").arg(i + 1), this);
+        go->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
+        go->setObjectName(QStringLiteral("environment%1").arg(i + 1));
+        connect(go, &QAction::triggered, this, [this, i] {
+            if (const Environment *e = m_envModel->environmentAt(i))
+                selectEnvironment(e->name);
+        });
+        addAction(go);
+        stack->addAction(go);
+    }
+
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    const QList<std::pair<Page, QString>> pages { { Services, tr("Services") },
+                                                  { Health, tr("Health") },
+                                                  { Database, tr("Database") },
+                                                  { Logs, tr("Logs") },
+                                                  { Deployments, tr("Deployments") } };
+    for (const auto &[page, name] : pages) {
+        QAction *a = view->addAction(name, this, [this, page = page] { showPage(page); });
+        a->setShortcut(QKeySequence(QStringLiteral("Alt+%1").arg(int(page) + 1)));
+    }
+    view->addSeparator();
+    QAction *find = view->addAction(tr("&Find in logs"), this, [this] {
+        showPage(Logs);
+        m_logs->focusSearch();
+    });
+    find->setShortcut(QKeySequence::Find);
+    find->setObjectName(QStringLiteral("findInLogs"));
+
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About Pilothouse"), this, [this] {
+        QMessageBox::about(this, tr("About Pilothouse"),
+                           tr("<b>Pilothouse %1</b><p>A control panel for a containerized "
+                              "backend: start, watch, deploy and roll back.</p>")
+                               .arg(QCoreApplication::applicationVersion()));
+    });
+}
+
+bool MainWindow::eventFilter(QObject *watched, QEvent *event)
+{
+    if (watched == this && event->type() == QEvent::Paint && !m_painted) {
+        m_painted = true;
+        removeEventFilter(this);
+        // For the start-up benchmark: when the first frame is painted, and the memory then.
+        const QString report = qEnvironmentVariable("PILOTHOUSE_FIRST_PAINT_FILE");
+        if (!report.isEmpty()) {
+            QFile f(report);
+            if (f.open(QIODevice::WriteOnly))
+                f.write((statusOfProcessMemory() + QLatin1Char('\n')).toUtf8());
+        }
+        QTimer::singleShot(0, this, &MainWindow::goLive);
+        emit firstPaint();
+    }
+    return QMainWindow::eventFilter(watched, event);
+}
+
+void MainWindow::goLive()
+{
+    m_workspace->startLive(m_environment);
+    // The pages ask now what they could not before the first frame.
+    const QString env = m_environment;
+    m_environment.clear();
+    selectEnvironment(env);
+}
+
+void MainWindow::selectEnvironment(const QString &name)
+{
+    if (name == m_environment || !m_workspace->environments().find(name))
+        return;
+    for (const auto &c : std::as_const(m_sessionConnections))
+        disconnect(c);
+    m_sessionConnections.clear();
+    m_environment = name;
+    m_lastError.clear();
+    m_workspace->show(name);
+    StackSession *session = m_workspace->session(name);
+    for (int row = 0; row < m_envModel->rowCount(); ++row) {
+        if (m_envModel->environmentAt(row)->name == name) {
+            const QModelIndex index = m_envModel->index(row, EnvironmentModel::Name);
+            if (m_sidebar->currentIndex() != index)
+                m_sidebar->setCurrentIndex(index);
+        }
+    }
+    m_services->setEnvironment(m_workspace, name);
+    m_health->setMonitor(session->monitor());
+    m_database->setSession(session);
+    m_logs->setSession(session);
+    m_deployments->setEnvironment(m_workspace, name);
+    m_sessionConnections << connect(session, &StackSession::engineStatusChanged, this,
+                                    &MainWindow::updateBanner);
+    m_sessionConnections << connect(session, &StackSession::servicesChanged, this,
+                                    &MainWindow::updateActions);
+    if (Deployer *d = m_workspace->deployer(name)) {
+        m_sessionConnections << connect(d, &Deployer::stepChanged, this, [this] {
+            updateActions();
+        });
+    }
+    updateTitle();
+    updateBanner();
+    updateActions();
+    m_statusLabel->clear();
+    if (m_painted)
+        QSettings().setValue(QStringLiteral("window/environment"), name);
+}
+
+void MainWindow::updateTitle()
+{
+    const Environment *env = m_workspace->environments().find(m_environment);
+    if (!env)
+        return;
+    setWindowTitle(tr("%1 \u2014 Pilothouse").arg(env->name));
+    const ServiceHealth h = m_workspace->health(env->name);
+    m_title->setText(QStringLiteral("%1 <span style='font-weight:normal; color:%2'>%3</span>")
+                         .arg(env->name.toHtmlEscaped(), colourOf(toneOf(h)).name(), label(h)));
+    m_title->setToolTip(env->description);
+}
+
+void MainWindow::setStartupError(const QString &message)
+{
+    m_startupError = message;
+    updateBanner();
+}
+
+void MainWindow::updateBanner()
+{
+    QStringList lines;
+    if (!m_startupError.isEmpty())
+        lines << m_startupError.toHtmlEscaped().replace(QLatin1Char('\n'), QStringLiteral("<br>"));
+    if (StackSession *s = m_workspace->session(m_environment)) {
+        if (EngineWatcher *w = s->watcher();
+            w && w->engineStatus() == EngineWatcher::EngineStatus::Disconnected)
+            lines << tr("<b>Docker engine:</b> %1").arg(w->engineError().toHtmlEscaped());
+    }
+    const QString owner = m_workspace->nativeOwner(m_environment);
+    if (!owner.isEmpty())
+        lines << tr("%1 runs under %2: Stop and Restart go to it.")
+                     .arg(m_environment.toHtmlEscaped(), owner.toHtmlEscaped());
+    if (!m_lastError.isEmpty())
+        lines << m_lastError.toHtmlEscaped();
+    m_banner->setText(lines.join(QStringLiteral("<br>")));
+    m_banner->setVisible(!lines.isEmpty());
+    const bool error = !m_startupError.isEmpty() || !m_lastError.isEmpty() ||
+        (lines.size() > (owner.isEmpty() ? 0 : 1));
+    m_banner->setStyleSheet(
+        QStringLiteral("QLabel#banner { border: 1px solid %1; border-radius: 4px; padding: 6px; }")
+            .arg(colourOf(error ? Tone::Bad : Tone::Neutral).name()));
+}
+
+void MainWindow::updateActions()
+{
+    StackSession *s = m_workspace->session(m_environment);
+    Deployer *d = m_workspace->deployer(m_environment);
+    const bool busy = (s && s->isBusy()) || (d && d->isBusy());
+    m_start->setEnabled(!busy);
+    m_stop->setEnabled(!busy);
+    m_restart->setEnabled(!busy);
+    m_cancel->setEnabled(busy);
+    m_busy->setVisible(busy);
+    m_services->setBusy(busy);
+}
+
+void MainWindow::onOperationStarted(const QString &environment, StackOperation op,
+                                    const QString &service)
+{
+    if (environment != m_environment)
+        return;
+    m_lastError.clear();
+    updateBanner();
+    m_statusLabel->setText(service.isEmpty() ? tr("%1: %2...").arg(environment, toString(op))
+                                             : tr("%1: %2 %3...").arg(environment, toString(op),
+                                                                      service));
+    updateActions();
+    m_busy->show();
+    m_cancel->setEnabled(true);
+}
+
+void MainWindow::onOperationFinished(const QString &environment, const OperationResult &r)
+{
+    if (environment != m_environment) {
+        if (!r.ok() && r.outcome != OperationResult::Outcome::Cancelled)
+            onNotice({ Notice::Kind::DeploymentFailed, environment,
+                       tr("%1 in %2 failed").arg(toString(r.operation), environment), r.message });
+        return;
+    }
+    updateActions();
+    const QString what = r.service.isEmpty() ? toString(r.operation)
+                                             : toString(r.operation) + QLatin1Char(' ') + r.service;
+    if (r.ok()) {
+        m_statusLabel->setText(tr("%1: %2 done").arg(environment, what));
+    } else if (r.outcome == OperationResult::Outcome::Cancelled) {
+        m_statusLabel->setText(tr("%1: %2 cancelled").arg(environment, what));
+    } else {
+        m_statusLabel->setText(tr("%1: %2 failed").arg(environment, what));
+        m_lastError = r.message;
+        updateBanner();
+    }
+}
+
+void MainWindow::onNotice(const Notice &n)
+{
+    m_notices << n.title + QStringLiteral(": ") + n.text;
+    if (m_notices.size() > 100)
+        m_notices.removeFirst();
+    if (!m_tray->notify(n))
+        statusBar()->showMessage(n.title + QStringLiteral(" \u2014 ") + n.text, 15000);
+}
+
+QString MainWindow::statusText() const
+{
+    return m_statusLabel->text();
+}
+
+void MainWindow::showPage(Page page)
+{
+    m_tabs->setCurrentIndex(int(page));
+}
+
+void MainWindow::refresh()
+{
+    StackSession *s = m_workspace->session(m_environment);
+    if (!s)
+        return;
+    s->monitor()->checkNow();
+    if (s->watcher())
+        s->watcher()->refresh();
+    m_database->refresh();
+    m_deployments->refreshTags();
+    m_deployments->reloadHistory();
+    m_statusLabel->setText(tr("%1: checking again").arg(m_environment));
+}
+
+void MainWindow::openSettings()
+{
+    auto *dialog = new SettingsDialog(m_workspace, m_environment, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &SettingsDialog::saved, this, [this] {
+        if (const Outcome r = m_workspace->reload(); !r) {
+            m_lastError = r.error();
+            updateBanner();
+            return;
+        }
+        m_startupError.clear();
+        updateBanner();
+        m_statusLabel->setText(tr("Environments saved to %1").arg(SettingsDialog::targetPath()));
+    });
+    dialog->open();
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    if (!m_quitting && m_tray->isAvailable()) {
+        // Like other tray tools: closing hides; Quit (Ctrl+Q, tray menu) leaves.
+        saveSettings();
+        hide();
+        m_tray->notify({ Notice::Kind::Recovered, {}, tr("Pilothouse keeps watching"),
+                         tr("It is in the tray; Quit from its menu.") });
+        event->ignore();
+        return;
+    }
+    if (!m_quitting) {
+        event->ignore();
+        quit();
+        return;
+    }
+    saveSettings();
+    event->accept();
+}
+
+void MainWindow::quit()
+{
+    if (m_quitting)
+        return;
+    m_quitting = true;
+    saveSettings();
+    m_workspace->saveSnapshots();
+    if (!m_workspace->hasRunningNative()) {
+        close();
+        QCoreApplication::quit();
+        return;
+    }
+    // Native processes this window runs are stopped first, in order.
+    m_statusLabel->setText(tr("Stopping what runs on this machine..."));
+    m_busy->show();
+    connect(m_workspace, &Workspace::shutdownFinished, this, [this] {
+        close();
+        QCoreApplication::quit();
+    });
+    m_workspace->shutdown();
+}
+
+void MainWindow::restoreSettings()
+{
+    QSettings s;
+    if (!restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray()))
+        resize(1180, 740);
+    restoreState(s.value(QStringLiteral("window/state")).toByteArray());
+    if (auto *split = findChild<QSplitter *>(QStringLiteral("mainSplitter")))
+        split->restoreState(s.value(QStringLiteral("window/splitter")).toByteArray());
+    const QString last = s.value(QStringLiteral("window/environment")).toString();
+    const auto &envs = m_workspace->environments();
+    selectEnvironment(envs.find(last) ? last : envs.environments.value(0).name);
+    m_tabs->setCurrentIndex(s.value(QStringLiteral("window/page"), 0).toInt());
+}
+
+void MainWindow::saveSettings() const
+{
+    QSettings s;
+    s.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    s.setValue(QStringLiteral("window/state"), saveState());
+    if (auto *split = findChild<QSplitter *>(QStringLiteral("mainSplitter")))
+        s.setValue(QStringLiteral("window/splitter"), split->saveState());
+    s.setValue(QStringLiteral("window/environment"), m_environment);
+    s.setValue(QStringLiteral("window/page"), m_tabs->currentIndex());
+}
+
+} // namespace pilothouse::gui

@@ -1,0 +1,166 @@
+#include "servicespage.h"
+
+#include "core/workspace.h"
+#include "delegates.h"
+
+#include <QAction>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMenu>
+#include <QSortFilterProxyModel>
+#include <QTableView>
+#include <QTimer>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+namespace pilothouse::gui {
+
+ServicesPage::ServicesPage(QWidget *parent)
+    : QWidget(parent)
+    , m_model(new ServiceModel(this))
+    , m_proxy(new QSortFilterProxyModel(this))
+    , m_view(new QTableView(this))
+    , m_stale(new QLabel(this))
+    , m_uptime(new QTimer(this))
+{
+    auto *bar = new QToolBar(this);
+    bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    bar->setIconSize(QSize(16, 16));
+    m_restart = bar->addAction(icon("restart"), tr("Restart service"));
+    m_stop = bar->addAction(icon("stop"), tr("Stop service"));
+    m_start = bar->addAction(icon("start"), tr("Start service"));
+    m_logs = bar->addAction(icon("logs"), tr("Show logs"));
+    m_restart->setObjectName(QStringLiteral("serviceRestart"));
+    m_stop->setObjectName(QStringLiteral("serviceStop"));
+    m_start->setObjectName(QStringLiteral("serviceStart"));
+    m_logs->setObjectName(QStringLiteral("serviceLogs"));
+    bar->setAccessibleName(tr("Service actions"));
+
+    m_proxy->setSourceModel(m_model);
+    m_proxy->setSortRole(SortRole);
+    m_view->setModel(m_proxy);
+    m_view->setObjectName(QStringLiteral("servicesView"));
+    m_view->setAccessibleName(tr("Services"));
+    m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_view->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_view->setSortingEnabled(true);
+    m_view->sortByColumn(ServiceModel::Service, Qt::AscendingOrder);
+    m_view->verticalHeader()->hide();
+    m_view->setAlternatingRowColors(true);
+    m_view->setContextMenuPolicy(Qt::CustomContextMenu);
+    m_view->horizontalHeader()->setStretchLastSection(true);
+    m_view->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    m_view->setItemDelegateForColumn(
+        ServiceModel::Health,
+        new StatusDelegate([](int s) { return toneOf(ServiceHealth(s)); }, m_view));
+    m_view->setColumnWidth(ServiceModel::Service, 130);
+    m_view->setColumnWidth(ServiceModel::Image, 300);
+    m_view->setColumnWidth(ServiceModel::State, 90);
+    m_view->setColumnWidth(ServiceModel::Health, 110);
+    m_view->setColumnWidth(ServiceModel::Ports, 200);
+
+    m_stale->setObjectName(QStringLiteral("staleNote"));
+    m_stale->setWordWrap(true);
+    m_stale->hide();
+
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(bar);
+    layout->addWidget(m_stale);
+    layout->addWidget(m_view);
+
+    const auto onSelected = [this](auto call) {
+        return [this, call] {
+            const QString service = selectedService();
+            if (!service.isEmpty() && m_workspace)
+                (m_workspace->*call)(m_environment, service);
+        };
+    };
+    connect(m_restart, &QAction::triggered, this,
+            onSelected(static_cast<void (Workspace::*)(const QString &, const QString &)>(
+                &Workspace::restart)));
+    connect(m_stop, &QAction::triggered, this, onSelected(&Workspace::stopService));
+    connect(m_start, &QAction::triggered, this, onSelected(&Workspace::startService));
+    connect(m_logs, &QAction::triggered, this, [this] {
+        if (!selectedService().isEmpty())
+            emit showLogsRequested(selectedService());
+    });
+    connect(m_view, &QTableView::doubleClicked, this, [this] {
+        if (!selectedService().isEmpty())
+            emit showLogsRequested(selectedService());
+    });
+    connect(m_view, &QWidget::customContextMenuRequested, this, &ServicesPage::contextMenu);
+    connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &ServicesPage::updateActions);
+    connect(m_model, &QAbstractItemModel::modelReset, this, [this] {
+        m_stale->setVisible(m_model->isStale());
+        updateActions();
+    });
+    connect(m_model, &QAbstractItemModel::dataChanged, this, &ServicesPage::updateActions);
+    // Uptime moves on without any event.
+    m_uptime->setInterval(10000);
+    connect(m_uptime, &QTimer::timeout, this, [this] {
+        if (m_model->rowCount() > 0)
+            emit m_model->dataChanged(m_model->index(0, ServiceModel::Uptime),
+                                      m_model->index(m_model->rowCount() - 1, ServiceModel::Uptime));
+    });
+    m_uptime->start();
+    updateActions();
+}
+
+void ServicesPage::setEnvironment(Workspace *workspace, const QString &environment)
+{
+    m_workspace = workspace;
+    m_environment = environment;
+    StackSession *session = workspace ? workspace->session(environment) : nullptr;
+    QList<ServiceRow> lastKnown;
+    if (workspace && !workspace->hasLiveData(environment)) {
+        const Snapshot snap = workspace->snapshot(environment);
+        lastKnown = snap.rows;
+        m_stale->setText(
+            tr("Last known state, from %1; live data follows.")
+                .arg(QLocale().toString(snap.at.toLocalTime(), QLocale::ShortFormat)));
+    }
+    m_model->setSession(session, lastKnown);
+}
+
+QString ServicesPage::selectedService() const
+{
+    const QModelIndexList rows = m_view->selectionModel()->selectedRows();
+    return rows.isEmpty() ? QString() : rows.first().data(KeyRole).toString();
+}
+
+void ServicesPage::setBusy(bool busy)
+{
+    m_busy = busy;
+    updateActions();
+}
+
+void ServicesPage::updateActions()
+{
+    const QModelIndexList rows = m_view->selectionModel()->selectedRows();
+    const ServiceRow *row =
+        rows.isEmpty() ? nullptr : m_model->rowAt(m_proxy->mapToSource(rows.first()).row());
+    const bool any = row != nullptr;
+    const bool running = any && row->state.isRunning();
+    m_restart->setEnabled(any && !m_busy && running);
+    m_stop->setEnabled(any && !m_busy && running);
+    m_start->setEnabled(any && !m_busy && !running);
+    m_logs->setEnabled(any);
+}
+
+void ServicesPage::contextMenu(const QPoint &pos)
+{
+    if (!m_view->indexAt(pos).isValid())
+        return;
+    updateActions();
+    QMenu menu(this);
+    menu.addAction(m_restart);
+    menu.addAction(m_stop);
+    menu.addAction(m_start);
+    menu.addSeparator();
+    menu.addAction(m_logs);
+    menu.exec(m_view->viewport()->mapToGlobal(pos));
+}
+
+} // namespace pilothouse::gui

@@ -1,0 +1,110 @@
+#pragma once
+
+#include <QDialog>
+#include <QHash>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QPointer>
+
+class QComboBox;
+class QDoubleSpinBox;
+class QFormLayout;
+class QGroupBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QPlainTextEdit;
+class QPushButton;
+class QTableWidget;
+
+namespace pilothouse {
+class Workspace;
+}
+
+namespace pilothouse::gui {
+
+// Add and edit environments. The form edits the environments file as it is
+// written (unknown keys, ${VARIABLES} and order stay), every save is checked
+// by the same validation as loading, each problem shows next to its field,
+// and nothing is written until all is valid. Passwords and tokens typed here
+// go to the system keychain, never into the file.
+class SettingsDialog final : public QDialog
+{
+    Q_OBJECT
+public:
+    explicit SettingsDialog(Workspace *workspace, const QString &select = {},
+                            QWidget *parent = nullptr);
+
+    // Where a save goes: the user's file (made from the built-in one if need be).
+    static QString targetPath();
+
+    void selectEnvironment(const QString &name);
+    // Validates and, when everything is valid, stores secrets and writes the file.
+    void save();
+    void addEnvironment();
+    void removeEnvironment();
+
+    // The message shown next to a field ("compose.project", "name", ...); empty if none.
+    QString errorFor(const QString &field) const;
+    QString generalError() const;
+    QWidget *fieldWidget(const QString &field) const;
+    QByteArray documentText() const; // what a save would write
+
+signals:
+    void saved();
+
+private:
+    struct Field
+    {
+        QWidget *widget = nullptr;
+        QLabel *error = nullptr;
+    };
+    QWidget *addField(QFormLayout *form, const QString &key, const QString &label, QWidget *w,
+                      const QString &help = {});
+    void load(int row);
+    void store(); // the form into m_environments[m_current]
+    QJsonObject formToJson(const QJsonObject &raw) const;
+    void showIssues();
+    void clearErrors();
+    void updateKind();
+    void finishSave(const QByteArray &json);
+
+    QPointer<Workspace> m_workspace;
+    QJsonObject m_root;
+    QJsonArray m_environments;
+    int m_current = -1;
+    QHash<QString, Field> m_fields;
+    QStringList m_fieldOrder; // as laid out, for "the first field with a problem"
+    QLabel *m_general;
+    QListWidget *m_list;
+    QLineEdit *m_name;
+    QComboBox *m_kind;
+    QLineEdit *m_description;
+    QGroupBox *m_composeBox;
+    QPlainTextEdit *m_files;
+    QLineEdit *m_project;
+    QLineEdit *m_envFile;
+    QLineEdit *m_dockerHost;
+    QLineEdit *m_dockerContext;
+    QGroupBox *m_nativeBox;
+    QPlainTextEdit *m_processes;
+    QTableWidget *m_services;
+    QLineEdit *m_dsn;
+    QComboBox *m_passwordSource;
+    QLineEdit *m_passwordEnv;
+    QLineEdit *m_password;
+    QLineEdit *m_repository;
+    QLineEdit *m_imageService;
+    QLineEdit *m_registryUser;
+    QComboBox *m_tokenSource;
+    QLineEdit *m_tokenEnv;
+    QLineEdit *m_token;
+    QDoubleSpinBox *m_window;
+    QDoubleSpinBox *m_timeout;
+    QPushButton *m_save;
+    // Typed secrets, by keychain key, written only on a valid save.
+    QHash<QString, QString> m_secrets;
+    bool m_saving = false;
+};
+
+} // namespace pilothouse::gui

@@ -1,0 +1,603 @@
+#include "core/workspace.h"
+
+#include "deploy/historystore.h"
+#include "drivers/nativecontrol.h"
+#include "drivers/nativedriver.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QLockFile>
+#include <QSaveFile>
+#include <QStandardPaths>
+
+namespace pilothouse {
+
+QJsonObject toJson(const ServiceRow &r)
+{
+    QJsonObject o = toJson(r.state); // what the engine or the supervisor says
+    o[u"health"] = toString(r.health); // combined with the health endpoints
+    o[u"http"] = r.hasEndpoints ? toString(r.http) : QString();
+    o[u"detail"] = r.detail;
+    return o;
+}
+
+ServiceRow serviceRowFromJson(const QJsonObject &o)
+{
+    ServiceRow r;
+    r.state = serviceStateFromJson(o);
+    const QString health = o.value(u"health").toString();
+    for (auto h : { ServiceHealth::Unknown, ServiceHealth::Starting, ServiceHealth::Healthy,
+                    ServiceHealth::Unhealthy, ServiceHealth::Down }) {
+        if (toString(h) == health)
+            r.health = h;
+    }
+    const QString http = o.value(u"http").toString();
+    r.hasEndpoints = !http.isEmpty();
+    for (auto s : { EndpointStatus::Unknown, EndpointStatus::Pass, EndpointStatus::Warn,
+                    EndpointStatus::Fail }) {
+        if (toString(s) == http)
+            r.http = s;
+    }
+    r.detail = o.value(u"detail").toString();
+    r.configured = true;
+    return r;
+}
+
+struct Workspace::Entry
+{
+    std::unique_ptr<StackSession> session;
+    std::unique_ptr<Deployer> deployer;
+    std::unique_ptr<NativeControlServer> control; // while this window owns native processes
+    QJsonObject raw; // the environment as written, to see whether a reload changed it
+    bool watching = false;
+    bool live = false; // the session answered since watching began
+    ServiceHealth health = ServiceHealth::Unknown;
+    QHash<QString, ServiceHealth> serviceHealth; // last seen, for notices
+    QHash<QString, int> restarts; // restart counts last seen
+    bool stopping = false; // a user's down, stop or restart is running
+    QElapsedTimer quietSince; // just after one, Down is expected
+    bool pollBusy = false;
+};
+
+namespace {
+
+QHash<QString, QJsonObject> rawEnvironments(const QByteArray &text)
+{
+    QHash<QString, QJsonObject> out;
+    const QJsonArray list =
+        QJsonDocument::fromJson(text).object().value(u"environments").toArray();
+    for (const QJsonValue &v : list)
+        out.insert(v.toObject().value(u"name").toString(), v.toObject());
+    return out;
+}
+
+int rank(ServiceHealth h)
+{
+    switch (h) {
+    case ServiceHealth::Healthy:
+        return 0;
+    case ServiceHealth::Unknown:
+        return 1;
+    case ServiceHealth::Starting:
+        return 2;
+    case ServiceHealth::Unhealthy:
+        return 3;
+    case ServiceHealth::Down:
+        return 4;
+    }
+    return 0;
+}
+
+constexpr qint64 kQuietMs = 2000;
+
+} // namespace
+
+Workspace::Workspace(QObject *parent)
+    : QObject(parent)
+    , m_history(std::make_unique<HistoryStore>())
+{
+    qRegisterMetaType<pilothouse::Notice>();
+    m_ownerPoll.setInterval(2000);
+    connect(&m_ownerPoll, &QTimer::timeout, this, [this] {
+        for (const Environment &e : m_set.environments) {
+            if (e.kind == EnvironmentKind::Native)
+                pollOwner(e.name);
+        }
+    });
+    m_snapshotTimer.setSingleShot(true);
+    m_snapshotTimer.setInterval(2000);
+    connect(&m_snapshotTimer, &QTimer::timeout, this, &Workspace::saveSnapshots);
+    loadSnapshots();
+}
+
+Workspace::~Workspace()
+{
+    saveSnapshots();
+    // Deployers before their sessions.
+    for (auto &e : m_entries)
+        e->deployer.reset();
+}
+
+QString Workspace::snapshotPath()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::CacheLocation) +
+        QStringLiteral("/last-state.json");
+}
+
+void Workspace::loadSnapshots()
+{
+    QFile f(snapshotPath());
+    if (!f.open(QIODevice::ReadOnly))
+        return;
+    const QJsonObject root = QJsonDocument::fromJson(f.readAll()).object();
+    for (auto it = root.begin(); it != root.end(); ++it) {
+        const QJsonObject o = it.value().toObject();
+        Snapshot s;
+        s.at = QDateTime::fromString(o.value(u"at").toString(), Qt::ISODate);
+        for (auto h : { ServiceHealth::Unknown, ServiceHealth::Starting, ServiceHealth::Healthy,
+                        ServiceHealth::Unhealthy, ServiceHealth::Down }) {
+            if (toString(h) == o.value(u"health").toString())
+                s.health = h;
+        }
+        for (const QJsonValue &v : o.value(u"services").toArray())
+            s.rows << serviceRowFromJson(v.toObject());
+        m_snapshots.insert(it.key(), s);
+    }
+}
+
+void Workspace::saveSnapshots() const
+{
+    QJsonObject root;
+    for (auto it = m_snapshots.cbegin(); it != m_snapshots.cend(); ++it) {
+        QJsonArray rows;
+        for (const ServiceRow &r : it->rows)
+            rows.append(toJson(r));
+        root.insert(it.key(),
+                    QJsonObject { { QStringLiteral("at"), it->at.toUTC().toString(Qt::ISODate) },
+                                  { QStringLiteral("health"), toString(it->health) },
+                                  { QStringLiteral("services"), rows } });
+    }
+    const QString path = snapshotPath();
+    QDir().mkpath(QFileInfo(path).absolutePath());
+    QSaveFile f(path);
+    if (f.open(QIODevice::WriteOnly)) {
+        f.write(QJsonDocument(root).toJson(QJsonDocument::Compact));
+        f.commit();
+    }
+}
+
+Outcome Workspace::load(const QString &explicitPath)
+{
+    m_explicitPath = explicitPath;
+    const QString path = resolveEnvironmentsPath(explicitPath);
+    auto set = loadEnvironments(path);
+    if (!set)
+        return Error { set.error() };
+    QFile f(path);
+    if (f.open(QIODevice::ReadOnly))
+        m_text = f.readAll();
+    m_path = path;
+    m_set = *set;
+    const auto raw = rawEnvironments(m_text);
+    for (auto it = m_entries.begin(); it != m_entries.end();) {
+        // Gone or changed: made again on next use, unless it is busy or owns processes.
+        Entry &e = **it;
+        const bool keep = raw.value(it.key()) == e.raw ||
+            (e.session && (e.session->isBusy() || e.control)) ||
+            (e.deployer && e.deployer->isBusy());
+        if (!keep) {
+            e.deployer.reset();
+            it = m_entries.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    emit environmentsChanged();
+    if (m_live) {
+        for (const Environment &e : m_set.environments) {
+            if (!e.isRemote() || e.name == m_shown)
+                watch(e.name);
+        }
+    }
+    return success();
+}
+
+Outcome Workspace::reload()
+{
+    return load(m_explicitPath);
+}
+
+Workspace::Entry *Workspace::entry(const QString &environment)
+{
+    const Environment *env = m_set.find(environment);
+    if (!env)
+        return nullptr;
+    auto it = m_entries.find(environment);
+    if (it != m_entries.end())
+        return it->get();
+    auto e = std::make_shared<Entry>();
+    e->raw = rawEnvironments(m_text).value(environment);
+    e->session = std::make_unique<StackSession>(*env);
+    StackSession *s = e->session.get();
+    connect(s, &StackSession::servicesChanged, this, [this, environment] { evaluate(environment); });
+    connect(s, &StackSession::operationStarted, this,
+            [this, environment](StackOperation op, const QString &service) {
+                if (Entry *en = entry(environment))
+                    en->stopping = op != StackOperation::Up && op != StackOperation::StartService &&
+                        op != StackOperation::Pull;
+                emit operationStarted(environment, op, service);
+            });
+    connect(s, &StackSession::progress, this, [this, environment](const QString &message) {
+        emit operationProgress(environment, message);
+    });
+    connect(s, &StackSession::operationFinished, this,
+            [this, environment](const OperationResult &r) {
+                if (Entry *en = entry(environment)) {
+                    if (en->stopping)
+                        en->quietSince.start();
+                    en->stopping = false;
+                    // Down and nothing left running: let others own it again.
+                    if (en->control && r.operation == StackOperation::Down && r.ok())
+                        en->control.reset();
+                }
+                emit operationFinished(environment, r);
+            });
+    if (env->kind == EnvironmentKind::Compose && !env->imageRepository.isEmpty() &&
+        !env->backendService.isEmpty()) {
+        e->deployer = std::make_unique<Deployer>(s, m_history.get());
+        if (m_live)
+            e->deployer->restorePin();
+        connect(e->deployer.get(), &Deployer::finished, this,
+                [this, environment](const DeployResult &r) {
+                    if (r.outcome == DeployResult::Outcome::Refused)
+                        return;
+                    Notice n;
+                    n.environment = environment;
+                    n.kind = r.ok() ? Notice::Kind::DeploymentSucceeded
+                                    : Notice::Kind::DeploymentFailed;
+                    n.title = r.ok() ? tr("Deployed %1 to %2").arg(r.deployment.toTag, environment)
+                                     : tr("Deployment to %1 %2")
+                                           .arg(environment, toString(r.outcome));
+                    n.text = r.message;
+                    emit notice(n);
+                });
+    }
+    Entry *raw = e.get();
+    m_entries.insert(environment, std::move(e));
+    return raw;
+}
+
+StackSession *Workspace::session(const QString &environment)
+{
+    Entry *e = entry(environment);
+    return e ? e->session.get() : nullptr;
+}
+
+Deployer *Workspace::deployer(const QString &environment)
+{
+    Entry *e = entry(environment);
+    return e ? e->deployer.get() : nullptr;
+}
+
+void Workspace::startLive(const QString &shown)
+{
+    if (m_live)
+        return;
+    m_live = true;
+    m_shown = shown;
+    m_history->open(DeploymentHistory::defaultPath(), DeploymentHistory::Mode::Writer, this, {});
+    for (auto &e : m_entries) {
+        if (e->deployer)
+            e->deployer->restorePin(); // queued after the open
+    }
+    for (const Environment &e : m_set.environments) {
+        if (!e.isRemote() || e.name == shown)
+            watch(e.name);
+    }
+    m_ownerPoll.start();
+    for (const Environment &e : m_set.environments) {
+        if (e.kind == EnvironmentKind::Native)
+            pollOwner(e.name);
+    }
+}
+
+void Workspace::show(const QString &environment)
+{
+    m_shown = environment;
+    if (m_live)
+        watch(environment);
+}
+
+void Workspace::watch(const QString &environment)
+{
+    Entry *e = entry(environment);
+    if (!e || e->watching)
+        return;
+    e->watching = true;
+    e->session->startWatching();
+}
+
+bool Workspace::hasLiveData(const QString &environment) const
+{
+    const auto it = m_entries.constFind(environment);
+    return it != m_entries.cend() && (*it)->live;
+}
+
+ServiceHealth Workspace::health(const QString &environment) const
+{
+    const auto it = m_entries.constFind(environment);
+    if (it != m_entries.cend() && (*it)->live)
+        return (*it)->health;
+    return m_snapshots.value(environment).health;
+}
+
+ServiceHealth Workspace::overallHealth() const
+{
+    ServiceHealth worst = ServiceHealth::Unknown;
+    bool any = false;
+    for (const Environment &e : m_set.environments) {
+        const auto it = m_entries.constFind(e.name);
+        if (it == m_entries.cend() || !(*it)->watching)
+            continue;
+        const ServiceHealth h = health(e.name);
+        // A stopped environment is a choice, not a problem: it does not redden the tray.
+        if (h == ServiceHealth::Down || (h == ServiceHealth::Unknown && !(*it)->live))
+            continue;
+        if (!any || rank(h) > rank(worst))
+            worst = h;
+        any = true;
+    }
+    return any ? worst : ServiceHealth::Unknown;
+}
+
+void Workspace::evaluate(const QString &environment)
+{
+    Entry *e = entry(environment);
+    if (!e)
+        return;
+    StackSession *s = e->session.get();
+    e->live = true;
+    const QList<ServiceRow> rows = s->services();
+    const ServiceHealth h = s->aggregate();
+    // A user's stop or restart (or a deployment) takes services down on purpose.
+    const bool deploying = e->deployer && e->deployer->isBusy();
+    const bool quiet = deploying || e->stopping ||
+        (e->quietSince.isValid() && e->quietSince.elapsed() < kQuietMs);
+    for (const ServiceRow &r : rows) {
+        const QString name = r.state.service;
+        // A crash the supervisor or the engine restarted from: news even when
+        // it comes back before any check saw it down.
+        const int restarts = r.state.restartCount;
+        const bool crashed = e->restarts.contains(name) && restarts > e->restarts.value(name);
+        e->restarts.insert(name, restarts);
+        if (crashed && !deploying) {
+            emit notice({ Notice::Kind::Unhealthy, environment,
+                          tr("%1 in %2 crashed and is restarting").arg(name, environment),
+                          r.state.detail.isEmpty() ? r.detail : r.state.detail });
+            e->serviceHealth.insert(name, ServiceHealth::Down);
+            continue;
+        }
+        const auto before = e->serviceHealth.constFind(name);
+        if (before != e->serviceHealth.cend() && !quiet) {
+            const ServiceHealth was = *before;
+            const bool bad = r.health == ServiceHealth::Unhealthy || r.health == ServiceHealth::Down;
+            const bool wasBad = was == ServiceHealth::Unhealthy || was == ServiceHealth::Down;
+            if (was == ServiceHealth::Healthy && bad) {
+                emit notice({ Notice::Kind::Unhealthy, environment,
+                              tr("%1 in %2 is %3").arg(name, environment, toString(r.health)),
+                              r.detail });
+            } else if (wasBad && r.health == ServiceHealth::Healthy) {
+                emit notice({ Notice::Kind::Recovered, environment,
+                              tr("%1 in %2 recovered").arg(name, environment),
+                              tr("healthy again") });
+            }
+        }
+        // Starting and unknown are passing phases, not news.
+        if (r.health != ServiceHealth::Starting && r.health != ServiceHealth::Unknown)
+            e->serviceHealth.insert(name, r.health);
+    }
+    Snapshot &snap = m_snapshots[environment];
+    snap.at = QDateTime::currentDateTimeUtc();
+    snap.health = h;
+    snap.rows = rows;
+    if (!m_snapshotTimer.isActive())
+        m_snapshotTimer.start();
+    if (h != e->health) {
+        e->health = h;
+        emit healthChanged(environment, h);
+    }
+}
+
+void Workspace::pollOwner(const QString &environment)
+{
+    Entry *e = entry(environment);
+    if (!e || e->control || e->pollBusy || e->session->isBusy())
+        return;
+    // Ours (we supervise something): nothing to ask.
+    if (NativeDriver *d = e->session->nativeDriver()) {
+        for (const ServiceState &st : d->states()) {
+            if (st.pid > 0)
+                return;
+        }
+    }
+    e->pollBusy = true;
+    auto *client = new NativeControlClient(environment, this);
+    auto adopted = std::make_shared<bool>(false);
+    connect(client, &NativeControlClient::reply, this,
+            [this, environment, adopted](const QJsonObject &answer) {
+                Entry *en = entry(environment);
+                if (!en)
+                    return;
+                QList<ServiceState> states;
+                for (const QJsonValue &v : answer.value(u"states").toArray())
+                    states << serviceStateFromJson(v.toObject());
+                *adopted = true;
+                QLockFile lock(nativeControlPath(environment) + QStringLiteral(".lock"));
+                qint64 pid = 0;
+                QString host, app;
+                lock.getLockInfo(&pid, &host, &app);
+                m_owners.insert(environment, QStringLiteral("%1 (pid %2)")
+                                                 .arg(app.isEmpty() ? tr("another Pilothouse")
+                                                                    : app)
+                                                 .arg(pid));
+                en->session->adoptStates(states);
+            });
+    connect(client, &NativeControlClient::done, this,
+            [this, environment, client, adopted](const QString &) {
+                client->deleteLater();
+                Entry *en = entry(environment);
+                if (!en)
+                    return;
+                en->pollBusy = false;
+                if (!*adopted && m_owners.remove(environment) > 0) {
+                    // The other owner is gone: back to what we know ourselves.
+                    if (NativeDriver *d = en->session->nativeDriver())
+                        en->session->adoptStates(d->states());
+                }
+            });
+    client->send({ { QStringLiteral("op"), QStringLiteral("status") } });
+}
+
+void Workspace::forward(const QString &environment, StackOperation op, const QString &service,
+                        const std::function<void(StackSession *)> &local)
+{
+    Entry *e = entry(environment);
+    if (!e)
+        return;
+    const QString owner = m_owners.value(environment);
+    if (owner.isEmpty() || e->control) {
+        local(e->session.get());
+        return;
+    }
+    // Native processes that another front end owns: ask it.
+    const QString name = op == StackOperation::Down    ? QStringLiteral("down")
+        : op == StackOperation::Restart                ? QStringLiteral("restart")
+        : op == StackOperation::StopService            ? QStringLiteral("stop")
+                                                       : QStringLiteral("start");
+    emit operationStarted(environment, op, service);
+    emit operationProgress(environment, tr("Asking %1, which runs %2").arg(owner, environment));
+    auto *client = new NativeControlClient(environment, this);
+    auto answered = std::make_shared<std::optional<OperationResult>>();
+    connect(client, &NativeControlClient::reply, this,
+            [answered, op, service](const QJsonObject &a) {
+                *answered = OperationResult {
+                    op, service,
+                    a.value(u"ok").toBool() ? OperationResult::Outcome::Succeeded
+                                            : OperationResult::Outcome::Failed,
+                    a.value(u"message").toString()
+                };
+            });
+    connect(client, &NativeControlClient::done, this,
+            [this, environment, client, answered, op, service](const QString &error) {
+                client->deleteLater();
+                OperationResult r = answered->value_or(OperationResult {
+                    op, service, OperationResult::Outcome::Failed,
+                    error.isEmpty() ? tr("the owner went away without an answer")
+                                    : tr("\"%1\" is %2").arg(environment, error) });
+                if (Entry *en = entry(environment); en && op != StackOperation::StartService)
+                    en->quietSince.start();
+                pollOwner(environment);
+                emit operationFinished(environment, r);
+            });
+    QJsonObject request { { QStringLiteral("op"), name } };
+    if (!service.isEmpty())
+        request.insert(QStringLiteral("service"), service);
+    client->send(request);
+}
+
+void Workspace::up(const QString &environment)
+{
+    Entry *e = entry(environment);
+    if (!e)
+        return;
+    if (e->session->environment().kind == EnvironmentKind::Native && !e->control) {
+        // Whoever starts native processes owns them, and says so on its socket.
+        auto control = std::make_unique<NativeControlServer>(e->session.get());
+        const Outcome listening = control->listen();
+        if (!listening) {
+            const OperationResult r { StackOperation::Up, {}, OperationResult::Outcome::Failed,
+                                      listening.error() };
+            QMetaObject::invokeMethod(
+                this, [this, environment, r] { emit operationFinished(environment, r); },
+                Qt::QueuedConnection);
+            return;
+        }
+        e->control = std::move(control);
+        m_owners.remove(environment);
+    }
+    e->session->up();
+}
+
+void Workspace::down(const QString &environment)
+{
+    forward(environment, StackOperation::Down, {}, [](StackSession *s) { s->down(); });
+}
+
+void Workspace::restart(const QString &environment, const QString &service)
+{
+    forward(environment, StackOperation::Restart, service,
+            [service](StackSession *s) { s->restart(service); });
+}
+
+void Workspace::stopService(const QString &environment, const QString &service)
+{
+    forward(environment, StackOperation::StopService, service,
+            [service](StackSession *s) { s->stopService(service); });
+}
+
+void Workspace::startService(const QString &environment, const QString &service)
+{
+    forward(environment, StackOperation::StartService, service,
+            [service](StackSession *s) { s->startService(service); });
+}
+
+void Workspace::cancel(const QString &environment)
+{
+    if (Entry *e = entry(environment)) {
+        if (e->deployer && e->deployer->isBusy())
+            e->deployer->cancel();
+        else
+            e->session->cancel();
+    }
+}
+
+bool Workspace::hasRunningNative() const
+{
+    for (const auto &e : m_entries) {
+        if (e->control)
+            return true;
+    }
+    return false;
+}
+
+void Workspace::shutdown()
+{
+    // Native processes this window owns stop cleanly (SIGTERM, then SIGKILL
+    // after their grace); everything else keeps running, as with any tool.
+    auto pending = std::make_shared<int>(0);
+    for (auto it = m_entries.begin(); it != m_entries.end(); ++it) {
+        Entry &e = **it;
+        if (e.deployer && e.deployer->isBusy())
+            e.deployer->cancel();
+        if (!e.control)
+            continue;
+        ++*pending;
+        connect(e.session.get(), &StackSession::operationFinished, this,
+                [this, pending](const OperationResult &r) {
+                    if (r.operation != StackOperation::Down)
+                        return;
+                    if (--*pending == 0)
+                        emit shutdownFinished();
+                });
+        if (e.session->isBusy())
+            e.session->cancel();
+        e.session->down();
+    }
+    if (*pending == 0)
+        QMetaObject::invokeMethod(this, [this] { emit shutdownFinished(); }, Qt::QueuedConnection);
+}
+
+} // namespace pilothouse

@@ -1,0 +1,133 @@
+#pragma once
+
+#include "core/session.h"
+#include "deploy/deployer.h"
+
+#include <QHash>
+#include <QObject>
+#include <QTimer>
+#include <memory>
+
+// Everything the window shows, for every environment at once: the
+// environments file, a session per environment (made when first needed), a
+// deployer for those that deploy images, the deployment history, the last
+// known state of each environment (so a new window shows it before anything
+// answers), the native ownership of local processes, and the events worth a
+// notification. The window displays this and forwards clicks; it decides nothing.
+namespace pilothouse {
+
+class HistoryStore;
+class NativeControlServer;
+
+// What an environment looked like when last seen, kept across runs.
+struct Snapshot
+{
+    QDateTime at;
+    ServiceHealth health = ServiceHealth::Unknown;
+    QList<ServiceRow> rows;
+};
+
+QJsonObject toJson(const ServiceRow &row);
+ServiceRow serviceRowFromJson(const QJsonObject &o);
+
+struct Notice
+{
+    enum class Kind { Unhealthy, Recovered, DeploymentSucceeded, DeploymentFailed };
+    Kind kind = Kind::Unhealthy;
+    QString environment;
+    QString title;
+    QString text;
+};
+
+class Workspace final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Workspace(QObject *parent = nullptr);
+    ~Workspace() override;
+
+    // Reads and validates the environments (an explicit path wins, then the
+    // user's file, then the built-in one). On error nothing changes.
+    Outcome load(const QString &explicitPath = {});
+    // After the settings dialog saved the user's file: reload, keeping what runs.
+    Outcome reload();
+    const EnvironmentSet &environments() const { return m_set; }
+    QString configPath() const { return m_path; }
+    // The raw text of that file, for editing (the built-in one when no user file).
+    QByteArray configText() const { return m_text; }
+    bool isBuiltIn() const { return m_path.startsWith(QLatin1Char(':')); }
+
+    // Made on first use; stays until the environment is removed.
+    StackSession *session(const QString &environment);
+    // Deployments of the backend image (compose environments with an image); else null.
+    Deployer *deployer(const QString &environment);
+    HistoryStore *history() const { return m_history.get(); }
+
+    // Live data starts here, not in the constructor: the window asks after its
+    // first paint. Local environments are watched in the background too (the
+    // tray's status); remote ones only while shown.
+    void startLive(const QString &shown);
+    void show(const QString &environment);
+    bool isLive() const { return m_live; }
+    // The environment's session has reported since watching began.
+    bool hasLiveData(const QString &environment) const;
+
+    // Stack actions for the window and the tray. A native environment is
+    // owned by whoever starts it; one owned elsewhere is steered through its owner.
+    void up(const QString &environment);
+    void down(const QString &environment);
+    void restart(const QString &environment, const QString &service = {});
+    void stopService(const QString &environment, const QString &service);
+    void startService(const QString &environment, const QString &service);
+    void cancel(const QString &environment);
+    // Who owns a native environment's processes: empty when this window does or none runs.
+    QString nativeOwner(const QString &environment) const { return m_owners.value(environment); }
+
+    Snapshot snapshot(const QString &environment) const { return m_snapshots.value(environment); }
+    ServiceHealth health(const QString &environment) const;
+    // The worst of all watched environments, for the tray.
+    ServiceHealth overallHealth() const;
+    void saveSnapshots() const;
+    static QString snapshotPath();
+
+    // Stops what this window started (native processes), for a clean exit.
+    void shutdown();
+    bool hasRunningNative() const;
+
+signals:
+    void environmentsChanged();
+    void healthChanged(const QString &environment, pilothouse::ServiceHealth health);
+    void notice(const pilothouse::Notice &notice);
+    void operationStarted(const QString &environment, pilothouse::StackOperation operation,
+                          const QString &service);
+    void operationProgress(const QString &environment, const QString &message);
+    void operationFinished(const QString &environment, const pilothouse::OperationResult &result);
+    void shutdownFinished();
+
+private:
+    struct Entry;
+    Entry *entry(const QString &environment);
+    void watch(const QString &environment);
+    void evaluate(const QString &environment);
+    void pollOwner(const QString &environment);
+    void loadSnapshots();
+    void forward(const QString &environment, StackOperation op, const QString &service,
+                 const std::function<void(StackSession *)> &local);
+
+    EnvironmentSet m_set;
+    QString m_explicitPath;
+    QString m_path;
+    QByteArray m_text;
+    std::unique_ptr<HistoryStore> m_history;
+    QHash<QString, std::shared_ptr<Entry>> m_entries;
+    QHash<QString, Snapshot> m_snapshots;
+    QHash<QString, QString> m_owners; // native environment -> "pilothousectl (pid 42)"
+    QString m_shown;
+    QTimer m_ownerPoll;
+    QTimer m_snapshotTimer;
+    bool m_live = false;
+};
+
+} // namespace pilothouse
+
+Q_DECLARE_METATYPE(pilothouse::Notice)

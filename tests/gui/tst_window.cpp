@@ -1,0 +1,515 @@
+// The window as a person uses it, offscreen, on a real deckhand: Start on a
+// native environment through the toolbar until the services table shows it
+// running and healthy, Stop; the environment switcher and shortcuts; the
+// health, database and logs views; notifications when a service goes down and
+// recovers; the settings dialog's validation; the rollback confirmation; the
+// last known state before the first paint; and Quit stopping what it runs.
+#include "core/workspace.h"
+#include "databasepage.h"
+#include "deploymentspage.h"
+#include "healthpage.h"
+#include "logspage.h"
+#include "mainwindow.h"
+#include "rollbackdialog.h"
+#include "servers.h"
+#include "servicespage.h"
+#include "settingsdialog.h"
+
+#include <QAbstractItemModelTester>
+#include <QAction>
+#include <QApplication>
+#include <QCheckBox>
+#include <QClipboard>
+#include <QComboBox>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListView>
+#include <QListWidget>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSortFilterProxyModel>
+#include <QStandardPaths>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTextBrowser>
+#include <QToolBar>
+#include <QToolButton>
+#include <QtTest>
+#include <csignal>
+
+using namespace pilothouse;
+using namespace pilothouse::gui;
+
+class TestWindow final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_config;
+    QString m_local;
+    QString m_compose;
+    quint16 m_port = 0;
+    std::unique_ptr<Workspace> m_workspace;
+    std::unique_ptr<MainWindow> m_window;
+
+    QJsonObject localEnvironment() const
+    {
+        const QString db = QStringLiteral("sqlite://%1/gui.db").arg(m_dir.path());
+        return QJsonObject {
+            { QStringLiteral("name"), m_local },
+            { QStringLiteral("kind"), QStringLiteral("native") },
+            { QStringLiteral("description"), QStringLiteral("deckhand for the GUI test") },
+            { QStringLiteral("processes"),
+              QJsonArray { QJsonObject {
+                  { QStringLiteral("name"), QStringLiteral("deckhand") },
+                  { QStringLiteral("program"), QStringLiteral("deckhand") },
+                  { QStringLiteral("args"), QJsonArray { QStringLiteral("serve") } },
+                  { QStringLiteral("env"),
+                    QJsonObject { { QStringLiteral("PORT"), QString::number(m_port) },
+                                  { QStringLiteral("HOST"), QStringLiteral("127.0.0.1") },
+                                  { QStringLiteral("DATABASE_URL"), db },
+                                  { QStringLiteral("CHECK_INTERVAL_SECONDS"),
+                                    QStringLiteral("0.5") } } },
+                  { QStringLiteral("stopGraceSeconds"), 5 } } } },
+            { QStringLiteral("services"),
+              QJsonArray { QJsonObject {
+                  { QStringLiteral("name"), QStringLiteral("deckhand") },
+                  { QStringLiteral("health"),
+                    QJsonArray { QJsonObject {
+                        { QStringLiteral("url"),
+                          QStringLiteral("http://127.0.0.1:%1/readyz").arg(m_port) },
+                        { QStringLiteral("intervalSeconds"), 0.2 },
+                        { QStringLiteral("timeoutSeconds"), 1 } } } } } } },
+            { QStringLiteral("database"), QJsonObject { { QStringLiteral("dsn"), db } } },
+        };
+    }
+
+    QJsonObject composeEnvironment() const
+    {
+        // An engine that is certainly not there: the window must say so.
+        return QJsonObject {
+            { QStringLiteral("name"), m_compose },
+            { QStringLiteral("kind"), QStringLiteral("compose") },
+            { QStringLiteral("docker"),
+              QJsonObject { { QStringLiteral("host"),
+                              QStringLiteral("unix://%1/no-docker.sock").arg(m_dir.path()) } } },
+            { QStringLiteral("compose"),
+              QJsonObject { { QStringLiteral("files"),
+                              QJsonArray { m_dir.filePath(QStringLiteral("compose.yaml")) } },
+                            { QStringLiteral("project"), m_compose } } },
+            { QStringLiteral("services"),
+              QJsonArray { QJsonObject { { QStringLiteral("name"), QStringLiteral("api") } } } },
+            { QStringLiteral("image"),
+              QJsonObject { { QStringLiteral("repository"),
+                              QStringLiteral("127.0.0.1:1/pilothouse/deckhand") },
+                            { QStringLiteral("service"), QStringLiteral("api") } } },
+        };
+    }
+
+    void writeConfig(const QString &path, const QJsonArray &envs)
+    {
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
+                                            { QStringLiteral("environments"), envs } })
+                    .toJson());
+    }
+
+    QToolButton *toolButton(QAction *action) const
+    {
+        for (QToolBar *bar : m_window->findChildren<QToolBar *>()) {
+            if (auto *b = qobject_cast<QToolButton *>(bar->widgetForAction(action)))
+                return b;
+        }
+        return nullptr;
+    }
+
+    // The services table as shown (through its sorting proxy).
+    QString cell(int column) const
+    {
+        QTableView *view = m_window->servicesPage()->view();
+        if (view->model()->rowCount() == 0)
+            return {};
+        return view->model()->index(0, column).data().toString();
+    }
+
+    qint64 deckhandPid() const
+    {
+        StackSession *s = m_workspace->session(m_local);
+        const auto st = s ? s->stateOf(QStringLiteral("deckhand")) : std::nullopt;
+        return st ? st->pid : 0;
+    }
+
+    static bool alive(qint64 pid) { return pid > 0 && ::kill(pid_t(pid), 0) == 0; }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        // The panel's own files (history, last state, settings) stay in the temp dir.
+        for (const char *var : { "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME" })
+            qputenv(var, m_dir.filePath(QString::fromLatin1(var)).toUtf8());
+        qputenv("XDG_RUNTIME_DIR", m_dir.path().toUtf8());
+        QFile compose(m_dir.filePath(QStringLiteral("compose.yaml")));
+        QVERIFY(compose.open(QIODevice::WriteOnly));
+        compose.write("services:\n  api:\n    image: busybox\n");
+        compose.close();
+        m_port = fixtures::freePort();
+        m_local = QStringLiteral("guilocal%1").arg(QCoreApplication::applicationPid());
+        m_compose = QStringLiteral("guicompose%1").arg(QCoreApplication::applicationPid());
+        m_config = m_dir.filePath(QStringLiteral("envs.json"));
+        writeConfig(m_config, { localEnvironment(), composeEnvironment() });
+    }
+
+    // Before the first frame the window shows what it knew last time, and
+    // asks nothing of any process, socket or database.
+    void lastKnownStateBeforeTheFirstPaint()
+    {
+        // What an earlier run left.
+        ServiceRow row;
+        row.state.service = QStringLiteral("deckhand");
+        row.state.state = RunState::Running;
+        row.health = ServiceHealth::Healthy;
+        const QString path = Workspace::snapshotPath();
+        QVERIFY(QDir().mkpath(QFileInfo(path).absolutePath()));
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(QJsonDocument(
+                    QJsonObject { { m_local,
+                                    QJsonObject { { QStringLiteral("at"),
+                                                    QStringLiteral("2026-11-30T10:00:00Z") },
+                                                  { QStringLiteral("health"),
+                                                    QStringLiteral("healthy") },
+                                                  { QStringLiteral("services"),
+                                                    QJsonArray { toJson(row) } } } } })
+                    .toJson());
+        f.close();
+
+        m_workspace = std::make_unique<Workspace>();
+        const Outcome loaded = m_workspace->load(m_config);
+        QVERIFY2(loaded.ok(), qPrintable(loaded ? QString() : loaded.error()));
+        m_window = std::make_unique<MainWindow>(m_workspace.get());
+        m_window->selectEnvironment(m_local);
+        QVERIFY(!m_workspace->isLive());
+        QVERIFY(!m_workspace->session(m_local)->monitor()->isRunning());
+        QVERIFY(m_window->servicesPage()->model()->isStale());
+        QCOMPARE(cell(ServiceModel::State), QStringLiteral("running"));
+        QCOMPARE(cell(ServiceModel::Health), QStringLiteral("healthy"));
+        QCOMPARE(toString(m_workspace->health(m_local)), toString(ServiceHealth::Healthy));
+
+        m_window->show();
+        QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
+        QTRY_VERIFY(m_window->hasPainted());
+        QTRY_VERIFY(m_workspace->isLive());
+        QVERIFY(m_workspace->session(m_local)->monitor()->isRunning());
+        // Live now: nothing listens on the port, so it is down, and no longer stale.
+        QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::Health), QStringLiteral("down"), 5000);
+        QVERIFY(!m_window->servicesPage()->model()->isStale());
+        QVERIFY(m_window->windowTitle().contains(m_local));
+    }
+
+    void startThroughTheToolbarUntilHealthy()
+    {
+        QToolButton *start = toolButton(m_window->startAction());
+        QVERIFY(start);
+        QVERIFY(start->isEnabled());
+        QSignalSpy finished(m_workspace.get(), &Workspace::operationFinished);
+        QTest::mouseClick(start, Qt::LeftButton);
+        // The click returns at once; the window stays responsive while it starts.
+        QVERIFY(!m_window->startAction()->isEnabled() || !finished.isEmpty());
+        QVERIFY(finished.wait(20000));
+        QVERIFY2(finished.first().at(1).value<OperationResult>().ok(),
+                 qPrintable(finished.first().at(1).value<OperationResult>().message));
+        QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::State), QStringLiteral("running"), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::Health), QStringLiteral("healthy"), 15000);
+        QCOMPARE(cell(ServiceModel::Service), QStringLiteral("deckhand"));
+        QVERIFY(alive(deckhandPid()));
+        // The sidebar's badge says it too, in words.
+        const QModelIndex first = m_window->sidebar()->model()->index(0, 0);
+        QCOMPARE(first.siblingAtColumn(EnvironmentModel::Status).data().toString(),
+                 QStringLiteral("healthy"));
+        QVERIFY(m_window->statusText().contains(QLatin1String("up done")));
+        // The environment is this window's: pilothousectl would find its socket.
+        QVERIFY(m_workspace->hasRunningNative());
+    }
+
+    void healthDatabaseAndLogsViews()
+    {
+        m_window->showPage(MainWindow::Health);
+        QTableView *endpoints = m_window->healthPage()->view();
+        QTRY_COMPARE(endpoints->model()->rowCount(), 1);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            endpoints->model()->index(0, EndpointModel::Status).data().toString() != QLatin1String("unknown"),
+            5000);
+        endpoints->setCurrentIndex(endpoints->model()->index(0, 0));
+        QTRY_VERIFY(m_window->healthPage()->details()->toPlainText().contains(
+            QStringLiteral("127.0.0.1:%1/readyz").arg(m_port)));
+        // Latency samples for the sparkline.
+        QTRY_VERIFY(!endpoints->model()->index(0, EndpointModel::Trend).data(HistoryRole)
+                         .value<QList<float>>()
+                         .isEmpty());
+
+        m_window->showPage(MainWindow::Database);
+        m_window->databasePage()->refresh();
+        auto *facts = qobject_cast<DatabaseModel *>(m_window->databasePage()->view()->model());
+        QVERIFY(facts);
+        QTRY_VERIFY_WITH_TIMEOUT(facts->facts().reachable(), 10000);
+        QVERIFY(!m_window->databasePage()->status()->text().contains(QLatin1String("not reachable")));
+        QVERIFY(facts->rowCount() >= 5); // version, latency, size, migration, tables
+        QCOMPARE(facts->facts().migrationVersion, 1);
+
+        m_window->showPage(MainWindow::Logs);
+        LogsPage *logs = m_window->logsPage();
+        QTRY_VERIFY_WITH_TIMEOUT(logs->filtered()->rowCount() > 0, 10000);
+        // Ctrl+F finds in the logs from anywhere in the window.
+        m_window->showPage(MainWindow::Services);
+        m_window->activateWindow();
+        QTest::keyClick(m_window.get(), Qt::Key_F, Qt::ControlModifier);
+        QCOMPARE(m_window->pages()->currentIndex(), int(MainWindow::Logs));
+        QTRY_VERIFY(logs->search()->hasFocus());
+        QTest::keyClicks(logs->search(), QStringLiteral("listening"));
+        QTRY_VERIFY(logs->filtered()->rowCount() >= 1);
+        for (int i = 0; i < logs->filtered()->rowCount(); ++i)
+            QVERIFY(logs->filtered()->index(i, 0).data().toString().contains(QLatin1String("listening")));
+        logs->copySelection();
+        QVERIFY(QApplication::clipboard()->text().contains(QLatin1String("\"event\":\"listening\"")));
+        logs->search()->clear();
+        QVERIFY(logs->follow()->isChecked());
+    }
+
+    void notifiesWhenAServiceGoesDownAndRecovers()
+    {
+        const qint64 pid = deckhandPid();
+        QVERIFY(alive(pid));
+        const qsizetype before = m_window->notices().size();
+        ::kill(pid_t(pid), SIGKILL);
+        const auto noticed = [this, before](const char *what) {
+            const QStringList n = m_window->notices().mid(before);
+            for (const QString &s : n) {
+                if (s.contains(QLatin1String(what)))
+                    return true;
+            }
+            return false;
+        };
+        QTRY_VERIFY2_WITH_TIMEOUT(noticed("deckhand in ") && noticed("exit code 9"),
+                                  qPrintable(m_window->notices().join(u'\n')), 10000);
+        // The supervisor restarts it; the window says it recovered.
+        QTRY_VERIFY_WITH_TIMEOUT(noticed("recovered"), 20000);
+        QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::Health), QStringLiteral("healthy"), 10000);
+        QVERIFY(deckhandPid() != pid);
+    }
+
+    void switcherShortcutsAndEngineErrors()
+    {
+        QTest::keyClick(m_window.get(), Qt::Key_2, Qt::ControlModifier);
+        QCOMPARE(m_window->currentEnvironment(), m_compose);
+        QCOMPARE(m_window->sidebar()->currentIndex().row(), 1);
+        // No engine at that host: said in words, with what to do.
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->banner()->isVisible(), 10000);
+        QVERIFY2(m_window->banner()->text().contains(QLatin1String("Docker engine")),
+                 qPrintable(m_window->banner()->text()));
+        QVERIFY(m_window->banner()->text().contains(QLatin1String("not running or not reachable")));
+        // Deployments of a compose environment: the registry's answer shows, no crash.
+        m_window->showPage(MainWindow::Deployments);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            !m_window->deploymentsPage()->findChild<QLabel *>(QStringLiteral("tagsStatus"))
+                 ->text()
+                 .contains(QLatin1String("Asking")),
+            20000);
+        QVERIFY(!m_window->deploymentsPage()->rollbackButton()->isEnabled());
+
+        QTest::keyClick(m_window.get(), Qt::Key_1, Qt::ControlModifier);
+        QCOMPARE(m_window->currentEnvironment(), m_local);
+        QCOMPARE(m_window->sidebar()->currentIndex().row(), 0);
+        // A native environment deploys nothing, and says why.
+        QVERIFY(m_window->deploymentsPage()
+                    ->findChild<QLabel *>(QStringLiteral("deploymentsNone"))
+                    ->text()
+                    .contains(QLatin1String("no image to deploy")));
+        // Controls have names for assistive technology.
+        for (QWidget *w : std::initializer_list<QWidget *> {
+                 m_window->sidebar(), m_window->servicesPage()->view(),
+                 m_window->healthPage()->view(), m_window->logsPage()->search() })
+            QVERIFY2(!w->accessibleName().isEmpty(), qPrintable(w->objectName()));
+        m_window->showPage(MainWindow::Services);
+    }
+
+    void settingsRejectAnInvalidFieldWithItsMessage()
+    {
+        const QString target = SettingsDialog::targetPath();
+        QVERIFY(!QFileInfo::exists(target));
+        m_window->openSettings();
+        SettingsDialog *dialog = nullptr;
+        QTRY_VERIFY((dialog = m_window->findChild<SettingsDialog *>()) && dialog->isVisible());
+        dialog->selectEnvironment(m_compose);
+        auto *project = qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("compose.project")));
+        QVERIFY(project);
+        project->setText(QStringLiteral("Not A Project"));
+        auto *save = dialog->findChild<QPushButton *>(QStringLiteral("saveEnvironments"));
+        QVERIFY(save);
+        QTest::mouseClick(save, Qt::LeftButton);
+        QVERIFY2(dialog->errorFor(QStringLiteral("compose.project")).contains(
+                     QLatin1String("is not a valid project name")),
+                 qPrintable(dialog->errorFor(QStringLiteral("compose.project"))));
+        QVERIFY(dialog->isVisible());
+        QVERIFY(!QFileInfo::exists(target)); // nothing written
+        QCOMPARE(dialog->focusWidget(), project); // the first field with a problem
+
+        // A typed secret goes to the keychain or nowhere; never into the file.
+        project->setText(m_compose);
+        dialog->selectEnvironment(m_local);
+        auto *source = qobject_cast<QComboBox *>(dialog->fieldWidget(QStringLiteral("database.keychain")));
+        QVERIFY(source);
+        source->setCurrentIndex(source->findData(QStringLiteral("libpq")));
+        auto *description = qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("description")));
+        description->setText(QStringLiteral("edited in the dialog"));
+        QSignalSpy changed(m_workspace.get(), &Workspace::environmentsChanged);
+        QTest::mouseClick(save, Qt::LeftButton);
+        QTRY_VERIFY(!dialog->isVisible() || !dialog->generalError().isEmpty());
+        QVERIFY2(dialog->generalError().isEmpty(), qPrintable(dialog->generalError()));
+        QVERIFY(QFileInfo::exists(target));
+        const auto saved = loadEnvironments(target);
+        QVERIFY2(saved.ok(), qPrintable(saved ? QString() : saved.error()));
+        QCOMPARE(saved->find(m_local)->description, QStringLiteral("edited in the dialog"));
+        QCOMPARE(saved->find(m_compose)->project, m_compose);
+        QTRY_COMPARE(changed.size(), 1);
+        // The running native environment kept running through the reload.
+        QVERIFY(alive(deckhandPid()));
+    }
+
+    void rollbackConfirmationSaysWhatChanges()
+    {
+        RollbackPlan plan;
+        plan.service = QStringLiteral("api");
+        plan.fromTag = QStringLiteral("sha-bbbbbbb");
+        plan.fromDigest = QStringLiteral("sha256:") + QString(64, QLatin1Char('b'));
+        plan.toTag = QStringLiteral("sha-aaaaaaa");
+        plan.toDigest = QStringLiteral("sha256:") + QString(64, QLatin1Char('a'));
+        RollbackDialog calm(plan, QStringLiteral("staging"), RollbackDialog::Kind::Rollback, 10000);
+        QCOMPARE(calm.headline(), QStringLiteral("Roll back api in staging to sha-aaaaaaa?"));
+        QCOMPARE(calm.change(), QStringLiteral("sha-bbbbbbb (bbbbbbbbbbbb) \u2192 sha-aaaaaaa (aaaaaaaaaaaa)"));
+        QVERIFY(calm.warning().isEmpty());
+        QVERIFY(calm.confirmButton()->isDefault());
+
+        plan.schemaWarning = QStringLiteral("The database is at schema version 3, newer than sha-aaaaaaa expects (2)");
+        RollbackDialog warned(plan, QStringLiteral("staging"), RollbackDialog::Kind::Rollback, 10000);
+        warned.show();
+        QCOMPARE(warned.warning(), plan.schemaWarning);
+        // With a warning, Enter does not roll back.
+        QVERIFY(!warned.confirmButton()->isDefault());
+        QSignalSpy accepted(&warned, &QDialog::accepted);
+        QTest::mouseClick(warned.confirmButton(), Qt::LeftButton);
+        QCOMPARE(accepted.size(), 1);
+    }
+
+    void aBrokenEnvironmentsFileIsShownNotFatal()
+    {
+        const QString bad = m_dir.filePath(QStringLiteral("bad.json"));
+        writeConfig(bad, { QJsonObject { { QStringLiteral("name"), QStringLiteral("Bad Name") },
+                                         { QStringLiteral("kind"), QStringLiteral("native") } } });
+        Workspace other;
+        const Outcome r = other.load(bad);
+        QVERIFY(!r.ok());
+        QVERIFY(r.error().contains(QLatin1String("bad.json")));
+        QVERIFY(other.load(defaultEnvironmentsResource()).ok());
+        MainWindow w(&other);
+        w.setStartupError(r.error());
+        QVERIFY(w.banner()->text().contains(QLatin1String("bad.json")));
+        QVERIFY(w.banner()->text().contains(QLatin1String("name")));
+        QCOMPARE(w.sidebar()->model()->rowCount(), 3); // the built-in ones
+    }
+
+    void newModelsPassTheModelTester()
+    {
+        DeploymentModel deployments;
+        QAbstractItemModelTester t1(&deployments, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        Deployment d;
+        d.id = 7;
+        d.service = QStringLiteral("api");
+        d.fromTag = QStringLiteral("sha-a");
+        d.toTag = QStringLiteral("sha-b");
+        d.toDigest = QStringLiteral("sha256:0123456789abcdef");
+        d.outcome = Deployment::Outcome::Reverted;
+        d.startedAt = QDateTime::currentDateTimeUtc().addSecs(-30);
+        d.finishedAt = d.startedAt.addSecs(12);
+        d.reason = QStringLiteral("gate failed");
+        d.logLines = { QStringLiteral("one"), QStringLiteral("two") };
+        deployments.setDeployments({ d, d });
+        QCOMPARE(deployments.rowCount(), 2);
+        QCOMPARE(deployments.index(0, DeploymentModel::To).data().toString(),
+                 QStringLiteral("sha-b (0123456789ab)"));
+        QCOMPARE(deployments.index(0, DeploymentModel::Outcome).data().toString(), QStringLiteral("reverted"));
+        QCOMPARE(deployments.index(0, DeploymentModel::Duration).data().toString(), QStringLiteral("12.0 s"));
+        QCOMPARE(deployments.index(0, 0).data(DetailRole).toString(), QStringLiteral("one\ntwo"));
+
+        LogStore store(100);
+        LogModel logs;
+        QAbstractItemModelTester t2(&logs, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        logs.setCapacity(50);
+        logs.setSource(&store, QStringLiteral("api"));
+        for (int i = 0; i < 200; ++i) {
+            store.append(QStringLiteral("api"), QStringLiteral("{\"level\":\"%1\",\"n\":%2}")
+                                                    .arg(i % 2 ? QStringLiteral("error") : QStringLiteral("info"))
+                                                    .arg(i));
+            store.append(QStringLiteral("worker"), QStringLiteral("other"));
+        }
+        // Bounded: only the newest 50 of api's lines, in order.
+        QTRY_COMPARE(logs.rowCount(), 50);
+        QVERIFY(logs.index(49, 0).data().toString().contains(QLatin1String("\"n\":199")));
+        QVERIFY(logs.index(0, 0).data().toString().contains(QLatin1String("\"n\":150")));
+        QCOMPARE(logs.index(49, 0).data(LevelRole).toString(), QStringLiteral("error"));
+        logs.setSource(&store, {});
+        QVERIFY(logs.index(0, 0).data().toString().contains(QLatin1String(" | ")));
+    }
+
+    void stopThroughTheToolbar()
+    {
+        m_window->selectEnvironment(m_local);
+        const qint64 pid = deckhandPid();
+        QVERIFY(alive(pid));
+        QToolButton *stop = toolButton(m_window->stopAction());
+        QVERIFY(stop && stop->isEnabled());
+        const qsizetype notices = m_window->notices().size();
+        QSignalSpy finished(m_workspace.get(), &Workspace::operationFinished);
+        QTest::mouseClick(stop, Qt::LeftButton);
+        QVERIFY(finished.wait(15000));
+        QVERIFY(finished.first().at(1).value<OperationResult>().ok());
+        QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::State), QStringLiteral("exited"), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::Health), QStringLiteral("down"), 5000);
+        QTRY_VERIFY(!alive(pid));
+        // Stopping on purpose is not news.
+        QCOMPARE(m_window->notices().size(), notices);
+        // Start again, for the last test.
+        QSignalSpy again(m_workspace.get(), &Workspace::operationFinished);
+        m_window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(m_window.get()));
+        QTest::keyClick(m_window.get(), Qt::Key_S, Qt::ControlModifier | Qt::ShiftModifier);
+        QVERIFY(again.wait(15000));
+        QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::State), QStringLiteral("running"), 10000);
+    }
+
+    void quitStopsWhatItRuns()
+    {
+        const qint64 pid = deckhandPid();
+        QVERIFY(alive(pid));
+        // What Quit does before it leaves (leaving would end this test too).
+        QSignalSpy done(m_workspace.get(), &Workspace::shutdownFinished);
+        m_workspace->shutdown();
+        QVERIFY(done.wait(15000));
+        QTRY_VERIFY_WITH_TIMEOUT(!alive(pid), 5000);
+        QVERIFY(!m_workspace->hasRunningNative());
+    }
+
+    void cleanupTestCase()
+    {
+        m_window.reset();
+        m_workspace.reset();
+    }
+};
+
+QTEST_MAIN(TestWindow)
+#include "tst_window.moc"
