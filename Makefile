@@ -8,7 +8,7 @@ DECKHAND := $(BUILD_DIR)/services/deckhand/deckhand
 CTL := $(BUILD_DIR)/cli/pilothousectl
 GUI := $(BUILD_DIR)/gui/pilothouse
 
-.PHONY: all setup build run test test-unit bench format format-check clean
+.PHONY: all setup build run test test-unit bench screenshots format format-check clean
 
 all: build
 
@@ -40,7 +40,11 @@ bench: build
 	@scripts/setup.sh bench
 	/usr/bin/python3 tests/bench/http_bench.py --deckhand $(DECKHAND)
 	$(BUILD_DIR)/tests/bench/bench_monitor --deckhand $(DECKHAND)
+	/usr/bin/python3 tests/bench/bench_window.py --build $(BUILD_DIR)
 	/usr/bin/python3 tests/bench/bench_rollback.py --ctl $(CTL)
+
+screenshots: build
+	/usr/bin/python3 tests/gui/screenshots.py --shoot $(BUILD_DIR)/tests/gui_shoot --out docs/screenshots
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

@@ -63,7 +63,8 @@ void DatabasePage::setSession(StackSession *session)
         show(probe->facts());
     } else {
         m_model->setFacts({});
-        m_status->setText(tr("%1: not probed yet").arg(session->environment().database->displayDsn()));
+        m_status->setText(
+            tr("%1: not probed yet").arg(session->environment().database->displayDsn()));
         m_checked->clear();
     }
 }
@@ -83,17 +84,17 @@ void DatabasePage::show(const DatabaseFacts &f)
     m_refresh->setEnabled(true);
     m_model->setFacts(f);
     const Tone tone = f.reachable() ? Tone::Good : Tone::Bad;
-    const QString detail = f.reachable()
-        ? QStringLiteral("%1 %2 \u00b7 %3 ms")
-              .arg(f.engine, f.serverVersion)
-              .arg(f.latencyMs, 0, 'f', 2)
-        : f.error;
+    const QString detail = f.reachable() ? QStringLiteral("%1 %2 \u00b7 %3 ms")
+                                               .arg(f.engine, f.serverVersion)
+                                               .arg(f.latencyMs, 0, 'f', 2)
+                                         : f.error;
     m_status->setText(QStringLiteral("<b style='color:%1'>%2</b> %3")
                           .arg(colourOf(tone).name(),
                                f.reachable() ? tr("reachable") : tr("not reachable"),
                                detail.toHtmlEscaped()));
     m_checked->setText(
-        tr("checked %1").arg(QLocale().toString(f.checkedAt.toLocalTime().time(), QLocale::LongFormat)));
+        tr("checked %1")
+            .arg(QLocale().toString(f.checkedAt.toLocalTime().time(), QLocale::LongFormat)));
 }
 
 } // namespace pilothouse::gui

@@ -37,7 +37,8 @@ QSize StatusDelegate::sizeHint(const QStyleOptionViewItem &option, const QModelI
 {
     QSize s = QStyledItemDelegate::sizeHint(option, index);
     const QFontMetrics fm(option.font);
-    s.setWidth(std::max(s.width(), fm.horizontalAdvance(index.data().toString()) + fm.height() + 12));
+    s.setWidth(
+        std::max(s.width(), fm.horizontalAdvance(index.data().toString()) + fm.height() + 12));
     s.setHeight(std::max(s.height(), fm.height() + 8));
     return s;
 }

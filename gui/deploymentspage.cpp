@@ -77,7 +77,9 @@ DeploymentsPage::DeploymentsPage(QWidget *parent)
     m_logLines->setAccessibleName(tr("Last log lines of the failed container"));
     m_logLines->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     m_logLines->setMaximumBlockCount(200);
+    m_logLines->setMaximumHeight(140);
     m_logLines->hide();
+    m_progress->hide(); // shown while a deployment runs
 
     // Left: the tags.
     auto *left = new QWidget(this);
@@ -144,6 +146,7 @@ DeploymentsPage::DeploymentsPage(QWidget *parent)
     m_history->setItemDelegateForColumn(
         DeploymentModel::Outcome,
         new StatusDelegate([](int s) { return toneOf(Deployment::Outcome(s)); }, m_history));
+    m_history->setWordWrap(false);
     m_history->setColumnWidth(DeploymentModel::Started, 150);
     m_history->setColumnWidth(DeploymentModel::From, 190);
     m_history->setColumnWidth(DeploymentModel::To, 190);
@@ -234,6 +237,7 @@ void DeploymentsPage::setEnvironment(Workspace *workspace, const QString &enviro
     m_connections << connect(workspace->history(), &HistoryStore::changed, this,
                              &DeploymentsPage::reloadHistory);
     const bool busy = m_deployer->isBusy();
+    m_progress->setVisible(busy);
     m_bar->setVisible(busy);
     m_cancel->setVisible(busy);
     m_step->setText(busy ? toString(m_deployer->step()) : tr("No deployment running."));
@@ -256,9 +260,9 @@ void DeploymentsPage::updateRunning()
             continue;
         parts << tr("<b>%1</b> runs %2%3")
                      .arg(r.state.service.toHtmlEscaped(), r.state.tag.toHtmlEscaped(),
-                          r.state.digest.isEmpty()
-                              ? QString()
-                              : QStringLiteral(" <small>(%1)</small>").arg(shortDigest(r.state.digest)));
+                          r.state.digest.isEmpty() ? QString()
+                                                   : QStringLiteral(" <small>(%1)</small>")
+                                                         .arg(shortDigest(r.state.digest)));
     }
     m_running->setText(parts.isEmpty() ? tr("Nothing runs in %1 right now.").arg(m_environment)
                                        : parts.join(QStringLiteral(" &nbsp;&middot;&nbsp; ")));
@@ -390,11 +394,12 @@ void DeploymentsPage::confirm(const RollbackPlan &plan, bool isRollback)
 {
     if (m_dialog)
         m_dialog->close();
-    const Environment *env = m_workspace ? m_workspace->environments().find(m_environment) : nullptr;
-    auto *dialog = new RollbackDialog(
-        plan, m_environment,
-        isRollback ? RollbackDialog::Kind::Rollback : RollbackDialog::Kind::Deploy,
-        env ? env->healthWindowMs : 0, this);
+    const Environment *env =
+        m_workspace ? m_workspace->environments().find(m_environment) : nullptr;
+    auto *dialog = new RollbackDialog(plan, m_environment,
+                                      isRollback ? RollbackDialog::Kind::Rollback
+                                                 : RollbackDialog::Kind::Deploy,
+                                      env ? env->healthWindowMs : 0, this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     m_dialog = dialog;
     connect(dialog, &QDialog::accepted, this, [this, plan, isRollback] {
@@ -412,6 +417,7 @@ void DeploymentsPage::confirm(const RollbackPlan &plan, bool isRollback)
 
 void DeploymentsPage::onStep(DeployStep step, const QString &message)
 {
+    m_progress->show();
     m_bar->show();
     m_cancel->show();
     m_cancel->setEnabled(step != DeployStep::Reverting);
@@ -434,20 +440,23 @@ void DeploymentsPage::onStep(DeployStep step, const QString &message)
 
 void DeploymentsPage::onFinished(const DeployResult &r)
 {
+    m_progress->hide();
     m_bar->hide();
     m_cancel->hide();
     m_step->setText(tr("No deployment running."));
-    const Tone tone = r.ok()                                          ? Tone::Good
+    const Tone tone = r.ok() ? Tone::Good
         : r.outcome == DeployResult::Outcome::Refused ||
-            r.outcome == DeployResult::Outcome::Cancelled ? Tone::Neutral
-        : r.outcome == DeployResult::Outcome::Reverted    ? Tone::Warning
-                                                          : Tone::Bad;
-    m_outcome->setText(QStringLiteral("<b style='color:%1'>%2</b>: %3")
-                           .arg(colourOf(tone).name(), toString(r.outcome).toHtmlEscaped(),
-                                r.message.toHtmlEscaped()) +
-                       (r.schemaWarning.isEmpty()
-                            ? QString()
-                            : QStringLiteral("<br><i>%1</i>").arg(r.schemaWarning.toHtmlEscaped())));
+            r.outcome == DeployResult::Outcome::Cancelled
+        ? Tone::Neutral
+        : r.outcome == DeployResult::Outcome::Reverted ? Tone::Warning
+                                                       : Tone::Bad;
+    m_outcome->setText(
+        QStringLiteral("<b style='color:%1'>%2</b>: %3")
+            .arg(colourOf(tone).name(), toString(r.outcome).toHtmlEscaped(),
+                 r.message.toHtmlEscaped()) +
+        (r.schemaWarning.isEmpty()
+             ? QString()
+             : QStringLiteral("<br><i>%1</i>").arg(r.schemaWarning.toHtmlEscaped())));
     m_logLines->setPlainText(r.logLines.join(QLatin1Char('\n')));
     m_logLines->setVisible(!r.logLines.isEmpty());
     for (auto &[s, l] : m_steps)

@@ -38,6 +38,7 @@ HealthPage::HealthPage(QWidget *parent)
         EndpointModel::Status,
         new StatusDelegate([](int s) { return toneOf(EndpointStatus(s)); }, m_view));
     m_view->setItemDelegateForColumn(EndpointModel::Trend, new SparklineDelegate(m_view));
+    m_view->setWordWrap(false);
     m_view->setColumnWidth(EndpointModel::Service, 110);
     m_view->setColumnWidth(EndpointModel::Url, 260);
     m_view->setColumnWidth(EndpointModel::Status, 80);
@@ -106,7 +107,7 @@ void HealthPage::showDetails()
             html += QStringLiteral("<tr><td>%1</td><td><b style='color:%2'>%3</b></td><td>%4</td>"
                                    "<td>%5</td></tr>")
                         .arg(c.name.toHtmlEscaped(),
-                             colourOf(c.status == health::Status::Pass   ? Tone::Good
+                             colourOf(c.status == health::Status::Pass       ? Tone::Good
                                           : c.status == health::Status::Warn ? Tone::Busy
                                                                              : Tone::Bad)
                                  .name(),

@@ -77,7 +77,8 @@ LogsPage::LogsPage(QWidget *parent)
     setTabOrder(m_search, m_follow);
     setTabOrder(m_follow, m_view);
 
-    connect(m_search, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
+    connect(m_search, &QLineEdit::textChanged, m_proxy,
+            &QSortFilterProxyModel::setFilterFixedString);
     connect(m_services, &QComboBox::currentIndexChanged, this, &LogsPage::sourceChanged);
     connect(copy, &QPushButton::clicked, this, &LogsPage::copySelection);
     connect(clear, &QPushButton::clicked, m_model, &LogModel::clear);
@@ -166,7 +167,8 @@ void LogsPage::reloadServices()
 
 void LogsPage::sourceChanged()
 {
-    m_model->setSource(m_session ? m_session->logs() : nullptr, m_services->currentData().toString());
+    m_model->setSource(m_session ? m_session->logs() : nullptr,
+                       m_services->currentData().toString());
     m_count->setText(tr("the newest %n lines are kept", nullptr, int(m_model->capacity())));
 }
 

@@ -15,8 +15,9 @@ int main(int argc, char *argv[])
     // Without a display Qt would abort with its own message; say what to do instead.
     if (qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY") &&
         qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
-        std::fprintf(stderr, "pilothouse: no display (DISPLAY or WAYLAND_DISPLAY is not set); "
-                             "run the environment headless with: pilothousectl up --env local\n");
+        std::fprintf(stderr,
+                     "pilothouse: no display (DISPLAY or WAYLAND_DISPLAY is not set); "
+                     "run the environment headless with: pilothousectl up --env local\n");
         return 2;
     }
     QApplication app(argc, argv);
@@ -47,10 +48,11 @@ int main(int argc, char *argv[])
     if (const Outcome loaded = workspace.load(config); !loaded) {
         // A broken file must not keep the panel closed: the built-in
         // environments, with the problems shown on top.
-        startupError = QApplication::translate(
-                           "main", "The environments file has problems, so the built-in "
-                                   "environments are shown until it is fixed (Settings):\n%1")
-                           .arg(loaded.error());
+        startupError =
+            QApplication::translate("main",
+                                    "The environments file has problems, so the built-in "
+                                    "environments are shown until it is fixed (Settings):\n%1")
+                .arg(loaded.error());
         if (const Outcome fallback = workspace.load(defaultEnvironmentsResource()); !fallback) {
             std::fprintf(stderr, "pilothouse: %s\n", qPrintable(fallback.error()));
             return 3;

@@ -58,7 +58,8 @@ public:
         const int badgeWidth = fm.horizontalAdvance(badge) + fm.height() + 4;
         painter->save();
         const bool selected = option.state & QStyle::State_Selected;
-        painter->setPen(option.palette.color(selected ? QPalette::HighlightedText : QPalette::Text));
+        painter->setPen(
+            option.palette.color(selected ? QPalette::HighlightedText : QPalette::Text));
         QFont bold = option.font;
         bold.setBold(true);
         painter->setFont(bold);
@@ -260,8 +261,7 @@ void MainWindow::buildActions()
 
     connect(m_start, &QAction::triggered, this, [this] { m_workspace->up(m_environment); });
     connect(m_stop, &QAction::triggered, this, [this] { m_workspace->down(m_environment); });
-    connect(m_restart, &QAction::triggered, this,
-            [this] { m_workspace->restart(m_environment); });
+    connect(m_restart, &QAction::triggered, this, [this] { m_workspace->restart(m_environment); });
     connect(m_cancel, &QAction::triggered, this, [this] { m_workspace->cancel(m_environment); });
     connect(m_refresh, &QAction::triggered, this, &MainWindow::refresh);
     connect(m_settings, &QAction::triggered, this, &MainWindow::openSettings);
@@ -374,9 +374,8 @@ void MainWindow::selectEnvironment(const QString &name)
     m_sessionConnections << connect(session, &StackSession::servicesChanged, this,
                                     &MainWindow::updateActions);
     if (Deployer *d = m_workspace->deployer(name)) {
-        m_sessionConnections << connect(d, &Deployer::stepChanged, this, [this] {
-            updateActions();
-        });
+        m_sessionConnections << connect(d, &Deployer::stepChanged, this,
+                                        [this] { updateActions(); });
     }
     updateTitle();
     updateBanner();
@@ -449,9 +448,9 @@ void MainWindow::onOperationStarted(const QString &environment, StackOperation o
         return;
     m_lastError.clear();
     updateBanner();
-    m_statusLabel->setText(service.isEmpty() ? tr("%1: %2...").arg(environment, toString(op))
-                                             : tr("%1: %2 %3...").arg(environment, toString(op),
-                                                                      service));
+    m_statusLabel->setText(service.isEmpty()
+                               ? tr("%1: %2...").arg(environment, toString(op))
+                               : tr("%1: %2 %3...").arg(environment, toString(op), service));
     updateActions();
     m_busy->show();
     m_cancel->setEnabled(true);
@@ -535,7 +534,9 @@ void MainWindow::closeEvent(QCloseEvent *event)
         // Like other tray tools: closing hides; Quit (Ctrl+Q, tray menu) leaves.
         saveSettings();
         hide();
-        m_tray->notify({ Notice::Kind::Recovered, {}, tr("Pilothouse keeps watching"),
+        m_tray->notify({ Notice::Kind::Recovered,
+                         {},
+                         tr("Pilothouse keeps watching"),
                          tr("It is in the tray; Quit from its menu.") });
         event->ignore();
         return;

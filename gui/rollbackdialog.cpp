@@ -28,17 +28,16 @@ RollbackDialog::RollbackDialog(const RollbackPlan &plan, const QString &environm
     const bool rollback = kind == Kind::Rollback;
     setWindowTitle(rollback ? tr("Roll back") : tr("Deploy"));
     setObjectName(QStringLiteral("rollbackDialog"));
-    m_headline->setText(
-        (rollback ? tr("Roll back %1 in %2 to %3?") : tr("Deploy %3 to %1 in %2?"))
-            .arg(plan.service, environment, plan.toTag));
+    m_headline->setText((rollback ? tr("Roll back %1 in %2 to %3?") : tr("Deploy %3 to %1 in %2?"))
+                            .arg(plan.service, environment, plan.toTag));
     QFont big = m_headline->font();
     big.setBold(true);
     big.setPointSizeF(big.pointSizeF() * 1.15);
     m_headline->setFont(big);
     m_headline->setWordWrap(true);
-    m_change->setText(tr("%1 \u2192 %2")
-                          .arg(withDigest(plan.fromTag, plan.fromDigest),
-                               withDigest(plan.toTag, plan.toDigest)));
+    m_change->setText(
+        tr("%1 \u2192 %2")
+            .arg(withDigest(plan.fromTag, plan.fromDigest), withDigest(plan.toTag, plan.toDigest)));
     m_change->setObjectName(QStringLiteral("rollbackChange"));
     m_change->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_warning->setObjectName(QStringLiteral("schemaWarning"));

@@ -53,11 +53,13 @@ ServicesPage::ServicesPage(QWidget *parent)
     m_view->setItemDelegateForColumn(
         ServiceModel::Health,
         new StatusDelegate([](int s) { return toneOf(ServiceHealth(s)); }, m_view));
-    m_view->setColumnWidth(ServiceModel::Service, 130);
-    m_view->setColumnWidth(ServiceModel::Image, 300);
-    m_view->setColumnWidth(ServiceModel::State, 90);
-    m_view->setColumnWidth(ServiceModel::Health, 110);
-    m_view->setColumnWidth(ServiceModel::Ports, 200);
+    m_view->setWordWrap(false);
+    m_view->setColumnWidth(ServiceModel::Service, 120);
+    m_view->setColumnWidth(ServiceModel::Image, 250);
+    m_view->setColumnWidth(ServiceModel::State, 80);
+    m_view->setColumnWidth(ServiceModel::Health, 100);
+    m_view->setColumnWidth(ServiceModel::Ports, 170);
+    m_view->setColumnWidth(ServiceModel::Uptime, 90);
 
     m_stale->setObjectName(QStringLiteral("staleNote"));
     m_stale->setWordWrap(true);
@@ -101,8 +103,9 @@ ServicesPage::ServicesPage(QWidget *parent)
     m_uptime->setInterval(10000);
     connect(m_uptime, &QTimer::timeout, this, [this] {
         if (m_model->rowCount() > 0)
-            emit m_model->dataChanged(m_model->index(0, ServiceModel::Uptime),
-                                      m_model->index(m_model->rowCount() - 1, ServiceModel::Uptime));
+            emit m_model->dataChanged(
+                m_model->index(0, ServiceModel::Uptime),
+                m_model->index(m_model->rowCount() - 1, ServiceModel::Uptime));
     });
     m_uptime->start();
     updateActions();
@@ -117,9 +120,8 @@ void ServicesPage::setEnvironment(Workspace *workspace, const QString &environme
     if (workspace && !workspace->hasLiveData(environment)) {
         const Snapshot snap = workspace->snapshot(environment);
         lastKnown = snap.rows;
-        m_stale->setText(
-            tr("Last known state, from %1; live data follows.")
-                .arg(QLocale().toString(snap.at.toLocalTime(), QLocale::ShortFormat)));
+        m_stale->setText(tr("Last known state, from %1; live data follows.")
+                             .arg(QLocale().toString(snap.at.toLocalTime(), QLocale::ShortFormat)));
     }
     m_model->setSession(session, lastKnown);
 }

@@ -230,8 +230,8 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     addField(imageForm, QStringLiteral("image.tokenEnv"), tr("Token variable"), m_tokenEnv);
     addField(imageForm, QStringLiteral("image.token"), tr("Registry &token"), m_token,
              tr("goes to the system keychain, never to the file"));
-    addField(imageForm, QStringLiteral("deploy.healthWindowSeconds"), tr("Health window"),
-             m_window, tr("how long a new tag must stay healthy"));
+    addField(imageForm, QStringLiteral("deploy.healthWindowSeconds"), tr("Health window"), m_window,
+             tr("how long a new tag must stay healthy"));
     addField(imageForm, QStringLiteral("deploy.timeoutSeconds"), tr("Gate timeout"), m_timeout,
              tr("how long it may take to get healthy before it is reverted"));
     formLayout->addWidget(image);
@@ -386,7 +386,7 @@ void SettingsDialog::load(int row)
     }
     const QJsonObject db = sub(e, "database");
     m_dsn->setText(str(db, "dsn"));
-    m_passwordSource->setCurrentIndex(db.value(u"keychain").toBool() ? 2
+    m_passwordSource->setCurrentIndex(db.value(u"keychain").toBool()    ? 2
                                           : db.contains(u"passwordEnv") ? 1
                                                                         : 0);
     m_passwordEnv->setText(str(db, "passwordEnv"));
@@ -651,8 +651,9 @@ void SettingsDialog::save()
                                   ? issue.message
                                   : tr("%1: %2%3")
                                         .arg(issue.environment,
-                                             issue.field.isEmpty() ? QString()
-                                                                   : issue.field + QStringLiteral(": "),
+                                             issue.field.isEmpty()
+                                                 ? QString()
+                                                 : issue.field + QStringLiteral(": "),
                                              issue.message));
                 continue;
             }
@@ -660,7 +661,8 @@ void SettingsDialog::save()
             const QString text = issue.field == best
                 ? issue.message
                 : QStringLiteral("%1: %2").arg(issue.field, issue.message);
-            error->setText(error->text().isEmpty() ? text : error->text() + QLatin1Char('\n') + text);
+            error->setText(error->text().isEmpty() ? text
+                                                   : error->text() + QLatin1Char('\n') + text);
             error->show();
         }
         if (!elsewhere.isEmpty()) {
@@ -687,24 +689,23 @@ void SettingsDialog::save()
     auto pending = std::make_shared<int>(int(m_secrets.size()));
     auto failed = std::make_shared<QStringList>();
     for (auto it = m_secrets.cbegin(); it != m_secrets.cend(); ++it) {
-        writeSecret(it.key(), it.value(), this,
-                    [this, json, pending, failed, key = it.key()](Outcome r) {
-                        if (!r)
-                            *failed << tr("%1: %2").arg(key, r.error());
-                        if (--*pending > 0)
-                            return;
-                        m_saving = false;
-                        m_save->setEnabled(true);
-                        if (!failed->isEmpty()) {
-                            m_general->setText(
-                                tr("Not saved: the keychain did not take the secrets:\n%1")
-                                    .arg(failed->join(QLatin1Char('\n'))));
-                            m_general->show();
-                            return;
-                        }
-                        m_secrets.clear();
-                        finishSave(json);
-                    });
+        writeSecret(
+            it.key(), it.value(), this, [this, json, pending, failed, key = it.key()](Outcome r) {
+                if (!r)
+                    *failed << tr("%1: %2").arg(key, r.error());
+                if (--*pending > 0)
+                    return;
+                m_saving = false;
+                m_save->setEnabled(true);
+                if (!failed->isEmpty()) {
+                    m_general->setText(tr("Not saved: the keychain did not take the secrets:\n%1")
+                                           .arg(failed->join(QLatin1Char('\n'))));
+                    m_general->show();
+                    return;
+                }
+                m_secrets.clear();
+                finishSave(json);
+            });
     }
 }
 

@@ -43,11 +43,13 @@ void Tray::rebuildMenu()
     m_menu->addSeparator();
     for (const Environment &e : m_workspace->environments().environments) {
         const ServiceHealth h = m_workspace->health(e.name);
-        QMenu *sub = m_menu->addMenu(statusIcon(toneOf(h)),
-                                     tr("%1 \u2014 %2").arg(e.name, label(h)));
+        QMenu *sub =
+            m_menu->addMenu(statusIcon(toneOf(h)), tr("%1 \u2014 %2").arg(e.name, label(h)));
         const QString name = e.name;
-        sub->addAction(gui::icon("start"), tr("Start"), this, [this, name] { m_workspace->up(name); });
-        sub->addAction(gui::icon("stop"), tr("Stop"), this, [this, name] { m_workspace->down(name); });
+        sub->addAction(gui::icon("start"), tr("Start"), this,
+                       [this, name] { m_workspace->up(name); });
+        sub->addAction(gui::icon("stop"), tr("Stop"), this,
+                       [this, name] { m_workspace->down(name); });
         sub->addAction(gui::icon("restart"), tr("Restart"), this,
                        [this, name] { m_workspace->restart(name); });
     }
@@ -71,8 +73,7 @@ bool Tray::notify(const Notice &n)
 {
     if (!m_icon || !m_icon->isVisible() || !QSystemTrayIcon::supportsMessages())
         return false;
-    const bool bad =
-        n.kind == Notice::Kind::Unhealthy || n.kind == Notice::Kind::DeploymentFailed;
+    const bool bad = n.kind == Notice::Kind::Unhealthy || n.kind == Notice::Kind::DeploymentFailed;
     m_icon->showMessage(n.title, n.text,
                         bad ? QSystemTrayIcon::Warning : QSystemTrayIcon::Information, 8000);
     return true;

@@ -257,17 +257,16 @@ QList<ServiceRow> StackSession::services() const
     QList<ServiceRow> rows;
     QSet<QString> seen;
     const auto endpointsOf = [this](const QString &service) {
-        bool any = false;
+        const QList<int> ids = m_monitor->idsOf(service);
         QString detail;
-        for (int id : m_monitor->ids()) {
+        for (int id : ids) {
             const EndpointState *e = m_monitor->endpoint(id);
-            if (e->service == service) {
-                any = true;
-                if (detail.isEmpty() && e->status != EndpointStatus::Pass)
-                    detail = e->detail;
+            if (e->status != EndpointStatus::Pass) {
+                detail = e->detail;
+                break;
             }
         }
-        return std::pair { any, detail };
+        return std::pair { !ids.isEmpty(), detail };
     };
     const auto configured = [this](const QString &service) {
         for (const WatchedService &s : m_env.services) {

@@ -67,8 +67,7 @@ namespace {
 QHash<QString, QJsonObject> rawEnvironments(const QByteArray &text)
 {
     QHash<QString, QJsonObject> out;
-    const QJsonArray list =
-        QJsonDocument::fromJson(text).object().value(u"environments").toArray();
+    const QJsonArray list = QJsonDocument::fromJson(text).object().value(u"environments").toArray();
     for (const QJsonValue &v : list)
         out.insert(v.toObject().value(u"name").toString(), v.toObject());
     return out;
@@ -222,7 +221,8 @@ Workspace::Entry *Workspace::entry(const QString &environment)
     e->raw = rawEnvironments(m_text).value(environment);
     e->session = std::make_unique<StackSession>(*env);
     StackSession *s = e->session.get();
-    connect(s, &StackSession::servicesChanged, this, [this, environment] { evaluate(environment); });
+    connect(s, &StackSession::servicesChanged, this,
+            [this, environment] { evaluate(environment); });
     connect(s, &StackSession::operationStarted, this,
             [this, environment](StackOperation op, const QString &service) {
                 if (Entry *en = entry(environment))
@@ -256,11 +256,11 @@ Workspace::Entry *Workspace::entry(const QString &environment)
                         return;
                     Notice n;
                     n.environment = environment;
-                    n.kind = r.ok() ? Notice::Kind::DeploymentSucceeded
-                                    : Notice::Kind::DeploymentFailed;
-                    n.title = r.ok() ? tr("Deployed %1 to %2").arg(r.deployment.toTag, environment)
-                                     : tr("Deployment to %1 %2")
-                                           .arg(environment, toString(r.outcome));
+                    n.kind =
+                        r.ok() ? Notice::Kind::DeploymentSucceeded : Notice::Kind::DeploymentFailed;
+                    n.title = r.ok()
+                        ? tr("Deployed %1 to %2").arg(r.deployment.toTag, environment)
+                        : tr("Deployment to %1 %2").arg(environment, toString(r.outcome));
                     n.text = r.message;
                     emit notice(n);
                 });
@@ -364,8 +364,8 @@ void Workspace::evaluate(const QString &environment)
     const ServiceHealth h = s->aggregate();
     // A user's stop or restart (or a deployment) takes services down on purpose.
     const bool deploying = e->deployer && e->deployer->isBusy();
-    const bool quiet = deploying || e->stopping ||
-        (e->quietSince.isValid() && e->quietSince.elapsed() < kQuietMs);
+    const bool quiet =
+        deploying || e->stopping || (e->quietSince.isValid() && e->quietSince.elapsed() < kQuietMs);
     for (const ServiceRow &r : rows) {
         const QString name = r.state.service;
         // A crash the supervisor or the engine restarted from: news even when
@@ -383,7 +383,8 @@ void Workspace::evaluate(const QString &environment)
         const auto before = e->serviceHealth.constFind(name);
         if (before != e->serviceHealth.cend() && !quiet) {
             const ServiceHealth was = *before;
-            const bool bad = r.health == ServiceHealth::Unhealthy || r.health == ServiceHealth::Down;
+            const bool bad =
+                r.health == ServiceHealth::Unhealthy || r.health == ServiceHealth::Down;
             const bool wasBad = was == ServiceHealth::Unhealthy || was == ServiceHealth::Down;
             if (was == ServiceHealth::Healthy && bad) {
                 emit notice({ Notice::Kind::Unhealthy, environment,
@@ -439,10 +440,10 @@ void Workspace::pollOwner(const QString &environment)
                 qint64 pid = 0;
                 QString host, app;
                 lock.getLockInfo(&pid, &host, &app);
-                m_owners.insert(environment, QStringLiteral("%1 (pid %2)")
-                                                 .arg(app.isEmpty() ? tr("another Pilothouse")
-                                                                    : app)
-                                                 .arg(pid));
+                m_owners.insert(environment,
+                                QStringLiteral("%1 (pid %2)")
+                                    .arg(app.isEmpty() ? tr("another Pilothouse") : app)
+                                    .arg(pid));
                 en->session->adoptStates(states);
             });
     connect(client, &NativeControlClient::done, this,
@@ -473,22 +474,21 @@ void Workspace::forward(const QString &environment, StackOperation op, const QSt
         return;
     }
     // Native processes that another front end owns: ask it.
-    const QString name = op == StackOperation::Down    ? QStringLiteral("down")
-        : op == StackOperation::Restart                ? QStringLiteral("restart")
-        : op == StackOperation::StopService            ? QStringLiteral("stop")
-                                                       : QStringLiteral("start");
+    const QString name = op == StackOperation::Down ? QStringLiteral("down")
+        : op == StackOperation::Restart             ? QStringLiteral("restart")
+        : op == StackOperation::StopService         ? QStringLiteral("stop")
+                                                    : QStringLiteral("start");
     emit operationStarted(environment, op, service);
     emit operationProgress(environment, tr("Asking %1, which runs %2").arg(owner, environment));
     auto *client = new NativeControlClient(environment, this);
     auto answered = std::make_shared<std::optional<OperationResult>>();
     connect(client, &NativeControlClient::reply, this,
             [answered, op, service](const QJsonObject &a) {
-                *answered = OperationResult {
-                    op, service,
-                    a.value(u"ok").toBool() ? OperationResult::Outcome::Succeeded
-                                            : OperationResult::Outcome::Failed,
-                    a.value(u"message").toString()
-                };
+                *answered =
+                    OperationResult { op, service,
+                                      a.value(u"ok").toBool() ? OperationResult::Outcome::Succeeded
+                                                              : OperationResult::Outcome::Failed,
+                                      a.value(u"message").toString() };
             });
     connect(client, &NativeControlClient::done, this,
             [this, environment, client, answered, op, service](const QString &error) {
@@ -518,8 +518,9 @@ void Workspace::up(const QString &environment)
         auto control = std::make_unique<NativeControlServer>(e->session.get());
         const Outcome listening = control->listen();
         if (!listening) {
-            const OperationResult r { StackOperation::Up, {}, OperationResult::Outcome::Failed,
-                                      listening.error() };
+            const OperationResult r {
+                StackOperation::Up, {}, OperationResult::Outcome::Failed, listening.error()
+            };
             QMetaObject::invokeMethod(
                 this, [this, environment, r] { emit operationFinished(environment, r); },
                 Qt::QueuedConnection);
@@ -597,7 +598,8 @@ void Workspace::shutdown()
         e.session->down();
     }
     if (*pending == 0)
-        QMetaObject::invokeMethod(this, [this] { emit shutdownFinished(); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            this, [this] { emit shutdownFinished(); }, Qt::QueuedConnection);
 }
 
 } // namespace pilothouse

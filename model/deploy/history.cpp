@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <pwd.h>
+#include <unistd.h>
 
 namespace pilothouse {
 
@@ -81,7 +83,14 @@ QString DeploymentHistory::currentUser()
 {
     QString user = qEnvironmentVariable("USER");
     if (user.isEmpty())
-        user = qEnvironmentVariable("LOGNAME", QStringLiteral("unknown"));
+        user = qEnvironmentVariable("LOGNAME");
+    if (user.isEmpty()) {
+        // Services and containers often run without USER: ask the system.
+        if (const passwd *pw = ::getpwuid(::getuid()); pw && pw->pw_name)
+            user = QString::fromLocal8Bit(pw->pw_name);
+    }
+    if (user.isEmpty())
+        user = QStringLiteral("uid%1").arg(::getuid());
     return user + QLatin1Char('@') + QHostInfo::localHostName();
 }
 

@@ -229,7 +229,32 @@ QVariant ServiceModel::headerData(int section, Qt::Orientation orientation, int 
 
 EndpointModel::EndpointModel(QObject *parent)
     : QAbstractTableModel(parent)
-{ }
+{
+    m_flush.setSingleShot(true);
+    m_flush.setInterval(200);
+    connect(&m_flush, &QTimer::timeout, this, &EndpointModel::flush);
+}
+
+void EndpointModel::flush()
+{
+    if (m_dirty.isEmpty())
+        return;
+    // One notification per run of adjacent rows.
+    QList<int> rows(m_dirty.cbegin(), m_dirty.cend());
+    m_dirty.clear();
+    std::sort(rows.begin(), rows.end());
+    int first = rows.first();
+    int last = first;
+    for (qsizetype i = 1; i <= rows.size(); ++i) {
+        if (i < rows.size() && rows.at(i) == last + 1) {
+            last = rows.at(i);
+            continue;
+        }
+        emit dataChanged(index(first, 0), index(last, ColumnCount - 1));
+        if (i < rows.size())
+            first = last = rows.at(i);
+    }
+}
 
 void EndpointModel::setMonitor(HealthMonitor *monitor)
 {
@@ -237,6 +262,7 @@ void EndpointModel::setMonitor(HealthMonitor *monitor)
         disconnect(c);
     m_connections.clear();
     beginResetModel();
+    m_dirty.clear();
     m_monitor = monitor;
     m_ids = monitor ? monitor->ids() : QList<int> {};
     m_rowOf.clear();
@@ -254,8 +280,13 @@ void EndpointModel::setMonitor(HealthMonitor *monitor)
         });
         m_connections << connect(monitor, &HealthMonitor::endpointChecked, this, [this](int id) {
             const int row = m_rowOf.value(id, -1);
-            if (row >= 0)
-                emit dataChanged(index(row, 0), index(row, ColumnCount - 1));
+            if (row < 0)
+                return;
+            m_dirty.insert(row);
+            if (m_flush.interval() == 0)
+                flush();
+            else if (!m_flush.isActive())
+                m_flush.start();
         });
     }
 }

@@ -7,6 +7,7 @@
 #include <QAbstractTableModel>
 #include <QHash>
 #include <QPointer>
+#include <QSet>
 #include <QTimer>
 
 // Item models over the core, for views and tests. Fed by signals; never
@@ -88,11 +89,19 @@ public:
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
+    // Answers are shown in batches (views repaint once per batch, however
+    // many endpoints answered); 0 shows each at once.
+    void setUpdateIntervalMs(int ms) { m_flush.setInterval(ms); }
+
 private:
+    void flush();
+
     QPointer<HealthMonitor> m_monitor;
     QList<int> m_ids;
     QHash<int, int> m_rowOf;
     QList<QMetaObject::Connection> m_connections;
+    QSet<int> m_dirty; // rows answered since the last flush
+    QTimer m_flush;
 };
 
 // The database facts as name/value rows, tables last.

@@ -49,6 +49,7 @@ int HealthMonitor::addEndpoint(const QString &service, const HealthEndpoint &end
     e.service = service;
     e.endpoint = endpoint;
     m_endpoints.insert(id, e);
+    m_byService[service].append(id);
     if (m_running)
         schedule(id, nowMs());
     emit endpointsChanged();
@@ -59,6 +60,7 @@ void HealthMonitor::clear()
 {
     stop();
     m_endpoints.clear();
+    m_byService.clear();
     m_generations.clear();
     emit endpointsChanged();
 }
@@ -100,6 +102,11 @@ void HealthMonitor::checkNow()
     }
 }
 
+QList<int> HealthMonitor::idsOf(const QString &service) const
+{
+    return m_byService.value(service);
+}
+
 QList<int> HealthMonitor::ids() const
 {
     QList<int> out = m_endpoints.keys();
@@ -117,9 +124,8 @@ EndpointStatus HealthMonitor::serviceStatus(const QString &service) const
 {
     EndpointStatus worst = EndpointStatus::Unknown;
     bool any = false;
-    for (const EndpointState &e : m_endpoints) {
-        if (e.service != service)
-            continue;
+    for (int id : m_byService.value(service)) {
+        const EndpointState &e = m_endpoints[id];
         if (!any) {
             worst = e.status;
             any = true;

@@ -75,6 +75,7 @@ public:
     void checkNow();
 
     QList<int> ids() const;
+    QList<int> idsOf(const QString &service) const; // in the order they were added
     const EndpointState *endpoint(int id) const;
     int inFlight() const { return int(m_inFlight.size()); }
     // The worst status of a service's endpoints (Unknown when it has none).
@@ -116,6 +117,7 @@ private:
 
     QNetworkAccessManager m_network;
     QHash<int, EndpointState> m_endpoints;
+    QHash<QString, QList<int>> m_byService;
     QHash<int, Flight> m_inFlight;
     QHash<int, quint64> m_generations; // the schedule entry that counts, per endpoint
     std::priority_queue<Due, std::vector<Due>, std::greater<Due>> m_queue;

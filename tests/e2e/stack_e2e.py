@@ -734,11 +734,12 @@ def fake_commit(seed: str) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()
 
 
-def run_deploy_test(engine: Engine, binary: str, base_ref: str, meta: dict,
-                    numbers: dict[str, str]) -> None:
+def run_deploy_test(engine: Engine, binary: str, gui_binary: str | None, base_ref: str,
+                    meta: dict, numbers: dict[str, str]) -> None:
     """Deployments end to end (tests/e2e/tst_deploy.cpp): a loopback registry with
     three deckhand builds of this repository, A and B good and C broken (its
-    readiness never passes); the core deploys, rolls back and reverts them."""
+    readiness never passes); the core deploys, rolls back and reverts them
+    (tst_deploy), then the window does the same through its buttons (tst_gui_deploy)."""
     builds = REPO / "tests/e2e/builds"
     a_sha = meta["GIT_SHA"]
     b_sha = fake_commit("good-after-" + a_sha)
@@ -753,8 +754,6 @@ def run_deploy_test(engine: Engine, binary: str, base_ref: str, meta: dict,
     build(engine, sources[f"sha-{c_sha}"], builds, builds / "Dockerfile.broken",
           {"BASE": base_ref, "GIT_SHA": c_sha})
     registry = Registry(engine.workdir)
-    project = f"phdeploy{os.getpid()}{secrets.token_hex(3)}"
-    stack = Stack(engine, project, free_port(), 10)
     try:
         registry.start()
         repo = f"{registry.host}/pilothouse/deckhand"
@@ -765,26 +764,41 @@ def run_deploy_test(engine: Engine, binary: str, base_ref: str, meta: dict,
             # Untagged again: the stack and the deployer pull from the registry.
             run([engine.docker, "image", "rm", f"{repo}:{tag}"], check=False)
         log(f"pushed {len(sources)} deckhand builds to {repo} in {time.monotonic() - t0:.1f} s")
+        tags = {"A": f"sha-{a_sha}", "B": f"sha-{b_sha}", "C": f"sha-{c_sha}"}
+        for name, test in (("deploy", binary), ("window", gui_binary)):
+            if test:
+                run_deploy_binary(engine, name, test, repo, tags, numbers)
+    finally:
+        registry.stop()
+
+
+def run_deploy_binary(engine: Engine, name: str, binary: str, repo: str, tags: dict[str, str],
+                      numbers: dict[str, str]) -> None:
+    """One deployment test binary on a compose project of its own."""
+    project = f"ph{name}{os.getpid()}{secrets.token_hex(3)}"
+    stack = Stack(engine, project, free_port(), 10)
+    try:
         env = dict(stack.env)
         for key in ("COMPOSE_PROJECT_NAME", "DECKHAND_IMAGE", "DECKHAND_TAG"):
             env.pop(key, None)  # the panel passes the image and the tag itself
-        home = engine.workdir / "deploy-home"
+        home = engine.workdir / f"{name}-home"
         env.update({
             "PILOTHOUSE_E2E_PROJECT": project,
             "PILOTHOUSE_E2E_API_PORT": str(stack.port),
             "PILOTHOUSE_E2E_COMPOSE_FILES": os.pathsep.join(
                 [str(REPO / "compose.yaml"), str(REPO / "tests/e2e/fast-health.yaml")]),
             "PILOTHOUSE_E2E_REPOSITORY": repo,
-            "PILOTHOUSE_E2E_TAG_A": f"sha-{a_sha}",
-            "PILOTHOUSE_E2E_TAG_B": f"sha-{b_sha}",
-            "PILOTHOUSE_E2E_TAG_C": f"sha-{c_sha}",
+            "PILOTHOUSE_E2E_TAG_A": tags["A"],
+            "PILOTHOUSE_E2E_TAG_B": tags["B"],
+            "PILOTHOUSE_E2E_TAG_C": tags["C"],
             # The history, the deploy lock and the settings of this run only.
             "XDG_DATA_HOME": str(home / "data"),
             "XDG_CONFIG_HOME": str(home / "config"),
             "XDG_CACHE_HOME": str(home / "cache"),
             "QT_QPA_PLATFORM": "offscreen",
         })
-        log(f"deploy test {binary} on project {project}")
+        env.setdefault("PILOTHOUSE_SCREENSHOT_DIR", str(engine.workdir / "screenshots"))
+        log(f"{name} test {binary} on project {project}")
         t1 = time.monotonic()
         stack.started = True
         proc = subprocess.run([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -794,12 +808,11 @@ def run_deploy_test(engine: Engine, binary: str, base_ref: str, meta: dict,
         for m in re.finditer(r"BENCH (\S+) ([0-9.]+) ms", text):
             numbers[m.group(1)] = f"{float(m.group(2)) / 1000:.1f} s"
         if proc.returncode != 0:
-            raise Failure(f"deploy test failed (exit {proc.returncode})")
-        numbers["deploy e2e"] = f"{time.monotonic() - t1:.1f} s"
+            raise Failure(f"{name} test failed (exit {proc.returncode})")
+        numbers[f"{name} e2e"] = f"{time.monotonic() - t1:.1f} s"
     finally:
         stack.down()
         stack.started = False
-        registry.stop()
 
 
 def main() -> int:
@@ -809,6 +822,8 @@ def main() -> int:
                         help="the tst_compose binary to run against the engine afterwards")
     parser.add_argument("--deploy-test", default=None,
                         help="the tst_deploy binary to run against the engine and a registry")
+    parser.add_argument("--gui-deploy-test", default=None,
+                        help="the tst_gui_deploy binary (the window's rollback flow)")
     parser.add_argument("--only-deploy", action="store_true",
                         help="skip the stack checks and the core test (to iterate on deployments)")
     parser.add_argument("--target", default=None,
@@ -848,7 +863,7 @@ def main() -> int:
         numbers["deckhand image build"] = f"{build_s:.1f} s"
 
         if args.only_deploy:
-            run_deploy_test(engine, args.deploy_test, ref, meta, numbers)
+            run_deploy_test(engine, args.deploy_test, args.gui_deploy_test, ref, meta, numbers)
             outcome = "PASSED"
             return 0
         project = f"phe2e{os.getpid()}{secrets.token_hex(3)}"
@@ -875,7 +890,7 @@ def main() -> int:
         if args.core_test:
             run_core_test(engine, args.core_test, numbers)
         if args.deploy_test:
-            run_deploy_test(engine, args.deploy_test, ref, meta, numbers)
+            run_deploy_test(engine, args.deploy_test, args.gui_deploy_test, ref, meta, numbers)
         outcome = "PASSED"
         return 0
     except Skip as exc:

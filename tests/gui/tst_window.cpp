@@ -69,21 +69,21 @@ private:
                   { QStringLiteral("program"), QStringLiteral("deckhand") },
                   { QStringLiteral("args"), QJsonArray { QStringLiteral("serve") } },
                   { QStringLiteral("env"),
-                    QJsonObject { { QStringLiteral("PORT"), QString::number(m_port) },
-                                  { QStringLiteral("HOST"), QStringLiteral("127.0.0.1") },
-                                  { QStringLiteral("DATABASE_URL"), db },
-                                  { QStringLiteral("CHECK_INTERVAL_SECONDS"),
-                                    QStringLiteral("0.5") } } },
+                    QJsonObject {
+                        { QStringLiteral("PORT"), QString::number(m_port) },
+                        { QStringLiteral("HOST"), QStringLiteral("127.0.0.1") },
+                        { QStringLiteral("DATABASE_URL"), db },
+                        { QStringLiteral("CHECK_INTERVAL_SECONDS"), QStringLiteral("0.5") } } },
                   { QStringLiteral("stopGraceSeconds"), 5 } } } },
             { QStringLiteral("services"),
-              QJsonArray { QJsonObject {
-                  { QStringLiteral("name"), QStringLiteral("deckhand") },
-                  { QStringLiteral("health"),
-                    QJsonArray { QJsonObject {
-                        { QStringLiteral("url"),
-                          QStringLiteral("http://127.0.0.1:%1/readyz").arg(m_port) },
-                        { QStringLiteral("intervalSeconds"), 0.2 },
-                        { QStringLiteral("timeoutSeconds"), 1 } } } } } } },
+              QJsonArray {
+                  QJsonObject { { QStringLiteral("name"), QStringLiteral("deckhand") },
+                                { QStringLiteral("health"),
+                                  QJsonArray { QJsonObject {
+                                      { QStringLiteral("url"),
+                                        QStringLiteral("http://127.0.0.1:%1/readyz").arg(m_port) },
+                                      { QStringLiteral("intervalSeconds"), 0.2 },
+                                      { QStringLiteral("timeoutSeconds"), 1 } } } } } } },
             { QStringLiteral("database"), QJsonObject { { QStringLiteral("dsn"), db } } },
         };
     }
@@ -179,13 +179,12 @@ private slots:
         QFile f(path);
         QVERIFY(f.open(QIODevice::WriteOnly));
         f.write(QJsonDocument(
-                    QJsonObject { { m_local,
-                                    QJsonObject { { QStringLiteral("at"),
-                                                    QStringLiteral("2026-11-30T10:00:00Z") },
-                                                  { QStringLiteral("health"),
-                                                    QStringLiteral("healthy") },
-                                                  { QStringLiteral("services"),
-                                                    QJsonArray { toJson(row) } } } } })
+                    QJsonObject {
+                        { m_local,
+                          QJsonObject {
+                              { QStringLiteral("at"), QStringLiteral("2026-11-30T10:00:00Z") },
+                              { QStringLiteral("health"), QStringLiteral("healthy") },
+                              { QStringLiteral("services"), QJsonArray { toJson(row) } } } } })
                     .toJson());
         f.close();
 
@@ -243,13 +242,16 @@ private slots:
         QTableView *endpoints = m_window->healthPage()->view();
         QTRY_COMPARE(endpoints->model()->rowCount(), 1);
         QTRY_VERIFY_WITH_TIMEOUT(
-            endpoints->model()->index(0, EndpointModel::Status).data().toString() != QLatin1String("unknown"),
+            endpoints->model()->index(0, EndpointModel::Status).data().toString() !=
+                QLatin1String("unknown"),
             5000);
         endpoints->setCurrentIndex(endpoints->model()->index(0, 0));
         QTRY_VERIFY(m_window->healthPage()->details()->toPlainText().contains(
             QStringLiteral("127.0.0.1:%1/readyz").arg(m_port)));
         // Latency samples for the sparkline.
-        QTRY_VERIFY(!endpoints->model()->index(0, EndpointModel::Trend).data(HistoryRole)
+        QTRY_VERIFY(!endpoints->model()
+                         ->index(0, EndpointModel::Trend)
+                         .data(HistoryRole)
                          .value<QList<float>>()
                          .isEmpty());
 
@@ -258,7 +260,8 @@ private slots:
         auto *facts = qobject_cast<DatabaseModel *>(m_window->databasePage()->view()->model());
         QVERIFY(facts);
         QTRY_VERIFY_WITH_TIMEOUT(facts->facts().reachable(), 10000);
-        QVERIFY(!m_window->databasePage()->status()->text().contains(QLatin1String("not reachable")));
+        QVERIFY(
+            !m_window->databasePage()->status()->text().contains(QLatin1String("not reachable")));
         QVERIFY(facts->rowCount() >= 5); // version, latency, size, migration, tables
         QCOMPARE(facts->facts().migrationVersion, 1);
 
@@ -274,9 +277,11 @@ private slots:
         QTest::keyClicks(logs->search(), QStringLiteral("listening"));
         QTRY_VERIFY(logs->filtered()->rowCount() >= 1);
         for (int i = 0; i < logs->filtered()->rowCount(); ++i)
-            QVERIFY(logs->filtered()->index(i, 0).data().toString().contains(QLatin1String("listening")));
+            QVERIFY(logs->filtered()->index(i, 0).data().toString().contains(
+                QLatin1String("listening")));
         logs->copySelection();
-        QVERIFY(QApplication::clipboard()->text().contains(QLatin1String("\"event\":\"listening\"")));
+        QVERIFY(
+            QApplication::clipboard()->text().contains(QLatin1String("\"event\":\"listening\"")));
         logs->search()->clear();
         QVERIFY(logs->follow()->isChecked());
     }
@@ -315,11 +320,11 @@ private slots:
         QVERIFY(m_window->banner()->text().contains(QLatin1String("not running or not reachable")));
         // Deployments of a compose environment: the registry's answer shows, no crash.
         m_window->showPage(MainWindow::Deployments);
-        QTRY_VERIFY_WITH_TIMEOUT(
-            !m_window->deploymentsPage()->findChild<QLabel *>(QStringLiteral("tagsStatus"))
-                 ->text()
-                 .contains(QLatin1String("Asking")),
-            20000);
+        QTRY_VERIFY_WITH_TIMEOUT(!m_window->deploymentsPage()
+                                      ->findChild<QLabel *>(QStringLiteral("tagsStatus"))
+                                      ->text()
+                                      .contains(QLatin1String("Asking")),
+                                 20000);
         QVERIFY(!m_window->deploymentsPage()->rollbackButton()->isEnabled());
 
         QTest::keyClick(m_window.get(), Qt::Key_1, Qt::ControlModifier);
@@ -346,14 +351,15 @@ private slots:
         SettingsDialog *dialog = nullptr;
         QTRY_VERIFY((dialog = m_window->findChild<SettingsDialog *>()) && dialog->isVisible());
         dialog->selectEnvironment(m_compose);
-        auto *project = qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("compose.project")));
+        auto *project =
+            qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("compose.project")));
         QVERIFY(project);
         project->setText(QStringLiteral("Not A Project"));
         auto *save = dialog->findChild<QPushButton *>(QStringLiteral("saveEnvironments"));
         QVERIFY(save);
         QTest::mouseClick(save, Qt::LeftButton);
-        QVERIFY2(dialog->errorFor(QStringLiteral("compose.project")).contains(
-                     QLatin1String("is not a valid project name")),
+        QVERIFY2(dialog->errorFor(QStringLiteral("compose.project"))
+                     .contains(QLatin1String("is not a valid project name")),
                  qPrintable(dialog->errorFor(QStringLiteral("compose.project"))));
         QVERIFY(dialog->isVisible());
         QVERIFY(!QFileInfo::exists(target)); // nothing written
@@ -362,10 +368,12 @@ private slots:
         // A typed secret goes to the keychain or nowhere; never into the file.
         project->setText(m_compose);
         dialog->selectEnvironment(m_local);
-        auto *source = qobject_cast<QComboBox *>(dialog->fieldWidget(QStringLiteral("database.keychain")));
+        auto *source =
+            qobject_cast<QComboBox *>(dialog->fieldWidget(QStringLiteral("database.keychain")));
         QVERIFY(source);
         source->setCurrentIndex(source->findData(QStringLiteral("libpq")));
-        auto *description = qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("description")));
+        auto *description =
+            qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("description")));
         description->setText(QStringLiteral("edited in the dialog"));
         QSignalSpy changed(m_workspace.get(), &Workspace::environmentsChanged);
         QTest::mouseClick(save, Qt::LeftButton);
@@ -391,12 +399,15 @@ private slots:
         plan.toDigest = QStringLiteral("sha256:") + QString(64, QLatin1Char('a'));
         RollbackDialog calm(plan, QStringLiteral("staging"), RollbackDialog::Kind::Rollback, 10000);
         QCOMPARE(calm.headline(), QStringLiteral("Roll back api in staging to sha-aaaaaaa?"));
-        QCOMPARE(calm.change(), QStringLiteral("sha-bbbbbbb (bbbbbbbbbbbb) \u2192 sha-aaaaaaa (aaaaaaaaaaaa)"));
+        QCOMPARE(calm.change(),
+                 QStringLiteral("sha-bbbbbbb (bbbbbbbbbbbb) \u2192 sha-aaaaaaa (aaaaaaaaaaaa)"));
         QVERIFY(calm.warning().isEmpty());
         QVERIFY(calm.confirmButton()->isDefault());
 
-        plan.schemaWarning = QStringLiteral("The database is at schema version 3, newer than sha-aaaaaaa expects (2)");
-        RollbackDialog warned(plan, QStringLiteral("staging"), RollbackDialog::Kind::Rollback, 10000);
+        plan.schemaWarning = QStringLiteral(
+            "The database is at schema version 3, newer than sha-aaaaaaa expects (2)");
+        RollbackDialog warned(plan, QStringLiteral("staging"), RollbackDialog::Kind::Rollback,
+                              10000);
         warned.show();
         QCOMPARE(warned.warning(), plan.schemaWarning);
         // With a warning, Enter does not roll back.
@@ -409,8 +420,9 @@ private slots:
     void aBrokenEnvironmentsFileIsShownNotFatal()
     {
         const QString bad = m_dir.filePath(QStringLiteral("bad.json"));
-        writeConfig(bad, { QJsonObject { { QStringLiteral("name"), QStringLiteral("Bad Name") },
-                                         { QStringLiteral("kind"), QStringLiteral("native") } } });
+        writeConfig(bad,
+                    { QJsonObject { { QStringLiteral("name"), QStringLiteral("Bad Name") },
+                                    { QStringLiteral("kind"), QStringLiteral("native") } } });
         Workspace other;
         const Outcome r = other.load(bad);
         QVERIFY(!r.ok());
@@ -426,7 +438,8 @@ private slots:
     void newModelsPassTheModelTester()
     {
         DeploymentModel deployments;
-        QAbstractItemModelTester t1(&deployments, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester t1(&deployments,
+                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
         Deployment d;
         d.id = 7;
         d.service = QStringLiteral("api");
@@ -442,8 +455,10 @@ private slots:
         QCOMPARE(deployments.rowCount(), 2);
         QCOMPARE(deployments.index(0, DeploymentModel::To).data().toString(),
                  QStringLiteral("sha-b (0123456789ab)"));
-        QCOMPARE(deployments.index(0, DeploymentModel::Outcome).data().toString(), QStringLiteral("reverted"));
-        QCOMPARE(deployments.index(0, DeploymentModel::Duration).data().toString(), QStringLiteral("12.0 s"));
+        QCOMPARE(deployments.index(0, DeploymentModel::Outcome).data().toString(),
+                 QStringLiteral("reverted"));
+        QCOMPARE(deployments.index(0, DeploymentModel::Duration).data().toString(),
+                 QStringLiteral("12.0 s"));
         QCOMPARE(deployments.index(0, 0).data(DetailRole).toString(), QStringLiteral("one\ntwo"));
 
         LogStore store(100);
@@ -452,9 +467,10 @@ private slots:
         logs.setCapacity(50);
         logs.setSource(&store, QStringLiteral("api"));
         for (int i = 0; i < 200; ++i) {
-            store.append(QStringLiteral("api"), QStringLiteral("{\"level\":\"%1\",\"n\":%2}")
-                                                    .arg(i % 2 ? QStringLiteral("error") : QStringLiteral("info"))
-                                                    .arg(i));
+            store.append(QStringLiteral("api"),
+                         QStringLiteral("{\"level\":\"%1\",\"n\":%2}")
+                             .arg(i % 2 ? QStringLiteral("error") : QStringLiteral("info"))
+                             .arg(i));
             store.append(QStringLiteral("worker"), QStringLiteral("other"));
         }
         // Bounded: only the newest 50 of api's lines, in order.
