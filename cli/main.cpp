@@ -448,7 +448,7 @@ private:
                       << Qt::endl;
             if (!pl.schemaWarning.isEmpty())
                 err() << "warning: " << pl.schemaWarning << Qt::endl;
-            deployer.rollback(pl.toTag);
+            deployer.rollback(pl);
         } else {
             deployer.deploy(tag);
         }

@@ -204,6 +204,7 @@ void DeploymentsPage::setEnvironment(Workspace *workspace, const QString &enviro
     m_deployer = workspace ? workspace->deployer(environment) : nullptr;
     m_session = workspace ? workspace->session(environment) : nullptr;
     m_plan.reset();
+    m_plannedFor.clear();
     m_tags->clear();
     m_tagsStatus->clear();
     m_outcome->clear();
@@ -231,8 +232,13 @@ void DeploymentsPage::setEnvironment(Workspace *workspace, const QString &enviro
     });
     m_connections << connect(m_session, &StackSession::servicesChanged, this, [this] {
         updateRunning();
-        if (!m_plan && !m_deployer->isBusy())
+        // Worked out again only when what runs changed, not on every answer.
+        const auto s = m_session->stateOf(m_deployer->service());
+        const QString running = s ? s->tag + QLatin1Char('@') + s->digest : QString();
+        if (running != m_plannedFor && !m_deployer->isBusy()) {
+            m_plannedFor = running;
             updatePlan();
+        }
     });
     m_connections << connect(workspace->history(), &HistoryStore::changed, this,
                              &DeploymentsPage::reloadHistory);
@@ -364,7 +370,7 @@ QString DeploymentsPage::selectedTag() const
 
 void DeploymentsPage::rollbackToPrevious()
 {
-    if (!m_deployer || !m_plan)
+    if (!m_deployer || !m_plan || m_deployer->isBusy())
         return;
     // Asked again now: what runs may have changed since the button was labelled.
     m_deployer->planRollback({}, this, [this](Expected<RollbackPlan> plan) {
@@ -379,7 +385,7 @@ void DeploymentsPage::rollbackToPrevious()
 void DeploymentsPage::deploySelected()
 {
     const QString tag = selectedTag();
-    if (!m_deployer || tag.isEmpty())
+    if (!m_deployer || tag.isEmpty() || m_deployer->isBusy())
         return;
     m_deployer->planRollback(tag, this, [this](Expected<RollbackPlan> plan) {
         if (!plan) {
@@ -408,7 +414,7 @@ void DeploymentsPage::confirm(const RollbackPlan &plan, bool isRollback)
         m_outcome->clear();
         m_logLines->hide();
         if (isRollback)
-            m_deployer->rollback(plan.toTag);
+            m_deployer->rollback(plan); // exactly the confirmed tag and digest
         else
             m_deployer->deploy(plan.toTag);
     });
@@ -440,6 +446,11 @@ void DeploymentsPage::onStep(DeployStep step, const QString &message)
 
 void DeploymentsPage::onFinished(const DeployResult &r)
 {
+    if (r.outcome == DeployResult::Outcome::Refused && m_deployer && m_deployer->isBusy()) {
+        // A second request turned away; the running one goes on.
+        m_step->setText(r.message);
+        return;
+    }
     m_progress->hide();
     m_bar->hide();
     m_cancel->hide();

@@ -69,6 +69,7 @@ private:
     QPointer<StackSession> m_session;
     QList<QMetaObject::Connection> m_connections;
     std::optional<RollbackPlan> m_plan;
+    QString m_plannedFor; // tag@digest the plan was made for
     QPointer<RollbackDialog> m_dialog;
 
     QStackedWidget *m_stack;

@@ -163,6 +163,8 @@ void LogsPage::reloadServices()
         m_services->addItem(n, n);
     const int keep = m_services->findData(current);
     m_services->setCurrentIndex(keep >= 0 ? keep : 0);
+    if (keep < 0 && !current.isEmpty())
+        sourceChanged(); // the shown service is gone: show all, for real
 }
 
 void LogsPage::sourceChanged()

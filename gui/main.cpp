@@ -5,7 +5,9 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QEventLoop>
 #include <QSettings>
+#include <QTimer>
 #include <cstdio>
 
 using namespace pilothouse;
@@ -53,7 +55,7 @@ int main(int argc, char *argv[])
                                     "The environments file has problems, so the built-in "
                                     "environments are shown until it is fixed (Settings):\n%1")
                 .arg(loaded.error());
-        if (const Outcome fallback = workspace.load(defaultEnvironmentsResource()); !fallback) {
+        if (const Outcome fallback = workspace.loadBuiltInInstead(); !fallback) {
             std::fprintf(stderr, "pilothouse: %s\n", qPrintable(fallback.error()));
             return 3;
         }
@@ -71,7 +73,15 @@ int main(int argc, char *argv[])
         }
         window.selectEnvironment(name);
     }
-    QObject::connect(&app, &QApplication::aboutToQuit, &window, [&window] { window.quit(); });
     window.show();
-    return app.exec();
+    const int rc = app.exec();
+    // Left without Quit (the session ending): stop what runs natively all the same.
+    if (workspace.hasRunningNative() || workspace.hasRunningDeployment()) {
+        QEventLoop wait;
+        QObject::connect(&workspace, &Workspace::shutdownFinished, &wait, &QEventLoop::quit);
+        QTimer::singleShot(30000, &wait, &QEventLoop::quit);
+        workspace.shutdown();
+        wait.exec();
+    }
+    return rc;
 }

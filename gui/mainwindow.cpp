@@ -523,7 +523,7 @@ void MainWindow::openSettings()
         }
         m_startupError.clear();
         updateBanner();
-        m_statusLabel->setText(tr("Environments saved to %1").arg(SettingsDialog::targetPath()));
+        m_statusLabel->setText(tr("Environments saved to %1").arg(m_workspace->editablePath()));
     });
     dialog->open();
 }
@@ -557,13 +557,16 @@ void MainWindow::quit()
     m_quitting = true;
     saveSettings();
     m_workspace->saveSnapshots();
-    if (!m_workspace->hasRunningNative()) {
+    if (!m_workspace->hasRunningNative() && !m_workspace->hasRunningDeployment()) {
         close();
         QCoreApplication::quit();
         return;
     }
-    // Native processes this window runs are stopped first, in order.
-    m_statusLabel->setText(tr("Stopping what runs on this machine..."));
+    // A deployment is cancelled (its previous tag comes back) and native
+    // processes this window runs are stopped, before it leaves.
+    m_statusLabel->setText(m_workspace->hasRunningDeployment()
+                               ? tr("Cancelling the deployment; the previous tag comes back...")
+                               : tr("Stopping what runs on this machine..."));
     m_busy->show();
     connect(m_workspace, &Workspace::shutdownFinished, this, [this] {
         close();

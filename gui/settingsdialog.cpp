@@ -61,9 +61,9 @@ void setObject(QJsonObject &o, const QString &key, const QJsonObject &value)
 
 } // namespace
 
-QString SettingsDialog::targetPath()
+QString SettingsDialog::targetPath() const
 {
-    return userEnvironmentsPath();
+    return m_workspace ? m_workspace->editablePath() : userEnvironmentsPath();
 }
 
 SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWidget *parent)
@@ -249,6 +249,11 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     m_save = buttons->button(QDialogButtonBox::Save);
     m_save->setObjectName(QStringLiteral("saveEnvironments"));
     auto *where = new QLabel(tr("Saved to %1").arg(targetPath()), this);
+    if (workspace->isFallback() && QFileInfo::exists(targetPath()))
+        where->setText(
+            tr("Saved to %1; the file there now, which has problems, is kept next to "
+               "it as %2.")
+                .arg(targetPath(), QFileInfo(targetPath()).fileName() + QStringLiteral(".broken")));
     where->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto *layout = new QVBoxLayout(this);
     layout->addWidget(m_general);
@@ -711,6 +716,17 @@ void SettingsDialog::save()
 
 void SettingsDialog::finishSave(const QByteArray &json)
 {
+    // This form started from the built-in environments because the file had
+    // problems: keep that file rather than lose what it held.
+    if (m_workspace && m_workspace->isFallback() && QFileInfo::exists(targetPath())) {
+        const QString backup = targetPath() + QStringLiteral(".broken");
+        QFile::remove(backup);
+        if (!QFile::copy(targetPath(), backup)) {
+            m_general->setText(tr("Not saved: could not keep the old file as %1").arg(backup));
+            m_general->show();
+            return;
+        }
+    }
     const Outcome written = saveEnvironmentsFile(targetPath(), json);
     if (!written) {
         m_general->setText(tr("Not saved: %1").arg(written.error()));

@@ -35,8 +35,9 @@ public:
     explicit SettingsDialog(Workspace *workspace, const QString &select = {},
                             QWidget *parent = nullptr);
 
-    // Where a save goes: the user's file (made from the built-in one if need be).
-    static QString targetPath();
+    // Where a save goes: the --config file, else the user's file (made from
+    // the built-in one if need be).
+    QString targetPath() const;
 
     void selectEnvironment(const QString &name);
     // Validates and, when everything is valid, stores secrets and writes the file.

@@ -38,6 +38,9 @@ void Tray::rebuildMenu()
 {
     if (!m_menu || !m_workspace)
         return;
+    // clear() drops the actions, not the submenus it owns.
+    for (QMenu *sub : m_menu->findChildren<QMenu *>(Qt::FindDirectChildrenOnly))
+        sub->deleteLater();
     m_menu->clear();
     m_menu->addAction(gui::icon("pilothouse"), tr("Show Pilothouse"), this, &Tray::showRequested);
     m_menu->addSeparator();

@@ -168,6 +168,22 @@ void Workspace::saveSnapshots() const
     }
 }
 
+QString Workspace::editablePath() const
+{
+    return m_explicitPath.isEmpty() || m_explicitPath.startsWith(QLatin1Char(':'))
+        ? userEnvironmentsPath()
+        : m_explicitPath;
+}
+
+Outcome Workspace::loadBuiltInInstead()
+{
+    const QString asked = m_explicitPath;
+    const Outcome r = load(defaultEnvironmentsResource());
+    m_explicitPath = asked;
+    m_fallback = r.ok();
+    return r;
+}
+
 Outcome Workspace::load(const QString &explicitPath)
 {
     m_explicitPath = explicitPath;
@@ -175,6 +191,7 @@ Outcome Workspace::load(const QString &explicitPath)
     auto set = loadEnvironments(path);
     if (!set)
         return Error { set.error() };
+    m_fallback = false;
     QFile f(path);
     if (f.open(QIODevice::ReadOnly))
         m_text = f.readAll();
@@ -191,6 +208,9 @@ Outcome Workspace::load(const QString &explicitPath)
             e.deployer.reset();
             it = m_entries.erase(it);
         } else {
+            // A token saved in Settings changes no JSON: take it on next use.
+            if (e.deployer)
+                e.deployer->resetRegistry();
             ++it;
         }
     }
@@ -565,6 +585,15 @@ void Workspace::cancel(const QString &environment)
     }
 }
 
+bool Workspace::hasRunningDeployment() const
+{
+    for (const auto &e : m_entries) {
+        if (e->deployer && e->deployer->isBusy())
+            return true;
+    }
+    return false;
+}
+
 bool Workspace::hasRunningNative() const
 {
     for (const auto &e : m_entries) {
@@ -581,8 +610,18 @@ void Workspace::shutdown()
     auto pending = std::make_shared<int>(0);
     for (auto it = m_entries.begin(); it != m_entries.end(); ++it) {
         Entry &e = **it;
-        if (e.deployer && e.deployer->isBusy())
+        if (e.deployer && e.deployer->isBusy()) {
+            // Cancelled, it puts the previous tag back; wait for that to end.
+            ++*pending;
+            connect(
+                e.deployer.get(), &Deployer::finished, this,
+                [this, pending] {
+                    if (--*pending == 0)
+                        emit shutdownFinished();
+                },
+                Qt::SingleShotConnection);
             e.deployer->cancel();
+        }
         if (!e.control)
             continue;
         ++*pending;

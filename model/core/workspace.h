@@ -49,13 +49,20 @@ public:
     // Reads and validates the environments (an explicit path wins, then the
     // user's file, then the built-in one). On error nothing changes.
     Outcome load(const QString &explicitPath = {});
-    // After the settings dialog saved the user's file: reload, keeping what runs.
+    // When that file is broken: the built-in environments meanwhile, while
+    // the file asked for stays the one that settings save to and reload reads.
+    Outcome loadBuiltInInstead();
+    // After the settings dialog saved: reload the file asked for, keeping what runs.
     Outcome reload();
     const EnvironmentSet &environments() const { return m_set; }
     QString configPath() const { return m_path; }
     // The raw text of that file, for editing (the built-in one when no user file).
     QByteArray configText() const { return m_text; }
     bool isBuiltIn() const { return m_path.startsWith(QLatin1Char(':')); }
+    // Where settings are saved: the explicit --config file, else the user's file.
+    QString editablePath() const;
+    // The built-in environments are shown because the file asked for was broken.
+    bool isFallback() const { return m_fallback; }
 
     // Made on first use; stays until the environment is removed.
     StackSession *session(const QString &environment);
@@ -93,6 +100,7 @@ public:
     // Stops what this window started (native processes), for a clean exit.
     void shutdown();
     bool hasRunningNative() const;
+    bool hasRunningDeployment() const;
 
 signals:
     void environmentsChanged();
@@ -126,6 +134,7 @@ private:
     QTimer m_ownerPoll;
     QTimer m_snapshotTimer;
     bool m_live = false;
+    bool m_fallback = false;
 };
 
 } // namespace pilothouse

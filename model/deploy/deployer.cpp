@@ -55,10 +55,12 @@ QString toString(DeployResult::Outcome outcome)
 // One deployment in progress.
 struct Deployer::Run
 {
+    quint64 generation = 0;
     Deployment record;
     bool isRollback = false;
     QString previousImageId; // what ran before: the revert brings back exactly this image
     QString previousContainerId;
+    QString targetImageId; // the image id of the pinned digest, once known
     QString failedContainerId; // the new container, for its logs
     QString schemaWarning;
     QDateTime changedAt; // health answers must be newer than the last recreate
@@ -68,6 +70,8 @@ struct Deployer::Run
     bool reverting = false;
     bool changed = false; // the service was touched: cancelling means reverting
     bool cancelRequested = false;
+    bool cancelled = false; // the revert running is the user's cancel
+    bool beginPending = false; // the history has not answered begin() yet
     QString failure; // why the gate failed, kept for the record
     QStringList logLines;
     QElapsedTimer clock; // since the call
@@ -123,6 +127,23 @@ Deployer::~Deployer()
         m_session->setOperationLock({});
 }
 
+template<typename F> auto Deployer::guarded(F f)
+{
+    const quint64 gen = m_generation;
+    return [this, gen, f = std::move(f)](auto &&...args) {
+        if (!m_run || m_run->generation != gen)
+            return; // an answer for a run that is over
+        f(std::forward<decltype(args)>(args)...);
+    };
+}
+
+void Deployer::resetRegistry()
+{
+    if (m_registry)
+        m_retiredRegistries.append(std::exchange(m_registry, {}));
+    ++m_registryGeneration; // a client still being made is dropped when it arrives
+}
+
 QString Deployer::service() const
 {
     return m_session ? m_session->environment().backendService : QString();
@@ -174,10 +195,12 @@ CommandSpec Deployer::docker(const QStringList &args, int timeoutMs, const QStri
     return dockerCommand(m_session->environment(), args, timeoutMs, what);
 }
 
-void Deployer::runCommand(const CommandSpec &spec, std::function<void(const CommandResult &)> done)
+void Deployer::runCommand(const CommandSpec &spec, std::function<void(const CommandResult &)> done,
+                          bool cancellable)
 {
     auto *cmd = new Command(spec, this);
     m_command = cmd;
+    m_commandCancellable = cancellable;
     connect(cmd, &Command::finished, this, [this, cmd, done](const CommandResult &r) {
         cmd->deleteLater();
         if (m_command == cmd)
@@ -190,9 +213,7 @@ void Deployer::runCommand(const CommandSpec &spec, std::function<void(const Comm
 void Deployer::withCompose(std::function<void(const ComposeCli &)> then)
 {
     locateCompose(m_session->environment(), this,
-                  [this, then = std::move(then)](Expected<ComposeCli> cli) {
-                      if (!m_run)
-                          return;
+                  guarded([this, then = std::move(then)](Expected<ComposeCli> cli) {
                       if (!cli) {
                           if (m_run->reverting)
                               reverted(false, cli.error());
@@ -203,7 +224,7 @@ void Deployer::withCompose(std::function<void(const ComposeCli &)> then)
                           return;
                       }
                       then(*cli);
-                  });
+                  }));
 }
 
 void Deployer::withRegistry(std::function<void(Expected<RegistryClient *>)> then)
@@ -216,14 +237,27 @@ void Deployer::withRegistry(std::function<void(Expected<RegistryClient *>)> then
         then(m_registry.get());
         return;
     }
+    // One client, made once: callers meanwhile wait for the same one.
+    m_registryWaiters.append(std::move(then));
+    if (m_registryWaiters.size() > 1)
+        return;
+    const quint64 gen = m_registryGeneration;
     makeRegistryClient(m_session->environment(), this,
-                       [this, then](Expected<std::shared_ptr<RegistryClient>> client) {
-                           if (!client) {
-                               then(Error { client.error() });
-                               return;
+                       [this, gen](Expected<std::shared_ptr<RegistryClient>> client) {
+                           const auto waiters = std::exchange(m_registryWaiters, {});
+                           if (client) {
+                               // Made before a reset: it serves these callers, then retires.
+                               if (gen == m_registryGeneration)
+                                   m_registry = *client;
+                               else
+                                   m_retiredRegistries.append(*client);
                            }
-                           m_registry = *client;
-                           then(m_registry.get());
+                           for (const auto &w : waiters) {
+                               if (!client)
+                                   w(Error { client.error() });
+                               else
+                                   w(client->get());
+                           }
                        });
 }
 
@@ -322,15 +356,29 @@ void Deployer::rollback(const QString &toTag)
         start(toTag, {}, true); // refused with the reason
         return;
     }
+    m_planning = true;
+    m_cancelWhilePlanning = false;
     planRollback(toTag, this, [this](Expected<RollbackPlan> plan) {
+        m_planning = false;
+        if (m_cancelWhilePlanning) {
+            m_cancelWhilePlanning = false;
+            DeployResult r;
+            r.outcome = DeployResult::Outcome::Cancelled;
+            r.message = QStringLiteral("cancelled; nothing was changed");
+            emit finished(r);
+            return;
+        }
         if (!plan) {
             refuse(plan.error());
             return;
         }
-        start(plan->toTag, plan->toDigest, true);
-        if (m_run)
-            m_run->schemaWarning = plan->schemaWarning;
+        rollback(*plan);
     });
+}
+
+void Deployer::rollback(const RollbackPlan &plan)
+{
+    start(plan.toTag, plan.toDigest, true, plan.schemaWarning);
 }
 
 void Deployer::planRollback(const QString &toTag, QObject *context,
@@ -352,9 +400,9 @@ void Deployer::planRollback(const QString &toTag, QObject *context,
     }
     const Environment &env = m_session->environment();
     const auto running = m_session->stateOf(service());
-    if (!running || !running->isRunning()) {
+    if (!running || running->containerId.isEmpty()) {
         answer(Error {
-            QStringLiteral("%1 is not running in \"%2\"; start the stack first")
+            QStringLiteral("%1 has no container in \"%2\"; start the stack first")
                 .arg(service().isEmpty() ? QStringLiteral("the backend") : service(), env.name) });
         return;
     }
@@ -450,7 +498,8 @@ void Deployer::planRollback(const QString &toTag, QObject *context,
         });
 }
 
-void Deployer::start(const QString &tag, const QString &knownDigest, bool isRollback)
+void Deployer::start(const QString &tag, const QString &knownDigest, bool isRollback,
+                     const QString &schemaWarning)
 {
     if (!m_session) {
         refuse(QStringLiteral("no environment"));
@@ -497,9 +546,11 @@ void Deployer::start(const QString &tag, const QString &knownDigest, bool isRoll
                             : QString()));
         return;
     }
+    // A crash-looping backend can be deployed over (that is when a rollback
+    // is wanted most); one without a container cannot.
     const auto current = m_session->stateOf(svc);
-    if (!current || !current->isRunning()) {
-        refuse(QStringLiteral("%1 is not running in \"%2\"; start the stack, then deploy")
+    if (!current || current->containerId.isEmpty()) {
+        refuse(QStringLiteral("%1 has no container in \"%2\"; start the stack, then deploy")
                    .arg(svc, env.name));
         return;
     }
@@ -528,8 +579,10 @@ void Deployer::start(const QString &tag, const QString &knownDigest, bool isRoll
     m_lock = std::move(lock);
 
     m_run = std::make_unique<Run>();
+    m_run->generation = ++m_generation;
     m_run->clock.start();
     m_run->isRollback = isRollback;
+    m_run->schemaWarning = schemaWarning;
     m_run->previousImageId = current->imageId;
     m_run->previousContainerId = current->containerId;
     Deployment &d = m_run->record;
@@ -549,34 +602,31 @@ void Deployer::start(const QString &tag, const QString &knownDigest, bool isRoll
         setStep(
             DeployStep::Preparing,
             QStringLiteral("Rolling back %1 to %2 (%3)").arg(svc, tag, shortDigest(knownDigest)));
-        QMetaObject::invokeMethod(
-            this, [this, knownDigest] { resolved(knownDigest); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(this, guarded([this, knownDigest] { resolved(knownDigest); }),
+                                  Qt::QueuedConnection);
         return;
     }
     setStep(DeployStep::Preparing, QStringLiteral("Looking up %1 in the registry").arg(tag));
-    withRegistry([this, tag](Expected<RegistryClient *> client) {
-        if (!m_run)
-            return;
+    withRegistry(guarded([this, tag](Expected<RegistryClient *> client) {
         if (!client) {
             conclude(DeployResult::Outcome::Refused, client.error());
             return;
         }
-        (*client)->resolveDigest(tag, [this, tag](Expected<QString> digest) {
-            if (!m_run)
-                return;
-            if (m_run->cancelRequested) {
-                conclude(DeployResult::Outcome::Cancelled,
-                         QStringLiteral("cancelled; nothing was changed"));
-                return;
-            }
-            if (!digest) {
-                conclude(DeployResult::Outcome::Refused,
-                         QStringLiteral("%1; nothing was changed").arg(digest.error()));
-                return;
-            }
-            resolved(*digest);
-        });
-    });
+        (*client)->resolveDigest(
+            tag, guarded([this, tag](Expected<QString> digest) {
+                if (m_run->cancelRequested) {
+                    conclude(DeployResult::Outcome::Cancelled,
+                             QStringLiteral("cancelled; nothing was changed"));
+                    return;
+                }
+                if (!digest) {
+                    conclude(DeployResult::Outcome::Refused,
+                             QStringLiteral("%1; nothing was changed").arg(digest.error()));
+                    return;
+                }
+                resolved(*digest);
+            }));
+    }));
 }
 
 void Deployer::resolved(const QString &digest)
@@ -589,9 +639,7 @@ void Deployer::resolved(const QString &digest)
                      .arg(d.service, d.toTag, shortDigest(digest)));
         return;
     }
-    fetchSchema([this](int schema) {
-        if (!m_run)
-            return;
+    fetchSchema(guarded([this](int schema) {
         m_run->record.fromSchema = schema;
         if (m_run->cancelRequested) {
             conclude(DeployResult::Outcome::Cancelled,
@@ -602,23 +650,29 @@ void Deployer::resolved(const QString &digest)
             recorded(0);
             return;
         }
-        m_history->begin(m_run->record, this, [this](Expected<qint64> id) {
-            if (!m_run)
-                return;
-            if (!id) {
-                conclude(DeployResult::Outcome::Refused,
-                         QStringLiteral("%1; nothing was changed").arg(id.error()));
-                return;
-            }
-            recorded(*id);
-        });
-    });
+        m_run->beginPending = true;
+        m_history->begin(m_run->record, this, guarded([this](Expected<qint64> id) {
+                             m_run->beginPending = false;
+                             if (!id) {
+                                 conclude(
+                                     DeployResult::Outcome::Refused,
+                                     QStringLiteral("%1; nothing was changed").arg(id.error()));
+                                 return;
+                             }
+                             recorded(*id);
+                         }));
+    }));
 }
 
 void Deployer::recorded(qint64 id)
 {
     m_run->record.id = id;
     emit started(m_run->record);
+    if (m_run->cancelRequested) {
+        conclude(DeployResult::Outcome::Cancelled,
+                 QStringLiteral("cancelled; nothing was changed"));
+        return;
+    }
     pull();
 }
 
@@ -628,74 +682,85 @@ void Deployer::pull()
     const Deployment &d = m_run->record;
     const QString pinned = env.imageRepository + QLatin1Char('@') + d.toDigest;
     const QString tagged = env.imageRepository + QLatin1Char(':') + d.toTag;
+    const auto inspect = [this, pinned](std::function<void(const CommandResult &)> then) {
+        runCommand(docker({ QStringLiteral("image"), QStringLiteral("inspect"),
+                            QStringLiteral("--format"), QStringLiteral("{{.Id}}"), pinned },
+                          60000, QStringLiteral("docker image inspect")),
+                   guarded(std::move(then)));
+    };
     const auto tagLocally = [this, pinned, tagged] {
-        if (!m_run)
-            return;
         if (m_run->cancelRequested) {
             conclude(DeployResult::Outcome::Cancelled,
                      QStringLiteral("cancelled; nothing was changed, %1 still runs %2")
                          .arg(m_run->record.service, m_run->record.fromTag));
             return;
         }
+        // Re-pointing the running tag itself (a moving tag such as "staging")
+        // changes what a restart would run: from here on, a failure reverts.
+        if (m_run->record.toTag == m_run->record.fromTag)
+            m_run->changed = true;
         // The compose file names the image by tag: make the tag point at
-        // exactly the digest that was resolved.
+        // exactly the digest that was resolved. Short, so never cut off.
         runCommand(
             docker({ QStringLiteral("tag"), pinned, tagged }, 60000, QStringLiteral("docker tag")),
-            [this, tagged](const CommandResult &r) {
-                if (!m_run)
-                    return;
+            guarded([this, tagged](const CommandResult &r) {
                 if (!r.ok()) {
-                    conclude(DeployResult::Outcome::Failed,
-                             explainDockerFailure(r, QStringLiteral("tagging ") + tagged,
-                                                  m_session->environment()) +
-                                 QStringLiteral("; nothing was changed"));
+                    const QString why = explainDockerFailure(r, QStringLiteral("tagging ") + tagged,
+                                                             m_session->environment());
+                    if (m_run->changed)
+                        gateFailed(why);
+                    else
+                        conclude(DeployResult::Outcome::Failed,
+                                 why + QStringLiteral("; nothing was changed"));
+                    return;
+                }
+                if (m_run->cancelRequested) {
+                    if (m_run->changed)
+                        revert(QStringLiteral("cancelled by the user"), true);
+                    else
+                        conclude(DeployResult::Outcome::Cancelled,
+                                 QStringLiteral("cancelled; nothing was changed, %1 still runs %2")
+                                     .arg(m_run->record.service, m_run->record.fromTag));
                     return;
                 }
                 setStep(DeployStep::Recreating,
                         QStringLiteral("Recreating %1 with %2")
                             .arg(m_run->record.service, m_run->record.toTag));
                 m_run->changed = true;
-                recreate(m_run->record.toTag, [this](const CommandResult &up) {
-                    if (!m_run)
-                        return;
-                    if (m_run->cancelRequested) {
-                        revert(QStringLiteral("cancelled by the user"), true);
-                        return;
-                    }
-                    if (!up.ok()) {
-                        gateFailed(explainDockerFailure(
-                            up, QStringLiteral("recreating ") + m_run->record.service,
-                            m_session->environment()));
-                        return;
-                    }
-                    startGate(false);
-                });
-            });
+                recreate(m_run->record.toTag, guarded([this](const CommandResult &up) {
+                             if (m_run->cancelRequested) {
+                                 revert(QStringLiteral("cancelled by the user"), true);
+                                 return;
+                             }
+                             if (!up.ok()) {
+                                 gateFailed(explainDockerFailure(
+                                     up, QStringLiteral("recreating ") + m_run->record.service,
+                                     m_session->environment()));
+                                 return;
+                             }
+                             startGate(false);
+                         }));
+            }),
+            false);
     };
     setStep(DeployStep::Pulling, QStringLiteral("Pulling %1").arg(pinned));
     // Already here (a rollback, or pulled before): no registry round trip.
-    runCommand(docker({ QStringLiteral("image"), QStringLiteral("inspect"),
-                        QStringLiteral("--format"), QStringLiteral("{{.Id}}"), pinned },
-                      60000, QStringLiteral("docker image inspect")),
-               [this, pinned, tagLocally](const CommandResult &present) {
-                   if (!m_run)
-                       return;
-                   if (present.ok()) {
-                       emit stepChanged(DeployStep::Pulling,
-                                        QStringLiteral("%1 is already on the engine").arg(pinned));
-                       tagLocally();
-                       return;
-                   }
-                   if (m_run->cancelRequested) {
-                       tagLocally(); // concludes as cancelled
-                       return;
-                   }
-                   CommandSpec spec = docker({ QStringLiteral("pull"), pinned }, kPullTimeoutMs,
-                                             QStringLiteral("docker pull"));
-                   spec.keepOutput = true;
-                   runCommand(spec, [this, pinned, tagLocally](const CommandResult &r) {
-                       if (!m_run)
-                           return;
+    inspect([this, pinned, tagLocally, inspect](const CommandResult &present) {
+        if (present.ok()) {
+            m_run->targetImageId = present.output.trimmed();
+            emit stepChanged(DeployStep::Pulling,
+                             QStringLiteral("%1 is already on the engine").arg(pinned));
+            tagLocally();
+            return;
+        }
+        if (m_run->cancelRequested) {
+            tagLocally(); // concludes as cancelled
+            return;
+        }
+        CommandSpec spec = docker({ QStringLiteral("pull"), pinned }, kPullTimeoutMs,
+                                  QStringLiteral("docker pull"));
+        spec.keepOutput = true;
+        runCommand(spec, guarded([this, pinned, tagLocally, inspect](const CommandResult &r) {
                        if (r.end == CommandResult::End::Cancelled || m_run->cancelRequested) {
                            tagLocally();
                            return;
@@ -709,9 +774,13 @@ void Deployer::pull()
                                         m_run->record.service, m_run->record.fromTag));
                            return;
                        }
-                       tagLocally();
-                   });
-               });
+                       inspect([this, tagLocally](const CommandResult &id) {
+                           if (id.ok())
+                               m_run->targetImageId = id.output.trimmed();
+                           tagLocally();
+                       });
+                   }));
+    });
 }
 
 void Deployer::recreate(const QString &tag, std::function<void(const CommandResult &)> done)
@@ -720,11 +789,16 @@ void Deployer::recreate(const QString &tag, std::function<void(const CommandResu
         const Environment &env = m_session->environment();
         // Only the backend service, with the tag through the compose
         // variables: the user's files stay as they are.
-        CommandSpec spec =
-            composeCommand(env, cli,
-                           { QStringLiteral("up"), QStringLiteral("--detach"),
-                             QStringLiteral("--no-deps"), QStringLiteral("--no-build"), service() },
-                           kCommandTimeoutMs, QStringLiteral("compose up %1").arg(service()));
+        QStringList args { QStringLiteral("up"), QStringLiteral("--detach"),
+                           QStringLiteral("--no-deps"), QStringLiteral("--no-build") };
+        // What was pinned and tagged is what runs: no pull here, whatever the
+        // file's pull_policy (v1 has no such option and never pulls a
+        // present image on up).
+        if (cli.v2)
+            args << QStringLiteral("--pull") << QStringLiteral("never");
+        args << service();
+        CommandSpec spec = composeCommand(env, cli, args, kCommandTimeoutMs,
+                                          QStringLiteral("compose up %1").arg(service()));
         QMap<QString, QString> vars = m_session->composeVariables();
         vars.insert(env.tagVariable, tag);
         for (auto it = vars.cbegin(); it != vars.cend(); ++it)
@@ -764,6 +838,13 @@ Deployer::GateVerdict Deployer::judge(QString *why) const
     if (!wanted) {
         *why = QStringLiteral("%1 has no container of the new image yet").arg(svc);
         return GateVerdict::Waiting;
+    }
+    if (!run.reverting && !run.targetImageId.isEmpty() && !s->imageId.isEmpty() &&
+        s->imageId != run.targetImageId) {
+        *why = QStringLiteral("the engine started %1 with image %2, not the pinned %3 (does the "
+                              "compose file pull it again, e.g. pull_policy: always?)")
+                   .arg(svc, s->imageId.left(19), run.targetImageId.left(19));
+        return GateVerdict::Failed;
     }
     switch (s->state) {
     case RunState::Exited:
@@ -843,14 +924,16 @@ void Deployer::evaluateGate()
             reverted(true, {});
             return;
         }
-        fetchSchema([this](int schema) {
-            if (!m_run)
-                return;
+        fetchSchema(guarded([this](int schema) {
             m_run->record.toSchema = schema;
+            if (m_run->cancelRequested) { // asked while the gate was closing
+                revert(QStringLiteral("cancelled by the user"), true);
+                return;
+            }
             conclude(DeployResult::Outcome::Succeeded,
                      QStringLiteral("%1 runs %2 and passed its health checks for %3")
                          .arg(m_run->record.service, m_run->record.toTag, seconds(m_windowMs)));
-        });
+        }));
         return;
     }
     if (run.windowClock.isValid()) {
@@ -866,7 +949,7 @@ void Deployer::evaluateGate()
     m_session->monitor()->checkNow();
 }
 
-void Deployer::gateFailed(const QString &why)
+void Deployer::gateFailed(const QString &why, bool byUser)
 {
     Run &run = *m_run;
     run.gating = false;
@@ -882,20 +965,19 @@ void Deployer::gateFailed(const QString &why)
         ? s->containerId
         : QString();
     if (run.failedContainerId.isEmpty()) {
-        revert(why, false);
+        revert(why, byUser);
         return;
     }
-    // Its last words, before the revert removes the container.
+    // Its last words, before the revert removes the container (never cut short).
     runCommand(docker({ QStringLiteral("logs"), QStringLiteral("--tail"),
                         QString::number(kLogLines), run.failedContainerId },
                       30000, QStringLiteral("docker logs")),
-               [this, why](const CommandResult &r) {
-                   if (!m_run)
-                       return;
+               guarded([this, why, byUser](const CommandResult &r) {
                    m_run->logLines =
                        lastLines(r.output + QLatin1Char('\n') + r.errorOutput, kLogLines);
-                   revert(why, m_run->cancelRequested);
-               });
+                   revert(why, byUser);
+               }),
+               false);
 }
 
 void Deployer::revert(const QString &why, bool cancelled)
@@ -903,7 +985,7 @@ void Deployer::revert(const QString &why, bool cancelled)
     Run &run = *m_run;
     run.reverting = true;
     run.failure = why;
-    run.cancelRequested = cancelled || run.cancelRequested;
+    run.cancelled = cancelled;
     const Environment &env = m_session->environment();
     const QString previous = env.imageRepository + QLatin1Char(':') + run.record.fromTag;
     setStep(DeployStep::Reverting,
@@ -911,28 +993,26 @@ void Deployer::revert(const QString &why, bool cancelled)
     // The tag may have moved since; point it at exactly the image that ran.
     runCommand(docker({ QStringLiteral("tag"), run.previousImageId, previous }, 60000,
                       QStringLiteral("docker tag")),
-               [this, previous](const CommandResult &r) {
-                   if (!m_run)
-                       return;
+               guarded([this, previous](const CommandResult &r) {
                    if (!r.ok()) {
                        reverted(false,
                                 explainDockerFailure(r, QStringLiteral("tagging ") + previous,
                                                      m_session->environment()));
                        return;
                    }
-                   recreate(m_run->record.fromTag, [this](const CommandResult &up) {
-                       if (!m_run)
-                           return;
-                       if (!up.ok()) {
-                           reverted(false,
-                                    explainDockerFailure(
-                                        up, QStringLiteral("recreating ") + m_run->record.service,
-                                        m_session->environment()));
-                           return;
-                       }
-                       startGate(true);
-                   });
-               });
+                   recreate(m_run->record.fromTag, guarded([this](const CommandResult &up) {
+                                if (!up.ok()) {
+                                    reverted(false,
+                                             explainDockerFailure(up,
+                                                                  QStringLiteral("recreating ") +
+                                                                      m_run->record.service,
+                                                                  m_session->environment()));
+                                    return;
+                                }
+                                startGate(true);
+                            }));
+               }),
+               false);
 }
 
 void Deployer::reverted(bool ok, const QString &why)
@@ -946,7 +1026,7 @@ void Deployer::reverted(bool ok, const QString &why)
                      .arg(run.failure, d.fromTag, why, d.service, d.environment));
         return;
     }
-    if (run.cancelRequested) {
+    if (run.cancelled) {
         conclude(
             DeployResult::Outcome::Cancelled,
             QStringLiteral("cancelled; %1 is back on %2 and healthy").arg(d.service, d.fromTag));
@@ -959,6 +1039,10 @@ void Deployer::reverted(bool ok, const QString &why)
 
 void Deployer::cancel()
 {
+    if (m_planning && !m_run) {
+        m_cancelWhilePlanning = true;
+        return;
+    }
     if (!m_run)
         return;
     Run &run = *m_run;
@@ -973,12 +1057,22 @@ void Deployer::cancel()
     run.cancelRequested = true;
     emit stepChanged(m_step, QStringLiteral("Cancelling"));
     if (run.gating) {
-        gateFailed(QStringLiteral("cancelled by the user"));
+        gateFailed(QStringLiteral("cancelled by the user"), true);
         return;
     }
-    // The running step notices when its command or request comes back.
-    if (m_command)
-        m_command->cancel();
+    if (m_command) {
+        // The running step notices when its command comes back; short
+        // steps (tagging, reading logs) are left to finish.
+        if (m_commandCancellable)
+            m_command->cancel();
+        return;
+    }
+    // Waiting on the registry or /version: nothing has changed, so stop now
+    // (their late answers are dropped). The history's answer is awaited, so
+    // a row it writes is always finished.
+    if (!run.changed && !run.beginPending)
+        conclude(DeployResult::Outcome::Cancelled,
+                 QStringLiteral("cancelled; nothing was changed"));
 }
 
 void Deployer::conclude(DeployResult::Outcome outcome, const QString &message)

@@ -83,17 +83,22 @@ public:
     void deploy(const QString &tag);
     // Back to the previous successful deployment, or to the given tag.
     void rollback(const QString &toTag = {});
+    // Exactly what a confirmed plan says (its tag and recorded digest).
+    void rollback(const RollbackPlan &plan);
     // Works out a rollback without doing it: the target and any schema warning.
     void planRollback(const QString &toTag, QObject *context,
                       std::function<void(Expected<RollbackPlan>)> done);
     // Stops at the current step; a changed service goes back to the previous tag.
     void cancel();
-    bool isBusy() const { return m_step != DeployStep::Idle; }
+    bool isBusy() const { return m_step != DeployStep::Idle || m_planning; }
     DeployStep step() const { return m_step; }
 
     // Takes the tag a stack start should keep from the history (the last
     // deployed one) after the panel restarts; the history must be open.
     void restorePin();
+
+    // Forgets the registry client (new credentials take effect on next use).
+    void resetRegistry();
 
     // Tests and benchmarks shorten these (the environment sets them).
     void setHealthWindowMs(int ms) { m_windowMs = ms; }
@@ -108,7 +113,10 @@ private:
     struct Run;
     enum class GateVerdict { Waiting, Passed, Failed };
 
-    void start(const QString &tag, const QString &knownDigest, bool isRollback);
+    void start(const QString &tag, const QString &knownDigest, bool isRollback,
+               const QString &schemaWarning = {});
+    // Wraps a callback so it runs only if the run it was made for is still the current one.
+    template<typename F> auto guarded(F f);
     void resolved(const QString &digest);
     void recorded(qint64 id);
     void pull();
@@ -116,13 +124,15 @@ private:
     void startGate(bool reverting);
     void evaluateGate();
     GateVerdict judge(QString *why) const;
-    void gateFailed(const QString &why);
+    void gateFailed(const QString &why, bool byUser = false);
     void revert(const QString &why, bool cancelled);
     void reverted(bool ok, const QString &why);
     void conclude(DeployResult::Outcome outcome, const QString &message);
     void refuse(const QString &message);
     void setStep(DeployStep step, const QString &message);
-    void runCommand(const CommandSpec &spec, std::function<void(const CommandResult &)> done);
+    // cancellable: false for short steps that must finish (tagging, logs).
+    void runCommand(const CommandSpec &spec, std::function<void(const CommandResult &)> done,
+                    bool cancellable = true);
     CommandSpec docker(const QStringList &args, int timeoutMs, const QString &what) const;
     void withCompose(std::function<void(const ComposeCli &)> then);
     void withRegistry(std::function<void(Expected<RegistryClient *>)> then);
@@ -132,6 +142,14 @@ private:
     QPointer<StackSession> m_session;
     QPointer<HistoryStore> m_history;
     std::shared_ptr<RegistryClient> m_registry;
+    QList<std::function<void(Expected<RegistryClient *>)>> m_registryWaiters;
+    // Clients replaced by resetRegistry(): kept until their answers are in.
+    QList<std::shared_ptr<RegistryClient>> m_retiredRegistries;
+    quint64 m_registryGeneration = 0;
+    quint64 m_generation = 0; // of the current run
+    bool m_planning = false; // a rollback is being worked out before it starts
+    bool m_cancelWhilePlanning = false;
+    bool m_commandCancellable = true;
     QNetworkAccessManager m_network;
     std::unique_ptr<Run> m_run;
     std::unique_ptr<QLockFile> m_lock;

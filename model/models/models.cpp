@@ -274,6 +274,8 @@ void EndpointModel::setMonitor(HealthMonitor *monitor)
                                  [this] { setMonitor(m_monitor); });
         m_connections << connect(monitor, &QObject::destroyed, this, [this] {
             beginResetModel();
+            m_dirty.clear();
+            m_flush.stop();
             m_ids.clear();
             m_rowOf.clear();
             endResetModel();

@@ -103,16 +103,17 @@ int main(int argc, char *argv[])
         { QStringLiteral("name"), QStringLiteral("many") },
         { QStringLiteral("kind"), QStringLiteral("native") },
         { QStringLiteral("processes"),
-          QJsonArray { QJsonObject { { QStringLiteral("name"), QStringLiteral("idle") },
-                                     { QStringLiteral("program"), QStringLiteral("/bin/true") } } } },
+          QJsonArray {
+              QJsonObject { { QStringLiteral("name"), QStringLiteral("idle") },
+                            { QStringLiteral("program"), QStringLiteral("/bin/true") } } } },
         { QStringLiteral("services"), services },
     };
     const QString config = dir.filePath(QStringLiteral("envs.json"));
     QFile f(config);
     f.open(QIODevice::WriteOnly);
-    f.write(QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
-                                        { QStringLiteral("environments"),
-                                          QJsonArray { environment } } })
+    f.write(QJsonDocument(
+                QJsonObject { { QStringLiteral("version"), 1 },
+                              { QStringLiteral("environments"), QJsonArray { environment } } })
                 .toJson());
     f.close();
 
@@ -157,7 +158,8 @@ int main(int argc, char *argv[])
     QTimer scroll;
     int row = 0;
     QObject::connect(&scroll, &QTimer::timeout, &app, [&] {
-        if (QAbstractItemView *v = window.findChild<QAbstractItemView *>(QStringLiteral("endpointsView"))) {
+        if (QAbstractItemView *v =
+                window.findChild<QAbstractItemView *>(QStringLiteral("endpointsView"))) {
             row = (row + 37) % std::max(1, v->model()->rowCount());
             v->scrollTo(v->model()->index(row, 0));
         }

@@ -764,7 +764,8 @@ def run_deploy_test(engine: Engine, binary: str, gui_binary: str | None, base_re
             # Untagged again: the stack and the deployer pull from the registry.
             run([engine.docker, "image", "rm", f"{repo}:{tag}"], check=False)
         log(f"pushed {len(sources)} deckhand builds to {repo} in {time.monotonic() - t0:.1f} s")
-        tags = {"A": f"sha-{a_sha}", "B": f"sha-{b_sha}", "C": f"sha-{c_sha}"}
+        tags = {"A": f"sha-{a_sha}", "B": f"sha-{b_sha}", "C": f"sha-{c_sha}",
+                "source A": sources[f"sha-{a_sha}"], "source B": sources[f"sha-{b_sha}"]}
         for name, test in (("deploy", binary), ("window", gui_binary)):
             if test:
                 run_deploy_binary(engine, name, test, repo, tags, numbers)
@@ -791,6 +792,9 @@ def run_deploy_binary(engine: Engine, name: str, binary: str, repo: str, tags: d
             "PILOTHOUSE_E2E_TAG_A": tags["A"],
             "PILOTHOUSE_E2E_TAG_B": tags["B"],
             "PILOTHOUSE_E2E_TAG_C": tags["C"],
+            # Local images of A and B, for a test that moves a tag in the registry.
+            "PILOTHOUSE_E2E_SOURCE_A": tags["source A"],
+            "PILOTHOUSE_E2E_SOURCE_B": tags["source B"],
             # The history, the deploy lock and the settings of this run only.
             "XDG_DATA_HOME": str(home / "data"),
             "XDG_CONFIG_HOME": str(home / "config"),

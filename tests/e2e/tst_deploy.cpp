@@ -10,6 +10,8 @@
 #include "core/session.h"
 #include "deploy/deployer.h"
 #include "deploy/historystore.h"
+#include "drivers/command.h"
+#include "drivers/docker.h"
 #include "servers.h"
 
 #include <QJsonArray>
@@ -297,6 +299,49 @@ private slots:
         QCOMPARE(d.reason, r.message);
         QCOMPARE(d.logLines, r.logLines);
         QCOMPARE(m_session->pinnedTag(), m_a);
+    }
+
+    // A moving tag ("staging") re-pushed to another build: deploying it again
+    // is a change, and rolling back goes to the digest that ran, not the tag.
+    void movingTagRollsBackByDigest()
+    {
+        const auto push = [this](const QString &source) {
+            const QString ref = m_repo + QStringLiteral(":staging");
+            for (const QStringList &args : { QStringList { QStringLiteral("tag"), source, ref },
+                                             QStringList { QStringLiteral("push"), ref } }) {
+                Command cmd(dockerCommand(*m_env, args, 120000, QStringLiteral("docker")));
+                QSignalSpy done(&cmd, &Command::finished);
+                cmd.start();
+                if (!done.wait(125000) || !done.first().first().value<CommandResult>().ok())
+                    return false;
+            }
+            return true;
+        };
+        QVERIFY(push(var("PILOTHOUSE_E2E_SOURCE_A")));
+        DeployResult r =
+            await(m_deployer.get(), [this] { m_deployer->deploy(QStringLiteral("staging")); });
+        QVERIFY2(r.ok(), qPrintable(r.message));
+        const QString digestA = r.deployment.toDigest;
+        QVERIFY(push(var("PILOTHOUSE_E2E_SOURCE_B")));
+        r = await(m_deployer.get(), [this] { m_deployer->deploy(QStringLiteral("staging")); });
+        QVERIFY2(r.ok(), qPrintable(r.message));
+        QVERIFY(r.deployment.toDigest != digestA);
+        QCOMPARE(r.deployment.fromTag, QStringLiteral("staging"));
+
+        std::optional<Expected<RollbackPlan>> plan;
+        m_deployer->planRollback({}, this, [&plan](Expected<RollbackPlan> p) { plan = p; });
+        QTRY_VERIFY(plan.has_value());
+        QVERIFY2(plan->ok(), qPrintable(plan->ok() ? QString() : plan->error()));
+        QCOMPARE(plan->value().toTag, QStringLiteral("staging"));
+        QCOMPARE(plan->value().toDigest, digestA);
+        r = await(m_deployer.get(), [&] { m_deployer->rollback(plan->value()); });
+        QVERIFY2(r.ok(), qPrintable(r.message));
+        QCOMPARE(r.deployment.toDigest, digestA);
+        QTRY_VERIFY_WITH_TIMEOUT(apiHealthyOn(QStringLiteral("staging")), 10000);
+        // And back to A's own tag for what follows.
+        r = await(m_deployer.get(), [this] { m_deployer->deploy(m_a); });
+        QVERIFY2(r.ok(), qPrintable(r.message));
+        QVERIFY(apiHealthyOn(m_a));
     }
 
     void unknownTagChangesNothing()

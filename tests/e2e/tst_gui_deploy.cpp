@@ -79,7 +79,8 @@ private:
     {
         QVERIFY(button->isEnabled());
         QTest::mouseClick(button, Qt::LeftButton);
-        QTRY_VERIFY_WITH_TIMEOUT(page()->pendingDialog() && page()->pendingDialog()->isVisible(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(page()->pendingDialog() && page()->pendingDialog()->isVisible(),
+                                 10000);
         RollbackDialog *dialog = page()->pendingDialog();
         QVERIFY2(dialog->change().startsWith(expectChange), qPrintable(dialog->change()));
         QTest::mouseClick(dialog->confirmButton(), Qt::LeftButton);
@@ -135,9 +136,10 @@ private slots:
         const QString config = m_dir.filePath(QStringLiteral("envs.json"));
         QFile f(config);
         QVERIFY(f.open(QIODevice::WriteOnly));
-        f.write(QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
-                                            { QStringLiteral("environments"), QJsonArray { env } } })
-                    .toJson());
+        f.write(
+            QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
+                                        { QStringLiteral("environments"), QJsonArray { env } } })
+                .toJson());
         f.close();
         m_workspace = std::make_unique<Workspace>();
         const Outcome loaded = m_workspace->load(config);
@@ -160,9 +162,9 @@ private slots:
         QVERIFY(finished.wait(300000));
         QVERIFY2(finished.first().at(1).value<OperationResult>().ok(),
                  qPrintable(finished.first().at(1).value<OperationResult>().message));
-        QTRY_VERIFY_WITH_TIMEOUT(
-            m_workspace->session(QStringLiteral("e2e"))->aggregate() == ServiceHealth::Healthy,
-            180000);
+        QTRY_VERIFY_WITH_TIMEOUT(m_workspace->session(QStringLiteral("e2e"))->aggregate() ==
+                                     ServiceHealth::Healthy,
+                                 180000);
         QVERIFY(apiHealthyOn(m_a));
         screenshot("main-compose");
     }
@@ -205,15 +207,34 @@ private slots:
         QVERIFY2(page()->outcome()->text().contains(QLatin1String("health gate")),
                  qPrintable(page()->outcome()->text()));
         QVERIFY(page()->logLines()->isVisible());
-        QVERIFY(page()->logLines()->toPlainText().contains(QLatin1String("SSL"), Qt::CaseInsensitive));
+        QVERIFY(
+            page()->logLines()->toPlainText().contains(QLatin1String("SSL"), Qt::CaseInsensitive));
         QVERIFY(apiHealthyOn(m_a));
         QTRY_VERIFY_WITH_TIMEOUT(page()->historyView()->model()->rowCount() == 3, 10000);
-        const QModelIndex newest = page()->historyView()->model()->index(0, DeploymentModel::Outcome);
+        page()->historyView()->sortByColumn(DeploymentModel::Started, Qt::DescendingOrder);
+        const QModelIndex newest =
+            page()->historyView()->model()->index(0, DeploymentModel::Outcome);
         QTRY_COMPARE(newest.data().toString(), QStringLiteral("reverted"));
         page()->historyView()->selectRow(0);
         screenshot("deployments");
         // A notice was given (the status bar here; a tray shows it on desktops).
         QVERIFY(!m_window->notices().isEmpty());
+    }
+
+    // Quitting during a deployment puts the previous tag back before leaving.
+    void quitDuringADeploymentReverts()
+    {
+        QVERIFY(selectTag(m_b));
+        confirmThrough(page()->deployButton(), m_a + QLatin1String(" ("));
+        Deployer *d = m_workspace->deployer(QStringLiteral("e2e"));
+        QTRY_VERIFY_WITH_TIMEOUT(d->step() == DeployStep::WaitingForHealth, 60000);
+        QVERIFY(m_workspace->hasRunningDeployment());
+        QSignalSpy done(m_workspace.get(), &Workspace::shutdownFinished);
+        m_workspace->shutdown(); // what Quit does first
+        QVERIFY(done.wait(120000));
+        QVERIFY(!m_workspace->hasRunningDeployment());
+        QTRY_VERIFY(page()->outcome()->text().contains(QLatin1String("cancelled")));
+        QTRY_VERIFY_WITH_TIMEOUT(apiHealthyOn(m_a), 10000);
     }
 
     void stopTheStack()

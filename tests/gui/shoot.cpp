@@ -106,11 +106,11 @@ int main(int argc, char *argv[])
     const auto sourceDir = QDir(QStringLiteral(PILOTHOUSE_SOURCE_DIR));
     for (qsizetype i = 0; i < envs.size(); ++i) {
         QJsonObject e = envs.at(i).toObject();
-        const QString text = QString::fromUtf8(QJsonDocument(e).toJson())
-                                 .replace(QStringLiteral("127.0.0.1:8000"),
-                                          QStringLiteral("127.0.0.1:%1").arg(port))
-                                 .replace(QStringLiteral("\"8000\""), QStringLiteral("\"%1\"").arg(port))
-                                 .replace(QStringLiteral("sqlite://${DATA_DIR}/local/deckhand.db"), db);
+        const QString text =
+            QString::fromUtf8(QJsonDocument(e).toJson())
+                .replace(QStringLiteral("127.0.0.1:8000"), QStringLiteral("127.0.0.1:%1").arg(port))
+                .replace(QStringLiteral("\"8000\""), QStringLiteral("\"%1\"").arg(port))
+                .replace(QStringLiteral("sqlite://${DATA_DIR}/local/deckhand.db"), db);
         e = QJsonDocument::fromJson(text.toUtf8()).object();
         if (e.contains(u"compose")) {
             QJsonObject c = e.value(u"compose").toObject();
@@ -145,10 +145,13 @@ int main(int argc, char *argv[])
         return 5;
     }
     // Enough latency samples for the sparkline, and a database probe.
-    waitFor([&] {
-        const EndpointState *e = session->monitor()->endpoint(session->monitor()->ids().value(0));
-        return e && e->history.size() >= 25;
-    }, 20000);
+    waitFor(
+        [&] {
+            const EndpointState *e =
+                session->monitor()->endpoint(session->monitor()->ids().value(0));
+            return e && e->history.size() >= 25;
+        },
+        20000);
     window.databasePage()->refresh();
     waitFor([&] { return session->databaseProbe()->facts().reachable(); }, 10000);
     QDir().mkpath(out);

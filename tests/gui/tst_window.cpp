@@ -345,8 +345,14 @@ private slots:
 
     void settingsRejectAnInvalidFieldWithItsMessage()
     {
-        const QString target = SettingsDialog::targetPath();
-        QVERIFY(!QFileInfo::exists(target));
+        // With --config, that file is the one settings save to (and reload reads).
+        const QString target = m_workspace->editablePath();
+        QCOMPARE(target, m_config);
+        const auto contents = [&target] {
+            QFile f(target);
+            return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+        };
+        const QByteArray before = contents();
         m_window->openSettings();
         SettingsDialog *dialog = nullptr;
         QTRY_VERIFY((dialog = m_window->findChild<SettingsDialog *>()) && dialog->isVisible());
@@ -362,7 +368,7 @@ private slots:
                      .contains(QLatin1String("is not a valid project name")),
                  qPrintable(dialog->errorFor(QStringLiteral("compose.project"))));
         QVERIFY(dialog->isVisible());
-        QVERIFY(!QFileInfo::exists(target)); // nothing written
+        QCOMPARE(contents(), before); // nothing written
         QCOMPARE(dialog->focusWidget(), project); // the first field with a problem
 
         // A typed secret goes to the keychain or nowhere; never into the file.
@@ -379,7 +385,7 @@ private slots:
         QTest::mouseClick(save, Qt::LeftButton);
         QTRY_VERIFY(!dialog->isVisible() || !dialog->generalError().isEmpty());
         QVERIFY2(dialog->generalError().isEmpty(), qPrintable(dialog->generalError()));
-        QVERIFY(QFileInfo::exists(target));
+        QVERIFY(contents() != before);
         const auto saved = loadEnvironments(target);
         QVERIFY2(saved.ok(), qPrintable(saved ? QString() : saved.error()));
         QCOMPARE(saved->find(m_local)->description, QStringLiteral("edited in the dialog"));
@@ -427,7 +433,9 @@ private slots:
         const Outcome r = other.load(bad);
         QVERIFY(!r.ok());
         QVERIFY(r.error().contains(QLatin1String("bad.json")));
-        QVERIFY(other.load(defaultEnvironmentsResource()).ok());
+        QVERIFY(other.loadBuiltInInstead().ok());
+        QVERIFY(other.isFallback());
+        QCOMPARE(other.editablePath(), bad); // settings would save to the file asked for
         MainWindow w(&other);
         w.setStartupError(r.error());
         QVERIFY(w.banner()->text().contains(QLatin1String("bad.json")));
