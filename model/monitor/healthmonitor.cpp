@@ -87,6 +87,10 @@ void HealthMonitor::stop()
     const auto flights = m_inFlight;
     m_inFlight.clear();
     for (const Flight &f : flights) {
+        if (!f.reply) {
+            m_probe.abort(f.ticket);
+            continue;
+        }
         f.reply->disconnect(this);
         f.reply->abort();
         f.reply->deleteLater();
@@ -190,8 +194,22 @@ void HealthMonitor::runDue()
 void HealthMonitor::send(int id)
 {
     const EndpointState &e = m_endpoints[id];
+    static const QByteArray accept = "application/health+json, application/json;q=0.9, */*;q=0.1";
+    if (e.endpoint.url.scheme() == QLatin1String("http")) {
+        Flight f;
+        f.deadlineMs = nowMs() + e.endpoint.timeoutMs;
+        f.clock.start();
+        // The ticket is known only after get() returns; the answer always comes later.
+        auto ticket = std::make_shared<quint64>(0);
+        *ticket = m_probe.get(e.endpoint.url, accept, [this, id, ticket](const ProbeResult &r) {
+            onProbed(id, *ticket, r);
+        });
+        f.ticket = *ticket;
+        m_inFlight.insert(id, f);
+        return;
+    }
     QNetworkRequest request(e.endpoint.url);
-    request.setRawHeader("Accept", "application/health+json, application/json;q=0.9, */*;q=0.1");
+    request.setRawHeader("Accept", accept);
     request.setRawHeader("User-Agent", "pilothouse-health");
     request.setAttribute(QNetworkRequest::CacheLoadControlAttribute,
                          QNetworkRequest::AlwaysNetwork);
@@ -209,12 +227,42 @@ void HealthMonitor::sweepDeadlines()
 {
     const qint64 now = nowMs();
     QList<QNetworkReply *> late;
-    for (const Flight &f : std::as_const(m_inFlight)) {
-        if (f.deadlineMs <= now)
-            late << f.reply;
+    QList<std::pair<int, quint64>> lateProbes;
+    for (auto it = m_inFlight.cbegin(); it != m_inFlight.cend(); ++it) {
+        if (it->deadlineMs > now)
+            continue;
+        if (it->reply)
+            late << it->reply;
+        else
+            lateProbes << std::pair { it.key(), it->ticket };
     }
     for (QNetworkReply *r : late)
         r->abort(); // finished() follows with OperationCanceledError
+    for (const auto &[id, ticket] : lateProbes) {
+        m_probe.abort(ticket); // its answer will not come
+        ProbeResult timeout;
+        timeout.failure = ProbeResult::Failure::Other;
+        timeout.error =
+            QStringLiteral("no answer within %1 ms").arg(m_endpoints.value(id).endpoint.timeoutMs);
+        onProbed(id, ticket, timeout);
+    }
+}
+
+void HealthMonitor::onProbed(int id, quint64 ticket, const ProbeResult &r)
+{
+    const auto flight = m_inFlight.constFind(id);
+    if (flight == m_inFlight.cend() || flight->reply || flight->ticket != ticket)
+        return;
+    const double latencyMs = flight->clock.nsecsElapsed() / 1e6;
+    m_inFlight.erase(flight);
+    if (r.failure != ProbeResult::Failure::None) {
+        interpret(id, latencyMs, 0, {}, {}, r.error);
+        return;
+    }
+    QByteArray body = r.body;
+    if (r.status >= 300 && r.status < 400 && !r.location.isEmpty() && body.isEmpty())
+        body = "redirects to " + r.location; // health endpoints should answer, not redirect
+    interpret(id, latencyMs, r.status, r.contentType, body, {});
 }
 
 void HealthMonitor::onFinished(int id, QNetworkReply *reply)
@@ -225,10 +273,10 @@ void HealthMonitor::onFinished(int id, QNetworkReply *reply)
         return;
     const double latencyMs = flight->clock.nsecsElapsed() / 1e6;
     m_inFlight.erase(flight);
-    auto it = m_endpoints.find(id);
-    if (it == m_endpoints.end())
+    const auto known = m_endpoints.constFind(id);
+    if (known == m_endpoints.cend())
         return;
-    EndpointState &e = *it;
+    const EndpointState &e = *known;
 
     const QNetworkReply::NetworkError error = reply->error();
     // An aborted reply (deadline) may have headers but no readable body: a timeout.
@@ -251,10 +299,23 @@ void HealthMonitor::onFinished(int id, QNetworkReply *reply)
         default:
             why = reply->errorString();
         }
-        record(e, EndpointStatus::Fail, 0, -1, why);
+        interpret(id, latencyMs, 0, {}, {}, why);
+        return;
+    }
+    interpret(id, latencyMs, http, reply->header(QNetworkRequest::ContentTypeHeader).toByteArray(),
+              reply->read(kMaxBodyBytes), {});
+}
+
+void HealthMonitor::interpret(int id, double latencyMs, int http, const QByteArray &type,
+                              const QByteArray &body, const QString &failure)
+{
+    auto it = m_endpoints.find(id);
+    if (it == m_endpoints.end())
+        return;
+    EndpointState &e = *it;
+    if (http == 0) {
+        record(e, EndpointStatus::Fail, 0, -1, failure);
     } else {
-        const QByteArray body = reply->read(kMaxBodyBytes);
-        const QByteArray type = reply->header(QNetworkRequest::ContentTypeHeader).toByteArray();
         EndpointStatus status =
             http >= 200 && http < 300 ? EndpointStatus::Pass : EndpointStatus::Fail;
         QString detail;

@@ -2,6 +2,7 @@
 
 #include "env/environment.h"
 #include "health/healthreport.h"
+#include "monitor/httpprobe.h"
 #include "monitor/ringbuffer.h"
 
 #include <QDateTime>
@@ -16,8 +17,9 @@
 
 class QNetworkReply;
 
-// Polls HTTP health endpoints: one QNetworkAccessManager, one timer for the
-// whole schedule (not one per endpoint), per-endpoint interval and timeout,
+// Polls HTTP health endpoints: one QNetworkAccessManager (for https) and one
+// keep-alive probe pool (for plain http), one timer for the whole schedule
+// (not one per endpoint), per-endpoint interval and timeout,
 // application/health+json or plain 2xx/5xx, bounded latency history, status
 // transitions with timestamps, and backoff while a target is down.
 namespace pilothouse {
@@ -100,7 +102,8 @@ private:
     };
     struct Flight
     {
-        QNetworkReply *reply = nullptr;
+        QNetworkReply *reply = nullptr; // https: through the QNetworkAccessManager
+        quint64 ticket = 0; // http: through the probe
         qint64 deadlineMs = 0;
         QElapsedTimer clock;
     };
@@ -110,12 +113,17 @@ private:
     void runDue();
     void send(int id);
     void onFinished(int id, QNetworkReply *reply);
+    void onProbed(int id, quint64 ticket, const ProbeResult &result);
+    // An answer (http > 0) or why none came (failure), whichever transport.
+    void interpret(int id, double latencyMs, int http, const QByteArray &type,
+                   const QByteArray &body, const QString &failure);
     void record(EndpointState &e, EndpointStatus status, int httpStatus, double latencyMs,
                 const QString &detail);
     void sweepDeadlines();
     qint64 nowMs() const { return m_clock.elapsed(); }
 
-    QNetworkAccessManager m_network;
+    QNetworkAccessManager m_network; // https (TLS) endpoints
+    HttpProbe m_probe; // plain http endpoints: the many local ones, cheaply
     QHash<int, EndpointState> m_endpoints;
     QHash<QString, QList<int>> m_byService;
     QHash<int, Flight> m_inFlight;

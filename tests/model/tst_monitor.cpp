@@ -4,9 +4,14 @@
 #include "monitor/healthmonitor.h"
 #include "servers.h"
 
+#include <QProcess>
 #include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlQuery>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QSslKey>
+#include <QSslServer>
 #include <QTcpServer>
 #include <QtTest>
 
@@ -183,6 +188,47 @@ private slots:
                                   5000);
         QVERIFY2(monitor.endpoint(id)->detail.contains(QLatin1String("no answer within 300 ms")),
                  qPrintable(monitor.endpoint(id)->detail));
+    }
+
+    // https endpoints go through the QNetworkAccessManager, with TLS verified:
+    // a real TLS server with a self-signed certificate is refused, and says why.
+    void httpsIsVerified()
+    {
+        const QString key = m_dir.filePath(QStringLiteral("tls.key"));
+        const QString cert = m_dir.filePath(QStringLiteral("tls.crt"));
+        QProcess openssl;
+        openssl.start(QStringLiteral("openssl"),
+                      { QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
+                        QStringLiteral("rsa:2048"), QStringLiteral("-nodes"),
+                        QStringLiteral("-days"), QStringLiteral("1"), QStringLiteral("-subj"),
+                        QStringLiteral("/CN=127.0.0.1"), QStringLiteral("-keyout"), key,
+                        QStringLiteral("-out"), cert });
+        PILOTHOUSE_REQUIRE(
+            openssl.waitForStarted(5000)
+                ? QString()
+                : QStringLiteral("openssl is not installed (scripts/setup.sh installs it)"));
+        QVERIFY(openssl.waitForFinished(30000) && openssl.exitCode() == 0);
+        QFile k(key), c(cert);
+        QVERIFY(k.open(QIODevice::ReadOnly) && c.open(QIODevice::ReadOnly));
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setPrivateKey(QSslKey(k.readAll(), QSsl::Rsa));
+        tls.setLocalCertificate(QSslCertificate(c.readAll()));
+        QSslServer server;
+        server.setSslConfiguration(tls);
+        QVERIFY(server.listen(QHostAddress::LocalHost));
+        HealthMonitor monitor;
+        HealthEndpoint e;
+        e.url = QUrl(QStringLiteral("https://127.0.0.1:%1/readyz").arg(server.serverPort()));
+        e.intervalMs = 1000;
+        e.timeoutMs = 3000;
+        const int id = monitor.addEndpoint(QStringLiteral("api"), e);
+        monitor.start();
+        QTRY_COMPARE_WITH_TIMEOUT(int(monitor.endpoint(id)->status), int(EndpointStatus::Fail),
+                                  10000);
+        const QString detail = monitor.endpoint(id)->detail;
+        QVERIFY2(detail.contains(QLatin1String("SSL"), Qt::CaseInsensitive) ||
+                     detail.contains(QLatin1String("certificate"), Qt::CaseInsensitive),
+                 qPrintable(detail));
     }
 
     void ringBuffer()
