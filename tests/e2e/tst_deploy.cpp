@@ -12,6 +12,8 @@
 #include "deploy/historystore.h"
 #include "drivers/command.h"
 #include "drivers/docker.h"
+#include "health/healthreport.h"
+#include "monitor/healthmonitor.h"
 #include "servers.h"
 
 #include <QJsonArray>
@@ -276,6 +278,47 @@ private slots:
         QVERIFY(apiHealthyOn(m_a));
         QCOMPARE(history().first().toTag, m_a);
         QCOMPARE(history().first().fromTag, m_b);
+    }
+
+    // A database migrated past what the rollback target expects: the plan warns.
+    void rollbackWarnsWhenTheDatabaseIsNewer()
+    {
+        const QString pg = state(QStringLiteral("postgres")).containerId;
+        QVERIFY(!pg.isEmpty());
+        const auto psql = [this, &pg](const QString &sql) {
+            Command cmd(
+                dockerCommand(*m_env,
+                              { QStringLiteral("exec"), pg, QStringLiteral("psql"),
+                                QStringLiteral("-U"), var("POSTGRES_USER"), QStringLiteral("-d"),
+                                var("POSTGRES_DB"), QStringLiteral("-tAc"), sql },
+                              30000, QStringLiteral("psql")));
+            QSignalSpy done(&cmd, &Command::finished);
+            cmd.start();
+            return done.wait(35000) && done.first().first().value<CommandResult>().ok();
+        };
+        const auto databaseSays = [this](int version) {
+            HealthMonitor *m = m_session->monitor();
+            for (int id : m->idsOf(QStringLiteral("api"))) {
+                for (const health::Check &c : m->endpoint(id)->checks) {
+                    if (c.name == QLatin1String("schema:version") && c.observedValue)
+                        return int(*c.observedValue) == version;
+                }
+            }
+            return false;
+        };
+        QVERIFY(psql(QStringLiteral("INSERT INTO schema_migrations (version, name, applied_at) "
+                                    "VALUES (99, 'from a later build', now())")));
+        QTRY_VERIFY_WITH_TIMEOUT(databaseSays(99), 20000);
+        std::optional<Expected<RollbackPlan>> plan;
+        m_deployer->planRollback({}, this, [&plan](Expected<RollbackPlan> p) { plan = p; });
+        QTRY_VERIFY(plan.has_value());
+        QVERIFY2(plan->ok(), qPrintable(plan->ok() ? QString() : plan->error()));
+        QCOMPARE(plan->value().databaseSchema, 99);
+        QVERIFY(plan->value().targetSchema >= 1 && plan->value().targetSchema < 99);
+        QVERIFY2(plan->value().schemaWarning.contains(QLatin1String("schema version 99")),
+                 qPrintable(plan->value().schemaWarning));
+        QVERIFY(psql(QStringLiteral("DELETE FROM schema_migrations WHERE version = 99")));
+        QTRY_VERIFY_WITH_TIMEOUT(!databaseSays(99), 20000);
     }
 
     void brokenBuildIsRevertedByItself()
