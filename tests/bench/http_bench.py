@@ -970,7 +970,9 @@ def run(args, deckhand_path, deckhand_env, state):
                 raise HarnessError(f"{label} exited with code {proc.returncode} before its run:\n"
                                    f"{tail(proc.log_path)}")
             pids = group_pids(proc.pid) or [proc.pid]
-            sampler = RssSampler(pids, 0.02 if label == "deckhand" else 0.1)
+            # The same sampling load on the machine for every peer; deckhand's
+            # peak is also read from VmHWM after the run.
+            sampler = RssSampler(pids, 0.1)
             log(f"round {rnd + 1}/{args.rounds}: {label} {route} -t{args.threads} "
                 f"-c{args.connections} -d{args.duration}s")
             sampler.start()

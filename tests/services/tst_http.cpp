@@ -272,6 +272,63 @@ private Q_SLOTS:
         }
     }
 
+    // A plain GET on a kept-alive connection is answered without QtHttpServer's
+    // parser; the same request with "Connection: close" goes through it. Both
+    // give the same answer and both are counted.
+    void plainRequestsAreAnsweredAlikeOnBothPaths()
+    {
+        const auto counted = [this](const char *route) {
+            const QByteArray text = httpRequest(port(), "GET", "/metrics").body;
+            const QByteArray key = QByteArray("http_requests_total{method=\"GET\",route=\"") +
+                route + "\",status=\"200\"} ";
+            const qsizetype at = text.indexOf(key);
+            return at < 0
+                ? 0
+                : text.mid(at + key.size(), text.indexOf('\n', at) - at - key.size()).toInt();
+        };
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        for (const char *path : { "/livez", "/health", "/version", "/readyz?probe=1", "/nope" }) {
+            s.write(QByteArray("GET ") + path +
+                    " HTTP/1.1\r\nHost: x\r\nUser-Agent: probe\r\nX-Request-ID: same-7\r\n\r\n");
+            const HttpReply fast = readReply(s, 3000);
+            const HttpReply normal =
+                httpRequest(port(), "GET", path, {}, { { "X-Request-ID", "same-7" } });
+            QCOMPARE(fast.status, normal.status);
+            QCOMPARE(fast.header("Content-Type"), normal.header("Content-Type"));
+            QCOMPARE(fast.header("X-Request-ID"), QByteArray("same-7"));
+            QCOMPARE(normal.header("X-Request-ID"), QByteArray("same-7"));
+            if (QByteArray(path) != "/readyz?probe=1") // readyz carries a time
+                QCOMPARE(fast.body, normal.body);
+            else
+                QCOMPARE(jsonOf(fast).value(u"status"), jsonOf(normal).value(u"status"));
+        }
+        const int before = counted("/health");
+        for (int i = 0; i < 3; ++i) {
+            s.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+            QCOMPARE(readReply(s, 3000).status, 200);
+        }
+        QCOMPARE(counted("/health"), before + 3);
+        // A POST-only route still says 405 with Allow.
+        s.write("GET /v1/jobs HTTP/1.1\r\nHost: x\r\n\r\n");
+        const HttpReply wrong = readReply(s, 3000);
+        QCOMPARE(wrong.status, 405);
+        QCOMPARE(wrong.header("Allow"), QByteArray("POST"));
+        // HEAD: the headers with the length of what GET would send, and no body.
+        s.write("HEAD /version HTTP/1.1\r\nHost: x\r\n\r\n");
+        QByteArray raw;
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                raw += s.readAll();
+                return raw.contains("\r\n\r\n");
+            },
+            3000));
+        QVERIFY2(raw.startsWith("HTTP/1.1 200 OK\r\n"), raw.constData());
+        QVERIFY(raw.endsWith("\r\n\r\n")); // nothing after the headers
+        QVERIFY(!raw.contains("Content-Length: 0\r\n"));
+    }
+
     void requestIdIsEchoedWhenPlain()
     {
         HttpReply r = httpRequest(port(), "GET", "/livez", {}, { { "X-Request-ID", "abc-123" } });

@@ -75,7 +75,8 @@ Response Api::livez() const
     // Alive means this event loop answers; no dependency is touched.
     static const QByteArray body = R"({"status":"pass"})";
     Response r;
-    r.contentType = pilothouse::health::kMediaType;
+    r.contentType = QByteArray::fromRawData(pilothouse::health::kMediaType,
+                                            sizeof(pilothouse::health::kMediaType) - 1);
     r.body = body;
     return r;
 }
@@ -85,7 +86,8 @@ Response Api::readyz() const
     Response r;
     const auto &health = m_snapshot;
     r.status = health->readinessStatus;
-    r.contentType = pilothouse::health::kMediaType;
+    r.contentType = QByteArray::fromRawData(pilothouse::health::kMediaType,
+                                            sizeof(pilothouse::health::kMediaType) - 1);
     r.body = health->readinessBody;
     r.headers.emplaceBack("Cache-Control", "no-store");
     return r;

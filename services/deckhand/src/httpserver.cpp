@@ -18,35 +18,35 @@ QByteArray reasonPhrase(int status)
 {
     switch (status) {
     case 200:
-        return "OK";
+        return QByteArrayLiteral("OK");
     case 202:
-        return "Accepted";
+        return QByteArrayLiteral("Accepted");
     case 400:
-        return "Bad Request";
+        return QByteArrayLiteral("Bad Request");
     case 404:
-        return "Not Found";
+        return QByteArrayLiteral("Not Found");
     case 405:
-        return "Method Not Allowed";
+        return QByteArrayLiteral("Method Not Allowed");
     case 408:
-        return "Request Timeout";
+        return QByteArrayLiteral("Request Timeout");
     case 411:
-        return "Length Required";
+        return QByteArrayLiteral("Length Required");
     case 413:
-        return "Content Too Large";
+        return QByteArrayLiteral("Content Too Large");
     case 415:
-        return "Unsupported Media Type";
+        return QByteArrayLiteral("Unsupported Media Type");
     case 431:
-        return "Request Header Fields Too Large";
+        return QByteArrayLiteral("Request Header Fields Too Large");
     case 500:
-        return "Internal Server Error";
+        return QByteArrayLiteral("Internal Server Error");
     case 503:
-        return "Service Unavailable";
+        return QByteArrayLiteral("Service Unavailable");
     case 501:
-        return "Not Implemented";
+        return QByteArrayLiteral("Not Implemented");
     case 505:
-        return "HTTP Version Not Supported";
+        return QByteArrayLiteral("HTTP Version Not Supported");
     default:
-        return "Error";
+        return QByteArrayLiteral("Error");
     }
 }
 
@@ -69,10 +69,34 @@ Response Response::error(int status, const QString &message, const QJsonArray &d
 
 // ---------------------------------------------------------------------------
 
-ConnectionGuard::ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits)
+void sendNow(QTcpSocket *socket, const QByteArray &bytes)
+{
+    // Straight to the kernel when nothing is queued: a small answer is taken
+    // whole, and the socket's write notifier is never switched on and off
+    // again (each switch wakes the event loop through an eventfd). What the
+    // kernel does not take goes the usual way.
+    qsizetype sent = 0;
+    if (socket->bytesToWrite() == 0) {
+        const ssize_t n = ::send(int(socket->socketDescriptor()), bytes.constData(),
+                                 size_t(bytes.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0)
+            sent = n;
+    }
+    if (sent < bytes.size()) {
+        socket->write(bytes.constData() + sent, bytes.size() - sent);
+        socket->flush();
+        return;
+    }
+    // As the socket would say after writing it: the guard closes a
+    // "Connection: close" exchange or a draining connection on this.
+    Q_EMIT socket->bytesWritten(sent);
+}
+
+ConnectionGuard::ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits, FastPath fast)
     : QObject(socket)
     , m_socket(socket)
     , m_limits(limits)
+    , m_fast(std::move(fast))
 {
     // Connected before QHttpServer's own slot, so every new byte passes here first.
     connect(socket, &QTcpSocket::readyRead, this, &ConnectionGuard::onReadyRead);
@@ -115,8 +139,22 @@ void ConnectionGuard::onReadyRead()
     }
     // QHttpServer reads everything on each readyRead, so what is buffered now is new.
     const QByteArray bytes = m_socket->peek(m_socket->bytesAvailable());
+    const bool fresh = m_state == State::Idle && m_head.isEmpty();
+    m_headsInScan = 0;
     if (!scan(bytes))
         return;
+    // One whole, plain request and nothing else (the usual probe): answered
+    // here; QtHttpServer then finds nothing to read. Anything else is its.
+    if (m_fast && fresh && m_headsInScan == 1 && m_plain && m_state == State::Idle && !m_draining) {
+        if (const auto answer = m_fast(m_method, m_target, m_requestId)) {
+            // QtHttpServer keeps a read transaction open between requests;
+            // all it holds is this request, which is answered: drop it for real.
+            if (m_socket->isTransactionStarted())
+                m_socket->commitTransaction();
+            m_socket->skip(bytes.size());
+            sendNow(m_socket, *answer);
+        }
+    }
     rearm();
 }
 
@@ -284,6 +322,11 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         return false;
     }
     bool keepAlive = version == "HTTP/1.1";
+    ++m_headsInScan;
+    m_method = method;
+    m_target = line.sliced(sp1 + 1, sp2 - sp1 - 1);
+    m_requestId = {};
+    m_plain = version == "HTTP/1.1" && (method == "GET" || method == "HEAD");
 
     qint64 contentLength = 0;
     bool haveLength = false;
@@ -317,8 +360,16 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
                 keepAlive = false;
             else if (value.compare("keep-alive", Qt::CaseInsensitive) == 0)
                 keepAlive = true;
+            else
+                m_plain = false; // "upgrade" and the like: QtHttpServer's to judge
+        } else if (name.compare("x-request-id", Qt::CaseInsensitive) == 0) {
+            m_requestId = value;
+        } else if (name.compare("expect", Qt::CaseInsensitive) == 0 ||
+                   name.compare("upgrade", Qt::CaseInsensitive) == 0) {
+            m_plain = false;
         }
     }
+    m_plain = m_plain && keepAlive && contentLength == 0;
     if (contentLength > m_limits.maxBodyBytes) {
         reject(413,
                QStringLiteral("request body of %1 bytes exceeds the %2 KiB limit")
@@ -444,7 +495,7 @@ void Listener::stopAccepting()
 void Listener::admit(QTcpSocket *socket)
 {
     socket->setReadBufferSize(0);
-    auto *guard = new ConnectionGuard(socket, m_limits);
+    auto *guard = new ConnectionGuard(socket, m_limits, m_fast);
     m_guards.insert(socket, guard);
     // The guard dies with its socket; unlike the socket's own signals, this
     // connection survives QtHttpServer calling socket->disconnect().
@@ -576,6 +627,10 @@ void HttpServer::route(const QByteArray &method, const QString &pattern, Handler
     Route &r = m_exact[pattern];
     r.pattern = pattern;
     r.byMethod.insert(method, std::move(handler));
+    // Pointers into m_exact move when it grows: take them all again.
+    m_exactBytes.clear();
+    for (auto it = m_exact.cbegin(); it != m_exact.cend(); ++it)
+        m_exactBytes.insert(it.key().toLatin1(), &it.value());
 }
 
 Response HttpServer::dispatch(Request &request, QString *routeName) const
@@ -616,6 +671,43 @@ Response HttpServer::dispatch(Request &request, QString *routeName) const
         return r;
     }
     return (*handler)(request);
+}
+
+std::optional<QByteArray> HttpServer::serveSimple(QByteArrayView method, QByteArrayView target,
+                                                  QByteArrayView requestId)
+{
+    // The path as QtHttpServer's QUrl would give it: without the query; an
+    // encoded one is left to QtHttpServer.
+    QByteArrayView path = target;
+    if (const qsizetype q = path.indexOf('?'); q >= 0)
+        path = path.first(q);
+    if (path.isEmpty() || path.front() != '/' || path.contains('%'))
+        return std::nullopt;
+    const Route *route = m_exactBytes.value(QByteArray::fromRawData(path.data(), path.size()));
+    if (!route)
+        return std::nullopt;
+    // HEAD is answered like GET; anything else a route lacks is QtHttpServer's (405).
+    static const QByteArray kGet = QByteArrayLiteral("GET");
+    static const QByteArray kHead = QByteArrayLiteral("HEAD");
+    const bool head = method == "HEAD";
+    const auto handler = route->byMethod.constFind(head ? kHead : kGet);
+    const auto get = route->byMethod.constFind(kGet);
+    if (handler == route->byMethod.constEnd() && get == route->byMethod.constEnd())
+        return std::nullopt;
+    Exchange x;
+    x.timer.start();
+    x.request.method = head ? kHead : kGet;
+    x.request.path = route->pattern;
+    x.route = route->pattern;
+    const QByteArray givenId = QByteArray::fromRawData(requestId.data(), requestId.size());
+    x.requestId = usableRequestId(givenId)
+        ? QByteArray(requestId.data(), requestId.size())
+        : m_requestIdPrefix + QByteArray::number(++m_requestCounter, 16);
+    x.request.requestId = QString::fromLatin1(x.requestId);
+    x.response = (handler != route->byMethod.constEnd() ? *handler : *get)(x.request);
+    const QByteArray bytes = wire(x);
+    finish(x); // counted before the answer leaves, as on QtHttpServer's path
+    return bytes;
 }
 
 HttpServer::Exchange HttpServer::process(const QHttpServerRequest &httpRequest)
@@ -674,8 +766,7 @@ bool HttpServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *so
     // Recorded before the client can see the answer: a scrape it sends next,
     // even to another event loop, already counts this request.
     finish(x);
-    socket->write(bytes);
-    socket->flush(); // send now rather than on the next write-notifier round trip
+    sendNow(socket, bytes); // now, rather than on the next write-notifier round trip
     return true;
 }
 

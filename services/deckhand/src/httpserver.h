@@ -11,6 +11,7 @@
 #include <QTimer>
 #include <atomic>
 #include <functional>
+#include <optional>
 
 class QTcpSocket;
 
@@ -28,10 +29,18 @@ struct HttpLimits
 // what QHttpServer 6.4 cannot: header and body limits (431, 413), a deadline
 // for a request to arrive whole (408), an idle keep-alive timeout, and a
 // graceful close once the connection is idle during shutdown.
+// Writes a whole answer, straight to the kernel when it can.
+void sendNow(QTcpSocket *socket, const QByteArray &bytes);
+
+// Answers a simple request (GET or HEAD, no body, one in the buffer) without
+// QtHttpServer's parser; nullopt: let QtHttpServer serve it.
+using FastPath = std::function<std::optional<QByteArray>(
+    QByteArrayView method, QByteArrayView target, QByteArrayView requestId)>;
+
 class ConnectionGuard final : public QObject
 {
 public:
-    ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits);
+    ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits, FastPath fast = {});
     // True while a request is partly received or a response is still being sent.
     bool busy() const;
     // Closes now if idle, else as soon as the current exchange completes.
@@ -63,6 +72,13 @@ private:
     bool m_draining = false;
     bool m_rejected = false;
     bool m_closeAfterResponse = false; // "Connection: close" or HTTP/1.0
+    FastPath m_fast;
+    // Of the last request head scanned, for the fast path.
+    int m_headsInScan = 0;
+    QByteArrayView m_method;
+    QByteArrayView m_target;
+    QByteArrayView m_requestId;
+    bool m_plain = false; // GET/HEAD, HTTP/1.1, no body, nothing unusual asked
 };
 
 // The process-wide connection cap, shared by every listener (each HTTP thread
@@ -95,6 +111,8 @@ class Listener final : public QTcpServer
     Q_OBJECT
 public:
     Listener(const HttpLimits &limits, ConnectionBudget &budget, QObject *parent = nullptr);
+    // Given to every connection's guard from now on.
+    void setFastPath(FastPath fast) { m_fast = std::move(fast); }
     // Stops accepting and closes every connection once idle; drained() when none are left.
     void drain();
     // Closes whatever is still open, busy or not.
@@ -114,6 +132,7 @@ private:
 
     HttpLimits m_limits;
     ConnectionBudget &m_budget;
+    FastPath m_fast;
     QHash<QTcpSocket *, ConnectionGuard *> m_guards;
     QList<QTcpSocket *> m_waiting; // accepted over the cap, not yet served
     QTimer m_sweep;
@@ -134,7 +153,7 @@ struct Request
 struct Response
 {
     int status = 200;
-    QByteArray contentType = "application/json";
+    QByteArray contentType = QByteArrayLiteral("application/json"); // static: no allocation
     QByteArray body;
     QList<QPair<QByteArray, QByteArray>> headers;
 
@@ -165,6 +184,11 @@ public:
     void route(const QByteArray &method, const QString &pattern, Handler handler);
     void setObserver(Observer observer) { m_observer = std::move(observer); }
     Response dispatch(Request &request, QString *routeName) const;
+    // The probe-and-scrape path: a plain GET or HEAD of an exact route,
+    // answered and observed exactly as through QtHttpServer, without its
+    // parser (which costs more than everything else a /livez does).
+    std::optional<QByteArray> serveSimple(QByteArrayView method, QByteArrayView target,
+                                          QByteArrayView requestId);
 
 protected:
 #if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
@@ -203,6 +227,8 @@ private:
         QHash<QByteArray, Handler> byMethod;
     };
     QHash<QString, Route> m_exact;
+    // The same routes by their path's bytes, for serveSimple (no conversion per request).
+    QHash<QByteArray, const Route *> m_exactBytes;
     QList<QPair<QString, Route>> m_prefixed; // prefix without "{id}"
     Observer m_observer;
     quint64 m_requestCounter = 0;

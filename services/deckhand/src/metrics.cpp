@@ -44,9 +44,9 @@ void Metrics::Shard::observe(const QByteArray &method, const QString &route, int
                              double seconds)
 {
     const std::lock_guard lock(m_mutex);
-    const QByteArray base = "method=\"" + method + "\",route=\"" + escapeLabel(route) + '"';
-    ++m_requests[base + ",status=\"" + QByteArray::number(status) + '"'];
-    Histogram &h = m_durations[base];
+    const RouteKey key { method, route };
+    ++m_requests[SeriesKey { key, status }];
+    Histogram &h = m_durations[key];
     for (size_t i = 0; i < kBuckets.size(); ++i) {
         if (seconds <= kBuckets[i])
             ++h.counts[i];
@@ -57,16 +57,16 @@ void Metrics::Shard::observe(const QByteArray &method, const QString &route, int
 
 QByteArray Metrics::render(const HealthSnapshot &health, const QString &imageTag) const
 {
-    QHash<QByteArray, quint64> requests;
-    QHash<QByteArray, Histogram> durations;
+    QHash<SeriesKey, quint64> series;
+    QHash<RouteKey, Histogram> routes;
     {
         const std::lock_guard shardsLock(m_shardsMutex);
         for (Shard &shard : m_shards) {
             const std::lock_guard lock(shard.m_mutex);
             for (auto it = shard.m_requests.cbegin(); it != shard.m_requests.cend(); ++it)
-                requests[it.key()] += it.value();
+                series[it.key()] += it.value();
             for (auto it = shard.m_durations.cbegin(); it != shard.m_durations.cend(); ++it) {
-                Histogram &h = durations[it.key()];
+                Histogram &h = routes[it.key()];
                 for (size_t i = 0; i < kBuckets.size(); ++i)
                     h.counts[i] += it.value().counts[i];
                 h.count += it.value().count;
@@ -74,6 +74,16 @@ QByteArray Metrics::render(const HealthSnapshot &health, const QString &imageTag
             }
         }
     }
+    const auto labels = [](const RouteKey &k) -> QByteArray {
+        return "method=\"" + k.method + "\",route=\"" + escapeLabel(k.route) + '"';
+    };
+    QHash<QByteArray, quint64> requests;
+    for (auto it = series.cbegin(); it != series.cend(); ++it)
+        requests[labels(it.key().route) + ",status=\"" + QByteArray::number(it.key().status) +
+                 '"'] += it.value();
+    QHash<QByteArray, Histogram> durations;
+    for (auto it = routes.cbegin(); it != routes.cend(); ++it)
+        durations.insert(labels(it.key()), it.value());
     QByteArray out;
     out.reserve(4096);
     out += "# HELP http_requests_total HTTP requests answered, by method, route and status.\n"

@@ -26,6 +26,21 @@ public:
         double sum = 0;
     };
 
+    // Label sets as values (shared strings, no text built per request); the
+    // text is made when scraped.
+    struct RouteKey
+    {
+        QByteArray method;
+        QString route;
+        friend bool operator==(const RouteKey &, const RouteKey &) = default;
+    };
+    struct SeriesKey
+    {
+        RouteKey route;
+        int status = 0;
+        friend bool operator==(const SeriesKey &, const SeriesKey &) = default;
+    };
+
     class Shard
     {
     public:
@@ -34,8 +49,8 @@ public:
     private:
         friend class Metrics;
         std::mutex m_mutex;
-        QHash<QByteArray, quint64> m_requests; // key: rendered label set
-        QHash<QByteArray, Histogram> m_durations; // key: label set without status
+        QHash<SeriesKey, quint64> m_requests;
+        QHash<RouteKey, Histogram> m_durations;
     };
 
     Shard *addShard();
@@ -45,5 +60,14 @@ private:
     mutable std::mutex m_shardsMutex;
     mutable std::list<Shard> m_shards; // stable addresses
 };
+
+inline size_t qHash(const Metrics::RouteKey &k, size_t seed = 0)
+{
+    return qHashMulti(seed, k.method, k.route);
+}
+inline size_t qHash(const Metrics::SeriesKey &k, size_t seed = 0)
+{
+    return qHashMulti(seed, k.route, k.status);
+}
 
 } // namespace deckhand

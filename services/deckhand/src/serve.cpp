@@ -110,6 +110,10 @@ public:
         m_server = new HttpServer(this);
         m_api->install(*m_server);
         m_listener = new Listener(m_limits, m_budget, m_server);
+        m_listener->setFastPath([server = m_server](QByteArrayView method, QByteArrayView target,
+                                                    QByteArrayView requestId) {
+            return server->serveSimple(method, target, requestId);
+        });
         if (!m_listener->setSocketDescriptor(m_fd)) {
             // One loop not accepting would leave a server that half works: stop.
             Log::error("deckhand", QStringLiteral("cannot adopt the listening socket"),
