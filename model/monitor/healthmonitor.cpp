@@ -86,11 +86,10 @@ void HealthMonitor::stop()
     m_queue = {};
     const auto flights = m_inFlight;
     m_inFlight.clear();
+    m_probe.abortAll();
     for (const Flight &f : flights) {
-        if (!f.reply) {
-            m_probe.abort(f.ticket);
+        if (!f.reply)
             continue;
-        }
         f.reply->disconnect(this);
         f.reply->abort();
         f.reply->deleteLater();

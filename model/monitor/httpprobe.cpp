@@ -1,5 +1,6 @@
 #include "monitor/httpprobe.h"
 
+#include <QPointer>
 #include <QTcpSocket>
 #include <optional>
 
@@ -24,6 +25,7 @@ struct HttpProbe::Connection
     bool chunked = false;
     bool closeAfter = false;
     bool http10 = false;
+    bool keepAliveAsked = false;
 };
 
 namespace {
@@ -89,60 +91,81 @@ quint64 HttpProbe::get(const QUrl &url, const QByteArray &accept, Done done)
 void HttpProbe::pump(Host &host)
 {
     while (!host.queue.empty()) {
+        const bool retried = host.queue.front().retried;
         Connection *idle = nullptr;
         for (Connection *c : std::as_const(host.connections)) {
-            if (!c->active) {
+            // A request asked again goes on a connection never used before:
+            // another kept-alive one may be just as closed.
+            if (!c->active && c->connected && !(retried && c->reused)) {
                 idle = c;
                 break;
             }
         }
-        if (!idle && host.connections.size() < kConnectionsPerHost) {
-            auto *c = new Connection;
-            c->socket = new QTcpSocket(this);
-            c->host = m_hosts.value(host.host + QLatin1Char(':') + QString::number(host.port));
-            host.connections.append(c);
-            ++m_connectionsMade;
-            connect(c->socket, &QTcpSocket::connected, this, [this, c] {
-                c->connected = true;
-                // Small requests on a kept-alive connection: no Nagle delay.
-                c->socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
-                if (c->active)
-                    startOn(c, std::move(*c->active));
-            });
-            connect(c->socket, &QTcpSocket::readyRead, this, [this, c] { onReadable(c); });
-            connect(c->socket, &QTcpSocket::disconnected, this, [this, c] {
-                onClosed(c, tr("the connection closed without an answer"),
-                         ProbeResult::Failure::Closed);
-            });
-            connect(c->socket, &QTcpSocket::errorOccurred, this,
-                    [this, c](QAbstractSocket::SocketError e) {
-                        switch (e) {
-                        case QAbstractSocket::RemoteHostClosedError:
-                            return; // disconnected() says it
-                        case QAbstractSocket::ConnectionRefusedError:
-                            onClosed(c, tr("connection refused (is the service running?)"),
-                                     ProbeResult::Failure::Refused);
-                            return;
-                        case QAbstractSocket::HostNotFoundError:
-                            onClosed(c, tr("host %1 not found").arg(c->host->host),
-                                     ProbeResult::Failure::HostNotFound);
-                            return;
-                        default:
-                            onClosed(c, c->socket->errorString(), ProbeResult::Failure::Other);
-                        }
-                    });
-            c->socket->connectToHost(host.host, host.port);
-            idle = c;
-        }
-        if (!idle)
-            return; // all busy: the queue waits for the next free connection
-        Request r = std::move(host.queue.front());
-        host.queue.pop_front();
-        if (idle->connected) {
+        if (idle) {
+            Request r = std::move(host.queue.front());
+            host.queue.pop_front();
             startOn(idle, std::move(r));
-        } else {
-            idle->active = std::move(r); // written once connected
+            continue;
         }
+        if (host.connections.size() >= kConnectionsPerHost && retried) {
+            // Full: make room by closing an idle reused connection.
+            for (Connection *c : std::as_const(host.connections)) {
+                if (!c->active) {
+                    drop(c);
+                    break;
+                }
+            }
+        }
+        if (host.connections.size() >= kConnectionsPerHost)
+            return; // all busy: the queue waits for the next free connection
+        auto *c = new Connection;
+        c->socket = new QTcpSocket(this);
+        c->host = m_hosts.value(host.host + QLatin1Char(':') + QString::number(host.port));
+        c->active = std::move(host.queue.front()); // written once connected
+        host.queue.pop_front();
+        host.connections.append(c);
+        ++m_connectionsMade;
+        connect(c->socket, &QTcpSocket::connected, this, [this, c] {
+            c->connected = true;
+            // Small requests on a kept-alive connection: no Nagle delay.
+            c->socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+            if (c->active)
+                startOn(c, std::move(*c->active));
+        });
+        connect(c->socket, &QTcpSocket::readyRead, this, [this, c] { onReadable(c); });
+        connect(c->socket, &QTcpSocket::disconnected, this, [this, c] {
+            onClosed(c, tr("the connection closed without an answer"),
+                     ProbeResult::Failure::Closed);
+        });
+        connect(c->socket, &QTcpSocket::errorOccurred, this,
+                [this, c](QAbstractSocket::SocketError e) {
+                    switch (e) {
+                    case QAbstractSocket::RemoteHostClosedError:
+                        return; // disconnected() says it
+                    case QAbstractSocket::ConnectionRefusedError:
+                        onClosed(c, tr("connection refused (is the service running?)"),
+                                 ProbeResult::Failure::Refused);
+                        return;
+                    case QAbstractSocket::HostNotFoundError:
+                        onClosed(c, tr("host %1 not found").arg(c->host->host),
+                                 ProbeResult::Failure::HostNotFound);
+                        return;
+                    default:
+                        onClosed(c, c->socket->errorString(), ProbeResult::Failure::Other);
+                    }
+                });
+        // Connected from the event loop: a connect() that fails at once then
+        // reports after get() has returned, never inside it.
+        QPointer<QTcpSocket> socket = c->socket;
+        const QString name = host.host;
+        const quint16 port = host.port;
+        QMetaObject::invokeMethod(
+            this,
+            [this, socket, name, port] {
+                if (socket && socket->parent() == this)
+                    socket->connectToHost(name, port);
+            },
+            Qt::QueuedConnection);
     }
 }
 
@@ -157,6 +180,7 @@ void HttpProbe::startOn(Connection *c, Request request)
     c->chunked = false;
     c->closeAfter = false;
     c->http10 = false;
+    c->keepAliveAsked = false;
     c->gotBytes = false;
     const QUrl &url = c->active->url;
     QByteArray target = url.path(QUrl::FullyEncoded).toLatin1();
@@ -165,6 +189,8 @@ void HttpProbe::startOn(Connection *c, Request request)
     if (url.hasQuery())
         target += '?' + url.query(QUrl::FullyEncoded).toLatin1();
     QByteArray hostHeader = url.host(QUrl::FullyEncoded).toLatin1();
+    if (hostHeader.contains(':'))
+        hostHeader = '[' + hostHeader + ']'; // an IPv6 literal
     if (url.port() > 0)
         hostHeader += ':' + QByteArray::number(url.port());
     QByteArray wire;
@@ -175,22 +201,29 @@ void HttpProbe::startOn(Connection *c, Request request)
     c->socket->write(wire);
 }
 
-void HttpProbe::onReadable(Connection *c)
+bool HttpProbe::onReadable(Connection *c)
 {
     c->buffer += c->socket->readAll();
     if (!c->active) {
         // Bytes nobody asked for: the connection is out of step; start afresh.
         drop(c);
-        return;
+        return false;
     }
     c->gotBytes = true;
     using Stage = Connection::Stage;
     ProbeResult &r = c->result;
+    // Returns whether the connection still exists (finish() may drop it).
     const auto fail = [this, c](const QString &why) {
         ProbeResult bad;
         bad.failure = ProbeResult::Failure::Other;
         bad.error = why;
         finish(c, bad, false);
+        return false;
+    };
+    const auto done = [this, c](const ProbeResult &result, bool keepAlive) {
+        const bool kept = keepAlive && c->buffer.isEmpty();
+        finish(c, result, keepAlive);
+        return kept;
     };
     for (;;) {
         switch (c->stage) {
@@ -201,11 +234,13 @@ void HttpProbe::onReadable(Connection *c)
             if (eol < 0) {
                 if (c->headerBytes + c->buffer.size() > kMaxHeaderBytes)
                     return fail(tr("the answer's headers are over %1 bytes").arg(kMaxHeaderBytes));
-                return; // more to come
+                return true; // more to come
             }
             const QByteArray line = c->buffer.left(eol);
             c->buffer.remove(0, eol + 2);
             c->headerBytes += eol + 2;
+            if (c->headerBytes > kMaxHeaderBytes)
+                return fail(tr("the answer's headers are over %1 bytes").arg(kMaxHeaderBytes));
             if (c->stage == Stage::Status) {
                 // "HTTP/1.1 200 OK"
                 if (!line.startsWith("HTTP/1.") || line.size() < 12)
@@ -221,7 +256,7 @@ void HttpProbe::onReadable(Connection *c)
             }
             if (c->stage == Stage::Trailer) {
                 if (line.isEmpty())
-                    return finish(c, r, !c->closeAfter);
+                    return done(r, !c->closeAfter);
                 continue; // trailer fields are ignored
             }
             if (!line.isEmpty()) {
@@ -238,20 +273,22 @@ void HttpProbe::onReadable(Connection *c)
                     r.contentType = value;
                 else if (name == "location")
                     r.location = value;
-                else if (name == "connection")
-                    c->closeAfter = value.toLower().contains("close") ||
-                        (c->http10 && !value.toLower().contains("keep-alive"));
+                else if (name == "connection") {
+                    c->closeAfter = value.toLower().contains("close");
+                    c->keepAliveAsked = value.toLower().contains("keep-alive");
+                }
                 continue;
             }
             // End of the headers.
-            if (c->http10 && !c->closeAfter && c->contentLength < 0)
+            // HTTP/1.0 closes unless it said keep-alive.
+            if (c->http10 && !c->keepAliveAsked)
                 c->closeAfter = true;
             if (r.status >= 100 && r.status < 200) {
                 c->stage = Stage::Status; // 100 Continue and friends: the real answer follows
                 continue;
             }
             if (r.status == 204 || r.status == 304 || c->contentLength == 0)
-                return finish(c, r, !c->closeAfter);
+                return done(r, !c->closeAfter);
             if (c->chunked) {
                 c->stage = Stage::ChunkSize;
             } else if (c->contentLength > 0) {
@@ -270,16 +307,19 @@ void HttpProbe::onReadable(Connection *c)
             if (r.body.size() > kMaxBodyBytes) {
                 // Enough to judge; the rest is not worth reading (nor the connection).
                 r.body.truncate(kMaxBodyBytes);
-                return finish(c, r, false);
+                return done(r, false);
             }
             if (r.body.size() == c->contentLength)
-                return finish(c, r, !c->closeAfter);
-            return;
+                return done(r, !c->closeAfter);
+            return true;
         }
         case Stage::ChunkSize: {
             const qsizetype eol = c->buffer.indexOf("\r\n");
-            if (eol < 0)
-                return;
+            if (eol < 0) {
+                if (c->buffer.size() > 1024)
+                    return fail(tr("a malformed chunked answer"));
+                return true;
+            }
             bool ok = false;
             const QByteArray size = c->buffer.left(eol).split(';').first().trimmed();
             c->chunkLeft = size.toLongLong(&ok, 16);
@@ -296,16 +336,18 @@ void HttpProbe::onReadable(Connection *c)
             c->chunkLeft -= take;
             if (r.body.size() > kMaxBodyBytes) {
                 r.body.truncate(kMaxBodyBytes);
-                return finish(c, r, false);
+                return done(r, false);
             }
             if (c->chunkLeft > 0)
-                return;
+                return true;
             c->stage = Stage::ChunkEnd;
             continue;
         }
         case Stage::ChunkEnd:
             if (c->buffer.size() < 2)
-                return;
+                return true;
+            if (!c->buffer.startsWith("\r\n"))
+                return fail(tr("a malformed chunked answer"));
             c->buffer.remove(0, 2); // the CRLF after a chunk
             c->stage = Stage::ChunkSize;
             continue;
@@ -314,9 +356,9 @@ void HttpProbe::onReadable(Connection *c)
             c->buffer.clear();
             if (r.body.size() > kMaxBodyBytes) {
                 r.body.truncate(kMaxBodyBytes);
-                return finish(c, r, false);
+                return done(r, false);
             }
-            return; // done when the server closes
+            return true; // done when the server closes
         }
     }
 }
@@ -328,8 +370,8 @@ void HttpProbe::onClosed(Connection *c, const QString &why, ProbeResult::Failure
         return;
     }
     if (c->stage == Connection::Stage::UntilClose) {
-        onReadable(c); // whatever is left in the socket
-        if (c->active)
+        // Whatever is left in the socket; it may finish (and drop) it itself.
+        if (onReadable(c) && c->active)
             finish(c, c->result, false);
         return;
     }
@@ -372,6 +414,20 @@ void HttpProbe::drop(Connection *c)
     c->socket->abort();
     c->socket->deleteLater();
     delete c;
+}
+
+void HttpProbe::abortAll()
+{
+    for (const auto &host : std::as_const(m_hosts)) {
+        host->queue.clear();
+        const auto connections = host->connections;
+        for (Connection *c : connections) {
+            if (c->active) {
+                c->active.reset();
+                drop(c);
+            }
+        }
+    }
 }
 
 void HttpProbe::abort(quint64 ticket)

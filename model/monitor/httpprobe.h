@@ -47,6 +47,8 @@ public:
     quint64 get(const QUrl &url, const QByteArray &accept, Done done);
     // Drops a request (a deadline passed): its connection is closed, done never runs.
     void abort(quint64 ticket);
+    // Drops every request, queued or on its way (the monitor stops).
+    void abortAll();
 
     static constexpr int kConnectionsPerHost = 6;
     static constexpr qsizetype kMaxBodyBytes = 256 * 1024;
@@ -77,7 +79,7 @@ private:
     Host &hostFor(const QUrl &url);
     void pump(Host &host);
     void startOn(Connection *c, Request request);
-    void onReadable(Connection *c);
+    bool onReadable(Connection *c); // false: the connection is gone
     void onClosed(Connection *c, const QString &why, ProbeResult::Failure failure);
     void finish(Connection *c, ProbeResult result, bool keepAlive);
     void drop(Connection *c);

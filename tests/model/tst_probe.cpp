@@ -162,6 +162,21 @@ private slots:
         QCOMPARE(server.connections, 2);
     }
 
+    // HTTP/1.0 with a length and no Connection header: not kept, so never
+    // reused after the server closed it.
+    void http10WithALengthIsNotKeptAlive()
+    {
+        RawServer server({ "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok" }, true);
+        HttpProbe probe;
+        for (int i = 0; i < 3; ++i) {
+            const ProbeResult r = fetch(probe, server.url());
+            QCOMPARE(int(r.failure), int(ProbeResult::Failure::None));
+            QCOMPARE(r.body, QByteArray("ok"));
+        }
+        QCOMPARE(server.connections, 3);
+        QCOMPARE(probe.openConnections(), 0);
+    }
+
     void anIdleConnectionClosedByTheServerIsRetried()
     {
         RawServer server({ "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" });
@@ -195,6 +210,12 @@ private slots:
         const ProbeResult truncated = fetch(probe, huge.url());
         QCOMPARE(truncated.status, 200);
         QCOMPARE(truncated.body.size(), HttpProbe::kMaxBodyBytes);
+
+        RawServer badChunks({ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "2\r\nokXX0\r\n\r\n" });
+        const ProbeResult chunks = fetch(probe, badChunks.url());
+        QCOMPARE(int(chunks.failure), int(ProbeResult::Failure::Other));
+        QVERIFY(chunks.error.contains(QLatin1String("chunked")));
 
         RawServer moved(
             { "HTTP/1.1 301 Moved\r\nLocation: https://x/readyz\r\nContent-Length: 0\r\n\r\n" });

@@ -146,7 +146,10 @@ void ConnectionGuard::onReadyRead()
     // One whole, plain request and nothing else (the usual probe): answered
     // here; QtHttpServer then finds nothing to read. Anything else is its.
     if (m_fast && fresh && m_headsInScan == 1 && m_plain && m_state == State::Idle && !m_draining) {
-        if (const auto answer = m_fast(m_method, m_target, m_requestId)) {
+        const auto answer = m_fast(m_method, m_target, m_requestId);
+        // The views point into this read's bytes: not to be used after it.
+        m_method = m_target = m_requestId = {};
+        if (answer) {
             // QtHttpServer keeps a read transaction open between requests;
             // all it holds is this request, which is answered: drop it for real.
             if (m_socket->isTransactionStarted())
@@ -363,7 +366,8 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
             else
                 m_plain = false; // "upgrade" and the like: QtHttpServer's to judge
         } else if (name.compare("x-request-id", Qt::CaseInsensitive) == 0) {
-            m_requestId = value;
+            if (m_requestId.isEmpty())
+                m_requestId = value; // the first one, as QtHttpServer takes it
         } else if (name.compare("expect", Qt::CaseInsensitive) == 0 ||
                    name.compare("upgrade", Qt::CaseInsensitive) == 0) {
             m_plain = false;
