@@ -332,7 +332,6 @@ bool MainWindow::eventFilter(QObject *watched, QEvent *event)
                 f.write((statusOfProcessMemory() + QLatin1Char('\n')).toUtf8());
         }
         QTimer::singleShot(0, this, &MainWindow::goLive);
-        emit firstPaint();
     }
     return QMainWindow::eventFilter(watched, event);
 }

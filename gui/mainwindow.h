@@ -61,9 +61,6 @@ public:
     // Notices the window showed itself (no tray, or in addition to it).
     QStringList notices() const { return m_notices; }
 
-signals:
-    void firstPaint();
-
 protected:
     bool eventFilter(QObject *watched, QEvent *event) override;
     void closeEvent(QCloseEvent *event) override;

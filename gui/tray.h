@@ -24,7 +24,6 @@ public:
     bool isAvailable() const { return m_icon != nullptr; }
     // Shows a notice as a desktop notification; false when there is no tray.
     bool notify(const Notice &notice);
-    QSystemTrayIcon *trayIcon() const { return m_icon; }
 
 signals:
     void showRequested();

@@ -57,7 +57,6 @@ struct Deployer::Run
 {
     quint64 generation = 0;
     Deployment record;
-    bool isRollback = false;
     QString previousImageId; // what ran before: the revert brings back exactly this image
     QString previousContainerId;
     QString targetImageId; // the image id of the pinned digest, once known
@@ -347,13 +346,13 @@ void Deployer::refuse(const QString &message)
 
 void Deployer::deploy(const QString &tag)
 {
-    start(tag, {}, false);
+    start(tag, {});
 }
 
 void Deployer::rollback(const QString &toTag)
 {
     if (isBusy()) {
-        start(toTag, {}, true); // refused with the reason
+        start(toTag, {}); // refused with the reason
         return;
     }
     m_planning = true;
@@ -378,7 +377,7 @@ void Deployer::rollback(const QString &toTag)
 
 void Deployer::rollback(const RollbackPlan &plan)
 {
-    start(plan.toTag, plan.toDigest, true, plan.schemaWarning);
+    start(plan.toTag, plan.toDigest, plan.schemaWarning);
 }
 
 void Deployer::planRollback(const QString &toTag, QObject *context,
@@ -426,63 +425,22 @@ void Deployer::planRollback(const QString &toTag, QObject *context,
                 if (d.service == plan.service)
                     mine << d;
             }
-            const auto isCurrent = [&current](const QString &tag, const QString &digest) {
-                return tag == current.tag &&
-                    (digest.isEmpty() || current.digest.isEmpty() || digest == current.digest);
-            };
             if (toTag.isEmpty()) {
-                // The newest successful deployment of something else than
-                // what runs; else what ran before the newest one.
-                for (const Deployment &d : mine) {
-                    if (d.outcome == Deployment::Outcome::Succeeded &&
-                        !isCurrent(d.toTag, d.toDigest)) {
-                        plan.toTag = d.toTag;
-                        plan.toDigest = d.toDigest;
-                        break;
-                    }
-                }
-                if (plan.toTag.isEmpty()) {
-                    for (const Deployment &d : mine) {
-                        if (d.outcome == Deployment::Outcome::Succeeded && !d.fromTag.isEmpty() &&
-                            !isCurrent(d.fromTag, d.fromDigest)) {
-                            plan.toTag = d.fromTag;
-                            plan.toDigest = d.fromDigest;
-                            break;
-                        }
-                    }
-                }
-                if (plan.toTag.isEmpty()) {
+                const auto previous = previousSuccessful(mine, { current.tag, current.digest });
+                if (!previous) {
                     answer(Error {
                         QStringLiteral("no earlier successful deployment of %1 to roll back "
                                        "to; choose a tag (pilothousectl rollback --to TAG)")
                             .arg(plan.service) });
                     return;
                 }
+                plan.toTag = previous->tag;
+                plan.toDigest = previous->digest;
             } else {
                 plan.toTag = toTag;
-                // An exact digest when the tag ran here before.
-                for (const Deployment &d : mine) {
-                    if (d.toTag == toTag && !d.toDigest.isEmpty() &&
-                        d.outcome == Deployment::Outcome::Succeeded) {
-                        plan.toDigest = d.toDigest;
-                        break;
-                    }
-                    if (d.fromTag == toTag && !d.fromDigest.isEmpty()) {
-                        plan.toDigest = d.fromDigest;
-                        break;
-                    }
-                }
+                plan.toDigest = recordedDigest(mine, toTag); // exact, when it ran here before
             }
-            for (const Deployment &d : mine) {
-                if (d.toTag == plan.toTag && d.toSchema >= 0) {
-                    plan.targetSchema = d.toSchema;
-                    break;
-                }
-                if (d.fromTag == plan.toTag && d.fromSchema >= 0) {
-                    plan.targetSchema = d.fromSchema;
-                    break;
-                }
-            }
+            plan.targetSchema = expectedSchema(mine, plan.toTag);
             plan.databaseSchema = databaseSchema();
             if (plan.targetSchema >= 0 && plan.databaseSchema > plan.targetSchema) {
                 plan.schemaWarning =
@@ -498,8 +456,7 @@ void Deployer::planRollback(const QString &toTag, QObject *context,
         });
 }
 
-void Deployer::start(const QString &tag, const QString &knownDigest, bool isRollback,
-                     const QString &schemaWarning)
+void Deployer::start(const QString &tag, const QString &knownDigest, const QString &schemaWarning)
 {
     if (!m_session) {
         refuse(QStringLiteral("no environment"));
@@ -581,7 +538,6 @@ void Deployer::start(const QString &tag, const QString &knownDigest, bool isRoll
     m_run = std::make_unique<Run>();
     m_run->generation = ++m_generation;
     m_run->clock.start();
-    m_run->isRollback = isRollback;
     m_run->schemaWarning = schemaWarning;
     m_run->previousImageId = current->imageId;
     m_run->previousContainerId = current->containerId;

@@ -100,10 +100,6 @@ public:
     // Forgets the registry client (new credentials take effect on next use).
     void resetRegistry();
 
-    // Tests and benchmarks shorten these (the environment sets them).
-    void setHealthWindowMs(int ms) { m_windowMs = ms; }
-    void setTimeoutMs(int ms) { m_timeoutMs = ms; }
-
 signals:
     void started(const pilothouse::Deployment &deployment);
     void stepChanged(pilothouse::DeployStep step, const QString &message);
@@ -113,8 +109,7 @@ private:
     struct Run;
     enum class GateVerdict { Waiting, Passed, Failed };
 
-    void start(const QString &tag, const QString &knownDigest, bool isRollback,
-               const QString &schemaWarning = {});
+    void start(const QString &tag, const QString &knownDigest, const QString &schemaWarning = {});
     // Wraps a callback so it runs only if the run it was made for is still the current one.
     template<typename F> auto guarded(F f);
     void resolved(const QString &digest);

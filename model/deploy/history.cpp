@@ -305,26 +305,45 @@ Expected<std::optional<Deployment>> DeploymentHistory::lastSucceeded(const QStri
     return std::optional<Deployment> { fromRow(q) };
 }
 
-Expected<int> DeploymentHistory::schemaOf(const QString &environment, const QString &service,
-                                          const QString &tag) const
+std::optional<TagAndDigest> previousSuccessful(const QList<Deployment> &rows,
+                                               const TagAndDigest &running)
 {
-    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
-    if (!db.isOpen())
-        return Error { QStringLiteral("deployment history is not open") };
-    if (!m_hasSchemaColumns)
-        return -1;
-    QSqlQuery q(db);
-    // The newest row that saw this tag run, as the target or as what it replaced.
-    q.prepare(QStringLiteral(
-        "SELECT CASE WHEN to_tag = ? AND to_schema IS NOT NULL THEN to_schema ELSE from_schema END "
-        "FROM deployments WHERE environment = ? AND service = ? AND "
-        "((to_tag = ? AND to_schema IS NOT NULL) OR (from_tag = ? AND from_schema IS NOT NULL)) "
-        "ORDER BY id DESC LIMIT 1"));
-    for (const QString &v : { tag, environment, service, tag, tag })
-        q.addBindValue(v);
-    if (!q.exec())
-        return sqlError(QStringLiteral("cannot read"), q.lastError());
-    return q.next() ? q.value(0).toInt() : -1;
+    const auto isRunning = [&running](const QString &tag, const QString &digest) {
+        return tag == running.tag &&
+            (digest.isEmpty() || running.digest.isEmpty() || digest == running.digest);
+    };
+    for (const Deployment &d : rows) {
+        if (d.outcome == Deployment::Outcome::Succeeded && !isRunning(d.toTag, d.toDigest))
+            return TagAndDigest { d.toTag, d.toDigest };
+    }
+    for (const Deployment &d : rows) {
+        if (d.outcome == Deployment::Outcome::Succeeded && !d.fromTag.isEmpty() &&
+            !isRunning(d.fromTag, d.fromDigest))
+            return TagAndDigest { d.fromTag, d.fromDigest };
+    }
+    return std::nullopt;
+}
+
+QString recordedDigest(const QList<Deployment> &rows, const QString &tag)
+{
+    for (const Deployment &d : rows) {
+        if (d.toTag == tag && !d.toDigest.isEmpty() && d.outcome == Deployment::Outcome::Succeeded)
+            return d.toDigest;
+        if (d.fromTag == tag && !d.fromDigest.isEmpty())
+            return d.fromDigest;
+    }
+    return {};
+}
+
+int expectedSchema(const QList<Deployment> &rows, const QString &tag)
+{
+    for (const Deployment &d : rows) {
+        if (d.toTag == tag && d.toSchema >= 0)
+            return d.toSchema;
+        if (d.fromTag == tag && d.fromSchema >= 0)
+            return d.fromSchema;
+    }
+    return -1;
 }
 
 } // namespace pilothouse

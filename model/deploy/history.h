@@ -40,6 +40,21 @@ struct Deployment
 QString toString(Deployment::Outcome outcome);
 std::optional<Deployment::Outcome> outcomeFromString(const QString &text);
 
+// What a rollback reads from one service's rows (newest first).
+struct TagAndDigest
+{
+    QString tag;
+    QString digest; // may be empty: not recorded
+};
+// The previous successful deployment: the newest succeeded one that is not
+// what runs now, else what the newest succeeded one replaced.
+std::optional<TagAndDigest> previousSuccessful(const QList<Deployment> &rows,
+                                               const TagAndDigest &running);
+// The digest a tag ran with here (the newest record of it), or empty.
+QString recordedDigest(const QList<Deployment> &rows, const QString &tag);
+// The schema version a tag's build expects, as recorded when it ran; -1 unknown.
+int expectedSchema(const QList<Deployment> &rows, const QString &tag);
+
 class DeploymentHistory final
 {
 public:
@@ -66,9 +81,6 @@ public:
     // The last succeeded deployment of a service before the given one (0: the latest).
     Expected<std::optional<Deployment>>
     lastSucceeded(const QString &environment, const QString &service, qint64 before = 0) const;
-    // The schema version a tag's build expects, as last recorded; -1 unknown.
-    Expected<int> schemaOf(const QString &environment, const QString &service,
-                           const QString &tag) const;
     // "user@host" of this process.
     static QString currentUser();
 

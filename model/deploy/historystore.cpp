@@ -94,12 +94,4 @@ void HistoryStore::list(const QString &environment, int limit, QObject *context,
         std::move(done));
 }
 
-void HistoryStore::schemaOf(const QString &environment, const QString &service, const QString &tag,
-                            QObject *context, std::function<void(Expected<int>)> done)
-{
-    run<Expected<int>>(
-        context, [=](DeploymentHistory &h) { return h.schemaOf(environment, service, tag); },
-        std::move(done));
-}
-
 } // namespace pilothouse

@@ -30,8 +30,6 @@ public:
                 std::function<void(Outcome)> done);
     void list(const QString &environment, int limit, QObject *context,
               std::function<void(Expected<QList<Deployment>>)> done);
-    void schemaOf(const QString &environment, const QString &service, const QString &tag,
-                  QObject *context, std::function<void(Expected<int>)> done);
 
     // Whether open() succeeded (known once its answer came back).
     bool isOpen() const { return m_open; }

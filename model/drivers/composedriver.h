@@ -30,7 +30,6 @@ public:
     // Variables for compose's interpolation (the backend's image and tag),
     // passed in the process environment, where they win over the env file.
     void setVariables(const QMap<QString, QString> &variables) { m_variables = variables; }
-    const QMap<QString, QString> &variables() const { return m_variables; }
 
 private:
     void run(StackOperation op, const QString &service, const QStringList &args);

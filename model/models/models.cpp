@@ -284,10 +284,9 @@ void EndpointModel::setMonitor(HealthMonitor *monitor)
             const int row = m_rowOf.value(id, -1);
             if (row < 0)
                 return;
+            // Shown in batches: views repaint once per batch, however many answered.
             m_dirty.insert(row);
-            if (m_flush.interval() == 0)
-                flush();
-            else if (!m_flush.isActive())
+            if (!m_flush.isActive())
                 m_flush.start();
         });
     }
@@ -467,11 +466,6 @@ void DeploymentModel::setDeployments(const QList<Deployment> &rows)
     beginResetModel();
     m_rows = rows;
     endResetModel();
-}
-
-const Deployment *DeploymentModel::deploymentAt(int row) const
-{
-    return row >= 0 && row < m_rows.size() ? &m_rows.at(row) : nullptr;
 }
 
 int DeploymentModel::rowCount(const QModelIndex &parent) const

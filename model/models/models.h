@@ -89,10 +89,6 @@ public:
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
-    // Answers are shown in batches (views repaint once per batch, however
-    // many endpoints answered); 0 shows each at once.
-    void setUpdateIntervalMs(int ms) { m_flush.setInterval(ms); }
-
 private:
     void flush();
 
@@ -136,7 +132,6 @@ public:
     explicit DeploymentModel(QObject *parent = nullptr);
 
     void setDeployments(const QList<Deployment> &rows);
-    const Deployment *deploymentAt(int row) const;
 
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;

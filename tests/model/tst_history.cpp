@@ -156,15 +156,51 @@ private slots:
         const auto rows = h.list(QStringLiteral("staging"));
         QCOMPARE(rows->first().fromSchema, 3);
         QCOMPARE(rows->first().toSchema, 4);
-        QCOMPARE(
-            *h.schemaOf(QStringLiteral("staging"), QStringLiteral("api"), QStringLiteral("sha-a")),
-            3);
-        QCOMPARE(
-            *h.schemaOf(QStringLiteral("staging"), QStringLiteral("api"), QStringLiteral("sha-b")),
-            4);
-        QCOMPARE(
-            *h.schemaOf(QStringLiteral("staging"), QStringLiteral("api"), QStringLiteral("sha-c")),
-            -1);
+        QCOMPARE(expectedSchema(*rows, QStringLiteral("sha-a")), 3);
+        QCOMPARE(expectedSchema(*rows, QStringLiteral("sha-b")), 4);
+        QCOMPARE(expectedSchema(*rows, QStringLiteral("sha-c")), -1);
+    }
+
+    // What a rollback reads from the rows: where to go back to, and its digest.
+    void rollbackTargets()
+    {
+        const auto row = [](const char *from, const char *fromDigest, const char *to,
+                            const char *toDigest, Deployment::Outcome outcome) {
+            Deployment d;
+            d.fromTag = QString::fromLatin1(from);
+            d.fromDigest = QString::fromLatin1(fromDigest);
+            d.toTag = QString::fromLatin1(to);
+            d.toDigest = QString::fromLatin1(toDigest);
+            d.outcome = outcome;
+            return d;
+        };
+        using O = Deployment::Outcome;
+        // Newest first: A -> B succeeded, then B -> C reverted.
+        const QList<Deployment> rows { row("sha-b", "sha256:b", "sha-c", "sha256:c", O::Reverted),
+                                       row("sha-a", "sha256:a", "sha-b", "sha256:b",
+                                           O::Succeeded) };
+        // On B: what B replaced (A), not the reverted C.
+        auto previous =
+            previousSuccessful(rows, { QStringLiteral("sha-b"), QStringLiteral("sha256:b") });
+        QVERIFY(previous);
+        QCOMPARE(previous->tag, QStringLiteral("sha-a"));
+        QCOMPARE(previous->digest, QStringLiteral("sha256:a"));
+        // On A (rolled back by hand): B, the newest success that does not run.
+        previous =
+            previousSuccessful(rows, { QStringLiteral("sha-a"), QStringLiteral("sha256:a") });
+        QVERIFY(previous);
+        QCOMPARE(previous->tag, QStringLiteral("sha-b"));
+        // A moving tag: same name, another digest, is another build.
+        const QList<Deployment> moving { row("staging", "sha256:1", "staging", "sha256:2",
+                                             O::Succeeded) };
+        previous =
+            previousSuccessful(moving, { QStringLiteral("staging"), QStringLiteral("sha256:2") });
+        QVERIFY(previous);
+        QCOMPARE(previous->digest, QStringLiteral("sha256:1"));
+        QVERIFY(!previousSuccessful({}, { QStringLiteral("sha-a"), {} }));
+        QCOMPARE(recordedDigest(rows, QStringLiteral("sha-b")), QStringLiteral("sha256:b"));
+        QCOMPARE(recordedDigest(rows, QStringLiteral("sha-c")), QString()); // never succeeded
+        QCOMPARE(recordedDigest(rows, QStringLiteral("sha-z")), QString());
     }
 
     // A file written before the schema columns existed: a reader leaves it as
