@@ -22,11 +22,6 @@
 
 namespace pilothouse::gui {
 
-static QString shortDigest(const QString &digest)
-{
-    return digest.startsWith(QLatin1String("sha256:")) ? digest.mid(7, 12) : digest.left(12);
-}
-
 DeploymentsPage::DeploymentsPage(QWidget *parent)
     : QWidget(parent)
     , m_stack(new QStackedWidget(this))

@@ -9,14 +9,6 @@
 
 namespace pilothouse::gui {
 
-static QString withDigest(const QString &tag, const QString &digest)
-{
-    if (digest.isEmpty())
-        return tag;
-    return QStringLiteral("%1 (%2)").arg(
-        tag, digest.startsWith(QLatin1String("sha256:")) ? digest.mid(7, 12) : digest.left(12));
-}
-
 RollbackDialog::RollbackDialog(const RollbackPlan &plan, const QString &environment, Kind kind,
                                int healthWindowMs, QWidget *parent)
     : QDialog(parent)
@@ -35,9 +27,9 @@ RollbackDialog::RollbackDialog(const RollbackPlan &plan, const QString &environm
     big.setPointSizeF(big.pointSizeF() * 1.15);
     m_headline->setFont(big);
     m_headline->setWordWrap(true);
-    m_change->setText(
-        tr("%1 \u2192 %2")
-            .arg(withDigest(plan.fromTag, plan.fromDigest), withDigest(plan.toTag, plan.toDigest)));
+    m_change->setText(tr("%1 \u2192 %2")
+                          .arg(tagWithDigest(plan.fromTag, plan.fromDigest),
+                               tagWithDigest(plan.toTag, plan.toDigest)));
     m_change->setObjectName(QStringLiteral("rollbackChange"));
     m_change->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_warning->setObjectName(QStringLiteral("schemaWarning"));

@@ -22,6 +22,16 @@ QString toString(ServiceHealth health)
     return {};
 }
 
+std::optional<ServiceHealth> serviceHealthFromString(const QString &text)
+{
+    for (auto h : { ServiceHealth::Unknown, ServiceHealth::Starting, ServiceHealth::Healthy,
+                    ServiceHealth::Unhealthy, ServiceHealth::Down }) {
+        if (toString(h) == text)
+            return h;
+    }
+    return std::nullopt;
+}
+
 StackSession::StackSession(Environment env, QObject *parent)
     : QObject(parent)
     , m_env(std::move(env))

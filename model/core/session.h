@@ -22,6 +22,7 @@ class ComposeLogFollower;
 
 enum class ServiceHealth { Unknown, Starting, Healthy, Unhealthy, Down };
 QString toString(ServiceHealth health);
+std::optional<ServiceHealth> serviceHealthFromString(const QString &text);
 
 struct ServiceRow
 {

@@ -1,5 +1,6 @@
 #include "core/workspace.h"
 
+#include "core/ownerlock.h"
 #include "deploy/historystore.h"
 #include "drivers/nativecontrol.h"
 #include "drivers/nativedriver.h"
@@ -9,7 +10,6 @@
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QLockFile>
 #include <QSaveFile>
 #include <QStandardPaths>
 
@@ -29,11 +29,7 @@ ServiceRow serviceRowFromJson(const QJsonObject &o)
     ServiceRow r;
     r.state = serviceStateFromJson(o);
     const QString health = o.value(u"health").toString();
-    for (auto h : { ServiceHealth::Unknown, ServiceHealth::Starting, ServiceHealth::Healthy,
-                    ServiceHealth::Unhealthy, ServiceHealth::Down }) {
-        if (toString(h) == health)
-            r.health = h;
-    }
+    r.health = serviceHealthFromString(health).value_or(ServiceHealth::Unknown);
     const QString http = o.value(u"http").toString();
     r.hasEndpoints = !http.isEmpty();
     for (auto s : { EndpointStatus::Unknown, EndpointStatus::Pass, EndpointStatus::Warn,
@@ -136,11 +132,8 @@ void Workspace::loadSnapshots()
         const QJsonObject o = it.value().toObject();
         Snapshot s;
         s.at = QDateTime::fromString(o.value(u"at").toString(), Qt::ISODate);
-        for (auto h : { ServiceHealth::Unknown, ServiceHealth::Starting, ServiceHealth::Healthy,
-                        ServiceHealth::Unhealthy, ServiceHealth::Down }) {
-            if (toString(h) == o.value(u"health").toString())
-                s.health = h;
-        }
+        s.health =
+            serviceHealthFromString(o.value(u"health").toString()).value_or(ServiceHealth::Unknown);
         for (const QJsonValue &v : o.value(u"services").toArray())
             s.rows << serviceRowFromJson(v.toObject());
         m_snapshots.insert(it.key(), s);
@@ -447,25 +440,21 @@ void Workspace::pollOwner(const QString &environment)
     e->pollBusy = true;
     auto *client = new NativeControlClient(environment, this);
     auto adopted = std::make_shared<bool>(false);
-    connect(client, &NativeControlClient::reply, this,
-            [this, environment, adopted](const QJsonObject &answer) {
-                Entry *en = entry(environment);
-                if (!en)
-                    return;
-                QList<ServiceState> states;
-                for (const QJsonValue &v : answer.value(u"states").toArray())
-                    states << serviceStateFromJson(v.toObject());
-                *adopted = true;
-                QLockFile lock(nativeControlPath(environment) + QStringLiteral(".lock"));
-                qint64 pid = 0;
-                QString host, app;
-                lock.getLockInfo(&pid, &host, &app);
-                m_owners.insert(environment,
-                                QStringLiteral("%1 (pid %2)")
-                                    .arg(app.isEmpty() ? tr("another Pilothouse") : app)
-                                    .arg(pid));
-                en->session->adoptStates(states);
-            });
+    connect(
+        client, &NativeControlClient::reply, this,
+        [this, environment, adopted](const QJsonObject &answer) {
+            Entry *en = entry(environment);
+            if (!en)
+                return;
+            QList<ServiceState> states;
+            for (const QJsonValue &v : answer.value(u"states").toArray())
+                states << serviceStateFromJson(v.toObject());
+            *adopted = true;
+            m_owners.insert(
+                environment,
+                lockHolder(nativeControlPath(environment) + QStringLiteral(".lock")).describe());
+            en->session->adoptStates(states);
+        });
     connect(client, &NativeControlClient::done, this,
             [this, environment, client, adopted](const QString &) {
                 client->deleteLater();
@@ -494,10 +483,7 @@ void Workspace::forward(const QString &environment, StackOperation op, const QSt
         return;
     }
     // Native processes that another front end owns: ask it.
-    const QString name = op == StackOperation::Down ? QStringLiteral("down")
-        : op == StackOperation::Restart             ? QStringLiteral("restart")
-        : op == StackOperation::StopService         ? QStringLiteral("stop")
-                                                    : QStringLiteral("start");
+    const QString name = toString(op); // the control socket's names: down, restart, stop, start
     emit operationStarted(environment, op, service);
     emit operationProgress(environment, tr("Asking %1, which runs %2").arg(owner, environment));
     auto *client = new NativeControlClient(environment, this);

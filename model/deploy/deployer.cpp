@@ -1,5 +1,6 @@
 #include "deploy/deployer.h"
 
+#include "core/ownerlock.h"
 #include "core/session.h"
 #include "deploy/historystore.h"
 #include "drivers/docker.h"
@@ -86,11 +87,6 @@ constexpr int kLogLines = 30;
 QString seconds(int ms)
 {
     return QString::number(ms / 1000.0, 'g', 3) + QStringLiteral(" s");
-}
-
-QString shortDigest(const QString &digest)
-{
-    return digest.startsWith(QLatin1String("sha256:")) ? digest.mid(7, 12) : digest;
 }
 
 QStringList lastLines(const QString &text, int n)
@@ -520,17 +516,12 @@ void Deployer::start(const QString &tag, const QString &knownDigest, const QStri
     // One deployment per environment, across processes (the window and pilothousectl).
     const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
     QDir().mkpath(dir);
-    auto lock = std::make_unique<QLockFile>(dir + QStringLiteral("/deploy-%1.lock").arg(env.name));
-    lock->setStaleLockTime(0); // a crashed owner's lock is stale at once (its pid is gone)
-    if (!lock->tryLock(0)) {
-        qint64 pid = 0;
-        QString host, app;
-        lock->getLockInfo(&pid, &host, &app);
-        refuse(QStringLiteral("another deployment to \"%1\" is running (%2, pid %3 on %4); "
-                              "wait for it to finish")
-                   .arg(env.name, app.isEmpty() ? QStringLiteral("unknown") : app)
-                   .arg(pid)
-                   .arg(host));
+    LockHolder holder;
+    auto lock = takeLock(dir + QStringLiteral("/deploy-%1.lock").arg(env.name), &holder);
+    if (!lock) {
+        refuse(QStringLiteral("another deployment to \"%1\" is running in %2; wait for it to "
+                              "finish")
+                   .arg(env.name, holder.describe()));
         return;
     }
     m_lock = std::move(lock);

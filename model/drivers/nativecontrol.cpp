@@ -1,5 +1,6 @@
 #include "drivers/nativecontrol.h"
 
+#include "core/ownerlock.h"
 #include "core/session.h"
 #include "drivers/nativedriver.h"
 
@@ -52,19 +53,12 @@ Outcome NativeControlServer::listen()
 {
     // The lock (Qt checks its pid, so a dead owner's is stale at once) makes
     // "is anyone there? then I am" atomic, and needs no wait on a socket.
-    m_lock = std::make_unique<QLockFile>(m_path + QStringLiteral(".lock"));
-    m_lock->setStaleLockTime(0); // never stale by age; a dead owner's is (Qt checks the pid)
-    if (!m_lock->tryLock(0)) {
-        qint64 pid = 0;
-        QString host, app;
-        m_lock->getLockInfo(&pid, &host, &app);
-        m_lock.reset();
-        return Error { QStringLiteral(
-                           "\"%1\" is already running under %2 (pid %3); use that one, or "
-                           "stop it first (pilothousectl down --env %1)")
-                           .arg(m_session->environment().name,
-                                app.isEmpty() ? QStringLiteral("another Pilothouse") : app)
-                           .arg(pid) };
+    LockHolder holder;
+    m_lock = takeLock(m_path + QStringLiteral(".lock"), &holder);
+    if (!m_lock) {
+        return Error { QStringLiteral("\"%1\" is already running under %2; use that one, or "
+                                      "stop it first (pilothousectl down --env %1)")
+                           .arg(m_session->environment().name, holder.describe()) };
     }
     // We hold the lock, so whatever socket file is there is a dead owner's.
     QLocalServer::removeServer(m_path);

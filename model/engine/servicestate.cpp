@@ -129,4 +129,14 @@ ServiceState serviceStateFromJson(const QJsonObject &o)
     return s;
 }
 
+QString shortDigest(const QString &digest)
+{
+    return digest.startsWith(QLatin1String("sha256:")) ? digest.mid(7, 12) : digest.left(12);
+}
+
+QString tagWithDigest(const QString &tag, const QString &digest)
+{
+    return digest.isEmpty() ? tag : QStringLiteral("%1 (%2)").arg(tag, shortDigest(digest));
+}
+
 } // namespace pilothouse

@@ -58,6 +58,11 @@ struct ServiceState
     friend bool operator==(const ServiceState &, const ServiceState &) = default;
 };
 
+// "sha256:0123456789ab…" as people read it: "0123456789ab".
+QString shortDigest(const QString &digest);
+// "sha-1234 (0123456789ab)", or the tag alone when the digest is not known.
+QString tagWithDigest(const QString &tag, const QString &digest);
+
 // The JSON form, shared by pilothousectl's output and the native control socket.
 QJsonObject toJson(const ServiceState &state);
 ServiceState serviceStateFromJson(const QJsonObject &o);

@@ -493,12 +493,6 @@ QVariant DeploymentModel::data(const QModelIndex &index, int role) const
         return d.reason.isEmpty() ? QVariant() : QVariant(d.reason);
     if (role != Qt::DisplayRole && role != SortRole)
         return {};
-    const auto tagAndDigest = [](const QString &tag, const QString &digest) {
-        if (digest.isEmpty())
-            return tag;
-        return QStringLiteral("%1 (%2)").arg(
-            tag, digest.startsWith(QLatin1String("sha256:")) ? digest.mid(7, 12) : digest.left(12));
-    };
     switch (index.column()) {
     case Started:
         return role == SortRole
@@ -507,9 +501,9 @@ QVariant DeploymentModel::data(const QModelIndex &index, int role) const
     case Service:
         return d.service;
     case From:
-        return tagAndDigest(d.fromTag, d.fromDigest);
+        return tagWithDigest(d.fromTag, d.fromDigest);
     case To:
-        return tagAndDigest(d.toTag, d.toDigest);
+        return tagWithDigest(d.toTag, d.toDigest);
     case Outcome:
         return toString(d.outcome);
     case Duration: {

@@ -12,6 +12,7 @@
 #include "deploy/historystore.h"
 #include "drivers/command.h"
 #include "drivers/docker.h"
+#include "e2e_env.h"
 #include "health/healthreport.h"
 #include "monitor/healthmonitor.h"
 #include "servers.h"
@@ -27,6 +28,8 @@
 
 using namespace pilothouse;
 
+using pilothouse::e2e::var;
+
 class TestDeploy final : public QObject
 {
     Q_OBJECT
@@ -39,38 +42,6 @@ private:
     std::unique_ptr<HistoryStore> m_history;
     std::unique_ptr<Deployer> m_deployer;
     QString m_a, m_b, m_c, m_repo;
-
-    static QString var(const char *name) { return QString::fromUtf8(qgetenv(name)); }
-
-    QJsonObject environment(const QString &name, const QString &repository) const
-    {
-        const QString port = var("PILOTHOUSE_E2E_API_PORT");
-        QJsonArray services { QJsonObject {
-            { QStringLiteral("name"), QStringLiteral("api") },
-            { QStringLiteral("health"),
-              QJsonArray { QJsonObject {
-                  { QStringLiteral("url"), QStringLiteral("http://127.0.0.1:%1/readyz").arg(port) },
-                  { QStringLiteral("intervalSeconds"), 0.25 },
-                  { QStringLiteral("timeoutSeconds"), 1 } } } } } };
-        for (const char *s : { "worker", "postgres", "redis" })
-            services.append(QJsonObject { { QStringLiteral("name"), QString::fromLatin1(s) } });
-        return QJsonObject {
-            { QStringLiteral("name"), name },
-            { QStringLiteral("kind"), QStringLiteral("compose") },
-            { QStringLiteral("compose"),
-              QJsonObject { { QStringLiteral("files"),
-                              QJsonArray::fromStringList(
-                                  var("PILOTHOUSE_E2E_COMPOSE_FILES").split(QLatin1Char(':'))) },
-                            { QStringLiteral("project"), var("PILOTHOUSE_E2E_PROJECT") } } },
-            { QStringLiteral("services"), services },
-            { QStringLiteral("image"),
-              QJsonObject { { QStringLiteral("repository"), repository },
-                            { QStringLiteral("service"), QStringLiteral("api") } } },
-            { QStringLiteral("deploy"),
-              QJsonObject { { QStringLiteral("healthWindowSeconds"), 3 },
-                            { QStringLiteral("timeoutSeconds"), 25 } } },
-        };
-    }
 
     DeployResult await(Deployer *deployer, const std::function<void()> &call,
                        int timeoutMs = 240000)
@@ -164,16 +135,10 @@ private slots:
         const QString stopped =
             QStringLiteral("127.0.0.1:%1/pilothouse/deckhand").arg(fixtures::freePort());
         m_config = m_dir.filePath(QStringLiteral("envs.json"));
-        QFile f(m_config);
-        QVERIFY(f.open(QIODevice::WriteOnly));
-        f.write(QJsonDocument(
-                    QJsonObject { { QStringLiteral("version"), 1 },
-                                  { QStringLiteral("environments"),
-                                    QJsonArray { environment(QStringLiteral("e2e"), m_repo),
-                                                 environment(QStringLiteral("e2e-no-registry"),
-                                                             stopped) } } })
-                    .toJson());
-        f.close();
+        QVERIFY(e2e::writeEnvironments(
+            m_config,
+            { e2e::deployEnvironment(QStringLiteral("e2e"), m_repo, 0.25),
+              e2e::deployEnvironment(QStringLiteral("e2e-no-registry"), stopped, 0.25) }));
         const auto set = loadEnvironments(m_config);
         QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
         m_env = *set->find(QStringLiteral("e2e"));

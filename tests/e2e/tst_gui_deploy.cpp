@@ -6,6 +6,7 @@
 // and builds; with PILOTHOUSE_SCREENSHOT_DIR set it saves the deployments view.
 #include "core/workspace.h"
 #include "deploymentspage.h"
+#include "e2e_env.h"
 #include "mainwindow.h"
 #include "rollbackdialog.h"
 #include "servers.h"
@@ -27,6 +28,8 @@
 using namespace pilothouse;
 using namespace pilothouse::gui;
 
+using pilothouse::e2e::var;
+
 class TestGuiDeploy final : public QObject
 {
     Q_OBJECT
@@ -36,8 +39,6 @@ private:
     std::unique_ptr<Workspace> m_workspace;
     std::unique_ptr<MainWindow> m_window;
     QString m_a, m_b, m_c;
-
-    static QString var(const char *name) { return QString::fromUtf8(qgetenv(name)); }
 
     DeploymentsPage *page() const { return m_window->deploymentsPage(); }
 
@@ -106,41 +107,12 @@ private slots:
         m_a = var("PILOTHOUSE_E2E_TAG_A");
         m_b = var("PILOTHOUSE_E2E_TAG_B");
         m_c = var("PILOTHOUSE_E2E_TAG_C");
-        const QString port = var("PILOTHOUSE_E2E_API_PORT");
-        QJsonArray services { QJsonObject {
-            { QStringLiteral("name"), QStringLiteral("api") },
-            { QStringLiteral("health"),
-              QJsonArray { QJsonObject {
-                  { QStringLiteral("url"), QStringLiteral("http://127.0.0.1:%1/readyz").arg(port) },
-                  { QStringLiteral("intervalSeconds"), 0.5 },
-                  { QStringLiteral("timeoutSeconds"), 1 } } } } } };
-        for (const char *s : { "worker", "postgres", "redis" })
-            services.append(QJsonObject { { QStringLiteral("name"), QString::fromLatin1(s) } });
-        const QJsonObject env {
-            { QStringLiteral("name"), QStringLiteral("e2e") },
-            { QStringLiteral("kind"), QStringLiteral("compose") },
-            { QStringLiteral("description"), QStringLiteral("the deckhand stack on this engine") },
-            { QStringLiteral("compose"),
-              QJsonObject { { QStringLiteral("files"),
-                              QJsonArray::fromStringList(
-                                  var("PILOTHOUSE_E2E_COMPOSE_FILES").split(QLatin1Char(':'))) },
-                            { QStringLiteral("project"), var("PILOTHOUSE_E2E_PROJECT") } } },
-            { QStringLiteral("services"), services },
-            { QStringLiteral("image"),
-              QJsonObject { { QStringLiteral("repository"), var("PILOTHOUSE_E2E_REPOSITORY") },
-                            { QStringLiteral("service"), QStringLiteral("api") } } },
-            { QStringLiteral("deploy"),
-              QJsonObject { { QStringLiteral("healthWindowSeconds"), 3 },
-                            { QStringLiteral("timeoutSeconds"), 25 } } },
-        };
+        QJsonObject env =
+            e2e::deployEnvironment(QStringLiteral("e2e"), var("PILOTHOUSE_E2E_REPOSITORY"), 0.5);
+        env.insert(QStringLiteral("description"),
+                   QStringLiteral("the deckhand stack on this engine"));
         const QString config = m_dir.filePath(QStringLiteral("envs.json"));
-        QFile f(config);
-        QVERIFY(f.open(QIODevice::WriteOnly));
-        f.write(
-            QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
-                                        { QStringLiteral("environments"), QJsonArray { env } } })
-                .toJson());
-        f.close();
+        QVERIFY(e2e::writeEnvironments(config, { env }));
         m_workspace = std::make_unique<Workspace>();
         const Outcome loaded = m_workspace->load(config);
         QVERIFY2(loaded.ok(), qPrintable(loaded ? QString() : loaded.error()));

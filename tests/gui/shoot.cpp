@@ -5,6 +5,7 @@
 #include "core/workspace.h"
 #include "databasepage.h"
 #include "mainwindow.h"
+#include "servers.h"
 #include "servicespage.h"
 #include "settingsdialog.h"
 
@@ -16,7 +17,6 @@
 #include <QJsonObject>
 #include <QStyleFactory>
 #include <QTableView>
-#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <cstdio>
@@ -25,13 +25,6 @@
 using namespace pilothouse;
 
 namespace {
-
-quint16 freePort()
-{
-    QTcpServer s;
-    s.listen(QHostAddress::LocalHost, 0);
-    return s.serverPort();
-}
 
 QPalette darkPalette()
 {
@@ -101,7 +94,7 @@ int main(int argc, char *argv[])
     builtIn.open(QIODevice::ReadOnly);
     QJsonObject root = QJsonDocument::fromJson(builtIn.readAll()).object();
     QJsonArray envs = root.value(u"environments").toArray();
-    const quint16 port = freePort();
+    const quint16 port = fixtures::freePort();
     const QString db = QStringLiteral("sqlite://%1/local.db").arg(dir.path());
     const auto sourceDir = QDir(QStringLiteral(PILOTHOUSE_SOURCE_DIR));
     for (qsizetype i = 0; i < envs.size(); ++i) {

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <QString>
+#include <memory>
+
+class QLockFile;
+
+// One owner at a time (native processes, a deployment), across processes:
+// a lock file that Qt checks against its owner's pid, so a crashed owner's
+// lock is free again at once, and never goes stale by age.
+namespace pilothouse {
+
+struct LockHolder
+{
+    qint64 pid = 0;
+    QString host;
+    QString app;
+    // "pilothousectl (pid 4242)", with the host when it is another one.
+    QString describe() const;
+};
+
+// Takes the lock without waiting; null when someone else holds it, and then
+// *holder says who.
+std::unique_ptr<QLockFile> takeLock(const QString &path, LockHolder *holder);
+// Who holds it now, without taking it.
+LockHolder lockHolder(const QString &path);
+
+} // namespace pilothouse
