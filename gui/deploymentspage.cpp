@@ -40,6 +40,7 @@ DeploymentsPage::DeploymentsPage(QWidget *parent)
     , m_logLines(new QPlainTextEdit(this))
     , m_model(new DeploymentModel(this))
     , m_history(new QTableView(this))
+    , m_historyError(new QLabel(this))
     , m_details(new QPlainTextEdit(this))
 {
     m_none->setWordWrap(true);
@@ -146,6 +147,10 @@ DeploymentsPage::DeploymentsPage(QWidget *parent)
     m_history->setColumnWidth(DeploymentModel::From, 190);
     m_history->setColumnWidth(DeploymentModel::To, 190);
     m_history->setColumnWidth(DeploymentModel::Outcome, 100);
+    m_historyError->setWordWrap(true);
+    m_historyError->setObjectName(QStringLiteral("historyError"));
+    m_historyError->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_historyError->hide();
     m_details->setReadOnly(true);
     m_details->setObjectName(QStringLiteral("deploymentDetails"));
     m_details->setMaximumHeight(110);
@@ -163,6 +168,7 @@ DeploymentsPage::DeploymentsPage(QWidget *parent)
     auto *historyTitle = new QLabel(tr("History"), bottom);
     historyTitle->setBuddy(m_history);
     bottomLayout->addWidget(historyTitle);
+    bottomLayout->addWidget(m_historyError);
     bottomLayout->addWidget(m_history);
     bottomLayout->addWidget(m_details);
     split->addWidget(bottom);
@@ -321,14 +327,17 @@ void DeploymentsPage::reloadHistory()
 {
     if (!m_workspace || !m_workspace->history())
         return;
-    m_workspace->history()->list(m_environment, 200, this,
-                                 [this, env = m_environment](Expected<QList<Deployment>> rows) {
-                                     if (env != m_environment)
-                                         return;
-                                     m_model->setDeployments(rows ? *rows : QList<Deployment> {});
-                                     if (!m_deployer || !m_deployer->isBusy())
-                                         updatePlan();
-                                 });
+    m_workspace->history()->list(
+        m_environment, 200, this, [this, env = m_environment](Expected<QList<Deployment>> rows) {
+            if (env != m_environment)
+                return;
+            m_model->setDeployments(rows ? *rows : QList<Deployment> {});
+            m_historyError->setVisible(!rows);
+            m_historyError->setText(
+                rows ? QString() : tr("The history could not be read: %1").arg(rows.error()));
+            if (!m_deployer || !m_deployer->isBusy())
+                updatePlan();
+        });
 }
 
 void DeploymentsPage::updatePlan()

@@ -89,6 +89,7 @@ private:
     QPlainTextEdit *m_logLines;
     DeploymentModel *m_model;
     QTableView *m_history;
+    QLabel *m_historyError; // why the history could not be read; hidden when it could
     QPlainTextEdit *m_details;
 };
 

@@ -8,9 +8,8 @@ namespace pilothouse {
 
 QString LockHolder::describe() const
 {
-    const QString who = app.isEmpty()
-        ? QCoreApplication::translate("LockHolder", "another Pilothouse")
-        : app;
+    const QString who =
+        app.isEmpty() ? QCoreApplication::translate("LockHolder", "another Pilothouse") : app;
     if (!host.isEmpty() && host != QHostInfo::localHostName())
         return QCoreApplication::translate("LockHolder", "%1 (pid %2 on %3)")
             .arg(who)

@@ -301,7 +301,13 @@ void Workspace::startLive(const QString &shown)
         return;
     m_live = true;
     m_shown = shown;
-    m_history->open(DeploymentHistory::defaultPath(), DeploymentHistory::Mode::Writer, this, {});
+    // A failure is kept by the store: every later call (the Deployments
+    // page's list, a deployment's first write) answers with it.
+    m_history->open(DeploymentHistory::defaultPath(), DeploymentHistory::Mode::Writer, this,
+                    [](Expected<int> opened) {
+                        if (!opened)
+                            qWarning("pilothouse: %s", qUtf8Printable(opened.error()));
+                    });
     for (auto &e : m_entries) {
         if (e->deployer)
             e->deployer->restorePin(); // queued after the open

@@ -134,9 +134,7 @@ template<typename F> auto Deployer::guarded(F f)
 
 void Deployer::resetRegistry()
 {
-    if (m_registry)
-        m_retiredRegistries.append(std::exchange(m_registry, {}));
-    ++m_registryGeneration; // a client still being made is dropped when it arrives
+    m_registryCredentialsStale = true;
 }
 
 QString Deployer::service() const
@@ -228,32 +226,35 @@ void Deployer::withRegistry(std::function<void(Expected<RegistryClient *>)> then
         then(Error { QStringLiteral("no environment") });
         return;
     }
-    if (m_registry) {
+    // One client for the deployer's life (its token serves every call);
+    // credentials are read again after resetRegistry().
+    if (m_registry && !m_registryCredentialsStale) {
         then(m_registry.get());
         return;
     }
-    // One client, made once: callers meanwhile wait for the same one.
-    m_registryWaiters.append(std::move(then));
-    if (m_registryWaiters.size() > 1)
-        return;
-    const quint64 gen = m_registryGeneration;
-    makeRegistryClient(m_session->environment(), this,
-                       [this, gen](Expected<std::shared_ptr<RegistryClient>> client) {
-                           const auto waiters = std::exchange(m_registryWaiters, {});
-                           if (client) {
-                               // Made before a reset: it serves these callers, then retires.
-                               if (gen == m_registryGeneration)
+    if (!m_registry) {
+        makeRegistryClient(m_session->environment(), this,
+                           [this, then](Expected<std::shared_ptr<RegistryClient>> client) {
+                               if (!client) {
+                                   then(Error { client.error() });
+                                   return;
+                               }
+                               if (!m_registry) // two first calls: the first made is kept
                                    m_registry = *client;
-                               else
-                                   m_retiredRegistries.append(*client);
-                           }
-                           for (const auto &w : waiters) {
-                               if (!client)
-                                   w(Error { client.error() });
-                               else
-                                   w(client->get());
-                           }
-                       });
+                               then(m_registry.get());
+                           });
+        return;
+    }
+    m_registryCredentialsStale = false;
+    applyRegistryCredentials(m_session->environment(), m_registry, this,
+                             [this, then](Outcome applied) {
+                                 if (!applied) {
+                                     m_registryCredentialsStale = true;
+                                     then(Error { applied.error() });
+                                     return;
+                                 }
+                                 then(m_registry.get());
+                             });
 }
 
 void Deployer::listTags(QObject *context, std::function<void(Expected<QStringList>)> done)
@@ -744,13 +745,11 @@ void Deployer::recreate(const QString &tag, std::function<void(const CommandResu
         if (cli.v2)
             args << QStringLiteral("--pull") << QStringLiteral("never");
         args << service();
-        CommandSpec spec = composeCommand(env, cli, args, kCommandTimeoutMs,
-                                          QStringLiteral("compose up %1").arg(service()));
         QMap<QString, QString> vars = m_session->composeVariables();
         vars.insert(env.tagVariable, tag);
-        for (auto it = vars.cbegin(); it != vars.cend(); ++it)
-            spec.environment.insert(it.key(), it.value());
-        runCommand(spec, done);
+        runCommand(composeCommand(env, cli, args, kCommandTimeoutMs,
+                                  QStringLiteral("compose up %1").arg(service()), vars),
+                   done);
     });
 }
 

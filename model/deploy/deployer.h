@@ -97,7 +97,7 @@ public:
     // deployed one) after the panel restarts; the history must be open.
     void restorePin();
 
-    // Forgets the registry client (new credentials take effect on next use).
+    // Registry credentials are read again on next use (a token saved in Settings).
     void resetRegistry();
 
 signals:
@@ -136,11 +136,8 @@ private:
 
     QPointer<StackSession> m_session;
     QPointer<HistoryStore> m_history;
-    std::shared_ptr<RegistryClient> m_registry;
-    QList<std::function<void(Expected<RegistryClient *>)>> m_registryWaiters;
-    // Clients replaced by resetRegistry(): kept until their answers are in.
-    QList<std::shared_ptr<RegistryClient>> m_retiredRegistries;
-    quint64 m_registryGeneration = 0;
+    std::shared_ptr<RegistryClient> m_registry; // made on first use
+    bool m_registryCredentialsStale = false;
     quint64 m_generation = 0; // of the current run
     bool m_planning = false; // a rollback is being worked out before it starts
     bool m_cancelWhilePlanning = false;

@@ -97,6 +97,25 @@ QString DeploymentHistory::currentUser()
 Expected<int> DeploymentHistory::open(const QString &path, Mode mode)
 {
     close();
+    Expected<int> opened = openFile(path, mode);
+    if (opened) {
+        m_openError.clear();
+    } else {
+        close(); // nothing half set up stays usable
+        m_openError = opened.error();
+    }
+    return opened;
+}
+
+Error DeploymentHistory::notOpen() const
+{
+    // Say why, when an open failed: that is what the person can fix.
+    return Error { m_openError.isEmpty() ? QStringLiteral("deployment history is not open")
+                                         : m_openError };
+}
+
+Expected<int> DeploymentHistory::openFile(const QString &path, Mode mode)
+{
     if (!QDir().mkpath(QFileInfo(path).absolutePath()))
         return Error { QStringLiteral("deployment history: cannot create %1")
                            .arg(QFileInfo(path).absolutePath()) };
@@ -176,7 +195,7 @@ Expected<qint64> DeploymentHistory::begin(const Deployment &d)
 {
     QSqlDatabase db = QSqlDatabase::database(m_connection, false);
     if (!db.isOpen())
-        return Error { QStringLiteral("deployment history is not open") };
+        return notOpen();
     QSqlQuery q(db);
     q.prepare(QStringLiteral(
         "INSERT INTO deployments (environment, service, from_tag, from_digest, to_tag, to_digest, "
@@ -202,7 +221,7 @@ Outcome DeploymentHistory::finish(qint64 id, Deployment::Outcome outcome, const 
 {
     QSqlDatabase db = QSqlDatabase::database(m_connection, false);
     if (!db.isOpen())
-        return Error { QStringLiteral("deployment history is not open") };
+        return notOpen();
     if (!db.transaction())
         return sqlError(QStringLiteral("cannot start a transaction"), db.lastError());
     QSqlQuery q(db);
@@ -263,7 +282,7 @@ Expected<QList<Deployment>> DeploymentHistory::list(const QString &environment, 
 {
     QSqlDatabase db = QSqlDatabase::database(m_connection, false);
     if (!db.isOpen())
-        return Error { QStringLiteral("deployment history is not open") };
+        return notOpen();
     QSqlQuery q(db);
     q.prepare(
         QStringLiteral(
@@ -288,7 +307,7 @@ Expected<std::optional<Deployment>> DeploymentHistory::lastSucceeded(const QStri
 {
     QSqlDatabase db = QSqlDatabase::database(m_connection, false);
     if (!db.isOpen())
-        return Error { QStringLiteral("deployment history is not open") };
+        return notOpen();
     QSqlQuery q(db);
     q.prepare(QStringLiteral("SELECT %1 FROM deployments WHERE environment = ? AND service = ? AND "
                              "outcome = 'succeeded' "

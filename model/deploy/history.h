@@ -85,7 +85,11 @@ public:
     static QString currentUser();
 
 private:
+    Expected<int> openFile(const QString &path, Mode mode);
+    Error notOpen() const;
+
     QString m_connection;
+    QString m_openError; // why the last open() failed
     bool m_hasSchemaColumns = false; // a file from before they were added, opened to read
 };
 

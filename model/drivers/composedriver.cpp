@@ -106,9 +106,7 @@ void ComposeDriver::run(StackOperation op, const QString &service, const QString
             finish({ op, service, OperationResult::Outcome::Failed, cli.error() });
             return;
         }
-        CommandSpec spec = composeCommand(m_env, *cli, args, m_timeoutMs, what);
-        for (auto it = m_variables.cbegin(); it != m_variables.cend(); ++it)
-            spec.environment.insert(it.key(), it.value());
+        CommandSpec spec = composeCommand(m_env, *cli, args, m_timeoutMs, what, m_variables);
         emit progress(QStringLiteral("Running %1").arg(spec.display()));
         auto *cmd = new Command(spec, this);
         m_command = cmd;

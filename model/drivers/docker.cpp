@@ -195,7 +195,8 @@ void locateCompose(const Environment &env, QObject *context,
 }
 
 CommandSpec composeCommand(const Environment &env, const ComposeCli &cli, const QStringList &args,
-                           int timeoutMs, const QString &description)
+                           int timeoutMs, const QString &description,
+                           const QMap<QString, QString> &variables)
 {
     QStringList a;
     if (cli.v2)
@@ -214,6 +215,8 @@ CommandSpec composeCommand(const Environment &env, const ComposeCli &cli, const 
     spec.program = cli.program;
     spec.arguments = a;
     spec.environment = dockerEnvironment(env);
+    for (auto it = variables.cbegin(); it != variables.cend(); ++it)
+        spec.environment.insert(it.key(), it.value());
     spec.timeoutMs = timeoutMs;
     spec.description = description;
     if (!env.composeFiles.isEmpty())

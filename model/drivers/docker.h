@@ -35,7 +35,10 @@ void locateCompose(const Environment &env, QObject *context,
 // Forgets the cached answer (tests switch PATH between cases).
 void resetComposeCache();
 
+// `variables` go into the child's environment, where compose interpolates
+// them (the deployed tag, for one); they override the inherited ones.
 CommandSpec composeCommand(const Environment &env, const ComposeCli &cli, const QStringList &args,
-                           int timeoutMs, const QString &description);
+                           int timeoutMs, const QString &description,
+                           const QMap<QString, QString> &variables = {});
 
 } // namespace pilothouse

@@ -344,6 +344,21 @@ void makeRegistryClient(const Environment &env, QObject *context,
         return;
     }
     auto client = std::make_shared<RegistryClient>(*ref);
+    applyRegistryCredentials(env, client, context, [client, done](Outcome applied) {
+        if (!applied)
+            done(Error { applied.error() });
+        else
+            done(client);
+    });
+}
+
+void applyRegistryCredentials(const Environment &env, std::shared_ptr<RegistryClient> client,
+                              QObject *context, std::function<void(Outcome)> done)
+{
+    const auto later = [context, done](Outcome o) {
+        QMetaObject::invokeMethod(
+            context, [done, o] { done(o); }, Qt::QueuedConnection);
+    };
     if (!env.registryTokenEnv.isEmpty()) {
         const QString token = qEnvironmentVariable(qPrintable(env.registryTokenEnv));
         if (token.isEmpty()) {
@@ -364,11 +379,13 @@ void makeRegistryClient(const Environment &env, QObject *context,
                            return;
                        }
                        client->setCredentials(user, *secret);
-                       done(client);
+                       done(success());
                    });
         return;
+    } else {
+        client->setCredentials({}, {});
     }
-    later(client);
+    later(success());
 }
 
 } // namespace pilothouse

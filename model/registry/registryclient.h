@@ -79,5 +79,10 @@ struct Environment;
 // the keychain is; the answer comes on the context's thread.
 void makeRegistryClient(const Environment &env, QObject *context,
                         std::function<void(Expected<std::shared_ptr<RegistryClient>>)> done);
+// Reads the environment's registry credentials again and gives them to an
+// existing client (a token saved since takes effect; requests in flight keep
+// going). The answer comes on the context's thread.
+void applyRegistryCredentials(const Environment &env, std::shared_ptr<RegistryClient> client,
+                              QObject *context, std::function<void(Outcome)> done);
 
 } // namespace pilothouse

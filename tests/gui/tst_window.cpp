@@ -6,6 +6,7 @@
 // last known state before the first paint; and Quit stopping what it runs.
 #include "core/workspace.h"
 #include "databasepage.h"
+#include "deploy/historystore.h"
 #include "deploymentspage.h"
 #include "healthpage.h"
 #include "logspage.h"
@@ -326,6 +327,11 @@ private slots:
                                       .contains(QLatin1String("Asking")),
                                  20000);
         QVERIFY(!m_window->deploymentsPage()->rollbackButton()->isEnabled());
+        // The history opened and reads (empty): no error over it.
+        QVERIFY(m_workspace->history()->isOpen());
+        QVERIFY(m_window->deploymentsPage()
+                    ->findChild<QLabel *>(QStringLiteral("historyError"))
+                    ->isHidden());
 
         QTest::keyClick(m_window.get(), Qt::Key_1, Qt::ControlModifier);
         QCOMPARE(m_window->currentEnvironment(), m_local);

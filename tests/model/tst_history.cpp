@@ -249,6 +249,42 @@ private slots:
         QCOMPARE(writer.list()->first().fromSchema, 2);
     }
 
+    // An open that fails leaves nothing half open, and every later call says
+    // why (what the Deployments page shows), not only "not open".
+    void aFailedOpenSaysWhyOnEveryCall()
+    {
+        const QString blocker = m_dir.filePath(QStringLiteral("a-file"));
+        QFile f(blocker);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.close();
+        const QString garbage = m_dir.filePath(QStringLiteral("garbage.db"));
+        QFile g(garbage);
+        QVERIFY(g.open(QIODevice::WriteOnly));
+        g.write(QByteArray(4096, 'x'));
+        g.close();
+        const QList<std::pair<QString, QString>> cases {
+            { blocker + QStringLiteral("/deployments.db"), QStringLiteral("cannot create") },
+            { garbage, QStringLiteral("not a database") },
+        };
+        for (const auto &[path, why] : cases) {
+            DeploymentHistory h;
+            const auto opened = h.open(path);
+            QVERIFY(!opened.ok());
+            QVERIFY2(opened.error().contains(why), qPrintable(opened.error()));
+            const auto rows = h.list();
+            QVERIFY(!rows.ok());
+            QCOMPARE(rows.error(), opened.error());
+            Deployment d;
+            d.environment = QStringLiteral("staging");
+            d.service = QStringLiteral("api");
+            d.toTag = QStringLiteral("sha-a");
+            const auto id = h.begin(d);
+            QVERIFY(!id.ok());
+            QCOMPARE(id.error(), opened.error());
+        }
+        QCOMPARE(QFileInfo(garbage).size(), 4096); // a file that is not a history is left alone
+    }
+
     // The same history on its own thread: calls in order, answers on the caller's thread.
     void storeOnItsOwnThread()
     {

@@ -1,5 +1,6 @@
 // The registry client against Debian's docker-registry (distribution v2) on
 // loopback, filled through the same HTTP API a `docker push` uses.
+#include "env/environment.h"
 #include "registry/registryclient.h"
 #include "servers.h"
 
@@ -11,6 +12,7 @@
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QtTest>
+#include <optional>
 
 using namespace pilothouse;
 using namespace pilothouse::fixtures;
@@ -246,6 +248,40 @@ private slots:
         t = tags(client);
         QVERIFY2(t.ok(), qPrintable(t ? QString() : t.error()));
         QCOMPARE(client.tokenFetches(), 2);
+
+        // A client made for an environment whose token variable holds a wrong
+        // token is refused; once the right one is set, reading the credentials
+        // again fixes the same client (as after saving a token in Settings).
+        Environment env;
+        env.name = QStringLiteral("staging");
+        env.imageRepository = QStringLiteral("127.0.0.1:%1/team/deckhand").arg(port);
+        env.registryUser = QStringLiteral("deploy");
+        env.registryTokenEnv = QStringLiteral("PILOTHOUSE_TEST_REGISTRY_TOKEN");
+        qputenv("PILOTHOUSE_TEST_REGISTRY_TOKEN", "wrong");
+        std::shared_ptr<RegistryClient> made;
+        makeRegistryClient(env, this, [&](Expected<std::shared_ptr<RegistryClient>> c) {
+            QVERIFY2(c.ok(), qPrintable(c ? QString() : c.error()));
+            made = *c;
+        });
+        QTRY_VERIFY(made);
+        t = tags(*made);
+        QVERIFY(!t.ok());
+        QVERIFY2(t.error().contains(QLatin1String("refused these credentials")),
+                 qPrintable(t.error()));
+        qputenv("PILOTHOUSE_TEST_REGISTRY_TOKEN", "s3cret");
+        std::optional<Outcome> applied;
+        applyRegistryCredentials(env, made, this, [&](Outcome o) { applied = o; });
+        QTRY_VERIFY(applied.has_value());
+        QVERIFY(applied->ok());
+        t = tags(*made);
+        QVERIFY2(t.ok(), qPrintable(t ? QString() : t.error()));
+        qunsetenv("PILOTHOUSE_TEST_REGISTRY_TOKEN");
+        applied.reset();
+        applyRegistryCredentials(env, made, this, [&](Outcome o) { applied = o; });
+        QTRY_VERIFY(applied.has_value());
+        QVERIFY(!applied->ok());
+        QVERIFY2(applied->error().contains(QLatin1String("PILOTHOUSE_TEST_REGISTRY_TOKEN")),
+                 qPrintable(applied->error()));
         QVERIFY(!QString::fromUtf8(m_tokens.readAll()).contains(QLatin1String("s3cret")));
     }
 
