@@ -1,6 +1,8 @@
 #include "core/ownerlock.h"
 
 #include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
 #include <QHostInfo>
 #include <QLockFile>
 
@@ -18,14 +20,33 @@ QString LockHolder::describe() const
     return QCoreApplication::translate("LockHolder", "%1 (pid %2)").arg(who).arg(pid);
 }
 
-std::unique_ptr<QLockFile> takeLock(const QString &path, LockHolder *holder)
+std::unique_ptr<QLockFile> takeLock(const QString &path, LockHolder *holder, QString *problem)
 {
+    *holder = {};
+    problem->clear();
+    const QString dir = QFileInfo(path).absolutePath();
+    if (!QDir().mkpath(dir)) {
+        *problem = QCoreApplication::translate("LockHolder",
+                                               "cannot create the folder %1 for the lock file; "
+                                               "check that it can be written")
+                       .arg(dir);
+        return nullptr;
+    }
     auto lock = std::make_unique<QLockFile>(path);
     lock->setStaleLockTime(0); // never stale by age; a dead owner's is (Qt checks the pid)
     if (lock->tryLock(0))
         return lock;
-    if (holder)
-        lock->getLockInfo(&holder->pid, &holder->host, &holder->app);
+    if (lock->error() == QLockFile::LockFailedError &&
+        lock->getLockInfo(&holder->pid, &holder->host, &holder->app))
+        return nullptr;
+    *problem = QCoreApplication::translate("LockHolder",
+                                           "cannot write the lock file %1 (%2); check that %3 "
+                                           "can be written")
+                   .arg(path,
+                        lock->error() == QLockFile::PermissionError
+                            ? QCoreApplication::translate("LockHolder", "permission denied")
+                            : QCoreApplication::translate("LockHolder", "error"),
+                        dir);
     return nullptr;
 }
 

@@ -19,9 +19,10 @@ struct LockHolder
     QString describe() const;
 };
 
-// Takes the lock without waiting; null when someone else holds it, and then
-// *holder says who.
-std::unique_ptr<QLockFile> takeLock(const QString &path, LockHolder *holder);
+// Takes the lock without waiting (making its folder when missing). Null when
+// it could not: then *holder says who holds it, or, when nobody does (the
+// file cannot be written), *problem says why and what to do.
+std::unique_ptr<QLockFile> takeLock(const QString &path, LockHolder *holder, QString *problem);
 // Who holds it now, without taking it.
 LockHolder lockHolder(const QString &path);
 

@@ -6,7 +6,6 @@
 #include "drivers/docker.h"
 #include "registry/registryclient.h"
 
-#include <QDir>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLoggingCategory>
@@ -516,9 +515,13 @@ void Deployer::start(const QString &tag, const QString &knownDigest, const QStri
     }
     // One deployment per environment, across processes (the window and pilothousectl).
     const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-    QDir().mkpath(dir);
     LockHolder holder;
-    auto lock = takeLock(dir + QStringLiteral("/deploy-%1.lock").arg(env.name), &holder);
+    QString problem;
+    auto lock = takeLock(dir + QStringLiteral("/deploy-%1.lock").arg(env.name), &holder, &problem);
+    if (!lock && !problem.isEmpty()) {
+        refuse(QStringLiteral("%1; nothing was changed").arg(problem));
+        return;
+    }
     if (!lock) {
         refuse(QStringLiteral("another deployment to \"%1\" is running in %2; wait for it to "
                               "finish")

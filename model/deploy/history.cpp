@@ -301,29 +301,6 @@ Expected<QList<Deployment>> DeploymentHistory::list(const QString &environment, 
     return out;
 }
 
-Expected<std::optional<Deployment>> DeploymentHistory::lastSucceeded(const QString &environment,
-                                                                     const QString &service,
-                                                                     qint64 before) const
-{
-    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
-    if (!db.isOpen())
-        return notOpen();
-    QSqlQuery q(db);
-    q.prepare(QStringLiteral("SELECT %1 FROM deployments WHERE environment = ? AND service = ? AND "
-                             "outcome = 'succeeded' "
-                             "AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT 1")
-                  .arg(columns(m_hasSchemaColumns)));
-    q.addBindValue(environment);
-    q.addBindValue(service);
-    q.addBindValue(before);
-    q.addBindValue(before);
-    if (!q.exec())
-        return sqlError(QStringLiteral("cannot read"), q.lastError());
-    if (!q.next())
-        return std::optional<Deployment> {};
-    return std::optional<Deployment> { fromRow(q) };
-}
-
 std::optional<TagAndDigest> previousSuccessful(const QList<Deployment> &rows,
                                                const TagAndDigest &running)
 {

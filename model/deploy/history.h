@@ -78,9 +78,6 @@ public:
                    const QStringList &logLines = {}, int toSchema = -1);
     // Newest first; environment empty: all.
     Expected<QList<Deployment>> list(const QString &environment = {}, int limit = 100) const;
-    // The last succeeded deployment of a service before the given one (0: the latest).
-    Expected<std::optional<Deployment>>
-    lastSucceeded(const QString &environment, const QString &service, qint64 before = 0) const;
     // "user@host" of this process.
     static QString currentUser();
 

@@ -54,7 +54,10 @@ Outcome NativeControlServer::listen()
     // The lock (Qt checks its pid, so a dead owner's is stale at once) makes
     // "is anyone there? then I am" atomic, and needs no wait on a socket.
     LockHolder holder;
-    m_lock = takeLock(m_path + QStringLiteral(".lock"), &holder);
+    QString problem;
+    m_lock = takeLock(m_path + QStringLiteral(".lock"), &holder, &problem);
+    if (!m_lock && !problem.isEmpty())
+        return Error { problem };
     if (!m_lock) {
         return Error { QStringLiteral("\"%1\" is already running under %2; use that one, or "
                                       "stop it first (pilothousectl down --env %1)")

@@ -369,7 +369,10 @@ void applyRegistryCredentials(const Environment &env, std::shared_ptr<RegistryCl
             return;
         }
         client->setCredentials(env.registryUser, token);
-    } else if (!env.registryKeychainKey.isEmpty()) {
+        later(success());
+        return;
+    }
+    if (!env.registryKeychainKey.isEmpty()) {
         readSecret(env.registryKeychainKey, context,
                    [client, user = env.registryUser, key = env.registryKeychainKey,
                     done](Expected<QString> secret) {
@@ -382,9 +385,8 @@ void applyRegistryCredentials(const Environment &env, std::shared_ptr<RegistryCl
                        done(success());
                    });
         return;
-    } else {
-        client->setCredentials({}, {});
     }
+    client->setCredentials({}, {}); // anonymous (public images)
     later(success());
 }
 

@@ -132,10 +132,13 @@ private slots:
         QVERIFY(rows->first().finishedAt >= rows->first().startedAt);
         QVERIFY(h.list(QStringLiteral("production"))->isEmpty());
 
-        const auto last = h.lastSucceeded(QStringLiteral("staging"), QStringLiteral("api"));
-        QVERIFY(last.ok() && last->has_value());
-        QCOMPARE((*last)->toTag, QStringLiteral("sha-bbbbbbb"));
-        QCOMPARE((*last)->toDigest, QStringLiteral("sha256:bb"));
+        // Read back as a rollback plan reads them: with b running again after
+        // the revert, the one to go back to is what b replaced, digest and all.
+        const auto previous = previousSuccessful(
+            *rows, { QStringLiteral("sha-bbbbbbb"), QStringLiteral("sha256:bb") });
+        QVERIFY(previous.has_value());
+        QCOMPARE(previous->tag, QStringLiteral("sha-aaaaaaa"));
+        QCOMPARE(previous->digest, QStringLiteral("sha256:aa"));
     }
 
     // The schema each build expects is kept with the row, for a later rollback's check.

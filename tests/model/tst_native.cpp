@@ -1,6 +1,7 @@
 // The native driver and a whole session on real processes: deckhand on
 // SQLite (the `local` environment), a crashing program, one that ignores
 // SIGTERM; the item models under QAbstractItemModelTester; and pilothousectl.
+#include "core/ownerlock.h"
 #include "core/session.h"
 #include "drivers/nativedriver.h"
 #include "models/models.h"
@@ -115,6 +116,36 @@ private slots:
         m_port = freePort();
         QVERIFY2(!NativeDriver::resolveProgram(QStringLiteral("deckhand")).isEmpty(),
                  "the deckhand built with this tree is found by name");
+    }
+
+    // The owner lock: held means someone else says who; a lock that cannot be
+    // written says why instead of naming a holder that does not exist.
+    void ownerLockSaysWhoHoldsItOrWhyNot()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("locks/new/owner.lock"));
+        LockHolder holder;
+        QString problem;
+        auto first = takeLock(path, &holder, &problem); // makes its folder
+        QVERIFY2(first, qPrintable(problem));
+        QVERIFY(problem.isEmpty());
+        auto second = takeLock(path, &holder, &problem);
+        QVERIFY(!second);
+        QVERIFY(problem.isEmpty());
+        QCOMPARE(holder.pid, QCoreApplication::applicationPid());
+        QVERIFY2(holder.describe().contains(
+                     QStringLiteral("(pid %1)").arg(QCoreApplication::applicationPid())),
+                 qPrintable(holder.describe()));
+        QCOMPARE(lockHolder(path).pid, QCoreApplication::applicationPid());
+        first.reset(); // released: free again at once
+        QVERIFY(takeLock(path, &holder, &problem));
+
+        QFile blocker(m_dir.filePath(QStringLiteral("locks/a-file")));
+        QVERIFY(blocker.open(QIODevice::WriteOnly));
+        blocker.close();
+        QVERIFY(!takeLock(blocker.fileName() + QStringLiteral("/owner.lock"), &holder, &problem));
+        QCOMPARE(holder.pid, 0);
+        QVERIFY2(problem.contains(blocker.fileName()) && problem.contains(QLatin1String("check")),
+                 qPrintable(problem));
     }
 
     void localUpHealthyDown()

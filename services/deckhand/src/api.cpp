@@ -9,6 +9,17 @@
 
 namespace deckhand {
 
+namespace {
+
+// Shares the literal's bytes: no copy per answer.
+QByteArray healthMediaType()
+{
+    return QByteArray::fromRawData(pilothouse::health::kMediaType,
+                                   sizeof(pilothouse::health::kMediaType) - 1);
+}
+
+} // namespace
+
 Api::Api(const Config &config, const HealthMonitor &health, Metrics &metrics)
     : m_config(config)
     , m_health(health)
@@ -75,8 +86,7 @@ Response Api::livez() const
     // Alive means this event loop answers; no dependency is touched.
     static const QByteArray body = R"({"status":"pass"})";
     Response r;
-    r.contentType = QByteArray::fromRawData(pilothouse::health::kMediaType,
-                                            sizeof(pilothouse::health::kMediaType) - 1);
+    r.contentType = healthMediaType();
     r.body = body;
     return r;
 }
@@ -86,8 +96,7 @@ Response Api::readyz() const
     Response r;
     const auto &health = m_snapshot;
     r.status = health->readinessStatus;
-    r.contentType = QByteArray::fromRawData(pilothouse::health::kMediaType,
-                                            sizeof(pilothouse::health::kMediaType) - 1);
+    r.contentType = healthMediaType();
     r.body = health->readinessBody;
     r.headers.emplaceBack("Cache-Control", "no-store");
     return r;
