@@ -137,9 +137,13 @@ void ConnectionGuard::onReadyRead()
         discardInput();
         return;
     }
-    // QHttpServer reads everything on each readyRead, so what is buffered now is new.
-    const QByteArray bytes = m_socket->peek(m_socket->bytesAvailable());
-    const bool fresh = m_state == State::Idle && m_head.isEmpty();
+    // What QtHttpServer left unread last time (the rest of a pipelined
+    // request, announced again) comes first and was scanned then.
+    const QByteArray buffered = m_socket->peek(m_socket->bytesAvailable());
+    const qsizetype old = std::min(m_scannedInBuffer, buffered.size());
+    m_scannedInBuffer = buffered.size();
+    const QByteArrayView bytes = QByteArrayView(buffered).sliced(old);
+    const bool fresh = m_state == State::Idle && m_head.isEmpty() && old == 0;
     m_headsInScan = 0;
     if (!scan(bytes))
         return;
@@ -155,10 +159,23 @@ void ConnectionGuard::onReadyRead()
             if (m_socket->isTransactionStarted())
                 m_socket->commitTransaction();
             m_socket->skip(bytes.size());
+            m_scannedInBuffer = 0;
             sendNow(m_socket, *answer);
         }
     }
     rearm();
+}
+
+void ConnectionGuard::followServer()
+{
+    connect(m_socket, &QTcpSocket::readyRead, this, &ConnectionGuard::afterServerRead);
+}
+
+void ConnectionGuard::afterServerRead()
+{
+    // Inside an open read transaction this counts only what follows it,
+    // which QtHttpServer has read (and so the guard has scanned) already.
+    m_scannedInBuffer = m_socket->bytesAvailable();
 }
 
 void ConnectionGuard::onBytesWritten()
@@ -181,6 +198,7 @@ void ConnectionGuard::discardInput()
     if (m_socket->isTransactionStarted())
         m_socket->commitTransaction();
     m_socket->skip(m_socket->bytesAvailable());
+    m_scannedInBuffer = 0;
 }
 
 qint64 ConnectionGuard::nowMs()
@@ -215,7 +233,7 @@ void ConnectionGuard::expire()
         m_socket->disconnectFromHost();
 }
 
-bool ConnectionGuard::scan(const QByteArray &bytes)
+bool ConnectionGuard::scan(QByteArrayView bytes)
 {
     qsizetype pos = 0;
     while (pos < bytes.size()) {
@@ -501,6 +519,7 @@ void Listener::admit(QTcpSocket *socket)
     socket->setReadBufferSize(0);
     auto *guard = new ConnectionGuard(socket, m_limits, m_fast);
     m_guards.insert(socket, guard);
+    m_handingOver.append(guard);
     // The guard dies with its socket; unlike the socket's own signals, this
     // connection survives QtHttpServer calling socket->disconnect().
     connect(guard, &QObject::destroyed, this, [this, socket] {
@@ -509,6 +528,23 @@ void Listener::admit(QTcpSocket *socket)
         if (m_draining && m_guards.isEmpty())
             Q_EMIT drained();
     });
+}
+
+void Listener::bindTo(QAbstractHttpServer *server)
+{
+    server->bind(this);
+    // After QtHttpServer's own slot: by now it has connected to the sockets'
+    // readyRead, and a guard connecting there now is called after it.
+    connect(this, &QTcpServer::newConnection, this, &Listener::onHandedOver);
+}
+
+void Listener::onHandedOver()
+{
+    for (const QPointer<ConnectionGuard> &guard : std::as_const(m_handingOver)) {
+        if (guard)
+            guard->followServer();
+    }
+    m_handingOver.clear();
 }
 
 void Listener::onBudgetReleased()

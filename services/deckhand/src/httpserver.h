@@ -7,6 +7,7 @@
 #include <QHttpServerRequest>
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QPointer>
 #include <QTcpServer>
 #include <QTimer>
 #include <atomic>
@@ -49,15 +50,19 @@ public:
     // called by the listener's sweep, so no timer is restarted per request.
     void checkDeadline(qint64 nowMs);
     static qint64 nowMs();
+    // Called once QtHttpServer has its own read slot on the socket: from then
+    // on the guard also looks after it, to learn what it left unread.
+    void followServer();
 
 private:
     enum class State { Idle, Headers, Body };
     void onReadyRead();
+    void afterServerRead();
     void onBytesWritten();
     void expire();
     void discardInput();
     // Consumes new bytes; false when the request was rejected.
-    bool scan(const QByteArray &bytes);
+    bool scan(QByteArrayView bytes);
     bool headersComplete(QByteArrayView head);
     void reject(int status, const QString &message);
     void rearm();
@@ -69,6 +74,9 @@ private:
     State m_state = State::Idle;
     QByteArray m_head;
     qint64 m_bodyRemaining = 0;
+    // Bytes at the front of the read buffer that were scanned already:
+    // QtHttpServer takes one request per read and announces the rest again.
+    qsizetype m_scannedInBuffer = 0;
     bool m_draining = false;
     bool m_rejected = false;
     bool m_closeAfterResponse = false; // "Connection: close" or HTTP/1.0
@@ -117,6 +125,9 @@ public:
     void drain();
     // Closes whatever is still open, busy or not.
     void abortAll();
+    // Serves through `server` (instead of server->bind(listener)), so that each
+    // guard can follow QtHttpServer's reads of its socket.
+    void bindTo(QAbstractHttpServer *server);
 
 Q_SIGNALS:
     void drained();
@@ -129,12 +140,14 @@ private:
     void stopAccepting();
     static constexpr int kPendingConnections = 30; // QTcpServer's default
     void onBudgetReleased();
+    void onHandedOver();
 
     HttpLimits m_limits;
     ConnectionBudget &m_budget;
     FastPath m_fast;
     QHash<QTcpSocket *, ConnectionGuard *> m_guards;
     QList<QTcpSocket *> m_waiting; // accepted over the cap, not yet served
+    QList<QPointer<ConnectionGuard>> m_handingOver; // admitted, not yet taken by QtHttpServer
     QTimer m_sweep;
     bool m_draining = false;
 };

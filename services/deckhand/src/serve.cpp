@@ -123,7 +123,7 @@ public:
                 Qt::QueuedConnection);
             return;
         }
-        m_server->bind(m_listener);
+        m_listener->bindTo(m_server);
         connect(m_listener, &Listener::drained, this, &HttpLoop::drained);
     }
     void drain() { m_listener->drain(); }
