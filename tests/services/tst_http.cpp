@@ -77,6 +77,16 @@ QList<QPair<int, QByteArray>> readResponses(QTcpSocket &socket, int count, int t
     return responses;
 }
 
+// http_requests_total for one series, from a scrape of /metrics (0 when absent).
+int requestsCounted(quint16 port, const char *method, const char *route, int status)
+{
+    const QByteArray text = httpRequest(port, "GET", "/metrics").body;
+    const QByteArray key = QByteArray("http_requests_total{method=\"") + method + "\",route=\"" +
+        route + "\",status=\"" + QByteArray::number(status) + "\"} ";
+    const qsizetype at = text.indexOf(key);
+    return at < 0 ? 0 : text.mid(at + key.size(), text.indexOf('\n', at) - at - key.size()).toInt();
+}
+
 bool connects(quint16 port)
 {
     QTcpSocket s;
@@ -326,6 +336,11 @@ private Q_SLOTS:
                                    livez.mid(20) + version }
             << QList<int> { 200, 200, 200, 200 }
             << QList<QByteArray> { "pass", "schema_version", "pass", "schema_version" };
+        // Empty lines before a request line are to be ignored (RFC 9112 2.2).
+        QTest::newRow("empty lines between")
+            << QList<QByteArray> { livez + "\r\n" + version + "\r\n", "\r\n" + livez }
+            << QList<int> { 200, 200, 200 }
+            << QList<QByteArray> { "pass", "schema_version", "pass" };
         // Jobs need Redis, which this instance lacks: 503 with its reason.
         QTest::newRow("a body cut, then a GET")
             << QList<QByteArray> { livez + post.left(60), post.mid(60, post.size() - 63),
@@ -365,13 +380,7 @@ private Q_SLOTS:
     void plainRequestsAreAnsweredAlikeOnBothPaths()
     {
         const auto counted = [this](const char *route) {
-            const QByteArray text = httpRequest(port(), "GET", "/metrics").body;
-            const QByteArray key = QByteArray("http_requests_total{method=\"GET\",route=\"") +
-                route + "\",status=\"200\"} ";
-            const qsizetype at = text.indexOf(key);
-            return at < 0
-                ? 0
-                : text.mid(at + key.size(), text.indexOf('\n', at) - at - key.size()).toInt();
+            return requestsCounted(port(), "GET", route, 200);
         };
         QTcpSocket s;
         s.connectToHost(QHostAddress::LocalHost, port());
@@ -435,6 +444,53 @@ private Q_SLOTS:
         QCOMPARE(r.status, 413);
         QVERIFY(
             jsonOf(r).value(QStringLiteral("message")).toString().contains(QLatin1String("limit")));
+    }
+
+    // What the connection guard refuses before QtHttpServer sees it is counted
+    // and logged like any other request, and its answer carries a request id.
+    void refusalsAreCountedAndLogged()
+    {
+        struct Case
+        {
+            QByteArray bytes;
+            int status;
+            const char *method;
+            const char *route;
+        };
+        const QList<Case> cases {
+            { "POST /v1/jobs?x=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              "Content-Length: 2097152\r\n\r\n",
+              413, "POST", "/v1/jobs" },
+            { "GET /v1/jobs/42 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411,
+              "GET", "/v1/jobs/{id}" },
+            { "BREW /livez HTTP/1.1\r\nHost: x\r\n\r\n", 501, "UNKNOWN", "/livez" },
+            { "GET /nowhere HTTP/2.0\r\nHost: x\r\n\r\n", 505, "GET", "unmatched" },
+            { "GET /livez HTTP/1.1\r\nX-Big: " + QByteArray(20 * 1024, 'h') + "\r\n\r\n", 431,
+              "UNKNOWN", "unmatched" },
+        };
+        for (const Case &c : cases) {
+            const int before = requestsCounted(port(), c.method, c.route, c.status);
+            QTcpSocket s;
+            s.connectToHost(QHostAddress::LocalHost, port());
+            QVERIFY(s.waitForConnected(2000));
+            s.write(c.bytes);
+            const HttpReply r = readReply(s, 3000);
+            QCOMPARE(r.status, c.status);
+            const QByteArray id = r.header("X-Request-ID");
+            QVERIFY2(!id.isEmpty(), c.bytes.left(40).constData());
+            QCOMPARE(requestsCounted(port(), c.method, c.route, c.status), before + 1);
+            QTRY_VERIFY_WITH_TIMEOUT(
+                [&] {
+                    for (const QByteArray &line : m_main->process->outputLines()) {
+                        const QJsonObject o = QJsonDocument::fromJson(line).object();
+                        if (o.value(u"request_id").toString() == QLatin1String(id))
+                            return o.value(u"event").toString() == QLatin1String("request") &&
+                                o.value(u"status").toInt() == c.status;
+                    }
+                    return false;
+                }(),
+                3000);
+        }
     }
 
     void oversizedBodySentAnywayStillGets413()

@@ -92,11 +92,13 @@ void sendNow(QTcpSocket *socket, const QByteArray &bytes)
     Q_EMIT socket->bytesWritten(sent);
 }
 
-ConnectionGuard::ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits, FastPath fast)
+ConnectionGuard::ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits, FastPath fast,
+                                 Refusal refusal)
     : QObject(socket)
     , m_socket(socket)
     , m_limits(limits)
     , m_fast(std::move(fast))
+    , m_refusal(std::move(refusal))
 {
     // Connected before QHttpServer's own slot, so every new byte passes here first.
     connect(socket, &QTcpSocket::readyRead, this, &ConnectionGuard::onReadyRead);
@@ -137,10 +139,14 @@ void ConnectionGuard::onReadyRead()
         discardInput();
         return;
     }
-    // What QtHttpServer left unread last time (the rest of a pipelined
-    // request, announced again) comes first and was scanned then.
+    t_reading = this;
+    // What the buffer holds from before was scanned then. Inside QtHttpServer's
+    // open read transaction (a request not yet whole) the buffer shows only
+    // what follows the bytes it read, all of what it had; after it took a
+    // whole request it left the rest, which serverTookRequest() counted.
     const QByteArray buffered = m_socket->peek(m_socket->bytesAvailable());
-    const qsizetype old = std::min(m_scannedInBuffer, buffered.size());
+    const qsizetype old =
+        m_socket->isTransactionStarted() ? 0 : std::min(m_scannedInBuffer, buffered.size());
     m_scannedInBuffer = buffered.size();
     const QByteArrayView bytes = QByteArrayView(buffered).sliced(old);
     const bool fresh = m_state == State::Idle && m_head.isEmpty() && old == 0;
@@ -166,16 +172,18 @@ void ConnectionGuard::onReadyRead()
     rearm();
 }
 
-void ConnectionGuard::followServer()
+thread_local ConnectionGuard *ConnectionGuard::t_reading = nullptr;
+
+ConnectionGuard::~ConnectionGuard()
 {
-    connect(m_socket, &QTcpSocket::readyRead, this, &ConnectionGuard::afterServerRead);
+    if (t_reading == this)
+        t_reading = nullptr;
 }
 
-void ConnectionGuard::afterServerRead()
+void ConnectionGuard::serverTookRequest()
 {
-    // Inside an open read transaction this counts only what follows it,
-    // which QtHttpServer has read (and so the guard has scanned) already.
-    m_scannedInBuffer = m_socket->bytesAvailable();
+    if (t_reading)
+        t_reading->m_scannedInBuffer = t_reading->m_socket->bytesAvailable();
 }
 
 void ConnectionGuard::onBytesWritten()
@@ -246,6 +254,12 @@ bool ConnectionGuard::scan(QByteArrayView bytes)
             continue;
         }
         if (m_state == State::Idle) {
+            // Empty lines before a request line are ignored (RFC 9112 2.2),
+            // as QtHttpServer's parser does.
+            while (pos < bytes.size() && (bytes[pos] == '\r' || bytes[pos] == '\n'))
+                ++pos;
+            if (pos == bytes.size())
+                break;
             m_state = State::Headers;
             m_deadlineMs = nowMs() + m_limits.requestTimeoutMs;
         }
@@ -334,12 +348,14 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
                                                             "DELETE", "OPTIONS", "PATCH" };
     if (std::none_of(kMethods.begin(), kMethods.end(),
                      [&](const char *m) { return method == m; })) {
-        reject(501, QStringLiteral("method not implemented; deckhand serves GET, HEAD and POST"));
+        reject(501, QStringLiteral("method not implemented; deckhand serves GET, HEAD and POST"),
+               {}, line.sliced(sp1 + 1, sp2 - sp1 - 1));
         return false;
     }
     const QByteArrayView version = line.sliced(sp2 + 1);
     if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-        reject(505, QStringLiteral("only HTTP/1.0 and HTTP/1.1 are served"));
+        reject(505, QStringLiteral("only HTTP/1.0 and HTTP/1.1 are served"), method,
+               line.sliced(sp1 + 1, sp2 - sp1 - 1));
         return false;
     }
     bool keepAlive = version == "HTTP/1.1";
@@ -359,14 +375,14 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         const qsizetype colon = field.indexOf(':');
         const QByteArrayView name = colon > 0 ? field.first(colon) : QByteArrayView();
         if (!isToken(name)) {
-            reject(400, QStringLiteral("malformed header line"));
+            reject(400, QStringLiteral("malformed header line"), m_method, m_target);
             return false;
         }
         const QByteArrayView value = field.sliced(colon + 1).trimmed();
         if (name.compare("content-length", Qt::CaseInsensitive) == 0) {
             const qint64 n = isDigits(value) && value.size() <= 18 ? value.toLongLong() : -1;
             if (n < 0 || (haveLength && n != contentLength)) {
-                reject(400, QStringLiteral("invalid Content-Length"));
+                reject(400, QStringLiteral("invalid Content-Length"), m_method, m_target);
                 return false;
             }
             contentLength = n;
@@ -374,7 +390,8 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         } else if (name.compare("transfer-encoding", Qt::CaseInsensitive) == 0) {
             reject(411,
                    QStringLiteral("send the body with a Content-Length header; Transfer-Encoding "
-                                  "is not accepted"));
+                                  "is not accepted"),
+                   m_method, m_target);
             return false;
         } else if (name.compare("connection", Qt::CaseInsensitive) == 0) {
             if (value.compare("close", Qt::CaseInsensitive) == 0)
@@ -396,7 +413,8 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         reject(413,
                QStringLiteral("request body of %1 bytes exceeds the %2 KiB limit")
                    .arg(contentLength)
-                   .arg(m_limits.maxBodyBytes / 1024));
+                   .arg(m_limits.maxBodyBytes / 1024),
+               m_method, m_target);
         return false;
     }
     m_bodyRemaining = contentLength;
@@ -405,8 +423,15 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
     return true;
 }
 
-void ConnectionGuard::reject(int status, const QString &message)
+void ConnectionGuard::reject(int status, const QString &message, QByteArrayView method,
+                             QByteArrayView target)
 {
+    // A request under way has had its deadline since its first byte.
+    const qint64 now = nowMs();
+    const qint64 started = m_state != State::Idle ? m_deadlineMs - m_limits.requestTimeoutMs : now;
+    const QByteArray requestId = m_refusal
+        ? m_refusal(method, target, status, double(now - started) / 1000.0)
+        : QByteArray();
     m_rejected = true;
     m_state = State::Idle;
     m_head.clear();
@@ -415,7 +440,7 @@ void ConnectionGuard::reject(int status, const QString &message)
     connect(m_socket, &QTcpSocket::readyRead, this, &ConnectionGuard::onReadyRead);
     discardInput();
 
-    m_socket->write(serializeResponse(Response::error(status, message), {}, true, true));
+    m_socket->write(serializeResponse(Response::error(status, message), requestId, true, true));
     m_socket->flush();
     // Lingering close: stop sending once the response is out, keep discarding
     // what the client still sends for a moment, so it reads the answer
@@ -517,9 +542,8 @@ void Listener::stopAccepting()
 void Listener::admit(QTcpSocket *socket)
 {
     socket->setReadBufferSize(0);
-    auto *guard = new ConnectionGuard(socket, m_limits, m_fast);
+    auto *guard = new ConnectionGuard(socket, m_limits, m_fast, m_refusal);
     m_guards.insert(socket, guard);
-    m_handingOver.append(guard);
     // The guard dies with its socket; unlike the socket's own signals, this
     // connection survives QtHttpServer calling socket->disconnect().
     connect(guard, &QObject::destroyed, this, [this, socket] {
@@ -528,23 +552,6 @@ void Listener::admit(QTcpSocket *socket)
         if (m_draining && m_guards.isEmpty())
             Q_EMIT drained();
     });
-}
-
-void Listener::bindTo(QAbstractHttpServer *server)
-{
-    server->bind(this);
-    // After QtHttpServer's own slot: by now it has connected to the sockets'
-    // readyRead, and a guard connecting there now is called after it.
-    connect(this, &QTcpServer::newConnection, this, &Listener::onHandedOver);
-}
-
-void Listener::onHandedOver()
-{
-    for (const QPointer<ConnectionGuard> &guard : std::as_const(m_handingOver)) {
-        if (guard)
-            guard->followServer();
-    }
-    m_handingOver.clear();
 }
 
 void Listener::onBudgetReleased()
@@ -673,23 +680,47 @@ void HttpServer::route(const QByteArray &method, const QString &pattern, Handler
         m_exactBytes.insert(it.key().toLatin1(), &it.value());
 }
 
-Response HttpServer::dispatch(Request &request, QString *routeName) const
+const HttpServer::Route *HttpServer::match(const QString &path, QString *parameter) const
 {
-    const Route *route = nullptr;
-    if (auto it = m_exact.constFind(request.path); it != m_exact.constEnd()) {
-        route = &it.value();
-    } else {
-        for (const auto &[prefix, candidate] : m_prefixed) {
-            if (request.path.startsWith(prefix)) {
-                const QString rest = request.path.mid(prefix.size());
-                if (!rest.isEmpty() && !rest.contains(QLatin1Char('/'))) {
-                    request.parameter = rest;
-                    route = &candidate;
-                    break;
-                }
+    if (auto it = m_exact.constFind(path); it != m_exact.constEnd())
+        return &it.value();
+    for (const auto &[prefix, candidate] : m_prefixed) {
+        if (path.startsWith(prefix)) {
+            const QString rest = path.mid(prefix.size());
+            if (!rest.isEmpty() && !rest.contains(QLatin1Char('/'))) {
+                *parameter = rest;
+                return &candidate;
             }
         }
     }
+    return nullptr;
+}
+
+QByteArray HttpServer::newRequestId()
+{
+    return m_requestIdPrefix + QByteArray::number(++m_requestCounter, 16);
+}
+
+QByteArray HttpServer::refused(QByteArrayView method, QByteArrayView target, int status,
+                               double seconds)
+{
+    Request request;
+    request.method = method.isEmpty() ? QByteArrayLiteral("UNKNOWN") : method.toByteArray();
+    if (const qsizetype q = target.indexOf('?'); q >= 0)
+        target = target.first(q);
+    request.path = QString::fromLatin1(target);
+    const Route *route = match(request.path, &request.parameter);
+    const QString routeName = route ? route->pattern : QStringLiteral("unmatched");
+    const QByteArray id = newRequestId();
+    request.requestId = QString::fromLatin1(id);
+    if (m_observer)
+        m_observer(request, routeName, status, seconds);
+    return id;
+}
+
+Response HttpServer::dispatch(Request &request, QString *routeName) const
+{
+    const Route *route = match(request.path, &request.parameter);
     if (!route) {
         *routeName = QStringLiteral("unmatched");
         return Response::error(404, QStringLiteral("no such endpoint: %1").arg(request.path));
@@ -740,9 +771,8 @@ std::optional<QByteArray> HttpServer::serveSimple(QByteArrayView method, QByteAr
     x.request.path = route->pattern;
     x.route = route->pattern;
     const QByteArray givenId = QByteArray::fromRawData(requestId.data(), requestId.size());
-    x.requestId = usableRequestId(givenId)
-        ? QByteArray(requestId.data(), requestId.size())
-        : m_requestIdPrefix + QByteArray::number(++m_requestCounter, 16);
+    x.requestId =
+        usableRequestId(givenId) ? QByteArray(requestId.data(), requestId.size()) : newRequestId();
     x.request.requestId = QString::fromLatin1(x.requestId);
     x.response = (handler != route->byMethod.constEnd() ? *handler : *get)(x.request);
     const QByteArray bytes = wire(x);
@@ -752,6 +782,7 @@ std::optional<QByteArray> HttpServer::serveSimple(QByteArrayView method, QByteAr
 
 HttpServer::Exchange HttpServer::process(const QHttpServerRequest &httpRequest)
 {
+    ConnectionGuard::serverTookRequest();
     Exchange x;
     x.timer.start();
     x.request.method = methodName(httpRequest.method());
@@ -759,9 +790,7 @@ HttpServer::Exchange HttpServer::process(const QHttpServerRequest &httpRequest)
     x.request.body = httpRequest.body();
     x.request.contentType = httpRequest.value("content-type");
     const QByteArray givenId = httpRequest.value("x-request-id");
-    x.requestId = usableRequestId(givenId)
-        ? givenId
-        : m_requestIdPrefix + QByteArray::number(++m_requestCounter, 16);
+    x.requestId = usableRequestId(givenId) ? givenId : newRequestId();
     x.request.requestId = QString::fromLatin1(x.requestId);
     x.response = dispatch(x.request, &x.route);
     return x;

@@ -7,7 +7,6 @@
 #include <QHttpServerRequest>
 #include <QJsonArray>
 #include <QJsonObject>
-#include <QPointer>
 #include <QTcpServer>
 #include <QTimer>
 #include <atomic>
@@ -37,11 +36,19 @@ void sendNow(QTcpSocket *socket, const QByteArray &bytes);
 // QtHttpServer's parser; nullopt: let QtHttpServer serve it.
 using FastPath = std::function<std::optional<QByteArray>(
     QByteArrayView method, QByteArrayView target, QByteArrayView requestId)>;
+// Told of each request the guard refuses itself (400, 408, 411, 413, 431,
+// 501, 505) so that it is counted and logged like any other; method and
+// target are empty when the request line was not read. Returns the request
+// id for the answer.
+using Refusal = std::function<QByteArray(QByteArrayView method, QByteArrayView target, int status,
+                                         double seconds)>;
 
 class ConnectionGuard final : public QObject
 {
 public:
-    ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits, FastPath fast = {});
+    ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits, FastPath fast = {},
+                    Refusal refusal = {});
+    ~ConnectionGuard() override;
     // True while a request is partly received or a response is still being sent.
     bool busy() const;
     // Closes now if idle, else as soon as the current exchange completes.
@@ -50,21 +57,23 @@ public:
     // called by the listener's sweep, so no timer is restarted per request.
     void checkDeadline(qint64 nowMs);
     static qint64 nowMs();
-    // Called once QtHttpServer has its own read slot on the socket: from then
-    // on the guard also looks after it, to learn what it left unread.
-    void followServer();
+    // QtHttpServer has just taken one whole request off the socket whose
+    // bytes are being read on this thread (it reads only inside readyRead,
+    // where this socket's guard always runs first): what it left in the
+    // buffer was scanned already.
+    static void serverTookRequest();
 
 private:
     enum class State { Idle, Headers, Body };
     void onReadyRead();
-    void afterServerRead();
     void onBytesWritten();
     void expire();
     void discardInput();
     // Consumes new bytes; false when the request was rejected.
     bool scan(QByteArrayView bytes);
     bool headersComplete(QByteArrayView head);
-    void reject(int status, const QString &message);
+    void reject(int status, const QString &message, QByteArrayView method = {},
+                QByteArrayView target = {});
     void rearm();
     void closeIfDrainingAndIdle();
 
@@ -77,10 +86,13 @@ private:
     // Bytes at the front of the read buffer that were scanned already:
     // QtHttpServer takes one request per read and announces the rest again.
     qsizetype m_scannedInBuffer = 0;
+    // The guard whose socket's readyRead is being handled on this thread.
+    static thread_local ConnectionGuard *t_reading;
     bool m_draining = false;
     bool m_rejected = false;
     bool m_closeAfterResponse = false; // "Connection: close" or HTTP/1.0
     FastPath m_fast;
+    Refusal m_refusal;
     // Of the last request head scanned, for the fast path.
     int m_headsInScan = 0;
     QByteArrayView m_method;
@@ -121,13 +133,11 @@ public:
     Listener(const HttpLimits &limits, ConnectionBudget &budget, QObject *parent = nullptr);
     // Given to every connection's guard from now on.
     void setFastPath(FastPath fast) { m_fast = std::move(fast); }
+    void setRefusal(Refusal refusal) { m_refusal = std::move(refusal); }
     // Stops accepting and closes every connection once idle; drained() when none are left.
     void drain();
     // Closes whatever is still open, busy or not.
     void abortAll();
-    // Serves through `server` (instead of server->bind(listener)), so that each
-    // guard can follow QtHttpServer's reads of its socket.
-    void bindTo(QAbstractHttpServer *server);
 
 Q_SIGNALS:
     void drained();
@@ -140,14 +150,13 @@ private:
     void stopAccepting();
     static constexpr int kPendingConnections = 30; // QTcpServer's default
     void onBudgetReleased();
-    void onHandedOver();
 
     HttpLimits m_limits;
     ConnectionBudget &m_budget;
     FastPath m_fast;
+    Refusal m_refusal;
     QHash<QTcpSocket *, ConnectionGuard *> m_guards;
     QList<QTcpSocket *> m_waiting; // accepted over the cap, not yet served
-    QList<QPointer<ConnectionGuard>> m_handingOver; // admitted, not yet taken by QtHttpServer
     QTimer m_sweep;
     bool m_draining = false;
 };
@@ -202,6 +211,9 @@ public:
     // parser (which costs more than everything else a /livez does).
     std::optional<QByteArray> serveSimple(QByteArrayView method, QByteArrayView target,
                                           QByteArrayView requestId);
+    // A request the connection guard answered itself: observed (counted,
+    // logged) under the route its target names; returns its request id.
+    QByteArray refused(QByteArrayView method, QByteArrayView target, int status, double seconds);
 
 protected:
 #if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
@@ -228,6 +240,7 @@ private:
         QElapsedTimer timer;
     };
     Exchange process(const QHttpServerRequest &request);
+    QByteArray newRequestId();
     void finish(const Exchange &exchange);
     static QByteArray wire(const Exchange &exchange);
 #if QT_VERSION >= QT_VERSION_CHECK(6, 5, 0)
@@ -243,6 +256,8 @@ private:
     // The same routes by their path's bytes, for serveSimple (no conversion per request).
     QHash<QByteArray, const Route *> m_exactBytes;
     QList<QPair<QString, Route>> m_prefixed; // prefix without "{id}"
+    // The route whose pattern matches `path`, or nullptr; sets the {id} part.
+    const Route *match(const QString &path, QString *parameter) const;
     Observer m_observer;
     quint64 m_requestCounter = 0;
     QByteArray m_requestIdPrefix;

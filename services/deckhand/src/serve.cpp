@@ -114,6 +114,10 @@ public:
                                                     QByteArrayView requestId) {
             return server->serveSimple(method, target, requestId);
         });
+        m_listener->setRefusal([server = m_server](QByteArrayView method, QByteArrayView target,
+                                                   int status, double seconds) {
+            return server->refused(method, target, status, seconds);
+        });
         if (!m_listener->setSocketDescriptor(m_fd)) {
             // One loop not accepting would leave a server that half works: stop.
             Log::error("deckhand", QStringLiteral("cannot adopt the listening socket"),
@@ -123,7 +127,7 @@ public:
                 Qt::QueuedConnection);
             return;
         }
-        m_listener->bindTo(m_server);
+        m_server->bind(m_listener);
         connect(m_listener, &Listener::drained, this, &HttpLoop::drained);
     }
     void drain() { m_listener->drain(); }
