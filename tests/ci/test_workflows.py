@@ -64,6 +64,16 @@ def _with(step: dict) -> dict:
     return step.get("with") or {}
 
 
+def _expand(value, job: dict) -> list[str]:
+    """A step's value with `${{ matrix.X }}` replaced by each of the job's matrix values."""
+    text = str(value)
+    m = re.fullmatch(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", text.strip())
+    if not m:
+        return [text]
+    matrix = (job.get("strategy") or {}).get("matrix") or {}
+    return [str(v) for v in matrix.get(m.group(1)) or []]
+
+
 def _triggers(doc: dict):
     # PyYAML reads the bare key `on` as the boolean True.
     return doc.get("on", doc.get(True))
@@ -226,9 +236,11 @@ def check_pipeline(workflows: dict[str, dict]) -> list[str]:
                any("ctest" in str(s.get("run", "")) for s in j.get("steps") or [])
                for j in jobs.values()):
         errors.append("no job builds and tests in a debian:bookworm container (Qt 6.4)")
-    if not any(_uses(s).startswith("jurplel/install-qt-action") and
-               str(_with(s).get("version", "")).startswith("6.8") for *_, s in steps):
-        errors.append("no Qt 6.8 job via install-qt-action")
+    qt_versions = {v for _, _, j, s in steps if _uses(s).startswith("jurplel/install-qt-action")
+                   for v in _expand(_with(s).get("version", ""), j)}
+    for minor, why in (("6.5", "the responder API of 6.5-6.7"), ("6.8", "QHttpHeaders")):
+        if not any(v.startswith(minor) for v in qt_versions):
+            errors.append(f"no Qt {minor} job via install-qt-action ({why})")
     if not any(str((d.get("env") or {}).get("QT_QPA_PLATFORM")) == "offscreen"
                for d in workflows.values()) and \
             not all(str((j.get("env") or {}).get("QT_QPA_PLATFORM")) == "offscreen"
@@ -480,6 +492,13 @@ def self_test(texts, docs, compose, dockerfile) -> list[str]:
         expect("push on PRs", check_pipeline(b), "pull requests")
         expect("no trivy gate", check_pipeline(mutate_steps("aquasecurity/trivy-action",
                lambda s: s["with"].update({"exit-code": "0"}))), "Trivy")
+        b = copy.deepcopy(docs)
+        for d in b.values():
+            for job in (d.get("jobs") or {}).values():
+                matrix = (job.get("strategy") or {}).get("matrix") or {}
+                if "qt" in matrix:
+                    matrix["qt"] = [v for v in matrix["qt"] if not str(v).startswith("6.5")]
+        expect("no Qt 6.5", check_pipeline(b), "Qt 6.5")
     broken = copy.deepcopy(compose)
     broken["services"]["api"]["cap_drop"] = []
     expect("api keeps capabilities", check_compose(broken), "cap_drop")
