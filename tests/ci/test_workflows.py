@@ -13,7 +13,7 @@ Rules (issue 3):
              linux/amd64 + linux/arm64 with cache, pushing only outside pull
              requests, to GHCR with GITHUB_TOKEN; Trivy gating CRITICAL/HIGH with
              unfixed ignored + SARIF upload; an SPDX SBOM; keyless cosign signing
-             by digest; Qt 6.4 (debian:bookworm container) and Qt 6.8
+             by digest; Qt 6.4 (debian:bookworm container), Qt 6.5 and Qt 6.8
              (install-qt-action) jobs with QT_QPA_PLATFORM=offscreen; a
              clang-format lint job; the image jobs after the tests.
   compose    the four services with healthchecks, depends_on service_healthy,

@@ -66,9 +66,11 @@ void Api::install(HttpServer &server)
             const bool probe = route == QLatin1String("/livez") ||
                 route == QLatin1String("/readyz") || route == QLatin1String("/metrics") ||
                 route == QLatin1String("/health") || route == QLatin1String("/healthz");
-            // A probe answering 503 is the expected signal, not a server fault.
-            const LogLevel level =
-                probe ? LogLevel::Debug : (status >= 500 ? LogLevel::Warning : LogLevel::Info);
+            // A probe answering 503 is the expected signal, not a server fault;
+            // a probe refused (400, 405, 501...) is someone to hear about.
+            const LogLevel level = probe && (status < 400 || status == 503)
+                ? LogLevel::Debug
+                : (status >= 500 ? LogLevel::Warning : LogLevel::Info);
             if (!Log::enabled(level))
                 return;
             Log::write(level, "deckhand.http", QStringLiteral("request"),

@@ -182,6 +182,10 @@ ConnectionGuard::~ConnectionGuard()
 
 void ConnectionGuard::serverTookRequest()
 {
+    // Every request QtHttpServer takes must come through here, or what it
+    // read would count as unscanned-but-seen: a QtHttpServer that answers on
+    // its own (Qt 6.8's rate limit, which deckhand does not set) needs a
+    // call from there too.
     if (t_reading)
         t_reading->m_scannedInBuffer = t_reading->m_socket->bytesAvailable();
 }
@@ -254,10 +258,15 @@ bool ConnectionGuard::scan(QByteArrayView bytes)
             continue;
         }
         if (m_state == State::Idle) {
-            // Empty lines before a request line are ignored (RFC 9112 2.2),
-            // as QtHttpServer's parser does.
-            while (pos < bytes.size() && (bytes[pos] == '\r' || bytes[pos] == '\n'))
+            // An empty line or two before a request line is ignored (RFC 9112
+            // 2.2), as QtHttpServer's parser does; more are the start of a
+            // malformed request, so that nobody holds a connection, or fills
+            // QtHttpServer's buffer, with line ends alone.
+            while (pos < bytes.size() && (bytes[pos] == '\r' || bytes[pos] == '\n') &&
+                   m_blankBytes < kMaxBlankBytes) {
                 ++pos;
+                ++m_blankBytes;
+            }
             if (pos == bytes.size())
                 break;
             m_state = State::Headers;
@@ -272,12 +281,17 @@ bool ConnectionGuard::scan(QByteArrayView bytes)
             if (end >= 0) {
                 head = rest.first(end + 4);
                 consumed = end + 4;
+                if (bareLineFeed(head, 0) >= 0)
+                    return rejectBareLineFeed();
             }
         }
         if (head.isEmpty()) {
             const qsizetype before = m_head.size();
             m_head.append(bytes.constData() + pos, bytes.size() - pos);
             const qsizetype end = m_head.indexOf("\r\n\r\n", qMax<qsizetype>(0, before - 3));
+            if (bareLineFeed(QByteArrayView(m_head).first(end < 0 ? m_head.size() : end + 4),
+                             before) >= 0)
+                return rejectBareLineFeed();
             if (end < 0) {
                 if (m_head.size() > m_limits.maxHeaderBytes) {
                     reject(431,
@@ -297,6 +311,7 @@ bool ConnectionGuard::scan(QByteArrayView bytes)
             return false;
         }
         pos += consumed;
+        m_blankBytes = 0;
         const bool ok = headersComplete(head);
         m_head.clear();
         if (!ok)
@@ -329,6 +344,23 @@ bool isDigits(QByteArrayView text)
 }
 
 } // namespace
+
+qsizetype ConnectionGuard::bareLineFeed(QByteArrayView text, qsizetype from)
+{
+    for (qsizetype i = text.indexOf('\n', from); i >= 0; i = text.indexOf('\n', i + 1)) {
+        if (i == 0 || text[i - 1] != '\r')
+            return i;
+    }
+    return -1;
+}
+
+bool ConnectionGuard::rejectBareLineFeed()
+{
+    // QtHttpServer takes a lone LF as a line end, the guard does not: they
+    // would disagree on where the request ends.
+    reject(400, QStringLiteral("header lines must end in CRLF, not a bare LF"));
+    return false;
+}
 
 bool ConnectionGuard::headersComplete(QByteArrayView head)
 {
@@ -375,14 +407,15 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         const qsizetype colon = field.indexOf(':');
         const QByteArrayView name = colon > 0 ? field.first(colon) : QByteArrayView();
         if (!isToken(name)) {
-            reject(400, QStringLiteral("malformed header line"), m_method, m_target);
+            reject(400, QStringLiteral("malformed header line"), m_method, m_target, m_requestId);
             return false;
         }
         const QByteArrayView value = field.sliced(colon + 1).trimmed();
         if (name.compare("content-length", Qt::CaseInsensitive) == 0) {
             const qint64 n = isDigits(value) && value.size() <= 18 ? value.toLongLong() : -1;
             if (n < 0 || (haveLength && n != contentLength)) {
-                reject(400, QStringLiteral("invalid Content-Length"), m_method, m_target);
+                reject(400, QStringLiteral("invalid Content-Length"), m_method, m_target,
+                       m_requestId);
                 return false;
             }
             contentLength = n;
@@ -391,7 +424,7 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
             reject(411,
                    QStringLiteral("send the body with a Content-Length header; Transfer-Encoding "
                                   "is not accepted"),
-                   m_method, m_target);
+                   m_method, m_target, m_requestId);
             return false;
         } else if (name.compare("connection", Qt::CaseInsensitive) == 0) {
             if (value.compare("close", Qt::CaseInsensitive) == 0)
@@ -414,7 +447,7 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
                QStringLiteral("request body of %1 bytes exceeds the %2 KiB limit")
                    .arg(contentLength)
                    .arg(m_limits.maxBodyBytes / 1024),
-               m_method, m_target);
+               m_method, m_target, m_requestId);
         return false;
     }
     m_bodyRemaining = contentLength;
@@ -424,13 +457,13 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
 }
 
 void ConnectionGuard::reject(int status, const QString &message, QByteArrayView method,
-                             QByteArrayView target)
+                             QByteArrayView target, QByteArrayView requestId)
 {
     // A request under way has had its deadline since its first byte.
     const qint64 now = nowMs();
     const qint64 started = m_state != State::Idle ? m_deadlineMs - m_limits.requestTimeoutMs : now;
-    const QByteArray requestId = m_refusal
-        ? m_refusal(method, target, status, double(now - started) / 1000.0)
+    const QByteArray id = m_refusal
+        ? m_refusal(method, target, requestId, status, double(now - started) / 1000.0)
         : QByteArray();
     m_rejected = true;
     m_state = State::Idle;
@@ -440,7 +473,7 @@ void ConnectionGuard::reject(int status, const QString &message, QByteArrayView 
     connect(m_socket, &QTcpSocket::readyRead, this, &ConnectionGuard::onReadyRead);
     discardInput();
 
-    m_socket->write(serializeResponse(Response::error(status, message), requestId, true, true));
+    m_socket->write(serializeResponse(Response::error(status, message), id, true, true));
     m_socket->flush();
     // Lingering close: stop sending once the response is out, keep discarding
     // what the client still sends for a moment, so it reads the answer
@@ -701,8 +734,8 @@ QByteArray HttpServer::newRequestId()
     return m_requestIdPrefix + QByteArray::number(++m_requestCounter, 16);
 }
 
-QByteArray HttpServer::refused(QByteArrayView method, QByteArrayView target, int status,
-                               double seconds)
+QByteArray HttpServer::refused(QByteArrayView method, QByteArrayView target,
+                               QByteArrayView requestId, int status, double seconds)
 {
     Request request;
     request.method = method.isEmpty() ? QByteArrayLiteral("UNKNOWN") : method.toByteArray();
@@ -711,7 +744,8 @@ QByteArray HttpServer::refused(QByteArrayView method, QByteArrayView target, int
     request.path = QString::fromLatin1(target);
     const Route *route = match(request.path, &request.parameter);
     const QString routeName = route ? route->pattern : QStringLiteral("unmatched");
-    const QByteArray id = newRequestId();
+    const QByteArray given = requestId.toByteArray();
+    const QByteArray id = usableRequestId(given) ? given : newRequestId();
     request.requestId = QString::fromLatin1(id);
     if (m_observer)
         m_observer(request, routeName, status, seconds);

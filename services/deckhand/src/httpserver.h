@@ -37,11 +37,11 @@ void sendNow(QTcpSocket *socket, const QByteArray &bytes);
 using FastPath = std::function<std::optional<QByteArray>(
     QByteArrayView method, QByteArrayView target, QByteArrayView requestId)>;
 // Told of each request the guard refuses itself (400, 408, 411, 413, 431,
-// 501, 505) so that it is counted and logged like any other; method and
-// target are empty when the request line was not read. Returns the request
+// 501, 505) so that it is counted and logged like any other; method, target
+// and the caller's X-Request-ID are empty when not read. Returns the request
 // id for the answer.
-using Refusal = std::function<QByteArray(QByteArrayView method, QByteArrayView target, int status,
-                                         double seconds)>;
+using Refusal = std::function<QByteArray(QByteArrayView method, QByteArrayView target,
+                                         QByteArrayView requestId, int status, double seconds)>;
 
 class ConnectionGuard final : public QObject
 {
@@ -73,7 +73,10 @@ private:
     bool scan(QByteArrayView bytes);
     bool headersComplete(QByteArrayView head);
     void reject(int status, const QString &message, QByteArrayView method = {},
-                QByteArrayView target = {});
+                QByteArrayView target = {}, QByteArrayView requestId = {});
+    // The first LF in text[from..] not preceded by a CR, or -1.
+    static qsizetype bareLineFeed(QByteArrayView text, qsizetype from);
+    bool rejectBareLineFeed();
     void rearm();
     void closeIfDrainingAndIdle();
 
@@ -83,6 +86,8 @@ private:
     State m_state = State::Idle;
     QByteArray m_head;
     qint64 m_bodyRemaining = 0;
+    static constexpr int kMaxBlankBytes = 4; // CR/LF before a request line: two empty lines
+    int m_blankBytes = 0;
     // Bytes at the front of the read buffer that were scanned already:
     // QtHttpServer takes one request per read and announces the rest again.
     qsizetype m_scannedInBuffer = 0;
@@ -213,7 +218,8 @@ public:
                                           QByteArrayView requestId);
     // A request the connection guard answered itself: observed (counted,
     // logged) under the route its target names; returns its request id.
-    QByteArray refused(QByteArrayView method, QByteArrayView target, int status, double seconds);
+    QByteArray refused(QByteArrayView method, QByteArrayView target, QByteArrayView requestId,
+                       int status, double seconds);
 
 protected:
 #if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)

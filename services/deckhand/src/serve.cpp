@@ -115,8 +115,9 @@ public:
             return server->serveSimple(method, target, requestId);
         });
         m_listener->setRefusal([server = m_server](QByteArrayView method, QByteArrayView target,
-                                                   int status, double seconds) {
-            return server->refused(method, target, status, seconds);
+                                                   QByteArrayView requestId, int status,
+                                                   double seconds) {
+            return server->refused(method, target, requestId, status, seconds);
         });
         if (!m_listener->setSocketDescriptor(m_fd)) {
             // One loop not accepting would leave a server that half works: stop.
