@@ -564,9 +564,8 @@ private Q_SLOTS:
         QTest::newRow("bare LF, in two reads")
             << QList<QByteArray> { "GET /livez HTTP/1.1\r\nHo", "st: x\n\r\n" }
             << QStringLiteral("CRLF");
-        QTest::newRow("empty lines without end")
-            << QList<QByteArray> { "\r\n\r\n", "\r\n\r\n" }
-            << QStringLiteral("malformed request line");
+        QTest::newRow("empty lines without end") << QList<QByteArray> { "\r\n\r\n", "\r\n\r\n" }
+                                                 << QStringLiteral("malformed request line");
     }
     void lineEndsOnlyQtWouldReadAre400()
     {
