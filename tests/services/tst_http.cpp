@@ -4,6 +4,7 @@
 #include "servers.h"
 
 #include <QElapsedTimer>
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -85,6 +86,42 @@ int requestsCounted(quint16 port, const char *method, const char *route, int sta
         route + "\",status=\"" + QByteArray::number(status) + "\"} ";
     const qsizetype at = text.indexOf(key);
     return at < 0 ? 0 : text.mid(at + key.size(), text.indexOf('\n', at) - at - key.size()).toInt();
+}
+
+// True once deckhand holds in its kernel nothing of what `client` sent: every
+// byte left the client's socket (its tx_queue is 0) and deckhand read it off
+// its own (rx_queue 0), as /proc/net/tcp shows them. What is written after
+// this reaches deckhand in a read of its own.
+bool serverReadEverything(const QTcpSocket &client)
+{
+    QFile table(QStringLiteral("/proc/net/tcp"));
+    if (!table.open(QIODevice::ReadOnly))
+        return false;
+    const auto endpoint = [](quint16 port) -> QByteArray { // 127.0.0.1:port as the kernel writes it
+        return QByteArray("0100007F:") +
+            QByteArray::number(port, 16).toUpper().rightJustified(4, '0');
+    };
+    const QByteArray clientEnd = endpoint(client.localPort());
+    const QByteArray serverEnd = endpoint(client.peerPort());
+    bool clientSeen = false;
+    bool serverSeen = false;
+    for (const QByteArray &line : table.readAll().split('\n')) {
+        const QList<QByteArray> f = line.simplified().split(' ');
+        if (f.size() < 5 || f[4].size() != 17) // "tx_queue:rx_queue", 8 hex digits each
+            continue;
+        const uint tx = f[4].left(8).toUInt(nullptr, 16);
+        const uint rx = f[4].mid(9).toUInt(nullptr, 16);
+        if (f[1] == clientEnd && f[2] == serverEnd) {
+            clientSeen = true;
+            if (tx != 0)
+                return false;
+        } else if (f[1] == serverEnd && f[2] == clientEnd) {
+            serverSeen = true;
+            if (rx != 0)
+                return false;
+        }
+    }
+    return clientSeen && serverSeen;
 }
 
 bool connects(quint16 port)
@@ -358,10 +395,11 @@ private Q_SLOTS:
         s.connectToHost(QHostAddress::LocalHost, port());
         QVERIFY(s.waitForConnected(2000));
         s.setSocketOption(QAbstractSocket::LowDelayOption, 1);
-        for (const QByteArray &bytes : writes) {
-            s.write(bytes);
+        for (qsizetype i = 0; i < writes.size(); ++i) {
+            if (i > 0) // each write its own read on the server
+                QTRY_VERIFY_WITH_TIMEOUT(serverReadEverything(s), 3000);
+            s.write(writes[i]);
             QVERIFY(s.waitForBytesWritten(2000));
-            QTest::qWait(60); // its own read on the server
         }
         const auto responses = readResponses(s, int(statuses.size()), 5000);
         QCOMPARE(responses.size(), statuses.size());
@@ -577,10 +615,11 @@ private Q_SLOTS:
         s.setSocketOption(QAbstractSocket::LowDelayOption, 1);
         QElapsedTimer timer;
         timer.start();
-        for (const QByteArray &bytes : writes) {
-            s.write(bytes);
+        for (qsizetype i = 0; i < writes.size(); ++i) {
+            if (i > 0) // each write its own read on the server
+                QTRY_VERIFY_WITH_TIMEOUT(serverReadEverything(s), 3000);
+            s.write(writes[i]);
             QVERIFY(s.waitForBytesWritten(2000));
-            QTest::qWait(60);
         }
         const HttpReply r = readReply(s, 3000);
         QCOMPARE(r.status, 400);
