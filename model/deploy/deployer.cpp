@@ -232,6 +232,7 @@ void Deployer::withRegistry(std::function<void(Expected<RegistryClient *>)> then
         return;
     }
     if (!m_registry) {
+        m_registryCredentialsStale = false; // read as the client is made
         makeRegistryClient(m_session->environment(), this,
                            [this, then](Expected<std::shared_ptr<RegistryClient>> client) {
                                if (!client) {

@@ -9,6 +9,7 @@
 #include <QProcess>
 #include <QTcpServer>
 #include <QTcpSocket>
+#include <QThread>
 #include <QTimer>
 #include <algorithm>
 #include <cstdio>
@@ -82,6 +83,7 @@ inline bool startDeckhand(QProcess &deckhand, const QString &binary, const QStri
             std::fprintf(stderr, "%s: deckhand did not listen\n", who);
             return false;
         }
+        QThread::msleep(10); // refused at once: not up yet
     }
 }
 

@@ -230,8 +230,7 @@ class RssSampler(threading.Thread):
         # The measuring thread waits beside the client, not on the servers'
         # CPU: every wake-up there would stall the requests in flight.
         # (Linux: pid 0 here is this thread alone.)
-        if CLIENT_CPUS is not None:
-            os.sched_setaffinity(0, CLIENT_CPUS)
+        _client_affinity()
         while not self._stop_event.is_set():
             total = sum(proc_status_kb(p).get("VmRSS", 0) for p in self.pids)
             self.peak_kb = max(self.peak_kb, total)

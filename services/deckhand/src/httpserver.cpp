@@ -670,7 +670,7 @@ QByteArray methodName(QHttpServerRequest::Method method)
 }
 
 // Accept a caller's request id only when it is short and plain.
-bool usableRequestId(const QByteArray &id)
+bool usableRequestId(QByteArrayView id)
 {
     if (id.isEmpty() || id.size() > 64)
         return false;
@@ -729,8 +729,10 @@ const HttpServer::Route *HttpServer::match(const QString &path, QString *paramet
     return nullptr;
 }
 
-QByteArray HttpServer::newRequestId()
+QByteArray HttpServer::requestIdFor(QByteArrayView given)
 {
+    if (usableRequestId(given))
+        return given.toByteArray();
     return m_requestIdPrefix + QByteArray::number(++m_requestCounter, 16);
 }
 
@@ -744,8 +746,7 @@ QByteArray HttpServer::refused(QByteArrayView method, QByteArrayView target,
     request.path = QString::fromLatin1(target);
     const Route *route = match(request.path, &request.parameter);
     const QString routeName = route ? route->pattern : QStringLiteral("unmatched");
-    const QByteArray given = requestId.toByteArray();
-    const QByteArray id = usableRequestId(given) ? given : newRequestId();
+    const QByteArray id = requestIdFor(requestId);
     request.requestId = QString::fromLatin1(id);
     if (m_observer)
         m_observer(request, routeName, status, seconds);
@@ -804,9 +805,7 @@ std::optional<QByteArray> HttpServer::serveSimple(QByteArrayView method, QByteAr
     x.request.method = head ? kHead : kGet;
     x.request.path = route->pattern;
     x.route = route->pattern;
-    const QByteArray givenId = QByteArray::fromRawData(requestId.data(), requestId.size());
-    x.requestId =
-        usableRequestId(givenId) ? QByteArray(requestId.data(), requestId.size()) : newRequestId();
+    x.requestId = requestIdFor(requestId);
     x.request.requestId = QString::fromLatin1(x.requestId);
     x.response = (handler != route->byMethod.constEnd() ? *handler : *get)(x.request);
     const QByteArray bytes = wire(x);
@@ -823,8 +822,7 @@ HttpServer::Exchange HttpServer::process(const QHttpServerRequest &httpRequest)
     x.request.path = httpRequest.url().path();
     x.request.body = httpRequest.body();
     x.request.contentType = httpRequest.value("content-type");
-    const QByteArray givenId = httpRequest.value("x-request-id");
-    x.requestId = usableRequestId(givenId) ? givenId : newRequestId();
+    x.requestId = requestIdFor(httpRequest.value("x-request-id"));
     x.request.requestId = QString::fromLatin1(x.requestId);
     x.response = dispatch(x.request, &x.route);
     return x;

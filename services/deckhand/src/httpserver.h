@@ -246,7 +246,8 @@ private:
         QElapsedTimer timer;
     };
     Exchange process(const QHttpServerRequest &request);
-    QByteArray newRequestId();
+    // The caller's X-Request-ID when it is short and plain, else a new one.
+    QByteArray requestIdFor(QByteArrayView given);
     void finish(const Exchange &exchange);
     static QByteArray wire(const Exchange &exchange);
 #if QT_VERSION >= QT_VERSION_CHECK(6, 5, 0)
