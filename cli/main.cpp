@@ -4,6 +4,7 @@
 
 #include "core/secrets.h"
 #include "core/session.h"
+#include "core/terminationsignals.h"
 #include "core/workspace.h"
 #include "deploy/deployer.h"
 #include "deploy/history.h"
@@ -20,13 +21,10 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QSocketNotifier>
 #include <QTextStream>
 #include <QTime>
 #include <QTimer>
-#include <csignal>
 #include <cstdio>
-#include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -47,30 +45,19 @@ QTextStream &err()
     return s;
 }
 
-int g_signalPipe[2] = { -1, -1 };
-void onSignal(int sig)
-{
-    const char c = char(sig);
-    [[maybe_unused]] auto n = ::write(g_signalPipe[1], &c, 1);
-}
-
-// Ctrl+C / SIGTERM end the event loop through a pipe (no Qt calls in a handler).
+// Ctrl+C / SIGTERM / SIGHUP reach the command's own stop (cancel, down, ...)
+// on the event loop; the latest command to install one gets them.
 void installSignalHandlers(std::function<void()> onStop)
 {
-    if (::pipe2(g_signalPipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    static TerminationSignals *heard = nullptr;
+    static std::function<void()> current;
+    current = std::move(onStop);
+    if (heard)
         return;
-    struct sigaction sa = {};
-    sa.sa_handler = onSignal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    auto *notifier =
-        new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, QCoreApplication::instance());
-    QObject::connect(notifier, &QSocketNotifier::activated, notifier, [onStop] {
-        char buf[16];
-        while (::read(g_signalPipe[0], buf, sizeof buf) > 0) { }
-        onStop();
+    heard = new TerminationSignals(QCoreApplication::instance());
+    QObject::connect(heard, &TerminationSignals::received, heard, [](int, int) {
+        if (current)
+            current();
     });
 }
 

@@ -1,5 +1,6 @@
 // pilothouse: the desktop panel. A thin entry point over the Workspace
 // (model/) and the main window (gui/).
+#include "core/terminationsignals.h"
 #include "core/workspace.h"
 #include "mainwindow.h"
 
@@ -9,6 +10,7 @@
 #include <QSettings>
 #include <QTimer>
 #include <cstdio>
+#include <unistd.h>
 
 using namespace pilothouse;
 
@@ -41,6 +43,8 @@ int main(int argc, char *argv[])
         { QStringLiteral("config"),
           QStringLiteral("environments file (default: the user's, else the built-in)"),
           QStringLiteral("FILE") },
+        { QStringLiteral("start"),
+          QStringLiteral("start the environment given with --env once the window shows") },
     });
     p.process(app);
 
@@ -73,7 +77,28 @@ int main(int argc, char *argv[])
         }
         window.selectEnvironment(name);
     }
+    if (p.isSet(QStringLiteral("start")) && !p.isSet(QStringLiteral("env"))) {
+        std::fprintf(stderr, "pilothouse: --start needs --env NAME\n");
+        return 2;
+    }
+    // A signal stops what this window runs, as Quit does; a second one leaves
+    // at once (the children still end with it: core/childprocess.h).
+    TerminationSignals heard;
+    QObject::connect(&heard, &TerminationSignals::received, &window, [&window](int signo, int n) {
+        const QByteArray name = TerminationSignals::name(signo).toLatin1();
+        if (n > 1) {
+            std::fprintf(stderr, "pilothouse: %s again: leaving now\n", name.constData());
+            ::_exit(128 + signo);
+        }
+        std::fprintf(stderr, "pilothouse: %s: stopping what this window runs, then leaving\n",
+                     name.constData());
+        window.quit();
+    });
     window.show();
+    if (p.isSet(QStringLiteral("start")))
+        QTimer::singleShot(0, &workspace, [&workspace, name = p.value(QStringLiteral("env"))] {
+            workspace.up(name);
+        });
     const int rc = app.exec();
     // Left without Quit (the session ending): stop what runs natively all the same.
     if (workspace.hasRunningNative() || workspace.hasRunningDeployment()) {

@@ -446,21 +446,20 @@ void Workspace::pollOwner(const QString &environment)
     e->pollBusy = true;
     auto *client = new NativeControlClient(environment, this);
     auto adopted = std::make_shared<bool>(false);
-    connect(
-        client, &NativeControlClient::reply, this,
-        [this, environment, adopted](const QJsonObject &answer) {
-            Entry *en = entry(environment);
-            if (!en)
-                return;
-            QList<ServiceState> states;
-            for (const QJsonValue &v : answer.value(u"states").toArray())
-                states << serviceStateFromJson(v.toObject());
-            *adopted = true;
-            m_owners.insert(
-                environment,
-                lockHolder(nativeControlPath(environment) + QStringLiteral(".lock")).describe());
-            en->session->adoptStates(states);
-        });
+    connect(client, &NativeControlClient::reply, this,
+            [this, environment, adopted](const QJsonObject &answer) {
+                Entry *en = entry(environment);
+                if (!en)
+                    return;
+                QList<ServiceState> states;
+                for (const QJsonValue &v : answer.value(u"states").toArray())
+                    states << serviceStateFromJson(v.toObject());
+                *adopted = true;
+                if (const auto path = nativeControlPath(environment))
+                    m_owners.insert(environment,
+                                    lockHolder(*path + QStringLiteral(".lock")).describe());
+                en->session->adoptStates(states);
+            });
     connect(client, &NativeControlClient::done, this,
             [this, environment, client, adopted](const QString &) {
                 client->deleteLater();

@@ -146,10 +146,10 @@ private:
             QStringLiteral("keepalives_interval=1"), QStringLiteral("keepalives_count=2"),
             QStringLiteral("tcp_user_timeout=%1").arg(timeoutMs)
         };
-        const QUrlQuery query(target.dsn);
-        if (query.hasQueryItem(QStringLiteral("sslmode")))
-            options << QStringLiteral("sslmode=%1")
-                           .arg(query.queryItemValue(QStringLiteral("sslmode")));
+        // Only allow-listed keys and values (validated with the environment);
+        // later keys win in libpq, so the user's choices override ours.
+        for (const auto &[key, value] : target.options())
+            options << key + QLatin1Char('=') + value;
         db.setConnectOptions(options.join(QLatin1Char(';')));
         QElapsedTimer clock;
         clock.start();

@@ -1,5 +1,7 @@
 #include "drivers/command.h"
 
+#include "core/childprocess.h"
+
 #include <QFileInfo>
 #include <QStandardPaths>
 #include <csignal>
@@ -35,7 +37,9 @@ Command::Command(CommandSpec spec, QObject *parent)
     m_timeout.setSingleShot(true);
     m_killTimer.setSingleShot(true);
     connect(&m_timeout, &QTimer::timeout, this, [this] { stopWith(CommandResult::End::TimedOut); });
-    connect(&m_killTimer, &QTimer::timeout, this, [this] { m_process.kill(); });
+    connect(&m_killTimer, &QTimer::timeout, this,
+            [this] { signalChildGroup(m_process.processId(), SIGKILL); });
+    connect(&m_process, &QProcess::started, this, [this] { m_pid = m_process.processId(); });
     connect(&m_process, &QProcess::readyReadStandardOutput, this,
             [this] { readStream(QProcess::StandardOutput); });
     connect(&m_process, &QProcess::readyReadStandardError, this,
@@ -46,6 +50,7 @@ Command::Command(CommandSpec spec, QObject *parent)
     });
     connect(&m_process, &QProcess::finished, this,
             [this](int exitCode, QProcess::ExitStatus status) {
+                releaseChild(m_pid);
                 readStream(QProcess::StandardOutput);
                 readStream(QProcess::StandardError);
                 for (int c = 0; c < 2; ++c) {
@@ -67,8 +72,9 @@ Command::~Command()
 {
     if (m_process.state() != QProcess::NotRunning) {
         m_done = true; // no signals from a dying object
-        m_process.kill();
+        signalChildGroup(m_process.processId(), SIGKILL);
         m_process.waitForFinished(1000);
+        releaseChild(m_pid);
     }
 }
 
@@ -89,6 +95,7 @@ void Command::start()
     m_process.setProgram(program);
     m_process.setArguments(m_spec.arguments);
     m_process.setStandardInputFile(QProcess::nullDevice());
+    bindToOwner(m_process);
     if (m_spec.timeoutMs > 0)
         m_timeout.start(m_spec.timeoutMs);
     m_process.start();
@@ -121,7 +128,8 @@ void Command::stopWith(CommandResult::End reason)
         finish(reason, -1);
         return;
     }
-    m_process.terminate();
+    // The whole group: compose's plugin or ssh stop with it.
+    signalChildGroup(m_process.processId(), SIGTERM);
     m_killTimer.start(kKillGraceMs);
 }
 

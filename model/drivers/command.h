@@ -50,7 +50,8 @@ public:
 
     const CommandSpec &spec() const { return m_spec; }
     void start();
-    // Stops it (SIGTERM, then SIGKILL after a short grace); finished() reports Cancelled.
+    // Stops it and what it started (SIGTERM to its process group, then SIGKILL
+    // after a short grace); finished() reports Cancelled.
     void cancel();
     // Stops it without hearing back: no more signals, and it deletes itself.
     void dismiss();
@@ -75,6 +76,7 @@ private:
     QByteArray m_partial[2];
     QByteArray m_kept[2];
     std::optional<CommandResult::End> m_stopReason;
+    qint64 m_pid = 0; // once started; kept after it exits, to release its group
     bool m_done = false;
 };
 

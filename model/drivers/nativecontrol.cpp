@@ -11,22 +11,21 @@
 #include <QJsonDocument>
 #include <QLocalSocket>
 #include <QLockFile>
+#include <QLoggingCategory>
 #include <memory>
+#include <sys/socket.h>
 #include <unistd.h>
+
+Q_LOGGING_CATEGORY(lcControl, "pilothouse.control")
 
 namespace pilothouse {
 
-QString nativeControlPath(const QString &environment)
+Expected<QString> nativeControlPath(const QString &environment)
 {
-    QString dir = qEnvironmentVariable("XDG_RUNTIME_DIR");
-    if (dir.isEmpty() || !QFileInfo(dir).isDir()) {
-        // No runtime dir (root shells, containers): a private folder in the
-        // home directory, not /tmp, where another user could have made it first.
-        dir = QDir::homePath() + QStringLiteral("/.cache/pilothouse");
-        QDir().mkpath(dir);
-        QFile::setPermissions(dir, QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
-    }
-    return dir + QStringLiteral("/pilothouse-%1.sock").arg(environment);
+    const Expected<QString> dir = privateRuntimeDir();
+    if (!dir)
+        return Error { dir.error() };
+    return QString(*dir + QStringLiteral("/pilothouse-%1.sock").arg(environment));
 }
 
 static void write(QLocalSocket *socket, const QJsonObject &o)
@@ -38,8 +37,11 @@ static void write(QLocalSocket *socket, const QJsonObject &o)
 NativeControlServer::NativeControlServer(StackSession *session, QObject *parent)
     : QObject(parent)
     , m_session(session)
-    , m_path(nativeControlPath(session->environment().name))
 {
+    if (const auto path = nativeControlPath(session->environment().name))
+        m_path = *path;
+    else
+        m_pathError = path.error();
     m_server.setSocketOptions(QLocalServer::UserAccessOption);
     connect(&m_server, &QLocalServer::newConnection, this, &NativeControlServer::onConnection);
 }
@@ -53,6 +55,8 @@ Outcome NativeControlServer::listen()
 {
     // The lock (Qt checks its pid, so a dead owner's is stale at once) makes
     // "is anyone there? then I am" atomic, and needs no wait on a socket.
+    if (!m_pathError.isEmpty())
+        return Error { m_pathError };
     LockHolder holder;
     QString problem;
     m_lock = takeLock(m_path + QStringLiteral(".lock"), &holder, &problem);
@@ -76,14 +80,38 @@ void NativeControlServer::onConnection()
 {
     while (QLocalSocket *socket = m_server.nextPendingConnection()) {
         connect(socket, &QLocalSocket::disconnected, socket, &QObject::deleteLater);
-        connect(socket, &QLocalSocket::readyRead, this, [this, socket] {
+        // The folder and the socket's mode keep other users out; the peer's
+        // uid is checked all the same (root, a folder made wider by hand).
+        ucred peer {};
+        socklen_t len = sizeof peer;
+        QString refusal;
+        if (::getsockopt(int(socket->socketDescriptor()), SOL_SOCKET, SO_PEERCRED, &peer, &len) !=
+                0 ||
+            peer.uid != ::geteuid()) {
+            qCWarning(lcControl, "refused a connection from uid %d on %s", int(peer.uid),
+                      qPrintable(m_path));
+            refusal = QStringLiteral("refused: the owner of \"%1\" answers only its own user "
+                                     "(uid %2), and this request came from uid %3")
+                          .arg(m_session->environment().name)
+                          .arg(::geteuid())
+                          .arg(peer.uid);
+        }
+        connect(socket, &QLocalSocket::readyRead, this, [this, socket, refusal] {
             if (!socket->canReadLine()) {
                 if (socket->bytesAvailable() > 64 * 1024)
                     socket->abort(); // not a request
                 return;
             }
-            const QJsonObject request = QJsonDocument::fromJson(socket->readLine()).object();
-            handle(socket, request);
+            const QByteArray line = socket->readLine();
+            if (!refusal.isEmpty()) {
+                // Read first, then answer: a socket closed on unread data
+                // would reset the connection before the answer is read.
+                write(socket,
+                      { { QStringLiteral("ok"), false }, { QStringLiteral("message"), refusal } });
+                socket->disconnectFromServer();
+                return;
+            }
+            handle(socket, QJsonDocument::fromJson(line).object());
         });
     }
 }
@@ -161,11 +189,21 @@ void NativeControlServer::handle(QLocalSocket *socket, const QJsonObject &reques
 
 NativeControlClient::NativeControlClient(const QString &environment, QObject *parent)
     : QObject(parent)
-    , m_path(nativeControlPath(environment))
-{ }
+{
+    if (const auto path = nativeControlPath(environment))
+        m_path = *path;
+    else
+        m_pathError = path.error();
+}
 
 void NativeControlClient::send(const QJsonObject &request)
 {
+    if (!m_pathError.isEmpty()) {
+        QMetaObject::invokeMethod(
+            this, [this] { finish(QStringLiteral("not reachable: %1").arg(m_pathError)); },
+            Qt::QueuedConnection);
+        return;
+    }
     m_socket = new QLocalSocket(this);
     connect(m_socket, &QLocalSocket::connected, this, [this, request] {
         m_connected = true;

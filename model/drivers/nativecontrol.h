@@ -23,7 +23,8 @@ namespace pilothouse {
 
 class StackSession;
 
-QString nativeControlPath(const QString &environment);
+// The owner socket of an environment, in this user's private runtime folder.
+Expected<QString> nativeControlPath(const QString &environment);
 
 class NativeControlServer final : public QObject
 {
@@ -43,6 +44,7 @@ private:
     StackSession *m_session;
     QLocalServer m_server;
     QString m_path;
+    QString m_pathError; // no private folder for it
     std::unique_ptr<QLockFile> m_lock;
 };
 
@@ -63,6 +65,7 @@ signals:
 
 private:
     QString m_path;
+    QString m_pathError;
     QLocalSocket *m_socket = nullptr;
     void finish(const QString &error);
 

@@ -1,12 +1,12 @@
 #include "drivers/nativedriver.h"
 
+#include "core/childprocess.h"
 #include "drivers/command.h"
 
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
 #include <csignal>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #ifndef PILOTHOUSE_BIN_DIRS
@@ -249,13 +249,10 @@ void NativeDriver::startOne(Supervised &s)
     p->setProcessChannelMode(QProcess::MergedChannels);
     if (!s.spec.workingDirectory.isEmpty())
         p->setWorkingDirectory(s.spec.workingDirectory);
-    // Its own process group: Ctrl+C in the panel's terminal reaches the panel,
-    // which then stops the child in order. If the panel dies without cleaning
-    // up, the kernel sends the child SIGTERM.
-    p->setChildProcessModifier([] {
-        ::setpgid(0, 0);
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    });
+    // Ctrl+C in the panel's terminal reaches the panel, which then stops the
+    // child in order; if the panel dies without cleaning up, the child ends
+    // with it (core/childprocess.h).
+    bindToOwner(*p);
     Supervised *raw = &s;
     connect(p, &QProcess::readyReadStandardOutput, this, [this, raw] { readOutput(*raw); });
     connect(p, &QProcess::started, this, [this, raw, p] {
@@ -332,6 +329,7 @@ void NativeDriver::onExited(Supervised &s, int exitCode, QProcess::ExitStatus st
 {
     readOutput(s);
     s.killTimer.stop();
+    releaseChild(s.state.pid);
     s.state.pid = 0;
     s.state.finishedAt = QDateTime::currentDateTimeUtc();
     s.state.exitCode = status == QProcess::CrashExit ? -1 : exitCode;

@@ -32,15 +32,67 @@ QString toString(EnvironmentKind kind)
     return {};
 }
 
+namespace {
+
+// The libpq options a database.dsn may carry, each with the values it may
+// take. Anything else is refused: option values end up in a libpq conninfo
+// string, where a space or '=' would start another option.
+struct DsnOption
+{
+    const char *name;
+    QRegularExpression values;
+    const char *expected;
+};
+
+const QList<DsnOption> &dsnOptions()
+{
+    static const QList<DsnOption> options {
+        { "sslmode",
+          QRegularExpression(
+              QStringLiteral("^(disable|allow|prefer|require|verify-ca|verify-full)$")),
+          "disable, allow, prefer, require, verify-ca or verify-full (verify-full for a remote "
+          "database)" },
+        { "sslrootcert", QRegularExpression(QStringLiteral("^(/[A-Za-z0-9_.+@-]+)+$|^system$")),
+          "an absolute path without spaces, or system" },
+        { "target_session_attrs",
+          QRegularExpression(
+              QStringLiteral("^(any|read-write|read-only|primary|standby|prefer-standby)$")),
+          "any, read-write, read-only, primary, standby or prefer-standby" },
+        { "application_name", QRegularExpression(QStringLiteral("^[A-Za-z0-9_.-]{1,63}$")),
+          "letters, digits, '_', '.', '-' (at most 63)" },
+    };
+    return options;
+}
+
+const DsnOption *dsnOption(const QString &name)
+{
+    for (const DsnOption &o : dsnOptions()) {
+        if (name == QLatin1String(o.name))
+            return &o;
+    }
+    return nullptr;
+}
+
+} // namespace
+
+QList<std::pair<QString, QString>> DatabaseTarget::options() const
+{
+    QList<std::pair<QString, QString>> out;
+    for (const auto &[key, value] : QUrlQuery(dsn).queryItems(QUrl::FullyDecoded)) {
+        const DsnOption *o = dsnOption(key);
+        if (o && o->values.match(value).hasMatch())
+            out.append({ key, value });
+    }
+    return out;
+}
+
 QString DatabaseTarget::displayDsn() const
 {
-    // Validation allows only sslmode in the query; drop anything else all the same.
+    // Only the allowed options are kept (validation refused any other).
     QUrl shown = dsn;
-    const QUrlQuery query(dsn);
     QUrlQuery kept;
-    if (query.hasQueryItem(QStringLiteral("sslmode")))
-        kept.addQueryItem(QStringLiteral("sslmode"),
-                          query.queryItemValue(QStringLiteral("sslmode")));
+    for (const auto &[key, value] : options())
+        kept.addQueryItem(key, value);
     shown.setQuery(kept);
     return shown.toString(QUrl::RemovePassword);
 }
@@ -409,12 +461,22 @@ void parseDatabase(Validator &v, const QJsonObject &o, Environment &env)
             v.fail(QStringLiteral("database.dsn"),
                    QStringLiteral("expected postgresql://user@host:5432/dbname"));
         const QUrlQuery query(target.dsn);
-        for (const auto &item : query.queryItems()) {
-            if (item.first != QLatin1String("sslmode"))
+        QStringList allowed;
+        for (const DsnOption &known : dsnOptions())
+            allowed << QLatin1String(known.name);
+        for (const auto &[key, given] : query.queryItems(QUrl::FullyDecoded)) {
+            const DsnOption *option = dsnOption(key);
+            if (!option) {
                 v.fail(QStringLiteral("database.dsn"),
-                       QStringLiteral("only ?sslmode=... is allowed in the URL, not \"%1\" (a "
-                                      "password goes in ~/.pgpass or database.passwordEnv)")
-                           .arg(item.first));
+                       QStringLiteral("the option \"%1\" is not allowed in the URL (allowed: "
+                                      "%2; a password goes in ~/.pgpass, database.passwordEnv "
+                                      "or the keychain)")
+                           .arg(key, allowed.join(QStringLiteral(", "))));
+            } else if (!option->values.match(given).hasMatch()) {
+                v.fail(QStringLiteral("database.dsn"),
+                       QStringLiteral("%1=\"%2\" is not allowed: expected %3")
+                           .arg(key, given, QLatin1String(option->expected)));
+            }
         }
     } else {
         v.fail(QStringLiteral("database.dsn"),
@@ -608,7 +670,20 @@ void parseImage(Validator &v, const QJsonObject &o, Environment &env)
     v.onlyKeys(i, QStringLiteral("image"),
                { QStringLiteral("repository"), QStringLiteral("service"),
                  QStringLiteral("repositoryVariable"), QStringLiteral("tagVariable"),
-                 QStringLiteral("user"), QStringLiteral("tokenEnv"), QStringLiteral("keychain") });
+                 QStringLiteral("user"), QStringLiteral("tokenEnv"), QStringLiteral("keychain"),
+                 QStringLiteral("tokenRealm") });
+    if (const auto realm =
+            v.string(i, QStringLiteral("tokenRealm"), QStringLiteral("image.tokenRealm"), false)) {
+        static const QRegularExpression host(
+            QStringLiteral("^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*["
+                           "A-Za-z0-9])?)*$"));
+        if (!host.match(*realm).hasMatch())
+            v.fail(QStringLiteral("image.tokenRealm"),
+                   QStringLiteral("expected the host name of the registry's token service (like "
+                                  "auth.example.com, no scheme, port or path), got \"%1\"")
+                       .arg(*realm));
+        env.registryTokenRealm = *realm;
+    }
     if (const auto repo =
             v.string(i, QStringLiteral("repository"), QStringLiteral("image.repository"), true)) {
         if (!isValidRepository(*repo))

@@ -10,6 +10,7 @@
 #include <QStringList>
 #include <QUrl>
 #include <optional>
+#include <utility>
 
 // Environments: where a stack runs and how the panel reaches it. Loaded from a
 // JSON file (see resources/environments/README.md for the format), validated
@@ -55,6 +56,9 @@ struct DatabaseTarget
     QString keychainKey;
     bool isSqlite() const { return dsn.scheme() == QLatin1String("sqlite"); }
     QString displayDsn() const; // safe to show: has no password by construction
+    // The libpq options of the URL's query that validation allows (sslmode,
+    // sslrootcert, target_session_attrs, application_name), as key and value.
+    QList<std::pair<QString, QString>> options() const;
 };
 
 struct Environment
@@ -86,6 +90,9 @@ struct Environment
     QString registryUser;
     QString registryTokenEnv;
     QString registryKeychainKey; // "<env>/registry" when image.keychain is true
+    // A token service on another host than the registry that may receive
+    // those credentials (image.tokenRealm); by default only the registry's own.
+    QString registryTokenRealm;
 
     // Deployments: how long the new tag must stay healthy, and how long it
     // may take to get there before the panel reverts it.

@@ -19,6 +19,44 @@ const QByteArray kManifestTypes = "application/vnd.oci.image.index.v1+json, "
                                   "application/vnd.docker.distribution.manifest.list.v2+json, "
                                   "application/vnd.oci.image.manifest.v1+json, "
                                   "application/vnd.docker.distribution.manifest.v2+json";
+
+// No answer of a registry or its token service is read past this: a tags
+// page of 100 names or a token is a few KiB.
+constexpr qint64 kMaxBodyBytes = 4 << 20;
+const char *const kOversize = "pilothouseOversize";
+
+// Aborts a reply whose body grows past the cap; finished() still follows,
+// and bodyTooLarge() tells why it ended.
+void capBody(QNetworkReply *reply)
+{
+    QObject::connect(reply, &QNetworkReply::downloadProgress, reply,
+                     [reply](qint64 received, qint64 total) {
+                         if (received > kMaxBodyBytes || total > kMaxBodyBytes) {
+                             reply->setProperty(kOversize, true);
+                             reply->abort();
+                         }
+                     });
+}
+
+bool bodyTooLarge(QNetworkReply *reply)
+{
+    return reply->property(kOversize).toBool();
+}
+
+QString tooLarge(const QString &what)
+{
+    return QStringLiteral("%1: the answer is larger than %2 MiB; refusing to read it")
+        .arg(what)
+        .arg(kMaxBodyBytes >> 20);
+}
+
+// Docker Hub's registry and its token service live on different hosts;
+// every other registry's realm must be on its own host or be named.
+bool isKnownRealmPair(const QString &registryHost, const QString &realmHost)
+{
+    return registryHost == QLatin1String("registry-1.docker.io") &&
+        realmHost == QLatin1String("auth.docker.io");
+}
 } // namespace
 
 Expected<ImageReference> ImageReference::parse(const QString &repository)
@@ -108,7 +146,9 @@ QNetworkReply *RegistryClient::send(const QUrl &url, const QByteArray &verb,
     // HEAD through head(): as a custom verb QNAM would wait for a body.
     if (verb == "HEAD")
         return m_network.head(request);
-    return m_network.get(request);
+    QNetworkReply *reply = m_network.get(request);
+    capBody(reply);
+    return reply;
 }
 
 QString RegistryClient::explain(QNetworkReply *reply, const QByteArray &body,
@@ -116,6 +156,8 @@ QString RegistryClient::explain(QNetworkReply *reply, const QByteArray &body,
 {
     const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     const QString where = m_image.registry + QLatin1Char('/') + m_image.name;
+    if (bodyTooLarge(reply))
+        return tooLarge(what);
     if (http == 0) {
         switch (reply->error()) {
         case QNetworkReply::ConnectionRefusedError:
@@ -195,6 +237,32 @@ void RegistryClient::request(const QUrl &url, const QByteArray &verb, const QByt
     });
 }
 
+QString RegistryClient::checkRealm(const QUrl &realm) const
+{
+    const QString shown = realm.toString(QUrl::RemoveUserInfo | QUrl::RemoveQuery);
+    if (!realm.isValid() || realm.host().isEmpty())
+        return QStringLiteral("the registry %1 named no usable token service (\"%2\")")
+            .arg(m_image.registry, shown);
+    const QString registryHost = QUrl(QStringLiteral("http://") + m_image.registry).host();
+    // Plain http only where the registry itself is on loopback (a local test
+    // registry), and then only to loopback.
+    const bool plainOk = m_image.isLoopback() && isLoopbackHost(realm.host());
+    if (realm.scheme() != QLatin1String("https") &&
+        !(realm.scheme() == QLatin1String("http") && plainOk))
+        return QStringLiteral("the registry's token service %1 is not https; refusing to use it")
+            .arg(shown);
+    if (m_user.isEmpty() && m_secret.isEmpty())
+        return {}; // anonymous: nothing of ours goes there
+    const QString host = realm.host().toLower();
+    if (host == registryHost.toLower() || isKnownRealmPair(registryHost.toLower(), host) ||
+        (!m_trustedRealmHost.isEmpty() && host == m_trustedRealmHost.toLower()))
+        return {};
+    return QStringLiteral("the registry %1 asked for credentials to be sent to %2, another host; "
+                          "nothing was sent. If %2 is that registry's own token service, name it "
+                          "in the environment (image.tokenRealm: \"%2\")")
+        .arg(m_image.registry, realm.host());
+}
+
 void RegistryClient::fetchToken(const QByteArray &challenge,
                                 std::function<void(Expected<QString>)> done)
 {
@@ -207,18 +275,9 @@ void RegistryClient::fetchToken(const QByteArray &challenge,
         params.insert(m.captured(1), m.captured(2));
     }
     QUrl realm(params.value(QStringLiteral("realm")), QUrl::StrictMode);
-    const bool loopback = isLoopbackHost(realm.host());
-    if (!realm.isValid() || realm.host().isEmpty() ||
-        !(realm.scheme() == QLatin1String("https") ||
-          (realm.scheme() == QLatin1String("http") && loopback))) {
+    if (const QString refusal = checkRealm(realm); !refusal.isEmpty()) {
         QMetaObject::invokeMethod(
-            this,
-            [done, realm] {
-                done(Error { QStringLiteral(
-                                 "the registry's token service %1 is not https; refusing to use it")
-                                 .arg(realm.toString(QUrl::RemoveUserInfo)) });
-            },
-            Qt::QueuedConnection);
+            this, [done, refusal] { done(Error { refusal }); }, Qt::QueuedConnection);
         return;
     }
     QUrlQuery q;
@@ -235,8 +294,13 @@ void RegistryClient::fetchToken(const QByteArray &challenge,
                              "Basic " + (m_user + QLatin1Char(':') + m_secret).toUtf8().toBase64());
     ++m_tokenFetches;
     QNetworkReply *reply = m_network.get(request);
+    capBody(reply);
     connect(reply, &QNetworkReply::finished, this, [reply, done] {
         reply->deleteLater();
+        if (bodyTooLarge(reply)) {
+            done(Error { tooLarge(QStringLiteral("the token service")) });
+            return;
+        }
         const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
         const QJsonObject o = QJsonDocument::fromJson(reply->readAll()).object();
         const QString token = o.value(QStringLiteral("token"))
@@ -269,7 +333,7 @@ void RegistryClient::fetchPage(QUrl url, QStringList sofar,
     request(url, "GET", "application/json", [this, url, sofar, done](QNetworkReply *reply) mutable {
         const QByteArray body = reply->readAll();
         const int http = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        if (http != 200) {
+        if (http != 200 || bodyTooLarge(reply)) {
             done(Error { explain(reply, body, QStringLiteral("listing tags")) });
             return;
         }
@@ -344,6 +408,7 @@ void makeRegistryClient(const Environment &env, QObject *context,
         return;
     }
     auto client = std::make_shared<RegistryClient>(*ref);
+    client->setTrustedRealmHost(env.registryTokenRealm);
     applyRegistryCredentials(env, client, context, [client, done](Outcome applied) {
         if (!applied)
             done(Error { applied.error() });

@@ -39,6 +39,10 @@ public:
     // only, never to the registry itself. The caller takes them from the
     // keychain or a named environment variable.
     void setCredentials(const QString &user, const QString &secret);
+    // Credentials go to a token service on the registry's own host (Docker
+    // Hub's auth.docker.io for registry-1.docker.io), or on this host when
+    // the environment names it (image.tokenRealm); any other is refused.
+    void setTrustedRealmHost(const QString &host) { m_trustedRealmHost = host; }
     int tokenFetches() const { return m_tokenFetches; }
     void setPageSize(int n) { m_pageSize = n; }
 
@@ -58,6 +62,8 @@ private:
                  std::function<void(QNetworkReply *)> done, bool retried = false);
     QNetworkReply *send(const QUrl &url, const QByteArray &verb, const QByteArray &accept);
     void fetchToken(const QByteArray &challenge, std::function<void(Expected<QString>)> done);
+    // Empty when credentials may go to this token service, else why not.
+    QString checkRealm(const QUrl &realm) const;
     QString explain(QNetworkReply *reply, const QByteArray &body, const QString &what) const;
 
     ImageReference m_image;
@@ -66,6 +72,7 @@ private:
     int m_pageSize = 100;
     QString m_user;
     QString m_secret;
+    QString m_trustedRealmHost;
     QString m_token; // bearer token for this repository's pull scope
     int m_tokenFetches = 0;
     QString m_lastTokenError;

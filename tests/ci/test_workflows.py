@@ -13,7 +13,11 @@ Rules (issue 3):
              linux/amd64 + linux/arm64 with cache, pushing only outside pull
              requests, to GHCR with GITHUB_TOKEN; Trivy gating CRITICAL/HIGH with
              unfixed ignored + SARIF upload; an SPDX SBOM; keyless cosign signing
-             by digest; Qt 6.4 (debian:bookworm container), Qt 6.5 and Qt 6.8
+             by digest, in jobs that run only for pushes or manual runs of
+             main, develop, release/* and v* tags (the `if:` is evaluated
+             for each event and ref) behind a protected `environment:`, and
+             a README `cosign verify` pinned to the exact workflow and ref
+             (issue 13); Qt 6.4 (debian:bookworm container), Qt 6.5 and Qt 6.8
              (install-qt-action) jobs with QT_QPA_PLATFORM=offscreen; a
              clang-format lint job; the image jobs after the tests.
   compose    the four services with healthchecks, depends_on service_healthy,
@@ -186,9 +190,12 @@ def check_pipeline(workflows: dict[str, dict]) -> list[str]:
         if not w.get("cache-from") or not w.get("cache-to"):
             errors.append(f"{n}: {j_id}: build-push-action without cache-from/cache-to")
         push = str(w.get("push"))
-        job_if = str(job.get("if", ""))
-        if "pull_request" not in push and "pull_request" not in job_if:
-            errors.append(f"{n}: {j_id}: pushes on pull requests too")
+        try:
+            if any(eval_condition(job.get("if"), "pull_request", ref) and push.strip().lower() == "true"
+                   for ref in ("refs/pull/7/merge", "refs/heads/main")):
+                errors.append(f"{n}: {j_id}: pushes on pull requests too")
+        except ValueError as exc:
+            errors.append(f"{n}: {j_id}: push condition not understood: {exc}")
         if "steps.meta.outputs.tags" not in str(w.get("tags", "")):
             errors.append(f"{n}: {j_id}: pushed tags do not come from metadata-action")
         if "GIT_SHA=${{ github.sha }}" not in str(w.get("build-args", "")):
@@ -259,6 +266,152 @@ def check_pipeline(workflows: dict[str, dict]) -> list[str]:
             missing = test_jobs - needs - {j_id}
             if missing:
                 errors.append(f"{n}: {j_id} builds the image without waiting for {sorted(missing)}")
+    return errors
+
+
+# Which (event, ref) pairs may publish, and which must never (issue 13).
+PUBLISH_ALLOWED = [("push", "refs/heads/main"), ("push", "refs/heads/develop"),
+                   ("push", "refs/heads/release/1.4"), ("push", "refs/tags/v1.2.0"),
+                   ("workflow_dispatch", "refs/heads/main")]
+PUBLISH_REFUSED = [("pull_request", "refs/pull/7/merge"), ("pull_request", "refs/heads/main"),
+                   ("workflow_dispatch", "refs/heads/feature/x"), ("push", "refs/heads/feature/x"),
+                   ("push", "refs/heads/mainline"), ("push", "refs/tags/x1"),
+                   ("schedule", "refs/heads/main"), ("workflow_dispatch", "refs/heads/developer")]
+
+
+def eval_condition(expr, event: str, ref: str) -> bool:
+    """Evaluates a GitHub Actions `if:` made of github.event_name, github.ref,
+    ==, !=, &&, ||, !, parentheses, startsWith/endsWith/contains and string
+    literals, for one event and ref. Anything else raises ValueError."""
+    if expr is None or str(expr).strip() == "":
+        return True  # no condition: the job always runs
+    text = str(expr).strip()
+    m = re.fullmatch(r"\$\{\{(.*)\}\}", text, re.S)
+    if m:
+        text = m.group(1)
+    tokens = re.findall(r"\s*(\|\||&&|==|!=|!|\(|\)|,|'(?:[^']|'')*'|[A-Za-z_][\w.]*)", text)
+    if "".join(tokens).replace(" ", "") != re.sub(r"\s+", "", text):
+        raise ValueError(f"unsupported expression: {text}")
+    tokens = [t.strip() for t in tokens]
+    pos = 0
+    values = {"github.event_name": event, "github.ref": ref}
+    funcs = {"startswith": lambda a, b: a.lower().startswith(b.lower()),
+             "endswith": lambda a, b: a.lower().endswith(b.lower()),
+             "contains": lambda a, b: b.lower() in a.lower()}
+
+    def peek():
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take(want=None):
+        nonlocal pos
+        t = peek()
+        if t is None or (want is not None and t != want):
+            raise ValueError(f"expected {want} at {t} in {text}")
+        pos += 1
+        return t
+
+    def primary():
+        t = take()
+        if t == "(":
+            v = disjunction()
+            take(")")
+            return v
+        if t == "!":
+            return not truthy(primary())
+        if t.startswith("'"):
+            return t[1:-1].replace("''", "'")
+        if t.lower() in funcs and peek() == "(":
+            take("(")
+            a = disjunction()
+            take(",")
+            b = disjunction()
+            take(")")
+            return funcs[t.lower()](str(a), str(b))
+        if t in values:
+            return values[t]
+        if t in ("true", "false"):
+            return t == "true"
+        raise ValueError(f"unknown name {t} in {text}")
+
+    def truthy(v):
+        return bool(v)
+
+    def comparison():
+        left = primary()
+        while peek() in ("==", "!="):
+            op = take()
+            right = primary()
+            left = (str(left).lower() == str(right).lower()) == (op == "==")
+        return left
+
+    def conjunction():
+        v = comparison()
+        while peek() == "&&":
+            take()
+            r = comparison()
+            v = truthy(v) and truthy(r)
+        return v
+
+    def disjunction():
+        v = conjunction()
+        while peek() == "||":
+            take()
+            r = conjunction()
+            v = truthy(v) or truthy(r)
+        return v
+
+    result = disjunction()
+    if pos != len(tokens):
+        raise ValueError(f"trailing tokens in {text}")
+    return truthy(result)
+
+
+def check_publishing(workflows: dict[str, dict]) -> list[str]:
+    """Jobs that push an image or sign one run only for reviewed refs, behind
+    a protected environment; no other event or ref can reach them."""
+    errors = []
+    found = False
+    for n, d in workflows.items():
+        for j_id, job in (d.get("jobs") or {}).items():
+            steps = job.get("steps") or []
+            pushes = any(_uses(s).startswith("docker/build-push-action") and
+                         str(_with(s).get("push", "false")).lower() != "false" for s in steps)
+            signs = any("cosign sign" in str(s.get("run", "")) or "cosign attest" in str(s.get("run", ""))
+                        for s in steps)
+            if not (pushes or signs):
+                continue
+            found = True
+            env = job.get("environment")
+            env_name = env.get("name") if isinstance(env, dict) else env
+            if not env_name:
+                errors.append(f"{n}: {j_id} publishes without a protected `environment:`")
+            try:
+                for event, ref in PUBLISH_ALLOWED:
+                    if not eval_condition(job.get("if"), event, ref):
+                        errors.append(f"{n}: {j_id} does not publish for {event} on {ref}")
+                for event, ref in PUBLISH_REFUSED:
+                    if eval_condition(job.get("if"), event, ref):
+                        errors.append(f"{n}: {j_id} would publish for {event} on {ref}")
+            except ValueError as exc:
+                errors.append(f"{n}: {j_id}: publish condition not understood: {exc}")
+    if not found:
+        errors.append("no job publishes the image")
+    return errors
+
+
+def check_verify_docs(readme: str) -> list[str]:
+    """The documented cosign verification pins the exact workflow and ref."""
+    errors = []
+    cmds = re.findall(r"cosign verify(?:\\\n|[^\n])*", readme)
+    if not cmds:
+        return ["README.md shows no `cosign verify` command"]
+    for c in cmds:
+        if "--certificate-identity-regexp" in c:
+            errors.append("README.md: cosign verify uses --certificate-identity-regexp (any ref would match)")
+        if not re.search(r"--certificate-identity\s+https://github\.com/\S+/\.github/workflows/ci\.yml@refs/(heads|tags)/\S+", c):
+            errors.append("README.md: cosign verify does not name the exact workflow and ref")
+        if "--certificate-oidc-issuer https://token.actions.githubusercontent.com" not in c:
+            errors.append("README.md: cosign verify does not pin GitHub's OIDC issuer")
     return errors
 
 
@@ -427,6 +580,8 @@ def check_everything(texts, docs, compose, dockerfile) -> list[str]:
         if isinstance(doc, dict):
             errors += check_permissions(rel, doc)
     errors += check_pipeline({k: v for k, v in docs.items() if isinstance(v, dict)})
+    errors += check_publishing({k: v for k, v in docs.items() if isinstance(v, dict)})
+    errors += check_verify_docs((REPO / "README.md").read_text())
     errors += check_compose(compose or {})
     errors += check_dockerfile(dockerfile)
     if (REPO / ".env").exists() and _tracked(".env"):
@@ -517,6 +672,34 @@ def self_test(texts, docs, compose, dockerfile) -> list[str]:
     broken = copy.deepcopy(compose)
     broken["services"]["api"]["image"] = "ghcr.io/pilothouse/deckhand:latest"
     expect("fixed image", check_compose(broken), "by variable")
+    wfs = {k: v for k, v in docs.items() if isinstance(v, dict)}
+
+    def with_publish(fn) -> dict:
+        b = copy.deepcopy(wfs)
+        for d in b.values():
+            for job in (d.get("jobs") or {}).values():
+                if any("cosign sign" in str(s.get("run", "")) for s in job.get("steps") or []):
+                    fn(job)
+        return b
+    expect("publish on any push", check_publishing(with_publish(
+        lambda j: j.update({"if": "github.event_name != 'pull_request'"}))), "feature/x")
+    expect("publish on dispatch anywhere", check_publishing(with_publish(
+        lambda j: j.update({"if": "github.event_name == 'workflow_dispatch' || github.ref == 'refs/heads/main'"}))),
+        "would publish")
+    expect("publish with prefix refs", check_publishing(with_publish(
+        lambda j: j.update({"if": "github.event_name == 'push' && (startsWith(github.ref, 'refs/heads/main') "
+                                  "|| startsWith(github.ref, 'refs/heads/develop') || "
+                                  "startsWith(github.ref, 'refs/heads/release/') || "
+                                  "startsWith(github.ref, 'refs/tags/'))"}))), "mainline|x1|developer")
+    expect("publish without environment", check_publishing(with_publish(lambda j: j.pop("environment", None))),
+           "protected")
+    expect("publish unconditionally", check_publishing(with_publish(lambda j: j.pop("if", None))),
+           "pull_request")
+    readme = (REPO / "README.md").read_text()
+    expect("verify by regexp", check_verify_docs(readme.replace("--certificate-identity ",
+                                                                "--certificate-identity-regexp ")), "regexp")
+    expect("verify any ref", check_verify_docs(readme.replace("ci.yml@refs/heads/main", "ci.yml")),
+           "exact workflow and ref")
     expect("root user", check_dockerfile(dockerfile.replace("USER 10001:10001", "USER root")), "USER 10001")
     expect("shell healthcheck", check_dockerfile(re.sub(r"CMD \[[^\]]*\"healthcheck\"\]",
                                                         "CMD deckhand healthcheck", dockerfile)), "HEALTHCHECK")

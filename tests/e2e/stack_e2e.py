@@ -614,6 +614,20 @@ def check_postgres_outage(stack: Stack, interval: float) -> None:
     stack.wait_healthy(("postgres", "api", "worker"), timeout=90)
 
 
+def check_children_end_with_owner(stack: Stack, gui: str, ctl: str, workdir: Path) -> None:
+    """The window watching this project (its `docker events`) and
+    pilothousectl following its logs (a long compose call) are SIGKILLed:
+    nothing they started is left, grandchildren included (tests/e2e/lifetime.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import lifetime
+    env = dict(stack.env)
+    try:
+        lifetime.compose_kills(gui, ctl, str(REPO / "compose.yaml"), stack.project, env,
+                               workdir / "lifetime")
+    except lifetime.Failure as exc:
+        raise Failure(str(exc))
+
+
 def check_sigterm(stack: Stack) -> float:
     cid = stack.containers()["api"]
     t0 = time.monotonic()
@@ -828,6 +842,10 @@ def main() -> int:
                         help="the tst_deploy binary to run against the engine and a registry")
     parser.add_argument("--gui-deploy-test", default=None,
                         help="the tst_gui_deploy binary (the window's rollback flow)")
+    parser.add_argument("--gui", default=None,
+                        help="the pilothouse binary (its children end with it, issue 13)")
+    parser.add_argument("--ctl", default=None,
+                        help="the pilothousectl binary (its children end with it, issue 13)")
     parser.add_argument("--only-deploy", action="store_true",
                         help="skip the stack checks and the core test (to iterate on deployments)")
     parser.add_argument("--target", default=None,
@@ -887,6 +905,8 @@ def main() -> int:
         check_job(stack)
         check_confinement(stack)
         check_postgres_outage(stack, interval=2)
+        if args.gui and args.ctl:
+            check_children_end_with_owner(stack, args.gui, args.ctl, workdir)
         stop_s = check_sigterm(stack)
         numbers["docker stop api"] = f"{stop_s:.2f} s"
         check_down(stack)

@@ -102,7 +102,40 @@ private slots:
                            "'processes':[{'name':'p','program':'/bin/true'}],"
                            "'database':{'dsn':'postgresql://app@db:5432/app?password=hunter2'}}]}"))
             << QStringList { QStringLiteral(
-                   "database.dsn: only ?sslmode=... is allowed in the URL, not \"password\"") };
+                   "database.dsn: the option \"password\" is not allowed in the URL") };
+        // libpq options are a conninfo string: a value with a space or '='
+        // would smuggle in another option (host, sslmode, ...).
+        QTest::newRow("dsn option smuggled in a value")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'dsn':'postgresql://app@db:5432/"
+                           "app?sslmode=disable%20host=x'}}]}"))
+            << QStringList { QStringLiteral("database.dsn: sslmode=\"disable host=x\" is not "
+                                            "allowed: expected disable, allow, prefer") };
+        QTest::newRow("dsn option with a raw space")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'dsn':'postgresql://app@db:5432/"
+                           "app?sslmode=disable host=x'}}]}"))
+            << QStringList { QStringLiteral("database.dsn: ") };
+        QTest::newRow("dsn unknown option")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'dsn':'postgresql://app@db:5432/app?host=evil'}}]}"))
+            << QStringList { QStringLiteral("database.dsn: the option \"host\" is not allowed") };
+        QTest::newRow("dsn option value with =")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'dsn':'postgresql://app@db:5432/"
+                           "app?application_name=a%3Db'}}]}"))
+            << QStringList { QStringLiteral("database.dsn: application_name=\"a=b\" is not "
+                                            "allowed") };
+        QTest::newRow("token realm not a host")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'compose',"
+                           "'compose':{'files':['compose.yaml'],'project':'p'},"
+                           "'image':{'repository':'ghcr.io/o/d','service':'api',"
+                           "'tokenRealm':'https://auth.example.com/token'}}]}"))
+            << QStringList { QStringLiteral("image.tokenRealm: expected the host name") };
         QTest::newRow("two password sources")
             << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
                            "'processes':[{'name':'p','program':'/bin/true'}],"
@@ -213,10 +246,19 @@ private slots:
             "'services':[{'name':'api','health':[{'url':'http://127.0.0.1:8000/"
             "readyz','intervalSeconds':0.5,'timeoutSeconds':1}]}],"
             "'database':{'dsn':'postgresql://app@127.0.0.1:5432/"
-            "app?sslmode=disable','passwordEnv':'APP_PW'},"
-            "'image':{'repository':'registry.local:5000/team/deckhand','service':'api'}}]}"));
+            "app?sslmode=verify-full&target_session_attrs=read-write&application_name=panel'"
+            ",'passwordEnv':'APP_PW'},"
+            "'image':{'repository':'registry.local:5000/team/deckhand','service':'api',"
+            "'tokenRealm':'auth.registry.local'}}]}"));
         QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
         const Environment &e = set->environments.first();
+        using Option = std::pair<QString, QString>;
+        QCOMPARE(e.database->options(),
+                 (QList<Option> {
+                     { QStringLiteral("sslmode"), QStringLiteral("verify-full") },
+                     { QStringLiteral("target_session_attrs"), QStringLiteral("read-write") },
+                     { QStringLiteral("application_name"), QStringLiteral("panel") } }));
+        QCOMPARE(e.registryTokenRealm, QStringLiteral("auth.registry.local"));
         QCOMPARE(e.dockerContext, QStringLiteral("remote-1"));
         QVERIFY(e.isRemote());
         QCOMPARE(e.composeFiles, QStringList { m_dir.filePath(QStringLiteral("compose.yaml")) });

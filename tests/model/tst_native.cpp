@@ -3,6 +3,7 @@
 // SIGTERM; the item models under QAbstractItemModelTester; and pilothousectl.
 #include "core/ownerlock.h"
 #include "core/session.h"
+#include "drivers/nativecontrol.h"
 #include "drivers/nativedriver.h"
 #include "models/models.h"
 #include "servers.h"
@@ -14,6 +15,8 @@
 #include <QSignalSpy>
 #include <QtTest>
 #include <csignal>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace pilothouse;
 using namespace pilothouse::fixtures;
@@ -146,6 +149,153 @@ private slots:
         QCOMPARE(holder.pid, 0);
         QVERIFY2(problem.contains(blocker.fileName()) && problem.contains(QLatin1String("check")),
                  qPrintable(problem));
+    }
+
+    // The owner sockets live only in a folder that is this user's alone.
+    void ownerSocketsOnlyInAPrivateFolder()
+    {
+        const QByteArray savedRuntime = qgetenv("XDG_RUNTIME_DIR");
+        const QByteArray savedCache = qgetenv("XDG_CACHE_HOME");
+        const auto restore = qScopeGuard([&] {
+            qputenv("XDG_RUNTIME_DIR", savedRuntime);
+            qputenv("XDG_CACHE_HOME", savedCache);
+        });
+        const QString cache = m_dir.filePath(QStringLiteral("cache"));
+        qputenv("XDG_CACHE_HOME", QFile::encodeName(cache));
+        const auto mode = [](const QString &path) {
+            struct stat st
+            {
+            };
+            return ::lstat(QFile::encodeName(path).constData(), &st) == 0 ? int(st.st_mode & 0777)
+                                                                          : -1;
+        };
+        const auto makeDir = [](const QString &path, int m) {
+            QDir().mkpath(path);
+            return ::chmod(QFile::encodeName(path).constData(), mode_t(m)) == 0;
+        };
+
+        const QString good = m_dir.filePath(QStringLiteral("run-good"));
+        QVERIFY(makeDir(good, 0700));
+        qputenv("XDG_RUNTIME_DIR", QFile::encodeName(good));
+        QCOMPARE(privateRuntimeDir().value(), good);
+        QCOMPARE(nativeControlPath(QStringLiteral("local")).value(),
+                 good + QStringLiteral("/pilothouse-local.sock"));
+
+        // Open to others: not used; the private cache folder instead, made 0700.
+        const QString open = m_dir.filePath(QStringLiteral("run-open"));
+        QVERIFY(makeDir(open, 0755));
+        qputenv("XDG_RUNTIME_DIR", QFile::encodeName(open));
+        const auto fallback = privateRuntimeDir();
+        QVERIFY2(fallback.ok(), qPrintable(fallback ? QString() : fallback.error()));
+        QCOMPARE(*fallback, cache + QStringLiteral("/pilothouse"));
+        QCOMPARE(mode(*fallback), 0700);
+        QVERIFY(!nativeControlPath(QStringLiteral("local"))->startsWith(open));
+
+        // A symbolic link to a private folder is not one either.
+        const QString link = m_dir.filePath(QStringLiteral("run-link"));
+        QVERIFY(QFile::link(good, link));
+        qputenv("XDG_RUNTIME_DIR", QFile::encodeName(link));
+        QCOMPARE(privateRuntimeDir().value(), cache + QStringLiteral("/pilothouse"));
+
+        // Our cache folder made too wide (by hand, an older version): narrowed.
+        QVERIFY(::chmod(QFile::encodeName(*fallback).constData(), 0755) == 0);
+        QCOMPARE(privateRuntimeDir().value(), *fallback);
+        QCOMPARE(mode(*fallback), 0700);
+
+        if (::geteuid() != 0)
+            QSKIP("another owner needs root to chown; the mode checks above ran");
+        // Mode 0700 but another user's: used neither as runtime dir nor as cache.
+        QVERIFY(::chown(QFile::encodeName(good).constData(), 65534, 65534) == 0);
+        qputenv("XDG_RUNTIME_DIR", QFile::encodeName(good));
+        QCOMPARE(privateRuntimeDir().value(), *fallback);
+        QVERIFY(::chown(QFile::encodeName(*fallback).constData(), 65534, 65534) == 0);
+        const auto refused = privateRuntimeDir();
+        QVERIFY(!refused.ok());
+        QVERIFY2(refused.error().contains(QLatin1String("belongs to uid 65534")) &&
+                     refused.error().contains(QLatin1String("remove it")),
+                 qPrintable(refused.error()));
+        QVERIFY(::chown(QFile::encodeName(*fallback).constData(), 0, 0) == 0);
+    }
+
+    // A lock path that is a symbolic link is never followed or written through.
+    void symlinkedLockIsRefused()
+    {
+        const QString target = m_dir.filePath(QStringLiteral("precious.txt"));
+        QFile f(target);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("keep me\n");
+        f.close();
+        const QString lockPath = m_dir.filePath(QStringLiteral("locks/linked.lock"));
+        QDir().mkpath(QFileInfo(lockPath).absolutePath());
+        QVERIFY(QFile::link(target, lockPath));
+        LockHolder holder;
+        QString problem;
+        QVERIFY(!takeLock(lockPath, &holder, &problem));
+        QVERIFY2(problem.contains(QLatin1String("symbolic link")) && problem.contains(lockPath),
+                 qPrintable(problem));
+        QCOMPARE(holder.pid, 0);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(f.readAll(), QByteArray("keep me\n"));
+        QVERIFY(QFileInfo(lockPath).isSymLink());
+    }
+
+    // The owner answers its own user only: a peer of another uid that reaches
+    // the socket anyway (here: given the right to pass file permissions) is
+    // refused by its credentials (SO_PEERCRED).
+    void ownerRefusesOtherUsers()
+    {
+        if (::geteuid() != 0)
+            QSKIP("needs root to connect as another uid");
+        const QString setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
+        QVERIFY2(!setpriv.isEmpty(), "setpriv (util-linux) runs the peer as another uid");
+        const QByteArray savedRuntime = qgetenv("XDG_RUNTIME_DIR");
+        const auto restore = qScopeGuard([&] { qputenv("XDG_RUNTIME_DIR", savedRuntime); });
+        const QString run = m_dir.filePath(QStringLiteral("run-peer"));
+        QDir().mkpath(run);
+        QVERIFY(::chmod(QFile::encodeName(run).constData(), 0700) == 0);
+        qputenv("XDG_RUNTIME_DIR", QFile::encodeName(run));
+
+        Environment e = localLike(freePort());
+        e.name = QStringLiteral("peer");
+        StackSession session(e);
+        NativeControlServer control(&session);
+        const Outcome listening = control.listen();
+        QVERIFY2(listening.ok(), qPrintable(listening ? QString() : listening.error()));
+
+        const QString client = QStringLiteral("import socket,sys\n"
+                                              "s=socket.socket(socket.AF_UNIX)\n"
+                                              "s.connect(sys.argv[1])\n"
+                                              "s.sendall(b'{\"op\":\"status\"}\\n')\n"
+                                              "d=b''\n"
+                                              "while True:\n"
+                                              "    c=s.recv(4096)\n"
+                                              "    if not c: break\n"
+                                              "    d+=c\n"
+                                              "sys.stdout.write(d.decode())\n");
+        const auto ask = [&](const QStringList &prefix) {
+            QProcess p;
+            QStringList args = prefix;
+            args << QStringLiteral("/usr/bin/python3") << QStringLiteral("-c") << client
+                 << control.path();
+            const QString program = args.takeFirst();
+            p.start(program, args);
+            // The server answers on this thread's event loop: wait without blocking it.
+            if (!QTest::qWaitFor([&] { return p.state() == QProcess::NotRunning; }, 15000))
+                p.kill();
+            p.waitForFinished(1000);
+            return QJsonDocument::fromJson(p.readAllStandardOutput().split('\n').first()).object();
+        };
+        const QJsonObject stranger =
+            ask({ setpriv, QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
+                  QStringLiteral("--clear-groups"), QStringLiteral("--inh-caps=+dac_override"),
+                  QStringLiteral("--ambient-caps=+dac_override") });
+        QCOMPARE(stranger.value(u"ok").toBool(true), false);
+        QVERIFY2(stranger.value(u"message").toString().contains(QLatin1String("uid 65534")),
+                 QJsonDocument(stranger).toJson().constData());
+        QVERIFY(!stranger.contains(u"states"));
+        // Its own user is served as always.
+        const QJsonObject own = ask({});
+        QVERIFY2(own.contains(u"states"), QJsonDocument(own).toJson().constData());
     }
 
     void localUpHealthyDown()

@@ -11,6 +11,8 @@
 #include <QNetworkReply>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QtTest>
 #include <optional>
 
@@ -173,7 +175,8 @@ private slots:
         const quint16 tokenPort = freePort();
         const quint16 port = freePort();
         // Token service with a fresh key, and a registry that trusts only that key.
-        const auto startAuth = [&](const QString &keyName) {
+        const auto startAuth = [&](const QString &keyName,
+                                   const QString &realmHost = QStringLiteral("127.0.0.1")) {
             for (QProcess *p : { &m_authRegistry, &m_tokens }) {
                 p->kill();
                 p->waitForFinished(5000);
@@ -205,13 +208,13 @@ private slots:
             cfg.write(QStringLiteral("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n "
                                      "   rootdirectory: %1\n"
                                      "http:\n  addr: 127.0.0.1:%2\nauth:\n  token:\n    realm: "
-                                     "http://127.0.0.1:%3/token\n"
+                                     "http://%5:%3/token\n"
                                      "    service: registry-test\n    issuer: pilothouse-test\n    "
                                      "rootcertbundle: %4\n")
                           .arg(m_dir.filePath(QStringLiteral("data")))
                           .arg(port)
                           .arg(tokenPort)
-                          .arg(cert)
+                          .arg(cert, realmHost)
                           .toUtf8());
             cfg.close();
             m_authRegistry.setProcessChannelMode(QProcess::MergedChannels);
@@ -283,6 +286,50 @@ private slots:
         QVERIFY2(applied->error().contains(QLatin1String("PILOTHOUSE_TEST_REGISTRY_TOKEN")),
                  qPrintable(applied->error()));
         QVERIFY(!QString::fromUtf8(m_tokens.readAll()).contains(QLatin1String("s3cret")));
+
+        // The registry names a token service on another host ("localhost" is
+        // not "127.0.0.1"): credentials go nowhere, and the message says who asked.
+        QVERIFY(startAuth(QStringLiteral("third"), QStringLiteral("localhost")));
+        RegistryClient elsewhere(image);
+        elsewhere.setCredentials(QStringLiteral("deploy"), QStringLiteral("s3cret"));
+        t = tags(elsewhere);
+        QVERIFY(!t.ok());
+        QVERIFY2(
+            t.error().contains(QLatin1String("to localhost, another host; nothing was sent")) &&
+                t.error().contains(QLatin1String("image.tokenRealm")),
+            qPrintable(t.error()));
+        QCOMPARE(elsewhere.tokenFetches(), 0);
+        QVERIFY(!m_tokens.waitForReadyRead(300)); // the token service heard nothing
+        // Named by the environment, the same realm is trusted.
+        elsewhere.setTrustedRealmHost(QStringLiteral("localhost"));
+        t = tags(elsewhere);
+        QVERIFY2(t.ok(), qPrintable(t ? QString() : t.error()));
+        QCOMPARE(elsewhere.tokenFetches(), 1);
+    }
+
+    // An answer past the size cap is dropped, not read into memory whole.
+    void oversizedAnswersAreRefused()
+    {
+        QTcpServer server;
+        QVERIFY(server.listen(QHostAddress::LocalHost));
+        qint64 sent = 0;
+        connect(&server, &QTcpServer::newConnection, this, [&] {
+            QTcpSocket *c = server.nextPendingConnection();
+            connect(c, &QTcpSocket::readyRead, c, [c, &sent] {
+                c->readAll();
+                c->write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         "Content-Length: 67108864\r\n\r\n{\"tags\":[\"");
+                const QByteArray chunk(1 << 20, 'a');
+                for (int i = 0; i < 8; ++i) // 8 MiB, past the 4 MiB cap
+                    sent += c->write(chunk);
+            });
+        });
+        RegistryClient client(*ImageReference::parse(
+            QStringLiteral("127.0.0.1:%1/team/big").arg(server.serverPort())));
+        const auto t = tags(client);
+        QVERIFY(!t.ok());
+        QVERIFY2(t.error().contains(QLatin1String("larger than 4 MiB")), qPrintable(t.error()));
+        QVERIFY(sent > 0);
     }
 
     void references_data()
