@@ -240,15 +240,19 @@ def compose_kills(gui: str, ctl: str, compose_file: str, project: str, env: dict
                   work: Path) -> None:
     """With an engine and a running compose project: the window (docker
     events) and pilothousectl (compose logs --follow), each SIGKILLed."""
+    work.mkdir(parents=True, exist_ok=True)
     config = work / "compose-life.json"
     config.write_text(json.dumps({"version": 1, "environments": [{
         "name": "life-compose", "kind": "compose",
         "compose": {"files": [compose_file], "project": project}}]}))
 
+    def is_docker(argv: list[str]) -> bool:
+        # docker, its compose plugin, or Debian's docker-compose (a python3 script).
+        return any(a.rsplit("/", 1)[-1].startswith("docker") for a in argv[:2])
+
     def has(mark: str, *words: str):
-        # A docker or docker-compose process (not the owner) with those arguments.
-        return lambda: any(cmd.split(" ")[0].rsplit("/", 1)[-1].startswith("docker") and
-                           all(w in cmd.split(" ") for w in words)
+        # A docker or compose process (not the owner) with those arguments.
+        return lambda: any(is_docker(cmd.split(" ")) and all(w in cmd.split(" ") for w in words)
                            for cmd in marked(mark).values())
 
     saved = dict(os.environ)
