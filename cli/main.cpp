@@ -2,6 +2,7 @@
 // for people at a terminal and for scripts (--json). Exit codes: 0 ok,
 // 1 unhealthy, 2 usage, 3 environment or engine error.
 
+#include "core/json.h"
 #include "core/secrets.h"
 #include "core/session.h"
 #include "core/terminationsignals.h"
@@ -61,60 +62,6 @@ void installSignalHandlers(std::function<void()> onStop)
     });
 }
 
-QString iso(const QDateTime &t)
-{
-    return t.isValid() ? t.toUTC().toString(Qt::ISODate) : QString();
-}
-
-QJsonObject toJson(const DatabaseFacts &f)
-{
-    QJsonObject o;
-    o[u"dsn"] = f.dsn;
-    o[u"engine"] = f.engine;
-    o[u"reachable"] = f.reachable();
-    o[u"reachability"] = toString(f.reachability);
-    o[u"error"] = f.error;
-    o[u"version"] = f.serverVersion;
-    o[u"latency_ms"] = f.latencyMs;
-    o[u"size_bytes"] = f.sizeBytes;
-    o[u"connections_used"] = f.connectionsUsed;
-    o[u"connections_max"] = f.connectionsMax;
-    o[u"migration_version"] = f.migrationVersion;
-    QJsonArray tables;
-    for (const TableSize &t : f.largestTables)
-        tables.append(QJsonObject { { QStringLiteral("name"), t.name },
-                                    { QStringLiteral("bytes"), t.bytes },
-                                    { QStringLiteral("rows"), t.rows } });
-    o[u"largest_tables"] = tables;
-    o[u"checked_at"] = iso(f.checkedAt);
-    return o;
-}
-
-QJsonObject toJson(const EndpointState &e)
-{
-    QJsonObject o;
-    o[u"service"] = e.service;
-    o[u"url"] = e.endpoint.url.toString();
-    o[u"status"] = toString(e.status);
-    o[u"http_status"] = e.httpStatus;
-    o[u"latency_ms"] = e.lastLatencyMs;
-    o[u"detail"] = e.detail;
-    o[u"version"] = e.version;
-    o[u"checked_at"] = iso(e.lastChecked);
-    QJsonArray checks;
-    for (const health::Check &c : e.checks) {
-        QJsonObject co { { QStringLiteral("name"), c.name },
-                         { QStringLiteral("status"), health::toString(c.status) } };
-        if (c.observedValue)
-            co[u"observed_value"] = *c.observedValue;
-        if (!c.output.isEmpty())
-            co[u"output"] = c.output;
-        checks.append(co);
-    }
-    o[u"checks"] = checks;
-    return o;
-}
-
 void printJson(const QJsonObject &o)
 {
     out() << QJsonDocument(o).toJson(QJsonDocument::Indented);
@@ -126,50 +73,55 @@ QString pad(const QString &s, int w)
     return s.leftJustified(w, QLatin1Char(' '));
 }
 
+// One environment's commands, over the same Workspace as the window: its
+// session, its deployer (and so the tag deployed last), its history.
 class Ctl final : public QObject
 {
 public:
-    Ctl(const Environment &env, const EnvironmentSet &set, bool json)
-        : m_env(env)
-        , m_set(set)
-        , m_json(json)
-    { }
-
-    int exec(const QString &command, const QStringList &args, const QCommandLineParser &p)
+    Ctl(Workspace &workspace, const Environment &env, const QCommandLineParser &p)
+        : m_workspace(workspace)
+        , m_env(env)
+        , m_p(p)
+        , m_json(p.isSet(QStringLiteral("json")))
+        , m_session(workspace.session(env.name))
     {
-        m_session = std::make_unique<StackSession>(m_env);
-        connect(m_session.get(), &StackSession::progress, this, [this](const QString &m) {
+        connect(m_session, &StackSession::progress, this, [this](const QString &m) {
             if (!m_json)
                 err() << "  " << m << Qt::endl;
         });
-        if (command == QLatin1String("status"))
-            return status(p);
-        if (command == QLatin1String("health"))
-            return health();
-        if (command == QLatin1String("db"))
-            return db();
-        if (command == QLatin1String("up"))
-            return m_env.kind == EnvironmentKind::Native ? supervise(p) : operate(command, {}, p);
-        if (command == QLatin1String("down") || command == QLatin1String("restart")) {
-            const QString service = args.value(0);
-            if (!service.isEmpty() && !isValidServiceName(service)) {
-                err() << "pilothousectl: \"" << service << "\" is not a valid service name"
-                      << Qt::endl;
-                return Usage;
-            }
-            if (m_env.kind == EnvironmentKind::Native)
-                return remote(command, service);
-            return operate(command, service, p);
-        }
-        if (command == QLatin1String("logs"))
-            return logs(args, p);
-        if (command == QLatin1String("deploy") || command == QLatin1String("rollback"))
-            return deploy(command == QLatin1String("rollback"), p);
-        err() << "pilothousectl: unknown command \"" << command << "\"; see --help" << Qt::endl;
-        return Usage;
     }
 
+    // The commands (see kCommands), each returning an exit code.
+    int status(const QStringList &) { return statusImpl(); }
+    int health(const QStringList &) { return healthImpl(); }
+    int db(const QStringList &) { return dbImpl(); }
+    int up(const QStringList &)
+    {
+        return m_env.kind == EnvironmentKind::Native ? supervise()
+                                                     : operate(QStringLiteral("up"), {});
+    }
+    int down(const QStringList &args) { return control(QStringLiteral("down"), args); }
+    int restart(const QStringList &args) { return control(QStringLiteral("restart"), args); }
+    int logs(const QStringList &args) { return logsImpl(args); }
+    int deploy(const QStringList &) { return deployOrRollback(false); }
+    int rollback(const QStringList &) { return deployOrRollback(true); }
+    int tags(const QStringList &);
+    int history(const QStringList &);
+    int setDbPassword(const QStringList &);
+
 private:
+    int control(const QString &command, const QStringList &args)
+    {
+        const QString service = args.value(0);
+        if (!service.isEmpty() && !isValidServiceName(service)) {
+            err() << "pilothousectl: \"" << service << "\" is not a valid service name" << Qt::endl;
+            return Usage;
+        }
+        if (m_env.kind == EnvironmentKind::Native)
+            return remote(command, service);
+        return operate(command, service);
+    }
+
     // Runs the event loop until done() is called or the deadline passes.
     int loop(int timeoutMs = 0)
     {
@@ -203,8 +155,7 @@ private:
             }
             return !m_session->databaseProbe() || m_dbAnswered;
         };
-        connect(m_session.get(), &StackSession::databaseChanged, this,
-                [this] { m_dbAnswered = true; });
+        connect(m_session, &StackSession::databaseChanged, this, [this] { m_dbAnswered = true; });
         QTimer poll;
         connect(&poll, &QTimer::timeout, this, [this, complete, &poll] {
             if (complete()) {
@@ -218,7 +169,7 @@ private:
         return rc == 0;
     }
 
-    int status(const QCommandLineParser &)
+    int statusImpl()
     {
         if (m_env.kind == EnvironmentKind::Native)
             adoptOwnerStates();
@@ -228,23 +179,7 @@ private:
         EngineWatcher *w = m_session->watcher();
         const bool engineDown = w && w->engineStatus() == EngineWatcher::EngineStatus::Disconnected;
         if (m_json) {
-            QJsonObject o;
-            o[u"environment"] = m_env.name;
-            o[u"kind"] = toString(m_env.kind);
-            o[u"health"] = toString(agg);
-            if (w) {
-                o[u"engine"] = QJsonObject { { QStringLiteral("status"),
-                                               engineDown ? QStringLiteral("disconnected")
-                                                          : QStringLiteral("connected") },
-                                             { QStringLiteral("error"), w->engineError() } };
-            }
-            QJsonArray services;
-            for (const ServiceRow &r : rows)
-                services.append(toJson(r));
-            o[u"services"] = services;
-            if (m_session->databaseProbe())
-                o[u"database"] = toJson(m_session->databaseProbe()->facts());
-            printJson(o);
+            printJson(statusJson(*m_session));
         } else {
             out() << m_env.name << " (" << toString(m_env.kind) << "): " << toString(agg)
                   << Qt::endl;
@@ -272,7 +207,7 @@ private:
         return agg == ServiceHealth::Healthy ? Ok : Unhealthy;
     }
 
-    int health()
+    int healthImpl()
     {
         gather(15000);
         HealthMonitor *mon = m_session->monitor();
@@ -303,7 +238,7 @@ private:
         return allGood ? Ok : Unhealthy;
     }
 
-    int db()
+    int dbImpl()
     {
         DatabaseProbe *probe = m_session->databaseProbe();
         if (!probe) {
@@ -342,11 +277,13 @@ private:
         return f.reachable() ? Ok : Unhealthy;
     }
 
-    int operate(const QString &command, const QString &service, const QCommandLineParser &p)
+    int operate(const QString &command, const QString &service)
     {
         int rc = Ok;
-        connect(m_session.get(), &StackSession::operationFinished, this,
-                [this, &rc](const OperationResult &r) {
+        connect(&m_workspace, &Workspace::operationFinished, this,
+                [this, &rc](const QString &environment, const OperationResult &r) {
+                    if (environment != m_env.name)
+                        return;
                     if (!r.ok()) {
                         err() << "pilothousectl: " << r.message << Qt::endl;
                         rc = EnvError;
@@ -359,23 +296,25 @@ private:
             else
                 done(Unhealthy); // waiting for health: stop waiting
         });
+        // Through the workspace, as the window does: a start keeps the tag
+        // deployed last, whatever the compose file's default.
         if (command == QLatin1String("up"))
-            m_session->up();
+            m_workspace.up(m_env.name);
         else if (command == QLatin1String("down"))
-            m_session->down();
+            m_workspace.down(m_env.name);
         else
-            m_session->restart(service);
+            m_workspace.restart(m_env.name, service);
         loop();
-        if (rc != Ok || !p.isSet(QStringLiteral("wait")))
+        if (rc != Ok || !m_p.isSet(QStringLiteral("wait")))
             return rc;
-        return waitHealthy(int(p.value(QStringLiteral("wait")).toDouble() * 1000));
+        return waitHealthy(int(m_p.value(QStringLiteral("wait")).toDouble() * 1000));
     }
 
     // deploy --tag TAG / rollback [--to TAG]: through the health gate, with
     // progress on stderr; Ctrl+C cancels (and the service goes back).
-    int deploy(bool rollback, const QCommandLineParser &p)
+    int deployOrRollback(bool rollback)
     {
-        const QString tag = p.value(rollback ? QStringLiteral("to") : QStringLiteral("tag"));
+        const QString tag = m_p.value(rollback ? QStringLiteral("to") : QStringLiteral("tag"));
         if (!rollback && tag.isEmpty()) {
             err() << "pilothousectl: deploy needs --tag TAG (see pilothousectl tags)" << Qt::endl;
             return Usage;
@@ -384,21 +323,17 @@ private:
             err() << "pilothousectl: \"" << tag << "\" is not a valid image tag" << Qt::endl;
             return Usage;
         }
-        HistoryStore history;
-        QString openError;
-        history.open(DeploymentHistory::defaultPath(), DeploymentHistory::Mode::Writer, this,
-                     [this, &openError](Expected<int> r) {
-                         if (!r)
-                             openError = r.error();
-                         done(0);
-                     });
-        loop();
-        if (!openError.isEmpty()) {
-            err() << "pilothousectl: " << openError << Qt::endl;
-            return EnvError;
-        }
+        // The workspace's deployer and history, as the window's; an
+        // environment without one still gets the deployer's refusal.
+        m_workspace.openHistory();
         gather(15000);
-        Deployer deployer(m_session.get(), &history);
+        std::unique_ptr<Deployer> refuser;
+        Deployer *deployerPtr = m_workspace.deployer(m_env.name);
+        if (!deployerPtr) {
+            refuser = std::make_unique<Deployer>(m_session, m_workspace.history());
+            deployerPtr = refuser.get();
+        }
+        Deployer &deployer = *deployerPtr;
         connect(&deployer, &Deployer::stepChanged, this,
                 [this](DeployStep, const QString &message) {
                     if (!m_json)
@@ -440,37 +375,17 @@ private:
             deployer.deploy(tag);
         }
         loop();
-        const Deployment &d = result.deployment;
         if (m_json) {
-            printJson(QJsonObject {
-                { QStringLiteral("environment"), m_env.name },
-                { QStringLiteral("service"), deployer.service() },
-                { QStringLiteral("outcome"), toString(result.outcome) },
-                { QStringLiteral("message"), result.message },
-                { QStringLiteral("deployment_id"), d.id },
-                { QStringLiteral("from_tag"), d.fromTag },
-                { QStringLiteral("from_digest"), d.fromDigest },
-                { QStringLiteral("to_tag"), d.toTag },
-                { QStringLiteral("to_digest"), d.toDigest },
-                { QStringLiteral("running_tag"), deployer.runningTag() },
-                { QStringLiteral("schema_warning"), result.schemaWarning },
-                { QStringLiteral("elapsed_ms"), result.elapsedMs },
-                { QStringLiteral("health_window_ms"), result.healthWindowMs },
-                { QStringLiteral("log_lines"), QJsonArray::fromStringList(result.logLines) } });
+            printJson(toJson(result, m_env.name, deployer.services(), deployer.runningTag()));
         } else {
             (result.ok() ? out() : err()) << m_env.name << ": " << toString(result.outcome) << ": "
                                           << result.message << Qt::endl;
             for (const QString &line : result.logLines)
                 err() << "  | " << line << Qt::endl;
         }
-        switch (result.outcome) {
-        case DeployResult::Outcome::Succeeded:
+        if (result.outcome == DeployResult::Outcome::Succeeded)
             return Ok;
-        case DeployResult::Outcome::Refused:
-            return EnvError;
-        default:
-            return Unhealthy;
-        }
+        return result.outcome == DeployResult::Outcome::Refused ? EnvError : Unhealthy;
     }
 
     int waitHealthy(int timeoutMs)
@@ -493,7 +408,7 @@ private:
 
     // Native `up`: the processes are this process's children, supervised here
     // until Ctrl+C or SIGTERM, then stopped cleanly.
-    int supervise(const QCommandLineParser &)
+    int supervise()
     {
         int rc = Ok;
         bool stopping = false;
@@ -527,14 +442,16 @@ private:
                       << parts.join(QStringLiteral(", ")) << Qt::endl;
             }
         };
-        connect(m_session.get(), &StackSession::servicesChanged, this, report);
+        connect(m_session, &StackSession::servicesChanged, this, report);
         connect(m_session->logs(), &LogStore::appended, this,
                 [this](const QString &service, const LogLine &l) {
                     if (m_verbose)
                         err() << service << " | " << l.text << Qt::endl;
                 });
-        connect(m_session.get(), &StackSession::operationFinished, this,
-                [this, &rc, &stopping](const OperationResult &r) {
+        connect(&m_workspace, &Workspace::operationFinished, this,
+                [this, &rc, &stopping](const QString &environment, const OperationResult &r) {
+                    if (environment != m_env.name)
+                        return;
                     if (r.outcome == OperationResult::Outcome::Cancelled)
                         return; // Ctrl+C during the start: the down that follows ends it
                     if (r.operation == StackOperation::Up && !r.ok()) {
@@ -557,15 +474,12 @@ private:
                 err() << m_env.name << ": stopping" << Qt::endl;
             if (m_session->isBusy())
                 m_session->cancel();
-            m_session->down();
+            m_workspace.down(m_env.name);
         });
-        NativeControlServer control(m_session.get());
-        if (const Outcome listening = control.listen(); !listening) {
-            err() << "pilothousectl: " << listening.error() << Qt::endl;
-            return EnvError;
-        }
+        // The workspace makes this process the owner (its control socket), or
+        // says who is.
         m_session->startWatching();
-        m_session->up();
+        m_workspace.up(m_env.name);
         loop();
         return rc;
     }
@@ -624,8 +538,9 @@ private:
         loop(5000);
     }
 
-    int logs(const QStringList &args, const QCommandLineParser &p)
+    int logsImpl(const QStringList &args)
     {
+        const QCommandLineParser &p = m_p;
         if (args.size() != 1 || !isValidServiceName(args.first())) {
             err() << "pilothousectl: logs needs one SERVICE name" << Qt::endl;
             return Usage;
@@ -698,10 +613,11 @@ public:
     bool m_verbose = false;
 
 private:
+    Workspace &m_workspace;
     const Environment &m_env;
-    const EnvironmentSet &m_set;
+    const QCommandLineParser &m_p;
     bool m_json;
-    std::unique_ptr<StackSession> m_session;
+    StackSession *m_session;
     bool m_dbAnswered = false;
 };
 
@@ -762,40 +678,59 @@ int setDatabasePassword(const Environment &env, bool remove)
     return rc;
 }
 
-int listTags(const Environment &env, bool json, bool all)
+int Ctl::setDbPassword(const QStringList &)
 {
-    int rc = EnvError;
-    QObject context;
-    std::shared_ptr<RegistryClient> client;
-    makeRegistryClient(env, &context, [&](Expected<std::shared_ptr<RegistryClient>> made) {
-        if (!made) {
-            err() << "pilothousectl: " << made.error() << Qt::endl;
-            QCoreApplication::exit(0);
-            return;
+    return setDatabasePassword(m_env, m_p.isSet(QStringLiteral("delete")));
+}
+
+// Through the environment's deployer, so in the one order the window shows.
+int Ctl::tags(const QStringList &)
+{
+    std::unique_ptr<Deployer> own;
+    Deployer *deployer = m_workspace.deployer(m_env.name);
+    if (!deployer) {
+        if (m_env.imageRepository.isEmpty()) {
+            err() << "pilothousectl: environment \"" << m_env.name
+                  << "\" has no image repository: add \"image\": {\"repository\": ..., "
+                     "\"services\": [...]}"
+                  << Qt::endl;
+            return EnvError;
         }
-        client = *made;
-        client->listTags([&](Expected<QStringList> tags) {
+        own = std::make_unique<Deployer>(m_session, m_workspace.history());
+        deployer = own.get();
+    }
+    m_workspace.openHistory();
+    int rc = EnvError;
+    deployer->listTags(
+        this,
+        [this, &rc](Expected<QList<ImageTag>> tags) {
             if (!tags) {
                 err() << "pilothousectl: " << tags.error() << Qt::endl;
             } else {
-                const QStringList shown = all ? *tags : RegistryClient::deployableTags(*tags);
-                if (json)
-                    printJson(QJsonObject {
-                        { QStringLiteral("repository"), env.imageRepository },
-                        { QStringLiteral("tags"), QJsonArray::fromStringList(shown) } });
-                else
-                    for (const QString &t : shown)
-                        out() << t << Qt::endl;
                 rc = Ok;
+                if (m_json) {
+                    QJsonArray names;
+                    QJsonArray builds;
+                    for (const ImageTag &t : *tags) {
+                        names.append(t.name);
+                        builds.append(toJson(t));
+                    }
+                    printJson(QJsonObject { { QStringLiteral("repository"), m_env.imageRepository },
+                                            { QStringLiteral("tags"), names },
+                                            { QStringLiteral("builds"), builds } });
+                } else {
+                    for (const ImageTag &t : *tags)
+                        out() << t.name << Qt::endl;
+                }
             }
-            QCoreApplication::exit(0);
-        });
-    });
-    QCoreApplication::exec();
+            done(0);
+        },
+        m_p.isSet(QStringLiteral("all")));
+    loop();
     return rc;
 }
 
-int showHistory(const Environment &env, bool json)
+int Ctl::history(const QStringList &)
 {
     DeploymentHistory history;
     const auto opened =
@@ -804,33 +739,21 @@ int showHistory(const Environment &env, bool json)
         err() << "pilothousectl: " << opened.error() << Qt::endl;
         return EnvError;
     }
-    const auto rows = history.list(env.name);
+    const auto rows = history.list(m_env.name);
     if (!rows) {
         err() << "pilothousectl: " << rows.error() << Qt::endl;
         return EnvError;
     }
-    if (json) {
+    if (m_json) {
         QJsonArray list;
         for (const Deployment &d : *rows)
-            list.append(QJsonObject {
-                { QStringLiteral("id"), d.id },
-                { QStringLiteral("service"), d.service },
-                { QStringLiteral("from_tag"), d.fromTag },
-                { QStringLiteral("from_digest"), d.fromDigest },
-                { QStringLiteral("to_tag"), d.toTag },
-                { QStringLiteral("to_digest"), d.toDigest },
-                { QStringLiteral("who"), d.who },
-                { QStringLiteral("started_at"), iso(d.startedAt) },
-                { QStringLiteral("finished_at"), iso(d.finishedAt) },
-                { QStringLiteral("outcome"), toString(d.outcome) },
-                { QStringLiteral("reason"), d.reason },
-                { QStringLiteral("log_lines"), QJsonArray::fromStringList(d.logLines) } });
-        printJson(QJsonObject { { QStringLiteral("environment"), env.name },
+            list.append(toJson(d));
+        printJson(QJsonObject { { QStringLiteral("environment"), m_env.name },
                                 { QStringLiteral("deployments"), list } });
         return Ok;
     }
     if (rows->isEmpty())
-        out() << env.name << ": no deployments recorded" << Qt::endl;
+        out() << m_env.name << ": no deployments recorded" << Qt::endl;
     for (const Deployment &d : *rows)
         out() << d.startedAt.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm")) << "  "
               << pad(d.service, 10) << pad(d.fromTag + QStringLiteral(" -> ") + d.toTag, 36)
@@ -843,27 +766,8 @@ int listEnvironments(const EnvironmentSet &set, bool json)
 {
     if (json) {
         QJsonArray list;
-        for (const Environment &e : set.environments) {
-            QJsonObject o { { QStringLiteral("name"), e.name },
-                            { QStringLiteral("kind"), toString(e.kind) },
-                            { QStringLiteral("description"), e.description } };
-            if (e.kind == EnvironmentKind::Compose) {
-                o[u"project"] = e.project;
-                o[u"compose_files"] = QJsonArray::fromStringList(e.composeFiles);
-                o[u"docker_host"] = e.dockerHost;
-                o[u"docker_context"] = e.dockerContext;
-            }
-            QJsonArray services;
-            for (const WatchedService &s : e.services)
-                services.append(s.name);
-            o[u"services"] = services;
-            if (e.database)
-                o[u"database"] = e.database->displayDsn();
-            if (!e.imageRepository.isEmpty())
-                o[u"image"] = QJsonObject { { QStringLiteral("repository"), e.imageRepository },
-                                            { QStringLiteral("service"), e.backendService } };
-            list.append(o);
-        }
+        for (const Environment &e : set.environments)
+            list.append(toJson(e));
         printJson(QJsonObject { { QStringLiteral("source"), set.source },
                                 { QStringLiteral("environments"), list } });
         return Ok;
@@ -872,6 +776,81 @@ int listEnvironments(const EnvironmentSet &set, bool json)
     for (const Environment &e : set.environments)
         out() << "  " << pad(e.name, 16) << pad(toString(e.kind), 9) << e.description << Qt::endl;
     return Ok;
+}
+
+// The one list of commands: help, parsing and dispatch all come from it.
+struct Verb
+{
+    const char *name;
+    const char *synopsis; // as the help shows it
+    const char *help;
+    int (Ctl::*run)(const QStringList &args); // null: needs no environment (envs)
+};
+
+const Verb kCommands[] = {
+    { "envs", "envs", "list the environments", nullptr },
+    { "status", "status", "services, health and database at a glance", &Ctl::status },
+    { "up", "up", "start the stack (native: runs until Ctrl+C)", &Ctl::up },
+    { "down", "down", "stop the stack", &Ctl::down },
+    { "restart", "restart [SERVICE]", "restart the stack or one service", &Ctl::restart },
+    { "logs", "logs SERVICE", "recent logs (-f to follow)", &Ctl::logs },
+    { "health", "health", "every health endpoint, checked once", &Ctl::health },
+    { "db", "db", "the database's status", &Ctl::db },
+    { "set-db-password", "set-db-password",
+      "store the database password (stdin) in the keychain (--delete removes it)",
+      &Ctl::setDbPassword },
+    { "tags", "tags", "the backend image's tags, newest build first (--all: with signature tags)",
+      &Ctl::tags },
+    { "history", "history", "the environment's deployments, newest first", &Ctl::history },
+    { "deploy", "deploy --tag TAG",
+      "deploy the backend image TAG to every service that runs it, through the health gate "
+      "(reverted by itself when it fails; exit 1 then)",
+      &Ctl::deploy },
+    { "rollback", "rollback [--to TAG]", "back to the previous successful deployment, or TAG",
+      &Ctl::rollback },
+};
+
+const Verb *findCommand(const QString &name)
+{
+    for (const Verb &c : kCommands) {
+        if (name == QLatin1String(c.name))
+            return &c;
+    }
+    return nullptr;
+}
+
+QString commandNames()
+{
+    QStringList names;
+    for (const Verb &c : kCommands)
+        names << QLatin1String(c.name);
+    return names.join(QStringLiteral(", "));
+}
+
+QString description()
+{
+    QString text = QStringLiteral("Pilothouse on the command line.\n\nCommands:\n");
+    for (const Verb &c : kCommands) {
+        const QString synopsis = QLatin1String(c.synopsis);
+        // Wrapped at 80 columns, aligned after the synopsis.
+        QStringList lines;
+        QString line;
+        for (const QString &word : QString::fromLatin1(c.help).split(u' ')) {
+            if (!line.isEmpty() && line.size() + 1 + word.size() > 56) {
+                lines << line;
+                line.clear();
+            }
+            line += (line.isEmpty() ? QString() : QStringLiteral(" ")) + word;
+        }
+        lines << line;
+        text += QStringLiteral("  ") + synopsis.leftJustified(21) + QLatin1Char(' ') +
+            lines.first() + QLatin1Char('\n');
+        for (qsizetype i = 1; i < lines.size(); ++i)
+            text += QString(24, u' ') + lines.at(i) + QLatin1Char('\n');
+    }
+    text += QStringLiteral("\nExit codes: 0 ok, 1 unhealthy, 2 usage, 3 environment or engine "
+                           "error.");
+    return text;
 }
 
 } // namespace
@@ -883,26 +862,7 @@ int main(int argc, char *argv[])
     QCoreApplication::setApplicationVersion(QStringLiteral(PILOTHOUSE_VERSION));
 
     QCommandLineParser p;
-    p.setApplicationDescription(QStringLiteral(
-        "Pilothouse on the command line.\n\n"
-        "Commands:\n"
-        "  envs                 list the environments\n"
-        "  status               services, health and database at a glance\n"
-        "  up                   start the stack (native: runs until Ctrl+C)\n"
-        "  down                 stop the stack\n"
-        "  restart [SERVICE]    restart the stack or one service\n"
-        "  logs SERVICE         recent logs (-f to follow)\n"
-        "  health               every health endpoint, checked once\n"
-        "  db                   the database's status\n"
-        "  set-db-password      store the database password (stdin) in the keychain\n"
-        "                       (--delete removes it)\n"
-        "  tags                 the backend image's tags in its registry (--all: with\n"
-        "                       signature tags)\n"
-        "  history              the environment's deployments, newest first\n"
-        "  deploy --tag TAG     deploy the backend image TAG through the health gate\n"
-        "                       (reverted by itself when it fails; exit 1 then)\n"
-        "  rollback [--to TAG]  back to the previous successful deployment, or TAG\n\n"
-        "Exit codes: 0 ok, 1 unhealthy, 2 usage, 3 environment or engine error."));
+    p.setApplicationDescription(description());
     p.addHelpOption();
     p.addVersionOption();
     p.addPositionalArgument(QStringLiteral("command"), QStringLiteral("what to do (see above)"));
@@ -944,17 +904,10 @@ int main(int argc, char *argv[])
         err() << "pilothousectl: a command is needed; see --help" << Qt::endl;
         return Usage;
     }
-    const QString command = positional.first();
-    static const QStringList known {
-        QStringLiteral("envs"),    QStringLiteral("status"),  QStringLiteral("up"),
-        QStringLiteral("down"),    QStringLiteral("restart"), QStringLiteral("logs"),
-        QStringLiteral("health"),  QStringLiteral("db"),      QStringLiteral("set-db-password"),
-        QStringLiteral("tags"),    QStringLiteral("history"), QStringLiteral("deploy"),
-        QStringLiteral("rollback")
-    };
-    if (!known.contains(command)) {
-        err() << "pilothousectl: unknown command \"" << command << "\"; expected one of "
-              << known.join(u", ") << Qt::endl;
+    const Verb *command = findCommand(positional.first());
+    if (!command) {
+        err() << "pilothousectl: unknown command \"" << positional.first() << "\"; expected one of "
+              << commandNames() << Qt::endl;
         return Usage;
     }
     if (p.isSet(QStringLiteral("wait"))) {
@@ -971,30 +924,23 @@ int main(int argc, char *argv[])
         return Usage;
     }
 
-    const QString path = resolveEnvironmentsPath(p.value(QStringLiteral("config")));
-    const Expected<EnvironmentSet> set = loadEnvironments(path);
-    if (!set) {
+    Workspace workspace(Workspace::Face::Command);
+    if (const Outcome loaded = workspace.load(p.value(QStringLiteral("config"))); !loaded) {
         err() << "pilothousectl: the environments are not valid, nothing was done:\n"
-              << set.error() << Qt::endl;
+              << loaded.error() << Qt::endl;
         return EnvError;
     }
-    const bool json = p.isSet(QStringLiteral("json"));
-    if (command == QLatin1String("envs"))
-        return listEnvironments(*set, json);
+    const EnvironmentSet &set = workspace.environments();
+    if (!command->run)
+        return listEnvironments(set, p.isSet(QStringLiteral("json")));
     const QString name = p.value(QStringLiteral("env"));
-    const Environment *env = set->find(name);
+    const Environment *env = set.find(name);
     if (!env) {
-        err() << "pilothousectl: no environment \"" << name << "\" in " << set->source
-              << " (there are: " << set->names().join(u", ") << ")" << Qt::endl;
+        err() << "pilothousectl: no environment \"" << name << "\" in " << set.source
+              << " (there are: " << set.names().join(u", ") << ")" << Qt::endl;
         return EnvError;
     }
-    if (command == QLatin1String("set-db-password"))
-        return setDatabasePassword(*env, p.isSet(QStringLiteral("delete")));
-    if (command == QLatin1String("tags"))
-        return listTags(*env, json, p.isSet(QStringLiteral("all")));
-    if (command == QLatin1String("history"))
-        return showHistory(*env, json);
-    Ctl ctl(*env, *set, json);
+    Ctl ctl(workspace, *env, p);
     ctl.m_verbose = p.isSet(QStringLiteral("verbose"));
-    return ctl.exec(command, positional.mid(1), p);
+    return (ctl.*(command->run))(positional.mid(1));
 }

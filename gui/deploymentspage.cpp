@@ -11,6 +11,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QListWidget>
+#include <QLocale>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
@@ -216,10 +217,10 @@ void DeploymentsPage::setEnvironment(Workspace *workspace, const QString &enviro
         m_none->setText(env && env->kind == EnvironmentKind::Native
                             ? tr("%1 runs its processes on this machine: there is no image to "
                                  "deploy. Deployments need a compose environment with an image "
-                                 "(image.repository and image.service).")
+                                 "(image.repository and image.services).")
                                   .arg(environment)
                             : tr("%1 has no image to deploy. Add image.repository and "
-                                 "image.service to it in Settings.")
+                                 "image.services to it in Settings.")
                                   .arg(environment));
         m_stack->setCurrentIndex(0);
         return;
@@ -290,7 +291,7 @@ void DeploymentsPage::refreshTags()
         return;
     m_tagsStatus->setText(tr("Asking the registry..."));
     m_refreshTags->setEnabled(false);
-    m_deployer->listTags(this, [this, deployer = m_deployer](Expected<QStringList> tags) {
+    m_deployer->listTags(this, [this, deployer = m_deployer](Expected<QList<ImageTag>> tags) {
         if (deployer != m_deployer)
             return; // another environment by now
         m_refreshTags->setEnabled(true);
@@ -300,25 +301,21 @@ void DeploymentsPage::refreshTags()
         }
         const QString selected = selectedTag();
         m_tags->clear();
-        // Immutable sha- tags first, newest registry order kept; moving tags after.
-        QStringList ordered;
-        for (const QString &t : *tags) {
-            if (t.startsWith(QLatin1String("sha-")))
-                ordered << t;
-        }
-        for (const QString &t : *tags) {
-            if (!t.startsWith(QLatin1String("sha-")))
-                ordered << t;
-        }
-        for (const QString &t : ordered) {
-            auto *item = new QListWidgetItem(t, m_tags);
-            item->setData(Qt::UserRole, t);
-            if (!t.startsWith(QLatin1String("sha-")))
-                item->setToolTip(tr("A moving tag: it may point elsewhere tomorrow"));
-            if (t == selected)
+        // The one order (orderTags): newest build first, as pilothousectl tags lists them.
+        for (const ImageTag &t : *tags) {
+            auto *item = new QListWidgetItem(t.name, m_tags);
+            item->setData(Qt::UserRole, t.name);
+            QStringList tip;
+            if (t.builtAt.isValid())
+                tip << tr("Deployed here %1")
+                           .arg(QLocale().toString(t.builtAt.toLocalTime(), QLocale::ShortFormat));
+            if (!t.name.startsWith(QLatin1String("sha-")))
+                tip << tr("A moving tag: it may point elsewhere tomorrow");
+            item->setToolTip(tip.join(QLatin1Char('\n')));
+            if (t.name == selected)
                 item->setSelected(true);
         }
-        m_tagsStatus->setText(tr("%n tag(s)", nullptr, int(ordered.size())));
+        m_tagsStatus->setText(tr("%n tag(s)", nullptr, int(tags->size())));
         updateRunning();
     });
 }

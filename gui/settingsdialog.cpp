@@ -14,6 +14,7 @@
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
@@ -224,7 +225,12 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     auto *imageForm = new QFormLayout(image);
     addField(imageForm, QStringLiteral("image.repository"), tr("Image &repository"), m_repository,
              tr("like ghcr.io/org/deckhand, without a tag"));
-    addField(imageForm, QStringLiteral("image.service"), tr("Backend ser&vice"), m_imageService);
+    addField(imageForm, QStringLiteral("image.services"), tr("Ser&vices of the image"),
+             m_imageService);
+    m_imageService->setPlaceholderText(tr("api, worker"));
+    m_imageService->setToolTip(
+        tr("Every service that runs the image, separated by commas; a deployment moves them "
+           "together. The first one's endpoint tells the build's schema version."));
     addField(imageForm, QStringLiteral("image.user"), tr("Registry user"), m_registryUser);
     addField(imageForm, QStringLiteral("image.keychain"), tr("Registry token from"), m_tokenSource);
     addField(imageForm, QStringLiteral("image.tokenEnv"), tr("Token variable"), m_tokenEnv);
@@ -398,7 +404,12 @@ void SettingsDialog::load(int row)
     m_password->clear();
     const QJsonObject image = sub(e, "image");
     m_repository->setText(str(image, "repository"));
-    m_imageService->setText(str(image, "service"));
+    QStringList imageServices;
+    for (const QJsonValue &v : image.value(u"services").toArray())
+        imageServices << v.toString();
+    if (imageServices.isEmpty() && image.contains(u"service"))
+        imageServices << str(image, "service");
+    m_imageService->setText(imageServices.join(QStringLiteral(", ")));
     m_registryUser->setText(str(image, "user"));
     m_tokenSource->setCurrentIndex(image.value(u"keychain").toBool() ? 2
                                        : image.contains(u"tokenEnv") ? 1
@@ -510,7 +521,16 @@ QJsonObject SettingsDialog::formToJson(const QJsonObject &raw) const
     image.remove(QStringLiteral("tokenEnv"));
     image.remove(QStringLiteral("keychain"));
     setOrRemove(image, QStringLiteral("repository"), m_repository->text());
-    setOrRemove(image, QStringLiteral("service"), m_imageService->text());
+    // Written in the current form (image.services), whichever form was read.
+    image.remove(QStringLiteral("service"));
+    image.remove(QStringLiteral("services"));
+    QJsonArray imageServices;
+    for (const QString &name : m_imageService->text().split(u',', Qt::SkipEmptyParts)) {
+        if (!name.trimmed().isEmpty())
+            imageServices.append(name.trimmed());
+    }
+    if (!imageServices.isEmpty())
+        image.insert(QStringLiteral("services"), imageServices);
     setOrRemove(image, QStringLiteral("user"), m_registryUser->text());
     const QString token = m_tokenSource->currentData().toString();
     if (token == QLatin1String("env"))

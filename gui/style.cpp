@@ -52,6 +52,7 @@ Tone toneOf(Deployment::Outcome outcome)
     case Deployment::Outcome::Failed:
         return Tone::Bad;
     case Deployment::Outcome::Cancelled:
+    case Deployment::Outcome::Refused:
         break;
     }
     return Tone::Neutral;

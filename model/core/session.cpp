@@ -5,6 +5,23 @@
 
 namespace pilothouse {
 
+int severity(ServiceHealth health)
+{
+    switch (health) {
+    case ServiceHealth::Healthy:
+        return 0;
+    case ServiceHealth::Unknown:
+        return 1;
+    case ServiceHealth::Starting:
+        return 2;
+    case ServiceHealth::Unhealthy:
+        return 3;
+    case ServiceHealth::Down:
+        return 4;
+    }
+    return 0;
+}
+
 QString toString(ServiceHealth health)
 {
     switch (health) {
@@ -137,7 +154,7 @@ QMap<QString, QString> StackSession::composeVariables() const
         return vars;
     vars.insert(m_env.repositoryVariable, m_env.imageRepository);
     QString tag;
-    if (const auto s = stateOf(m_env.backendService); s && !s->tag.isEmpty())
+    if (const auto s = stateOf(m_env.backendService()); s && !s->tag.isEmpty())
         tag = s->tag;
     else
         tag = m_pinnedTag;
@@ -332,25 +349,9 @@ ServiceHealth StackSession::aggregate() const
     const QList<ServiceRow> rows = services();
     if (rows.isEmpty())
         return ServiceHealth::Unknown;
-    // Order of badness for an environment's badge.
-    const auto rank = [](ServiceHealth h) {
-        switch (h) {
-        case ServiceHealth::Healthy:
-            return 0;
-        case ServiceHealth::Starting:
-            return 3;
-        case ServiceHealth::Unknown:
-            return 1;
-        case ServiceHealth::Unhealthy:
-            return 4;
-        case ServiceHealth::Down:
-            return 5;
-        }
-        return 0;
-    };
     ServiceHealth worst = rows.first().health;
     for (const ServiceRow &r : rows) {
-        if (rank(r.health) > rank(worst))
+        if (severity(r.health) > severity(worst))
             worst = r.health;
     }
     return worst;

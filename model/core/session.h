@@ -23,6 +23,9 @@ class ComposeLogFollower;
 enum class ServiceHealth { Unknown, Starting, Healthy, Unhealthy, Down };
 QString toString(ServiceHealth health);
 std::optional<ServiceHealth> serviceHealthFromString(const QString &text);
+// The one order of badness (badges, the tray, aggregates): healthy, unknown,
+// starting, unhealthy, down.
+int severity(ServiceHealth health);
 
 struct ServiceRow
 {

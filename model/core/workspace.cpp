@@ -1,3 +1,6 @@
+// The workspace of every environment. Over 500 lines because it ties each
+// environment's session, deployer, native ownership (owner socket, polling
+// and forwarding), last known state and notices together; each part is short.
 #include "core/workspace.h"
 
 #include "core/ownerlock.h"
@@ -47,6 +50,7 @@ struct Workspace::Entry
     std::unique_ptr<StackSession> session;
     std::unique_ptr<Deployer> deployer;
     std::unique_ptr<NativeControlServer> control; // while this window owns native processes
+    bool releasing = false; // down: the owner socket goes once it has answered
     QJsonObject raw; // the environment as written, to see whether a reload changed it
     bool watching = false;
     bool live = false; // the session answered since watching began
@@ -69,29 +73,13 @@ QHash<QString, QJsonObject> rawEnvironments(const QByteArray &text)
     return out;
 }
 
-int rank(ServiceHealth h)
-{
-    switch (h) {
-    case ServiceHealth::Healthy:
-        return 0;
-    case ServiceHealth::Unknown:
-        return 1;
-    case ServiceHealth::Starting:
-        return 2;
-    case ServiceHealth::Unhealthy:
-        return 3;
-    case ServiceHealth::Down:
-        return 4;
-    }
-    return 0;
-}
-
 constexpr qint64 kQuietMs = 2000;
 
 } // namespace
 
-Workspace::Workspace(QObject *parent)
+Workspace::Workspace(Face face, QObject *parent)
     : QObject(parent)
+    , m_face(face)
     , m_history(std::make_unique<HistoryStore>())
 {
     qRegisterMetaType<pilothouse::Notice>();
@@ -105,7 +93,8 @@ Workspace::Workspace(QObject *parent)
     m_snapshotTimer.setSingleShot(true);
     m_snapshotTimer.setInterval(2000);
     connect(&m_snapshotTimer, &QTimer::timeout, this, &Workspace::saveSnapshots);
-    loadSnapshots();
+    if (m_face == Face::Window)
+        loadSnapshots();
 }
 
 Workspace::~Workspace()
@@ -142,6 +131,8 @@ void Workspace::loadSnapshots()
 
 void Workspace::saveSnapshots() const
 {
+    if (m_face != Face::Window)
+        return; // the window's memory of what it showed last; a command changes none
     QJsonObject root;
     for (auto it = m_snapshots.cbegin(); it != m_snapshots.cend(); ++it) {
         QJsonArray rows;
@@ -252,14 +243,27 @@ Workspace::Entry *Workspace::entry(const QString &environment)
                     if (en->stopping)
                         en->quietSince.start();
                     en->stopping = false;
-                    // Down and nothing left running: let others own it again.
-                    if (en->control && r.operation == StackOperation::Down && r.ok())
-                        en->control.reset();
+                    // Down and nothing left running: let others own it again,
+                    // once the owner socket has answered whoever asked for it
+                    // (its handler runs after this one).
+                    if (en->control && r.operation == StackOperation::Down && r.ok()) {
+                        en->releasing = true;
+                        QMetaObject::invokeMethod(
+                            this,
+                            [this, environment] {
+                                Entry *again = entry(environment);
+                                if (again && again->control && again->releasing) {
+                                    again->control.reset();
+                                    again->releasing = false;
+                                }
+                            },
+                            Qt::QueuedConnection);
+                    }
                 }
                 emit operationFinished(environment, r);
             });
     if (env->kind == EnvironmentKind::Compose && !env->imageRepository.isEmpty() &&
-        !env->backendService.isEmpty()) {
+        !env->imageServices.isEmpty()) {
         e->deployer = std::make_unique<Deployer>(s, m_history.get());
         if (m_live)
             e->deployer->restorePin();
@@ -301,13 +305,7 @@ void Workspace::startLive(const QString &shown)
         return;
     m_live = true;
     m_shown = shown;
-    // A failure is kept by the store: every later call (the Deployments
-    // page's list, a deployment's first write) answers with it.
-    m_history->open(DeploymentHistory::defaultPath(), DeploymentHistory::Mode::Writer, this,
-                    [](Expected<int> opened) {
-                        if (!opened)
-                            qWarning("pilothouse: %s", qUtf8Printable(opened.error()));
-                    });
+    openHistory();
     for (auto &e : m_entries) {
         if (e->deployer)
             e->deployer->restorePin(); // queued after the open
@@ -321,6 +319,20 @@ void Workspace::startLive(const QString &shown)
         if (e.kind == EnvironmentKind::Native)
             pollOwner(e.name);
     }
+}
+
+void Workspace::openHistory()
+{
+    if (m_historyOpening)
+        return;
+    m_historyOpening = true;
+    // A failure is kept by the store: every later call (the Deployments
+    // page's list, a deployment's first write) answers with it.
+    m_history->open(DeploymentHistory::defaultPath(), DeploymentHistory::Mode::Writer, this,
+                    [this](Expected<int> opened) {
+                        if (!opened && m_face == Face::Window)
+                            qWarning("pilothouse: %s", qUtf8Printable(opened.error()));
+                    });
 }
 
 void Workspace::show(const QString &environment)
@@ -365,7 +377,7 @@ ServiceHealth Workspace::overallHealth() const
         // A stopped environment is a choice, not a problem: it does not redden the tray.
         if (h == ServiceHealth::Down || (h == ServiceHealth::Unknown && !(*it)->live))
             continue;
-        if (!any || rank(h) > rank(worst))
+        if (!any || severity(h) > severity(worst))
             worst = h;
         any = true;
     }
@@ -540,6 +552,16 @@ void Workspace::up(const QString &environment)
         e->control = std::move(control);
         m_owners.remove(environment);
     }
+    e->releasing = false; // started again before the owner socket was let go
+    if (e->deployer) {
+        // The tag deployed last comes back, whichever face starts the stack.
+        openHistory();
+        e->deployer->restorePin([session = QPointer<StackSession>(e->session.get())] {
+            if (session)
+                session->up();
+        });
+        return;
+    }
     e->session->up();
 }
 
@@ -588,7 +610,7 @@ bool Workspace::hasRunningDeployment() const
 bool Workspace::hasRunningNative() const
 {
     for (const auto &e : m_entries) {
-        if (e->control)
+        if (e->control && !e->releasing)
             return true;
     }
     return false;

@@ -43,7 +43,10 @@ class Workspace final : public QObject
 {
     Q_OBJECT
 public:
-    explicit Workspace(QObject *parent = nullptr);
+    // The window keeps the last known state of each environment across runs;
+    // pilothousectl neither reads nor writes it.
+    enum class Face { Window, Command };
+    explicit Workspace(Face face = Face::Window, QObject *parent = nullptr);
     ~Workspace() override;
 
     // Reads and validates the environments (an explicit path wins, then the
@@ -69,6 +72,8 @@ public:
     // Deployments of the backend image (compose environments with an image); else null.
     Deployer *deployer(const QString &environment);
     HistoryStore *history() const { return m_history.get(); }
+    // Opens the deployment history (once; calls made meanwhile wait for it).
+    void openHistory();
 
     // Live data starts here, not in the constructor: the window asks after its
     // first paint. Local environments are watched in the background too (the
@@ -79,8 +84,9 @@ public:
     // The environment's session has reported since watching began.
     bool hasLiveData(const QString &environment) const;
 
-    // Stack actions for the window and the tray. A native environment is
-    // owned by whoever starts it; one owned elsewhere is steered through its owner.
+    // Stack actions for the window, the tray and pilothousectl. A native
+    // environment is owned by whoever starts it; one owned elsewhere is
+    // steered through its owner. A compose start keeps the tag deployed last.
     void up(const QString &environment);
     void down(const QString &environment);
     void restart(const QString &environment, const QString &service = {});
@@ -122,6 +128,8 @@ private:
     void forward(const QString &environment, StackOperation op, const QString &service,
                  const std::function<void(StackSession *)> &local);
 
+    Face m_face = Face::Window;
+    bool m_historyOpening = false;
     EnvironmentSet m_set;
     QString m_explicitPath;
     QString m_path;

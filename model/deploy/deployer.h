@@ -1,11 +1,14 @@
 #pragma once
 
+#include "deploy/deploysteps.h"
 #include "deploy/history.h"
+#include "deploy/rollout.h"
 #include "drivers/command.h"
 #include "engine/servicestate.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
+#include <QHash>
 #include <QLockFile>
 #include <QMetaType>
 #include <QNetworkAccessManager>
@@ -16,11 +19,14 @@
 #include <memory>
 
 // Deploys an image tag of the backend to a compose environment and rolls it
-// back, behind a health gate: pull pinned by digest, recreate only the backend
-// service, then the engine's healthcheck and the environment's HTTP endpoints
-// must pass for a window; if they do not, the previous image comes back by
+// back, behind a health gate: pull pinned by digest, move every service that
+// runs the image (image.services) through the environment's rollout strategy,
+// then the engine's healthcheck and the environment's HTTP endpoints must
+// pass for a window; if they do not, the previous image comes back by
 // itself. Every step is reported by signals and can be cancelled; the
-// service is always left on a known tag, and the history records it all.
+// services are always left on a known tag, and the history records it all
+// in one row. What to do at each step is decided by the pure functions of
+// deploysteps.h; this object runs their side effects.
 namespace pilothouse {
 
 class StackSession;
@@ -28,41 +34,17 @@ class HistoryStore;
 class RegistryClient;
 struct ComposeCli;
 
-enum class DeployStep { Idle, Preparing, Pulling, Recreating, WaitingForHealth, Reverting };
-QString toString(DeployStep step);
-
 struct DeployResult
 {
-    enum class Outcome {
-        Succeeded, // the new tag runs and passed the gate
-        Refused, // nothing was changed (bad tag, busy, registry unreachable, ...)
-        Reverted, // the new tag failed the gate; the previous one runs again
-        Cancelled, // stopped on request; the previous tag runs
-        Failed // the new tag failed and so did the revert: look at the service
-    };
+    using Outcome = DeploymentOutcome; // Running and Interrupted never come here
     Outcome outcome = Outcome::Refused;
     QString message; // for a person: what happened and what to do
     Deployment deployment; // id 0 when refused (nothing recorded)
-    QStringList logLines; // the failed container's last lines
+    QStringList logLines; // the failed containers' last lines
     QString schemaWarning;
     qint64 elapsedMs = 0; // from the call to this answer
     int healthWindowMs = 0; // of that, the time the gate held a healthy service on purpose
     bool ok() const { return outcome == Outcome::Succeeded; }
-};
-QString toString(DeployResult::Outcome outcome);
-
-// What a rollback would do, for a confirmation before it starts.
-struct RollbackPlan
-{
-    QString service;
-    QString fromTag;
-    QString fromDigest;
-    QString toTag;
-    QString toDigest; // as recorded when it last ran; empty: resolved from the registry
-    int targetSchema = -1; // the schema version the target build expects; -1 unknown
-    int databaseSchema = -1; // the database's migration version; -1 unknown
-    // Set when the database is newer than the target build expects.
-    QString schemaWarning;
 };
 
 class Deployer final : public QObject
@@ -72,12 +54,18 @@ public:
     Deployer(StackSession *session, HistoryStore *history, QObject *parent = nullptr);
     ~Deployer() override;
 
-    // The tag the backend service runs now, read from the engine.
+    // The tag the backend's primary service runs now, read from the engine.
     QString runningTag() const;
-    QString service() const;
+    QString service() const; // the primary service
+    QStringList services() const; // every service of the image
+    // What the rollout strategy says before a confirmation (empty: nothing).
+    QString rolloutCaveat() const;
 
-    // Registry access for the tags a person can pick (credentials applied).
-    void listTags(QObject *context, std::function<void(Expected<QStringList>)> done);
+    // The tags a person can pick (signature tags hidden), in the one order
+    // (orderTags): the registry's tags, timed by the history and the engine.
+    // signatures: also cosign's signature and attestation tags (sha256-...).
+    void listTags(QObject *context, std::function<void(Expected<QList<ImageTag>>)> done,
+                  bool signatures = false);
 
     // Starts a deployment; started() or a Refused finished() follows.
     void deploy(const QString &tag);
@@ -94,8 +82,9 @@ public:
     DeployStep step() const { return m_step; }
 
     // Takes the tag a stack start should keep from the history (the last
-    // deployed one) after the panel restarts; the history must be open.
-    void restorePin();
+    // deployed one) after the panel restarts, once; `then` runs when it is
+    // known (at once when it was already). The history must be open or opening.
+    void restorePin(std::function<void()> then = {});
 
     // Registry credentials are read again on next use (a token saved in Settings).
     void resetRegistry();
@@ -107,7 +96,6 @@ signals:
 
 private:
     struct Run;
-    enum class GateVerdict { Waiting, Passed, Failed };
 
     void start(const QString &tag, const QString &knownDigest, const QString &schemaWarning = {});
     // Wraps a callback so it runs only if the run it was made for is still the current one.
@@ -115,24 +103,26 @@ private:
     void resolved(const QString &digest);
     void recorded(qint64 id);
     void pull();
-    void recreate(const QString &tag, std::function<void(const CommandResult &)> done);
+    void tagAndRoll();
+    void roll(const QString &tag, bool reverting, std::function<void(Outcome)> done);
     void startGate(bool reverting);
     void evaluateGate();
-    GateVerdict judge(QString *why) const;
     void gateFailed(const QString &why, bool byUser = false);
+    void collectLogs(QStringList containers, std::function<void()> then);
     void revert(const QString &why, bool cancelled);
     void reverted(bool ok, const QString &why);
     void conclude(DeployResult::Outcome outcome, const QString &message);
     void refuse(const QString &message);
     void setStep(DeployStep step, const QString &message);
+    RunPhase phase() const;
     // cancellable: false for short steps that must finish (tagging, logs).
     void runCommand(const CommandSpec &spec, std::function<void(const CommandResult &)> done,
                     bool cancellable = true);
     CommandSpec docker(const QStringList &args, int timeoutMs, const QString &what) const;
-    void withCompose(std::function<void(const ComposeCli &)> then);
     void withRegistry(std::function<void(Expected<RegistryClient *>)> then);
     void fetchSchema(std::function<void(int)> done);
     int databaseSchema() const;
+    QList<std::optional<ServiceState>> states(const QStringList &services) const;
 
     QPointer<StackSession> m_session;
     QPointer<HistoryStore> m_history;
@@ -141,10 +131,14 @@ private:
     quint64 m_generation = 0; // of the current run
     bool m_planning = false; // a rollback is being worked out before it starts
     bool m_cancelWhilePlanning = false;
+    bool m_pinRestored = false;
+    bool m_pinReading = false;
+    QList<std::function<void()>> m_pinWaiters; // restorePin() callers while it reads
     bool m_commandCancellable = true;
     QNetworkAccessManager m_network;
     std::unique_ptr<Run> m_run;
     std::unique_ptr<QLockFile> m_lock;
+    std::unique_ptr<RolloutStrategy> m_strategy;
     QPointer<Command> m_command;
     QTimer m_gateTimer;
     DeployStep m_step = DeployStep::Idle;

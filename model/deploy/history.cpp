@@ -18,7 +18,7 @@
 
 namespace pilothouse {
 
-QString toString(Deployment::Outcome outcome)
+QString toString(DeploymentOutcome outcome)
 {
     switch (outcome) {
     case Deployment::Outcome::Running:
@@ -33,11 +33,13 @@ QString toString(Deployment::Outcome outcome)
         return QStringLiteral("cancelled");
     case Deployment::Outcome::Interrupted:
         return QStringLiteral("interrupted");
+    case Deployment::Outcome::Refused:
+        return QStringLiteral("refused");
     }
     return {};
 }
 
-std::optional<Deployment::Outcome> outcomeFromString(const QString &text)
+std::optional<DeploymentOutcome> outcomeFromString(const QString &text)
 {
     for (auto o : { Deployment::Outcome::Running, Deployment::Outcome::Succeeded,
                     Deployment::Outcome::Failed, Deployment::Outcome::Reverted,

@@ -14,13 +14,27 @@
 // and the next open marks the unfinished one "interrupted".
 namespace pilothouse {
 
+// One vocabulary for how a deployment ended, for the history, the deployer's
+// answer, the window and pilothousectl alike.
+enum class DeploymentOutcome {
+    Running, // recorded, not ended yet
+    Succeeded, // the new tag runs and passed the gate
+    Failed, // the new tag failed and so did the revert (or the deployment broke off)
+    Reverted, // the new tag failed the gate; the previous one runs again
+    Cancelled, // stopped on request; the previous tag runs
+    Interrupted, // the panel died while it ran (found by the next open)
+    Refused // nothing was changed (bad tag, busy, registry unreachable, ...); never recorded
+};
+QString toString(DeploymentOutcome outcome);
+std::optional<DeploymentOutcome> outcomeFromString(const QString &text);
+
 struct Deployment
 {
-    enum class Outcome { Running, Succeeded, Failed, Reverted, Cancelled, Interrupted };
+    using Outcome = DeploymentOutcome;
 
     qint64 id = 0;
     QString environment;
-    QString service;
+    QString service; // the services the image runs in, "api,worker" (older rows: one)
     QString fromTag;
     QString fromDigest;
     QString toTag;
@@ -36,9 +50,6 @@ struct Deployment
     int fromSchema = -1;
     int toSchema = -1;
 };
-
-QString toString(Deployment::Outcome outcome);
-std::optional<Deployment::Outcome> outcomeFromString(const QString &text);
 
 // What a rollback reads from one service's rows (newest first).
 struct TagAndDigest

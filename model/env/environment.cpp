@@ -1,3 +1,6 @@
+// Environments and their file. Over 500 lines because one validator walks
+// the whole file, section by section, so that every problem is reported at
+// once with its field path (what the settings form shows next to each field).
 #include "env/environment.h"
 
 #include <QCoreApplication>
@@ -669,9 +672,9 @@ void parseImage(Validator &v, const QJsonObject &o, Environment &env)
     const QJsonObject i = value.toObject();
     v.onlyKeys(i, QStringLiteral("image"),
                { QStringLiteral("repository"), QStringLiteral("service"),
-                 QStringLiteral("repositoryVariable"), QStringLiteral("tagVariable"),
-                 QStringLiteral("user"), QStringLiteral("tokenEnv"), QStringLiteral("keychain"),
-                 QStringLiteral("tokenRealm") });
+                 QStringLiteral("services"), QStringLiteral("repositoryVariable"),
+                 QStringLiteral("tagVariable"), QStringLiteral("user"), QStringLiteral("tokenEnv"),
+                 QStringLiteral("keychain"), QStringLiteral("tokenRealm") });
     if (const auto realm =
             v.string(i, QStringLiteral("tokenRealm"), QStringLiteral("image.tokenRealm"), false)) {
         static const QRegularExpression host(
@@ -693,12 +696,39 @@ void parseImage(Validator &v, const QJsonObject &o, Environment &env)
                        .arg(*repo));
         env.imageRepository = *repo;
     }
-    if (const auto service =
-            v.string(i, QStringLiteral("service"), QStringLiteral("image.service"), true)) {
+    const QJsonValue services = i.value(QStringLiteral("services"));
+    const bool hasOne = i.contains(QStringLiteral("service"));
+    if (!services.isUndefined() && hasOne) {
+        v.fail(QStringLiteral("image.service"),
+               QStringLiteral("give either image.services (every service that runs the image) "
+                              "or the older image.service, not both"));
+    } else if (!services.isUndefined()) {
+        if (!services.isArray() || services.toArray().isEmpty()) {
+            v.fail(QStringLiteral("image.services"),
+                   QStringLiteral("expected a non-empty list of the services that run the image, "
+                                  "e.g. [\"api\", \"worker\"]"));
+        } else {
+            const QJsonArray list = services.toArray();
+            for (qsizetype k = 0; k < list.size(); ++k) {
+                const QString field = QStringLiteral("image.services[%1]").arg(k);
+                const QString name = list.at(k).toString();
+                if (!list.at(k).isString() || !isValidServiceName(name))
+                    v.fail(field,
+                           QStringLiteral("\"%1\" is not a valid service name")
+                               .arg(list.at(k).isString() ? name : QStringLiteral("?")));
+                else if (env.imageServices.contains(name))
+                    v.fail(field, QStringLiteral("\"%1\" is listed twice").arg(name));
+                else
+                    env.imageServices << name;
+            }
+        }
+    } else if (const auto service =
+                   v.string(i, QStringLiteral("service"), QStringLiteral("image.services"), true)) {
         if (!isValidServiceName(*service))
             v.fail(QStringLiteral("image.service"),
                    QStringLiteral("\"%1\" is not a valid service name").arg(*service));
-        env.backendService = *service;
+        else
+            env.imageServices << *service;
     }
     static const QRegularExpression variable(QStringLiteral("^[A-Za-z_][A-Za-z0-9_]*$"));
     for (const auto &[key, target] :

@@ -80,7 +80,12 @@ struct Environment
     QList<WatchedService> services;
     std::optional<DatabaseTarget> database;
     QString imageRepository; // e.g. ghcr.io/pilothouse/deckhand
-    QString backendService; // the service that runs imageRepository
+    // Every service that runs imageRepository (image.services; the older
+    // image.service names one): a deployment moves them together, through one
+    // gate, into one history row. The first is the primary one: its endpoint
+    // tells which schema version the build expects.
+    QStringList imageServices;
+    QString backendService() const { return imageServices.value(0); }
     // The compose variables that choose the backend's image: the panel passes
     // the repository and the tag through them, never editing compose files.
     QString repositoryVariable = QStringLiteral("DECKHAND_IMAGE");

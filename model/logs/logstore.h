@@ -1,5 +1,6 @@
 #pragma once
 
+#include "drivers/command.h"
 #include "monitor/ringbuffer.h"
 
 #include <QDateTime>
@@ -42,7 +43,6 @@ private:
     qsizetype m_capacity;
 };
 
-class Command;
 struct Environment;
 
 // Follows `compose logs --follow` for an environment into a LogStore.

@@ -16,7 +16,7 @@ inline QString var(const char *name)
 }
 
 // The api with its /readyz, the other three watched, `repository` as the
-// backend's image, and a short gate (3 s window, 25 s to get there).
+// image of the api and the worker, and a short gate (3 s window, 25 s to get there).
 inline QJsonObject deployEnvironment(const QString &name, const QString &repository,
                                      double intervalSeconds)
 {
@@ -41,7 +41,8 @@ inline QJsonObject deployEnvironment(const QString &name, const QString &reposit
         { QStringLiteral("services"), services },
         { QStringLiteral("image"),
           QJsonObject { { QStringLiteral("repository"), repository },
-                        { QStringLiteral("service"), QStringLiteral("api") } } },
+                        { QStringLiteral("services"),
+                          QJsonArray { QStringLiteral("api"), QStringLiteral("worker") } } } },
         { QStringLiteral("deploy"),
           QJsonObject { { QStringLiteral("healthWindowSeconds"), 3 },
                         { QStringLiteral("timeoutSeconds"), 25 } } },

@@ -81,10 +81,14 @@ private:
         return {};
     }
 
+    // The api and the worker both run `tag`, from one image, and are healthy.
     bool apiHealthyOn(const QString &tag) const
     {
-        const ServiceRow r = row(QStringLiteral("api"));
-        return r.state.tag == tag && r.health == ServiceHealth::Healthy;
+        const ServiceRow api = row(QStringLiteral("api"));
+        const ServiceRow worker = row(QStringLiteral("worker"));
+        return api.state.tag == tag && api.health == ServiceHealth::Healthy &&
+            worker.state.tag == tag && worker.health == ServiceHealth::Healthy &&
+            !api.state.imageId.isEmpty() && worker.state.imageId == api.state.imageId;
     }
 
     struct Ctl
@@ -171,12 +175,15 @@ private slots:
 
     void tagsComeFromTheRegistry()
     {
-        std::optional<Expected<QStringList>> tags;
-        m_deployer->listTags(this, [&tags](Expected<QStringList> t) { tags = t; });
+        std::optional<Expected<QList<ImageTag>>> tags;
+        m_deployer->listTags(this, [&tags](Expected<QList<ImageTag>> t) { tags = t; });
         QTRY_VERIFY_WITH_TIMEOUT(tags.has_value(), 15000);
         QVERIFY2(tags->ok(), qPrintable(tags->ok() ? QString() : tags->error()));
+        QStringList names;
+        for (const ImageTag &t : tags->value())
+            names << t.name;
         for (const QString &t : { m_a, m_b, m_c })
-            QVERIFY2(tags->value().contains(t), qPrintable(t));
+            QVERIFY2(names.contains(t), qPrintable(t));
     }
 
     void deployAGoodBuild()
@@ -194,9 +201,11 @@ private slots:
         const ServiceState after = state(QStringLiteral("api"));
         QVERIFY(after.containerId != before.containerId);
         QVERIFY(after.imageId != before.imageId);
-        // Only the backend service was recreated.
-        QCOMPARE(state(QStringLiteral("worker")).containerId, worker);
-        QCOMPARE(state(QStringLiteral("worker")).tag, m_a);
+        // The worker runs the same image: it moved with the api.
+        QVERIFY(state(QStringLiteral("worker")).containerId != worker);
+        QCOMPARE(state(QStringLiteral("worker")).tag, m_b);
+        QCOMPARE(state(QStringLiteral("worker")).imageId, after.imageId);
+        QCOMPARE(state(QStringLiteral("worker")).digest, after.digest);
         // Every step was reported, in order.
         QStringList seen;
         for (const QList<QVariant> &s : steps) {
@@ -210,6 +219,7 @@ private slots:
         QCOMPARE(h.size(), rows + 1);
         const Deployment &d = h.first();
         QCOMPARE(toString(d.outcome), toString(Deployment::Outcome::Succeeded));
+        QCOMPARE(d.service, QStringLiteral("api,worker")); // one row for both
         QCOMPARE(d.fromTag, m_a);
         QCOMPARE(d.toTag, m_b);
         QCOMPARE(d.fromDigest, before.digest);
@@ -294,7 +304,11 @@ private slots:
         qInfo("BENCH broken_build_reverted %lld ms", clock.elapsed());
         QCOMPARE(toString(r.outcome), toString(DeployResult::Outcome::Reverted));
         QVERIFY2(r.message.contains(QLatin1String("health gate")), qPrintable(r.message));
-        QVERIFY2(r.message.contains(QLatin1String("/readyz")), qPrintable(r.message));
+        // The api's readiness never passes; the worker cannot reach the
+        // database either: whichever the gate saw first is named.
+        QVERIFY2(r.message.contains(QLatin1String("/readyz")) ||
+                     r.message.contains(QLatin1String("worker")),
+                 qPrintable(r.message));
         QVERIFY(apiHealthyOn(m_a));
         // The failed container's own last lines: libpq asked for TLS.
         QVERIFY(!r.logLines.isEmpty());
@@ -306,6 +320,44 @@ private slots:
         QCOMPARE(d.fromTag, m_a);
         QCOMPARE(d.reason, r.message);
         QCOMPARE(d.logLines, r.logLines);
+        QCOMPARE(m_session->pinnedTag(), m_a);
+    }
+
+    // The api is fine on B, but its worker crashes under the gate: both go
+    // back to A, in one history row.
+    void workerFailingItsGateRevertsBoth()
+    {
+        const ServiceState apiBefore = state(QStringLiteral("api"));
+        const ServiceState workerBefore = state(QStringLiteral("worker"));
+        QSignalSpy finished(m_deployer.get(), &Deployer::finished);
+        m_deployer->deploy(m_b);
+        // The new worker container, running: a real crash of it (SIGKILL).
+        QString newWorker;
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                const ServiceState w = state(QStringLiteral("worker"));
+                if (w.tag == m_b && w.containerId != workerBefore.containerId && w.isRunning())
+                    newWorker = w.containerId;
+                return !newWorker.isEmpty() || !finished.isEmpty();
+            },
+            120000));
+        QVERIFY2(!newWorker.isEmpty(), "the deployment ended before the new worker ran");
+        Command kill(dockerCommand(*m_env, { QStringLiteral("kill"), newWorker }, 30000,
+                                   QStringLiteral("docker kill")));
+        QSignalSpy killed(&kill, &Command::finished);
+        kill.start();
+        QVERIFY(killed.wait(35000));
+        QVERIFY(finished.wait(240000));
+        const auto r = finished.last().first().value<DeployResult>();
+        QCOMPARE(toString(r.outcome), toString(DeployResult::Outcome::Reverted));
+        QVERIFY2(r.message.contains(QLatin1String("worker")), qPrintable(r.message));
+        QVERIFY2(r.message.contains(QLatin1String("api and worker are back on ") + m_a),
+                 qPrintable(r.message));
+        QTRY_VERIFY_WITH_TIMEOUT(apiHealthyOn(m_a), 30000);
+        QCOMPARE(state(QStringLiteral("api")).imageId, apiBefore.imageId);
+        const Deployment d = history().first();
+        QCOMPARE(toString(d.outcome), toString(Deployment::Outcome::Reverted));
+        QCOMPARE(d.service, QStringLiteral("api,worker"));
         QCOMPARE(m_session->pinnedTag(), m_a);
     }
 
@@ -462,6 +514,46 @@ private slots:
         QVERIFY(rows.size() >= 3);
         QCOMPARE(rows.at(0).toObject().value(u"outcome").toString(), QStringLiteral("reverted"));
         QCOMPARE(rows.at(1).toObject().value(u"to_tag").toString(), m_a);
+    }
+
+    // pilothousectl starts the stack on the tag deployed last, as the
+    // window does (not the compose file's default), and lists tags in the
+    // window's order.
+    void pilothousectlKeepsTheDeployedTagAndTheTagOrder()
+    {
+        Ctl c = ctl({ QStringLiteral("deploy"), QStringLiteral("--tag"), m_b });
+        QVERIFY2(c.exitCode == 0, c.err.constData());
+        QTRY_VERIFY_WITH_TIMEOUT(apiHealthyOn(m_b), 10000);
+        c = ctl({ QStringLiteral("down") });
+        QVERIFY2(c.exitCode == 0, c.err.constData());
+        QTRY_VERIFY_WITH_TIMEOUT(state(QStringLiteral("api")).containerId.isEmpty() ||
+                                     !state(QStringLiteral("api")).isRunning(),
+                                 60000);
+        // A new session (as after a restart of the panel) knows no pin.
+        c = ctl({ QStringLiteral("up"), QStringLiteral("--wait"), QStringLiteral("120") });
+        QVERIFY2(c.exitCode == 0, c.err.constData());
+        QTRY_VERIFY_WITH_TIMEOUT(apiHealthyOn(m_b), 60000);
+
+        c = ctl({ QStringLiteral("tags"), QStringLiteral("--json") });
+        QVERIFY2(c.exitCode == 0, c.err.constData());
+        QStringList fromCli;
+        for (const QJsonValue &v : c.json().value(u"tags").toArray())
+            fromCli << v.toString();
+        std::optional<Expected<QList<ImageTag>>> tags;
+        m_deployer->listTags(this, [&tags](Expected<QList<ImageTag>> t) { tags = t; });
+        QTRY_VERIFY_WITH_TIMEOUT(tags.has_value(), 15000);
+        QVERIFY(tags->ok());
+        QStringList fromWindow;
+        for (const ImageTag &t : tags->value())
+            fromWindow << t.name;
+        QCOMPARE(fromCli, fromWindow);
+        // Newest deployed first: B was deployed last.
+        QCOMPARE(fromCli.first(), m_b);
+
+        // Back to A for what follows.
+        c = ctl({ QStringLiteral("deploy"), QStringLiteral("--tag"), m_a });
+        QVERIFY2(c.exitCode == 0, c.err.constData());
+        QTRY_VERIFY_WITH_TIMEOUT(apiHealthyOn(m_a), 10000);
     }
 
     void killedPanelLeavesTheHistoryWhole()

@@ -1,0 +1,156 @@
+#include "core/json.h"
+
+#include "core/session.h"
+#include "core/workspace.h"
+
+#include <QJsonArray>
+
+namespace pilothouse {
+
+QString isoTime(const QDateTime &t)
+{
+    return t.isValid() ? t.toUTC().toString(Qt::ISODate) : QString();
+}
+
+QJsonObject toJson(const DatabaseFacts &f)
+{
+    QJsonObject o;
+    o[u"dsn"] = f.dsn;
+    o[u"engine"] = f.engine;
+    o[u"reachable"] = f.reachable();
+    o[u"reachability"] = toString(f.reachability);
+    o[u"error"] = f.error;
+    o[u"version"] = f.serverVersion;
+    o[u"latency_ms"] = f.latencyMs;
+    o[u"size_bytes"] = f.sizeBytes;
+    o[u"connections_used"] = f.connectionsUsed;
+    o[u"connections_max"] = f.connectionsMax;
+    o[u"migration_version"] = f.migrationVersion;
+    QJsonArray tables;
+    for (const TableSize &t : f.largestTables)
+        tables.append(QJsonObject { { QStringLiteral("name"), t.name },
+                                    { QStringLiteral("bytes"), t.bytes },
+                                    { QStringLiteral("rows"), t.rows } });
+    o[u"largest_tables"] = tables;
+    o[u"checked_at"] = isoTime(f.checkedAt);
+    return o;
+}
+
+QJsonObject toJson(const EndpointState &e)
+{
+    QJsonObject o;
+    o[u"service"] = e.service;
+    o[u"url"] = e.endpoint.url.toString();
+    o[u"status"] = toString(e.status);
+    o[u"http_status"] = e.httpStatus;
+    o[u"latency_ms"] = e.lastLatencyMs;
+    o[u"detail"] = e.detail;
+    o[u"version"] = e.version;
+    o[u"checked_at"] = isoTime(e.lastChecked);
+    QJsonArray checks;
+    for (const health::Check &c : e.checks) {
+        QJsonObject co { { QStringLiteral("name"), c.name },
+                         { QStringLiteral("status"), health::toString(c.status) } };
+        if (c.observedValue)
+            co[u"observed_value"] = *c.observedValue;
+        if (!c.output.isEmpty())
+            co[u"output"] = c.output;
+        checks.append(co);
+    }
+    o[u"checks"] = checks;
+    return o;
+}
+
+QJsonObject toJson(const Deployment &d)
+{
+    return QJsonObject { { QStringLiteral("id"), d.id },
+                         { QStringLiteral("service"), d.service },
+                         { QStringLiteral("services"),
+                           QJsonArray::fromStringList(d.service.split(u',', Qt::SkipEmptyParts)) },
+                         { QStringLiteral("from_tag"), d.fromTag },
+                         { QStringLiteral("from_digest"), d.fromDigest },
+                         { QStringLiteral("to_tag"), d.toTag },
+                         { QStringLiteral("to_digest"), d.toDigest },
+                         { QStringLiteral("who"), d.who },
+                         { QStringLiteral("started_at"), isoTime(d.startedAt) },
+                         { QStringLiteral("finished_at"), isoTime(d.finishedAt) },
+                         { QStringLiteral("outcome"), toString(d.outcome) },
+                         { QStringLiteral("reason"), d.reason },
+                         { QStringLiteral("log_lines"), QJsonArray::fromStringList(d.logLines) } };
+}
+
+QJsonObject toJson(const ImageTag &t)
+{
+    return QJsonObject { { QStringLiteral("tag"), t.name },
+                         { QStringLiteral("built_at"), isoTime(t.builtAt) } };
+}
+
+QJsonObject toJson(const Environment &e)
+{
+    QJsonObject o { { QStringLiteral("name"), e.name },
+                    { QStringLiteral("kind"), toString(e.kind) },
+                    { QStringLiteral("description"), e.description } };
+    if (e.kind == EnvironmentKind::Compose) {
+        o[u"project"] = e.project;
+        o[u"compose_files"] = QJsonArray::fromStringList(e.composeFiles);
+        o[u"docker_host"] = e.dockerHost;
+        o[u"docker_context"] = e.dockerContext;
+    }
+    QJsonArray services;
+    for (const WatchedService &s : e.services)
+        services.append(s.name);
+    o[u"services"] = services;
+    if (e.database)
+        o[u"database"] = e.database->displayDsn();
+    if (!e.imageRepository.isEmpty())
+        o[u"image"] = QJsonObject { { QStringLiteral("repository"), e.imageRepository },
+                                    { QStringLiteral("services"),
+                                      QJsonArray::fromStringList(e.imageServices) } };
+    return o;
+}
+
+QJsonObject toJson(const DeployResult &r, const QString &environment, const QStringList &services,
+                   const QString &runningTag)
+{
+    const Deployment &d = r.deployment;
+    return QJsonObject { { QStringLiteral("environment"), environment },
+                         { QStringLiteral("service"), services.value(0) },
+                         { QStringLiteral("services"), QJsonArray::fromStringList(services) },
+                         { QStringLiteral("outcome"), toString(r.outcome) },
+                         { QStringLiteral("message"), r.message },
+                         { QStringLiteral("deployment_id"), d.id },
+                         { QStringLiteral("from_tag"), d.fromTag },
+                         { QStringLiteral("from_digest"), d.fromDigest },
+                         { QStringLiteral("to_tag"), d.toTag },
+                         { QStringLiteral("to_digest"), d.toDigest },
+                         { QStringLiteral("running_tag"), runningTag },
+                         { QStringLiteral("schema_warning"), r.schemaWarning },
+                         { QStringLiteral("elapsed_ms"), r.elapsedMs },
+                         { QStringLiteral("health_window_ms"), r.healthWindowMs },
+                         { QStringLiteral("log_lines"), QJsonArray::fromStringList(r.logLines) } };
+}
+
+QJsonObject statusJson(const StackSession &session)
+{
+    const Environment &env = session.environment();
+    QJsonObject o;
+    o[u"environment"] = env.name;
+    o[u"kind"] = toString(env.kind);
+    o[u"health"] = toString(session.aggregate());
+    if (const EngineWatcher *w = session.watcher()) {
+        const bool down = w->engineStatus() == EngineWatcher::EngineStatus::Disconnected;
+        o[u"engine"] =
+            QJsonObject { { QStringLiteral("status"),
+                            down ? QStringLiteral("disconnected") : QStringLiteral("connected") },
+                          { QStringLiteral("error"), w->engineError() } };
+    }
+    QJsonArray services;
+    for (const ServiceRow &r : session.services())
+        services.append(toJson(r));
+    o[u"services"] = services;
+    if (session.databaseProbe())
+        o[u"database"] = toJson(session.databaseProbe()->facts());
+    return o;
+}
+
+} // namespace pilothouse

@@ -1,0 +1,145 @@
+#include "models/servicemodel.h"
+
+#include <QLocale>
+
+namespace pilothouse {
+
+// ---- ServiceModel
+
+ServiceModel::ServiceModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{ }
+
+void ServiceModel::setSession(StackSession *session, const QList<ServiceRow> &lastKnown)
+{
+    if (m_connection)
+        disconnect(m_connection);
+    m_session = session;
+    if (session)
+        m_connection =
+            connect(session, &StackSession::servicesChanged, this, &ServiceModel::reload);
+    beginResetModel();
+    m_stale = session && !lastKnown.isEmpty();
+    m_rows = m_stale ? lastKnown : session ? session->services() : QList<ServiceRow> {};
+    endResetModel();
+}
+
+const ServiceRow *ServiceModel::rowAt(int row) const
+{
+    return row >= 0 && row < m_rows.size() ? &m_rows.at(row) : nullptr;
+}
+
+void ServiceModel::reload()
+{
+    const QList<ServiceRow> fresh = m_session ? m_session->services() : QList<ServiceRow> {};
+    if (m_stale) {
+        m_stale = false;
+        beginResetModel();
+        m_rows = fresh;
+        endResetModel();
+        return;
+    }
+    // Same services in the same order (the usual case): update in place, so
+    // views keep selection and scroll position.
+    bool sameKeys = fresh.size() == m_rows.size();
+    for (qsizetype i = 0; sameKeys && i < fresh.size(); ++i)
+        sameKeys = fresh.at(i).state.service == m_rows.at(i).state.service &&
+            fresh.at(i).state.containerId == m_rows.at(i).state.containerId;
+    if (!sameKeys) {
+        beginResetModel();
+        m_rows = fresh;
+        endResetModel();
+        return;
+    }
+    m_rows = fresh;
+    if (!m_rows.isEmpty())
+        emit dataChanged(index(0, 0), index(int(m_rows.size()) - 1, ColumnCount - 1));
+}
+
+int ServiceModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+
+int ServiceModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QString ServiceModel::formatUptime(const QDateTime &startedAt, const QDateTime &now)
+{
+    if (!startedAt.isValid())
+        return {};
+    qint64 s = std::max<qint64>(0, startedAt.secsTo(now));
+    if (s < 60)
+        return tr("%1 s").arg(s);
+    if (s < 3600)
+        return tr("%1 min").arg(s / 60);
+    if (s < 86400)
+        return tr("%1 h %2 min").arg(s / 3600).arg((s % 3600) / 60);
+    return tr("%1 d %2 h").arg(s / 86400).arg((s % 86400) / 3600);
+}
+
+QVariant ServiceModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const ServiceRow &r = m_rows.at(index.row());
+    const ServiceState &s = r.state;
+    if (role == KeyRole)
+        return s.service;
+    if (role == StatusRole)
+        return int(r.health);
+    if (role == DetailRole || role == Qt::ToolTipRole)
+        return r.detail;
+    if (role == StaleRole)
+        return m_stale;
+    if (role != Qt::DisplayRole && role != SortRole)
+        return {};
+    switch (index.column()) {
+    case Service:
+        return s.service;
+    case Image:
+        return s.image;
+    case State:
+        return toString(s.state);
+    case Health:
+        return role == SortRole ? QVariant(int(r.health)) : QVariant(toString(r.health));
+    case Ports:
+        return s.ports.join(QStringLiteral(", "));
+    case Uptime:
+        if (!s.isRunning())
+            return role == SortRole ? QVariant(qint64(0)) : QVariant(QString());
+        return role == SortRole
+            ? QVariant(s.startedAt.toSecsSinceEpoch())
+            : QVariant(formatUptime(s.startedAt, QDateTime::currentDateTimeUtc()));
+    case Restarts:
+        return s.restartCount;
+    }
+    return {};
+}
+
+QVariant ServiceModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case Service:
+        return tr("Service");
+    case Image:
+        return tr("Image");
+    case State:
+        return tr("State");
+    case Health:
+        return tr("Health");
+    case Ports:
+        return tr("Ports");
+    case Uptime:
+        return tr("Uptime");
+    case Restarts:
+        return tr("Restarts");
+    }
+    return {};
+}
+
+} // namespace pilothouse
