@@ -117,8 +117,11 @@ private:
             err() << "pilothousectl: \"" << service << "\" is not a valid service name" << Qt::endl;
             return Usage;
         }
-        if (m_env.kind == EnvironmentKind::Native)
-            return remote(command, service);
+        if (m_env.kind == EnvironmentKind::Native) {
+            // Whoever owns the processes is asked, through the workspace.
+            m_workspace.refreshOwner(m_env.name, [this] { done(0); });
+            loop(10000);
+        }
         return operate(command, service);
     }
 
@@ -171,8 +174,11 @@ private:
 
     int statusImpl()
     {
-        if (m_env.kind == EnvironmentKind::Native)
-            adoptOwnerStates();
+        if (m_env.kind == EnvironmentKind::Native) {
+            // The owner's view, when another process runs it.
+            m_workspace.refreshOwner(m_env.name, [this] { done(0); });
+            loop(10000);
+        }
         gather(15000);
         const QList<ServiceRow> rows = m_session->services();
         const ServiceHealth agg = m_session->aggregate();
@@ -212,14 +218,11 @@ private:
         gather(15000);
         HealthMonitor *mon = m_session->monitor();
         bool allGood = true;
-        QJsonArray list;
         for (int id : mon->ids()) {
             const EndpointState *e = mon->endpoint(id);
             allGood =
                 allGood && (e->status == EndpointStatus::Pass || e->status == EndpointStatus::Warn);
-            if (m_json) {
-                list.append(toJson(*e));
-            } else {
+            if (!m_json) {
                 out() << pad(e->service, 14) << pad(toString(e->status), 8)
                       << pad(e->lastLatencyMs < 0
                                  ? QStringLiteral("-")
@@ -231,8 +234,7 @@ private:
             }
         }
         if (m_json)
-            printJson(QJsonObject { { QStringLiteral("environment"), m_env.name },
-                                    { QStringLiteral("endpoints"), list } });
+            printJson(healthJson(m_env.name, *mon));
         else if (mon->ids().isEmpty())
             out() << m_env.name << ": no health endpoints configured" << Qt::endl;
         return allGood ? Ok : Unhealthy;
@@ -287,6 +289,10 @@ private:
                     if (!r.ok()) {
                         err() << "pilothousectl: " << r.message << Qt::endl;
                         rc = EnvError;
+                    } else if (!r.message.isEmpty()) {
+                        err() << "pilothousectl: " << r.message << Qt::endl;
+                    } else if (!m_json && m_env.kind == EnvironmentKind::Native) {
+                        err() << m_env.name << ": done" << Qt::endl;
                     }
                     done(0);
                 });
@@ -356,10 +362,7 @@ private:
             if (!plan || !*plan) {
                 const QString why = plan ? plan->error() : QStringLiteral("no answer");
                 if (m_json)
-                    printJson(
-                        QJsonObject { { QStringLiteral("environment"), m_env.name },
-                                      { QStringLiteral("outcome"), QStringLiteral("refused") },
-                                      { QStringLiteral("message"), why } });
+                    printJson(refusalJson(m_env.name, why));
                 else
                     err() << "pilothousectl: " << why << Qt::endl;
                 return EnvError;
@@ -428,13 +431,7 @@ private:
                                       ? QString()
                                       : QStringLiteral(" (") + r.detail + QLatin1Char(')'));
             if (m_json) {
-                QJsonArray services;
-                for (const ServiceRow &r : m_session->services())
-                    services.append(toJson(r));
-                out() << QJsonDocument(QJsonObject { { QStringLiteral("environment"), m_env.name },
-                                                     { QStringLiteral("health"), toString(now) },
-                                                     { QStringLiteral("services"), services } })
-                             .toJson(QJsonDocument::Compact)
+                out() << QJsonDocument(liveJson(*m_session)).toJson(QJsonDocument::Compact)
                       << Qt::endl;
             } else {
                 out() << QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss")) << ' '
@@ -482,60 +479,6 @@ private:
         m_workspace.up(m_env.name);
         loop();
         return rc;
-    }
-
-    // Native: ask the process that owns the environment (its `up` or the window).
-    int remote(const QString &op, const QString &service)
-    {
-        int rc = Ok;
-        bool answered = false;
-        NativeControlClient client(m_env.name);
-        connect(&client, &NativeControlClient::reply, this,
-                [this, &rc, &answered](const QJsonObject &answer) {
-                    answered = true;
-                    if (!answer.value(QStringLiteral("ok")).toBool()) {
-                        err() << "pilothousectl: "
-                              << answer.value(QStringLiteral("message")).toString() << Qt::endl;
-                        rc = EnvError;
-                    } else if (!m_json) {
-                        err() << m_env.name << ": done" << Qt::endl;
-                    }
-                });
-        connect(&client, &NativeControlClient::done, this,
-                [this, &rc, &op, &answered](const QString &error) {
-                    if (error.isEmpty() && !answered) {
-                        err() << "pilothousectl: the owner of \"" << m_env.name
-                              << "\" went away without an answer" << Qt::endl;
-                        rc = EnvError;
-                    }
-                    if (!error.isEmpty()) {
-                        // Nothing owns it: it is not running. Down is then already done.
-                        err() << "pilothousectl: \"" << m_env.name << "\" is " << error << Qt::endl;
-                        rc = op == QLatin1String("down") ? Ok : EnvError;
-                    }
-                    done(0);
-                });
-        QJsonObject request { { QStringLiteral("op"), op } };
-        if (!service.isEmpty())
-            request.insert(QStringLiteral("service"), service);
-        client.send(request);
-        loop();
-        return rc;
-    }
-
-    // Native: the states its owner reports, when one runs.
-    void adoptOwnerStates()
-    {
-        NativeControlClient client(m_env.name);
-        connect(&client, &NativeControlClient::reply, this, [this](const QJsonObject &answer) {
-            QList<ServiceState> states;
-            for (const QJsonValue &v : answer.value(QStringLiteral("states")).toArray())
-                states << serviceStateFromJson(v.toObject());
-            m_session->adoptStates(states);
-        });
-        connect(&client, &NativeControlClient::done, this, [this] { done(0); });
-        client.send({ { QStringLiteral("op"), QStringLiteral("status") } });
-        loop(5000);
     }
 
     int logsImpl(const QStringList &args)
@@ -709,15 +652,7 @@ int Ctl::tags(const QStringList &)
             } else {
                 rc = Ok;
                 if (m_json) {
-                    QJsonArray names;
-                    QJsonArray builds;
-                    for (const ImageTag &t : *tags) {
-                        names.append(t.name);
-                        builds.append(toJson(t));
-                    }
-                    printJson(QJsonObject { { QStringLiteral("repository"), m_env.imageRepository },
-                                            { QStringLiteral("tags"), names },
-                                            { QStringLiteral("builds"), builds } });
+                    printJson(tagsJson(m_env.imageRepository, *tags));
                 } else {
                     for (const ImageTag &t : *tags)
                         out() << t.name << Qt::endl;
@@ -745,11 +680,7 @@ int Ctl::history(const QStringList &)
         return EnvError;
     }
     if (m_json) {
-        QJsonArray list;
-        for (const Deployment &d : *rows)
-            list.append(toJson(d));
-        printJson(QJsonObject { { QStringLiteral("environment"), m_env.name },
-                                { QStringLiteral("deployments"), list } });
+        printJson(historyJson(m_env.name, *rows));
         return Ok;
     }
     if (rows->isEmpty())
@@ -765,11 +696,7 @@ int Ctl::history(const QStringList &)
 int listEnvironments(const EnvironmentSet &set, bool json)
 {
     if (json) {
-        QJsonArray list;
-        for (const Environment &e : set.environments)
-            list.append(toJson(e));
-        printJson(QJsonObject { { QStringLiteral("source"), set.source },
-                                { QStringLiteral("environments"), list } });
+        printJson(environmentsJson(set));
         return Ok;
     }
     out() << "environments from " << set.source << ":" << Qt::endl;

@@ -14,8 +14,6 @@
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
-#include <QJsonArray>
-#include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -30,34 +28,17 @@ namespace pilothouse::gui {
 
 namespace {
 
-constexpr double kDefaultWindow = 10;
-constexpr double kDefaultTimeout = 120;
-
-QString str(const QJsonObject &o, const char *key)
+int indexOfSource(SecretSource source)
 {
-    return o.value(QLatin1String(key)).toString();
+    return source == SecretSource::Keychain ? 2 : source == SecretSource::Variable ? 1 : 0;
 }
 
-// "a.b" of an object, or {} when missing.
-QJsonObject sub(const QJsonObject &o, const char *key)
+SecretSource sourceAt(const QComboBox *box)
 {
-    return o.value(QLatin1String(key)).toObject();
-}
-
-void setOrRemove(QJsonObject &o, const QString &key, const QString &value)
-{
-    if (value.trimmed().isEmpty())
-        o.remove(key);
-    else
-        o.insert(key, value.trimmed());
-}
-
-void setObject(QJsonObject &o, const QString &key, const QJsonObject &value)
-{
-    if (value.isEmpty())
-        o.remove(key);
-    else
-        o.insert(key, value);
+    const QString v = box->currentData().toString();
+    return v == QLatin1String("keychain") ? SecretSource::Keychain
+        : v == QLatin1String("env")       ? SecretSource::Variable
+                                          : SecretSource::None;
 }
 
 } // namespace
@@ -103,18 +84,14 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
 
     // The file as written. The built-in one names compose files relative to
     // the source tree; a user copy lives elsewhere, so they become absolute.
-    m_root = QJsonDocument::fromJson(workspace->configText()).object();
-    m_environments = m_root.value(u"environments").toArray();
+    m_document = EnvironmentDocument(workspace->configText());
     if (workspace->isBuiltIn()) {
-        for (qsizetype i = 0; i < m_environments.size(); ++i) {
-            QJsonObject e = m_environments.at(i).toObject();
-            const Environment *parsed = workspace->environments().find(str(e, "name"));
-            QJsonObject compose = sub(e, "compose");
-            if (parsed && !compose.isEmpty()) {
-                compose.insert(QStringLiteral("files"),
-                               QJsonArray::fromStringList(parsed->composeFiles));
-                e.insert(QStringLiteral("compose"), compose);
-                m_environments.replace(i, e);
+        for (int i = 0; i < m_document.size(); ++i) {
+            const Environment *parsed = workspace->environments().find(m_document.name(i));
+            EnvironmentFields f = m_document.fields(i);
+            if (parsed && f.kind == QLatin1String("compose") && !f.composeFiles.isEmpty()) {
+                f.composeFiles = parsed->composeFiles;
+                m_document.setFields(i, f);
             }
         }
     }
@@ -267,8 +244,8 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     layout->addWidget(where);
     layout->addWidget(buttons);
 
-    for (const QJsonValue &v : std::as_const(m_environments))
-        m_list->addItem(str(v.toObject(), "name"));
+    for (int i = 0; i < m_document.size(); ++i)
+        m_list->addItem(m_document.name(i));
     connect(m_list, &QListWidget::currentRowChanged, this, [this](int row) {
         if (row == m_current)
             return;
@@ -353,72 +330,37 @@ void SettingsDialog::load(int row)
 {
     m_current = row;
     clearErrors();
-    const QJsonObject e = row >= 0 ? m_environments.at(row).toObject() : QJsonObject {};
-    m_name->setText(str(e, "name"));
-    m_kind->setCurrentIndex(str(e, "kind") == QLatin1String("compose") ? 1 : 0);
-    m_description->setText(str(e, "description"));
-    const QJsonObject compose = sub(e, "compose");
-    QStringList files;
-    for (const QJsonValue &f : compose.value(u"files").toArray())
-        files << f.toString();
-    m_files->setPlainText(files.join(QLatin1Char('\n')));
-    m_project->setText(str(compose, "project"));
-    m_envFile->setText(str(compose, "envFile"));
-    m_dockerHost->setText(str(sub(e, "docker"), "host"));
-    m_dockerContext->setText(str(sub(e, "docker"), "context"));
-    m_processes->setPlainText(
-        e.contains(u"processes")
-            ? QString::fromUtf8(QJsonDocument(e.value(u"processes").toArray()).toJson())
-            : QString());
+    const EnvironmentFields f = row >= 0 ? m_document.fields(row) : EnvironmentFields {};
+    m_name->setText(f.name);
+    m_kind->setCurrentIndex(f.kind == QLatin1String("compose") ? 1 : 0);
+    m_description->setText(f.description);
+    m_files->setPlainText(f.composeFiles.join(QLatin1Char('\n')));
+    m_project->setText(f.project);
+    m_envFile->setText(f.envFile);
+    m_dockerHost->setText(f.dockerHost);
+    m_dockerContext->setText(f.dockerContext);
+    m_processes->setPlainText(f.processes);
     m_services->setRowCount(0);
-    for (const QJsonValue &sv : e.value(u"services").toArray()) {
-        const QJsonObject s = sv.toObject();
-        const QJsonArray health = s.value(u"health").toArray();
-        const auto addRow = [this, &s](const QJsonObject &h) {
-            const int r = m_services->rowCount();
-            m_services->insertRow(r);
-            m_services->setItem(r, 0, new QTableWidgetItem(str(s, "name")));
-            m_services->setItem(r, 1, new QTableWidgetItem(str(h, "url")));
-            m_services->setItem(
-                r, 2,
-                new QTableWidgetItem(h.contains(u"intervalSeconds")
-                                         ? QString::number(h.value(u"intervalSeconds").toDouble())
-                                         : QString()));
-            m_services->setItem(
-                r, 3,
-                new QTableWidgetItem(h.contains(u"timeoutSeconds")
-                                         ? QString::number(h.value(u"timeoutSeconds").toDouble())
-                                         : QString()));
-        };
-        if (health.isEmpty())
-            addRow({});
-        for (const QJsonValue &h : health)
-            addRow(h.toObject());
+    for (const EnvironmentFields::Endpoint &e : f.endpoints) {
+        const int r = m_services->rowCount();
+        m_services->insertRow(r);
+        m_services->setItem(r, 0, new QTableWidgetItem(e.service));
+        m_services->setItem(r, 1, new QTableWidgetItem(e.url));
+        m_services->setItem(r, 2, new QTableWidgetItem(e.intervalSeconds));
+        m_services->setItem(r, 3, new QTableWidgetItem(e.timeoutSeconds));
     }
-    const QJsonObject db = sub(e, "database");
-    m_dsn->setText(str(db, "dsn"));
-    m_passwordSource->setCurrentIndex(db.value(u"keychain").toBool()    ? 2
-                                          : db.contains(u"passwordEnv") ? 1
-                                                                        : 0);
-    m_passwordEnv->setText(str(db, "passwordEnv"));
+    m_dsn->setText(f.dsn);
+    m_passwordSource->setCurrentIndex(indexOfSource(f.passwordSource));
+    m_passwordEnv->setText(f.passwordEnv);
     m_password->clear();
-    const QJsonObject image = sub(e, "image");
-    m_repository->setText(str(image, "repository"));
-    QStringList imageServices;
-    for (const QJsonValue &v : image.value(u"services").toArray())
-        imageServices << v.toString();
-    if (imageServices.isEmpty() && image.contains(u"service"))
-        imageServices << str(image, "service");
-    m_imageService->setText(imageServices.join(QStringLiteral(", ")));
-    m_registryUser->setText(str(image, "user"));
-    m_tokenSource->setCurrentIndex(image.value(u"keychain").toBool() ? 2
-                                       : image.contains(u"tokenEnv") ? 1
-                                                                     : 0);
-    m_tokenEnv->setText(str(image, "tokenEnv"));
+    m_repository->setText(f.repository);
+    m_imageService->setText(f.imageServices.join(QStringLiteral(", ")));
+    m_registryUser->setText(f.registryUser);
+    m_tokenSource->setCurrentIndex(indexOfSource(f.tokenSource));
+    m_tokenEnv->setText(f.tokenEnv);
     m_token->clear();
-    const QJsonObject deploy = sub(e, "deploy");
-    m_window->setValue(deploy.value(u"healthWindowSeconds").toDouble(kDefaultWindow));
-    m_timeout->setValue(deploy.value(u"timeoutSeconds").toDouble(kDefaultTimeout));
+    m_window->setValue(f.healthWindowSeconds);
+    m_timeout->setValue(f.deployTimeoutSeconds);
     updateKind();
 }
 
@@ -435,128 +377,44 @@ void SettingsDialog::updateKind()
     m_token->setEnabled(token == QLatin1String("keychain"));
 }
 
-QJsonObject SettingsDialog::formToJson(const QJsonObject &raw) const
+EnvironmentFields SettingsDialog::formFields() const
 {
-    QJsonObject e = raw;
-    e.insert(QStringLiteral("name"), m_name->text().trimmed());
-    const QString kind = m_kind->currentData().toString();
-    e.insert(QStringLiteral("kind"), kind);
-    setOrRemove(e, QStringLiteral("description"), m_description->text());
-    if (kind == QLatin1String("compose")) {
-        e.remove(QStringLiteral("processes"));
-        QJsonObject compose = sub(raw, "compose");
-        QJsonArray files;
-        for (const QString &f : m_files->toPlainText().split(QLatin1Char('\n'), Qt::SkipEmptyParts))
-            files.append(f.trimmed());
-        compose.insert(QStringLiteral("files"), files);
-        compose.insert(QStringLiteral("project"), m_project->text().trimmed());
-        setOrRemove(compose, QStringLiteral("envFile"), m_envFile->text());
-        e.insert(QStringLiteral("compose"), compose);
-        QJsonObject docker = sub(raw, "docker");
-        setOrRemove(docker, QStringLiteral("host"), m_dockerHost->text());
-        setOrRemove(docker, QStringLiteral("context"), m_dockerContext->text());
-        setObject(e, QStringLiteral("docker"), docker);
-    } else {
-        e.remove(QStringLiteral("compose"));
-        e.remove(QStringLiteral("docker"));
-        const QByteArray text = m_processes->toPlainText().toUtf8();
-        const QJsonDocument doc = QJsonDocument::fromJson(text);
-        // Not a list: kept as written, so validation names the field.
-        e.insert(QStringLiteral("processes"),
-                 doc.isArray() ? QJsonValue(doc.array()) : QJsonValue(QString::fromUtf8(text)));
-    }
-    // Services: rows of one name are that service's endpoints.
-    QJsonArray services;
-    QHash<QString, qsizetype> at;
+    EnvironmentFields f;
+    f.name = m_name->text().trimmed();
+    f.kind = m_kind->currentData().toString();
+    f.description = m_description->text();
+    f.composeFiles = m_files->toPlainText().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    f.project = m_project->text();
+    f.envFile = m_envFile->text();
+    f.dockerHost = m_dockerHost->text();
+    f.dockerContext = m_dockerContext->text();
+    f.processes = m_processes->toPlainText();
     for (int r = 0; r < m_services->rowCount(); ++r) {
         const auto cell = [this, r](int c) {
             const QTableWidgetItem *i = m_services->item(r, c);
             return i ? i->text().trimmed() : QString();
         };
-        const QString name = cell(0);
-        if (name.isEmpty() && cell(1).isEmpty())
-            continue;
-        if (!at.contains(name)) {
-            at.insert(name, services.size());
-            services.append(QJsonObject { { QStringLiteral("name"), name } });
-        }
-        if (cell(1).isEmpty())
-            continue;
-        QJsonObject h { { QStringLiteral("url"), cell(1) } };
-        bool ok = false;
-        if (const double v = cell(2).toDouble(&ok); ok)
-            h.insert(QStringLiteral("intervalSeconds"), v);
-        else if (!cell(2).isEmpty())
-            h.insert(QStringLiteral("intervalSeconds"), cell(2)); // validation says why
-        if (const double v = cell(3).toDouble(&ok); ok)
-            h.insert(QStringLiteral("timeoutSeconds"), v);
-        else if (!cell(3).isEmpty())
-            h.insert(QStringLiteral("timeoutSeconds"), cell(3));
-        QJsonObject s = services.at(at.value(name)).toObject();
-        QJsonArray list = s.value(u"health").toArray();
-        list.append(h);
-        s.insert(QStringLiteral("health"), list);
-        services.replace(at.value(name), s);
+        f.endpoints.append({ cell(0), cell(1), cell(2), cell(3) });
     }
-    if (services.isEmpty())
-        e.remove(QStringLiteral("services"));
-    else
-        e.insert(QStringLiteral("services"), services);
-
-    QJsonObject db = sub(raw, "database");
-    db.remove(QStringLiteral("passwordEnv"));
-    db.remove(QStringLiteral("keychain"));
-    setOrRemove(db, QStringLiteral("dsn"), m_dsn->text());
-    const QString pw = m_passwordSource->currentData().toString();
-    if (pw == QLatin1String("env"))
-        db.insert(QStringLiteral("passwordEnv"), m_passwordEnv->text().trimmed());
-    else if (pw == QLatin1String("keychain"))
-        db.insert(QStringLiteral("keychain"), true);
-    if (!db.contains(u"dsn") && db.size() == 0)
-        e.remove(QStringLiteral("database"));
-    else
-        e.insert(QStringLiteral("database"), db);
-
-    QJsonObject image = sub(raw, "image");
-    image.remove(QStringLiteral("tokenEnv"));
-    image.remove(QStringLiteral("keychain"));
-    setOrRemove(image, QStringLiteral("repository"), m_repository->text());
-    // Written in the current form (image.services), whichever form was read.
-    image.remove(QStringLiteral("service"));
-    image.remove(QStringLiteral("services"));
-    QJsonArray imageServices;
-    for (const QString &name : m_imageService->text().split(u',', Qt::SkipEmptyParts)) {
-        if (!name.trimmed().isEmpty())
-            imageServices.append(name.trimmed());
-    }
-    if (!imageServices.isEmpty())
-        image.insert(QStringLiteral("services"), imageServices);
-    setOrRemove(image, QStringLiteral("user"), m_registryUser->text());
-    const QString token = m_tokenSource->currentData().toString();
-    if (token == QLatin1String("env"))
-        image.insert(QStringLiteral("tokenEnv"), m_tokenEnv->text().trimmed());
-    else if (token == QLatin1String("keychain"))
-        image.insert(QStringLiteral("keychain"), true);
-    setObject(e, QStringLiteral("image"), image);
-
-    QJsonObject deploy = sub(raw, "deploy");
-    deploy.remove(QStringLiteral("healthWindowSeconds"));
-    deploy.remove(QStringLiteral("timeoutSeconds"));
-    if (!qFuzzyCompare(m_window->value(), kDefaultWindow))
-        deploy.insert(QStringLiteral("healthWindowSeconds"), m_window->value());
-    if (!qFuzzyCompare(m_timeout->value(), kDefaultTimeout))
-        deploy.insert(QStringLiteral("timeoutSeconds"), m_timeout->value());
-    setObject(e, QStringLiteral("deploy"), deploy);
-    return e;
+    f.dsn = m_dsn->text();
+    f.passwordSource = sourceAt(m_passwordSource);
+    f.passwordEnv = m_passwordEnv->text();
+    f.repository = m_repository->text();
+    f.imageServices = m_imageService->text().split(u',', Qt::SkipEmptyParts);
+    f.registryUser = m_registryUser->text();
+    f.tokenSource = sourceAt(m_tokenSource);
+    f.tokenEnv = m_tokenEnv->text();
+    f.healthWindowSeconds = m_window->value();
+    f.deployTimeoutSeconds = m_timeout->value();
+    return f;
 }
 
 void SettingsDialog::store()
 {
-    if (m_current < 0 || m_current >= m_environments.size())
+    if (m_current < 0 || m_current >= m_document.size())
         return;
-    const QJsonObject e = formToJson(m_environments.at(m_current).toObject());
-    m_environments.replace(m_current, e);
-    const QString name = str(e, "name");
+    m_document.setFields(m_current, formFields());
+    const QString name = m_document.name(m_current);
     // Typed secrets wait here (never in the file) until a valid save.
     if (!m_password->text().isEmpty())
         m_secrets.insert(name + QStringLiteral("/database"), m_password->text());
@@ -564,15 +422,17 @@ void SettingsDialog::store()
         m_secrets.insert(name + QStringLiteral("/registry"), m_token->text());
 }
 
+EnvironmentDocument SettingsDialog::document() const
+{
+    EnvironmentDocument doc = m_document;
+    if (m_current >= 0 && m_current < doc.size())
+        doc.setFields(m_current, formFields());
+    return doc;
+}
+
 QByteArray SettingsDialog::documentText() const
 {
-    QJsonObject root = m_root;
-    root.insert(QStringLiteral("version"), 1);
-    QJsonArray envs = m_environments;
-    if (m_current >= 0 && m_current < envs.size())
-        envs.replace(m_current, formToJson(envs.at(m_current).toObject()));
-    root.insert(QStringLiteral("environments"), envs);
-    return QJsonDocument(root).toJson(QJsonDocument::Indented);
+    return document().text();
 }
 
 void SettingsDialog::clearErrors()
@@ -604,15 +464,7 @@ QWidget *SettingsDialog::fieldWidget(const QString &field) const
 void SettingsDialog::addEnvironment()
 {
     store();
-    QString name = QStringLiteral("new");
-    for (int n = 2; !m_list->findItems(name, Qt::MatchExactly).isEmpty(); ++n)
-        name = QStringLiteral("new-%1").arg(n);
-    m_environments.append(QJsonObject { { QStringLiteral("name"), name },
-                                        { QStringLiteral("kind"), QStringLiteral("compose") },
-                                        { QStringLiteral("compose"),
-                                          QJsonObject { { QStringLiteral("files"), QJsonArray {} },
-                                                        { QStringLiteral("project"), name } } } });
-    m_list->addItem(name);
+    m_list->addItem(m_document.name(m_document.add()));
     m_current = -1;
     m_list->setCurrentRow(m_list->count() - 1);
     m_name->setFocus();
@@ -625,7 +477,7 @@ void SettingsDialog::removeEnvironment()
     if (row < 0)
         return;
     m_current = -1; // nothing to store from a removed one
-    m_environments.removeAt(row);
+    m_document.remove(row);
     delete m_list->takeItem(row);
     if (m_list->count() > 0) {
         m_list->setCurrentRow(std::min(row, m_list->count() - 1));
@@ -641,51 +493,29 @@ void SettingsDialog::save()
         return;
     clearErrors();
     store();
-    const QByteArray json = documentText();
     const QString path = targetPath();
-    const QList<EnvironmentIssue> issues =
-        environmentIssues(json, path, QFileInfo(path).absoluteDir());
+    const QList<EnvironmentDocument::Issue> issues = m_document.issues(path);
     if (!issues.isEmpty()) {
         const QString here = m_current >= 0 ? m_name->text().trimmed() : QString();
         QStringList elsewhere;
-        for (const EnvironmentIssue &issue : issues) {
-            // The longest field key the issue's field starts with.
-            QString best;
-            if (issue.environment == here) {
-                for (auto it = m_fields.cbegin(); it != m_fields.cend(); ++it) {
-                    const QString &key = it.key();
-                    const bool match = issue.field == key ||
-                        issue.field.startsWith(key + QLatin1Char('.')) ||
-                        issue.field.startsWith(key + QLatin1Char('['));
-                    if (match && key.size() > best.size())
-                        best = key;
-                }
-                if (best.isEmpty() && issue.field.startsWith(QLatin1String("compose")))
-                    best = QStringLiteral("compose.files");
-                if (best.isEmpty() && issue.field.startsWith(QLatin1String("docker")))
-                    best = QStringLiteral("docker.host");
-                if (best.isEmpty() && issue.field.startsWith(QLatin1String("database")))
-                    best = QStringLiteral("database.dsn");
-                if (best.isEmpty() && issue.field.startsWith(QLatin1String("image")))
-                    best = QStringLiteral("image.repository");
-                if (best.isEmpty() && issue.field.startsWith(QLatin1String("deploy")))
-                    best = QStringLiteral("deploy.timeoutSeconds");
-            }
-            if (best.isEmpty()) {
+        for (const EnvironmentDocument::Issue &issue : issues) {
+            // Next to its field when it is about the environment shown.
+            if (issue.environment != here || issue.field.isEmpty() ||
+                !m_fields.contains(issue.field)) {
                 elsewhere << (issue.environment.isEmpty()
                                   ? issue.message
                                   : tr("%1: %2%3")
                                         .arg(issue.environment,
-                                             issue.field.isEmpty()
+                                             issue.path.isEmpty()
                                                  ? QString()
-                                                 : issue.field + QStringLiteral(": "),
+                                                 : issue.path + QStringLiteral(": "),
                                              issue.message));
                 continue;
             }
-            QLabel *error = m_fields.value(best).error;
-            const QString text = issue.field == best
+            QLabel *error = m_fields.value(issue.field).error;
+            const QString text = issue.path == issue.field
                 ? issue.message
-                : QStringLiteral("%1: %2").arg(issue.field, issue.message);
+                : QStringLiteral("%1: %2").arg(issue.path, issue.message);
             error->setText(error->text().isEmpty() ? text
                                                    : error->text() + QLatin1Char('\n') + text);
             error->show();
@@ -704,57 +534,27 @@ void SettingsDialog::save()
         }
         return;
     }
-    // Secrets first: if the keychain refuses, the file stays as it was.
-    if (m_secrets.isEmpty()) {
-        finishSave(json);
-        return;
-    }
+    // The document's save transaction: secrets first (if the keychain refuses,
+    // the file stays as it was); a file this form replaced because it was
+    // broken is kept as .broken; then an atomic write.
     m_saving = true;
     m_save->setEnabled(false);
-    auto pending = std::make_shared<int>(int(m_secrets.size()));
-    auto failed = std::make_shared<QStringList>();
-    for (auto it = m_secrets.cbegin(); it != m_secrets.cend(); ++it) {
-        writeSecret(
-            it.key(), it.value(), this, [this, json, pending, failed, key = it.key()](Outcome r) {
-                if (!r)
-                    *failed << tr("%1: %2").arg(key, r.error());
-                if (--*pending > 0)
-                    return;
-                m_saving = false;
-                m_save->setEnabled(true);
-                if (!failed->isEmpty()) {
-                    m_general->setText(tr("Not saved: the keychain did not take the secrets:\n%1")
-                                           .arg(failed->join(QLatin1Char('\n'))));
-                    m_general->show();
-                    return;
-                }
-                m_secrets.clear();
-                finishSave(json);
-            });
-    }
-}
-
-void SettingsDialog::finishSave(const QByteArray &json)
-{
-    // This form started from the built-in environments because the file had
-    // problems: keep that file rather than lose what it held.
-    if (m_workspace && m_workspace->isFallback() && QFileInfo::exists(targetPath())) {
-        const QString backup = targetPath() + QStringLiteral(".broken");
-        QFile::remove(backup);
-        if (!QFile::copy(targetPath(), backup)) {
-            m_general->setText(tr("Not saved: could not keep the old file as %1").arg(backup));
+    EnvironmentDocument::Save request;
+    request.path = path;
+    request.secrets = m_secrets;
+    request.keepBroken = m_workspace && m_workspace->isFallback();
+    m_document.save(request, this, [this](Outcome written) {
+        m_saving = false;
+        m_save->setEnabled(true);
+        if (!written) {
+            m_general->setText(tr("Not saved: %1").arg(written.error()));
             m_general->show();
             return;
         }
-    }
-    const Outcome written = saveEnvironmentsFile(targetPath(), json);
-    if (!written) {
-        m_general->setText(tr("Not saved: %1").arg(written.error()));
-        m_general->show();
-        return;
-    }
-    emit saved();
-    accept();
+        m_secrets.clear();
+        emit saved();
+        accept();
+    });
 }
 
 } // namespace pilothouse::gui

@@ -1,9 +1,9 @@
 #pragma once
 
+#include "env/environmentdocument.h"
+
 #include <QDialog>
 #include <QHash>
-#include <QJsonArray>
-#include <QJsonObject>
 #include <QPointer>
 
 class QComboBox;
@@ -23,11 +23,12 @@ class Workspace;
 
 namespace pilothouse::gui {
 
-// Add and edit environments. The form edits the environments file as it is
-// written (unknown keys, ${VARIABLES} and order stay), every save is checked
-// by the same validation as loading, each problem shows next to its field,
-// and nothing is written until all is valid. Passwords and tokens typed here
-// go to the system keychain, never into the file.
+// Add and edit environments: widgets bound to the environments file as a
+// document (model/env/environmentdocument.h), which keeps the file as written
+// (unknown keys, ${VARIABLES} and order stay), knows each field's type and
+// default, says which field each validation problem belongs to, and runs the
+// save (secrets to the system keychain, never into the file; nothing written
+// until all is valid).
 class SettingsDialog final : public QDialog
 {
     Q_OBJECT
@@ -63,16 +64,15 @@ private:
     QWidget *addField(QFormLayout *form, const QString &key, const QString &label, QWidget *w,
                       const QString &help = {});
     void load(int row);
-    void store(); // the form into m_environments[m_current]
-    QJsonObject formToJson(const QJsonObject &raw) const;
+    void store(); // the form into the document's current environment
+    EnvironmentFields formFields() const;
+    EnvironmentDocument document() const; // with what the form holds now
     void showIssues();
     void clearErrors();
     void updateKind();
-    void finishSave(const QByteArray &json);
 
     QPointer<Workspace> m_workspace;
-    QJsonObject m_root;
-    QJsonArray m_environments;
+    EnvironmentDocument m_document;
     int m_current = -1;
     QHash<QString, Field> m_fields;
     QStringList m_fieldOrder; // as laid out, for "the first field with a problem"

@@ -153,4 +153,61 @@ QJsonObject statusJson(const StackSession &session)
     return o;
 }
 
+QJsonObject liveJson(const StackSession &session)
+{
+    QJsonArray services;
+    for (const ServiceRow &r : session.services())
+        services.append(toJson(r));
+    return QJsonObject { { QStringLiteral("environment"), session.environment().name },
+                         { QStringLiteral("health"), toString(session.aggregate()) },
+                         { QStringLiteral("services"), services } };
+}
+
+QJsonObject healthJson(const QString &environment, const HealthMonitor &monitor)
+{
+    QJsonArray list;
+    for (int id : monitor.ids())
+        list.append(toJson(*monitor.endpoint(id)));
+    return QJsonObject { { QStringLiteral("environment"), environment },
+                         { QStringLiteral("endpoints"), list } };
+}
+
+QJsonObject tagsJson(const QString &repository, const QList<ImageTag> &tags)
+{
+    QJsonArray names;
+    QJsonArray builds;
+    for (const ImageTag &t : tags) {
+        names.append(t.name);
+        builds.append(toJson(t));
+    }
+    return QJsonObject { { QStringLiteral("repository"), repository },
+                         { QStringLiteral("tags"), names },
+                         { QStringLiteral("builds"), builds } };
+}
+
+QJsonObject historyJson(const QString &environment, const QList<Deployment> &rows)
+{
+    QJsonArray list;
+    for (const Deployment &d : rows)
+        list.append(toJson(d));
+    return QJsonObject { { QStringLiteral("environment"), environment },
+                         { QStringLiteral("deployments"), list } };
+}
+
+QJsonObject environmentsJson(const EnvironmentSet &set)
+{
+    QJsonArray list;
+    for (const Environment &e : set.environments)
+        list.append(toJson(e));
+    return QJsonObject { { QStringLiteral("source"), set.source },
+                         { QStringLiteral("environments"), list } };
+}
+
+QJsonObject refusalJson(const QString &environment, const QString &message)
+{
+    return QJsonObject { { QStringLiteral("environment"), environment },
+                         { QStringLiteral("outcome"), toString(DeploymentOutcome::Refused) },
+                         { QStringLiteral("message"), message } };
+}
+
 } // namespace pilothouse

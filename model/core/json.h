@@ -28,5 +28,14 @@ QJsonObject toJson(const DeployResult &result, const QString &environment,
                    const QStringList &services, const QString &runningTag);
 // An environment's status: health, engine, services and database.
 QJsonObject statusJson(const StackSession &session);
+// One line of a supervising `up`: the environment, its health and services.
+QJsonObject liveJson(const StackSession &session);
+// The lists pilothousectl prints, each under its environment or source.
+QJsonObject healthJson(const QString &environment, const HealthMonitor &monitor);
+QJsonObject tagsJson(const QString &repository, const QList<ImageTag> &tags);
+QJsonObject historyJson(const QString &environment, const QList<Deployment> &rows);
+QJsonObject environmentsJson(const EnvironmentSet &set);
+// A deployment or rollback refused before it started.
+QJsonObject refusalJson(const QString &environment, const QString &message);
 
 } // namespace pilothouse

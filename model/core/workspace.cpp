@@ -15,6 +15,7 @@
 #include <QJsonDocument>
 #include <QSaveFile>
 #include <QStandardPaths>
+#include <utility>
 
 namespace pilothouse {
 
@@ -51,6 +52,7 @@ struct Workspace::Entry
     std::unique_ptr<Deployer> deployer;
     std::unique_ptr<NativeControlServer> control; // while this window owns native processes
     bool releasing = false; // down: the owner socket goes once it has answered
+    QList<std::function<void()>> ownerWaiters; // refreshOwner() callers while it asks
     QJsonObject raw; // the environment as written, to see whether a reload changed it
     bool watching = false;
     bool live = false; // the session answered since watching began
@@ -443,19 +445,40 @@ void Workspace::evaluate(const QString &environment)
     }
 }
 
-void Workspace::pollOwner(const QString &environment)
+void Workspace::refreshOwner(const QString &environment, std::function<void()> then)
 {
+    pollOwner(environment, std::move(then));
+}
+
+void Workspace::pollOwner(const QString &environment, std::function<void()> then)
+{
+    const auto answered = [this, then] {
+        if (then)
+            QMetaObject::invokeMethod(this, then, Qt::QueuedConnection);
+    };
     Entry *e = entry(environment);
-    if (!e || e->control || e->pollBusy || e->session->isBusy())
+    if (!e || e->control || e->session->isBusy() ||
+        e->session->environment().kind != EnvironmentKind::Native) {
+        answered();
         return;
+    }
+    if (e->pollBusy) {
+        if (then)
+            e->ownerWaiters << then;
+        return;
+    }
     // Ours (we supervise something): nothing to ask.
     if (NativeDriver *d = e->session->nativeDriver()) {
         for (const ServiceState &st : d->states()) {
-            if (st.pid > 0)
+            if (st.pid > 0) {
+                answered();
                 return;
+            }
         }
     }
     e->pollBusy = true;
+    if (then)
+        e->ownerWaiters << then;
     auto *client = new NativeControlClient(environment, this);
     auto adopted = std::make_shared<bool>(false);
     connect(client, &NativeControlClient::reply, this,
@@ -484,6 +507,8 @@ void Workspace::pollOwner(const QString &environment)
                     if (NativeDriver *d = en->session->nativeDriver())
                         en->session->adoptStates(d->states());
                 }
+                for (const auto &waiter : std::exchange(en->ownerWaiters, {}))
+                    waiter();
             });
     client->send({ { QStringLiteral("op"), QStringLiteral("status") } });
 }
@@ -495,6 +520,23 @@ void Workspace::forward(const QString &environment, StackOperation op, const QSt
     if (!e)
         return;
     const QString owner = m_owners.value(environment);
+    if (e->session->environment().kind == EnvironmentKind::Native && !e->control &&
+        owner.isEmpty() && !e->session->isBusy()) {
+        // Native processes nobody runs (not this process, no owner answers):
+        // nothing to stop, and a restart must not start them unowned.
+        const bool down = op == StackOperation::Down || op == StackOperation::StopService;
+        const OperationResult r {
+            op, service,
+            down ? OperationResult::Outcome::Succeeded : OperationResult::Outcome::Failed,
+            down ? tr("\"%1\" is not running").arg(environment)
+                 : tr("\"%1\" is not running; start it first (Start, or pilothousectl up --env %1)")
+                       .arg(environment)
+        };
+        QMetaObject::invokeMethod(
+            this, [this, environment, r] { emit operationFinished(environment, r); },
+            Qt::QueuedConnection);
+        return;
+    }
     if (owner.isEmpty() || e->control) {
         local(e->session.get());
         return;

@@ -93,6 +93,9 @@ public:
     void stopService(const QString &environment, const QString &service);
     void startService(const QString &environment, const QString &service);
     void cancel(const QString &environment);
+    // Asks who owns a native environment's processes now (its owner socket),
+    // and shows the states that owner reports; `then` runs once it is known.
+    void refreshOwner(const QString &environment, std::function<void()> then = {});
     // Who owns a native environment's processes: empty when this window does or none runs.
     QString nativeOwner(const QString &environment) const { return m_owners.value(environment); }
 
@@ -123,7 +126,7 @@ private:
     Entry *entry(const QString &environment);
     void watch(const QString &environment);
     void evaluate(const QString &environment);
-    void pollOwner(const QString &environment);
+    void pollOwner(const QString &environment, std::function<void()> then = {});
     void loadSnapshots();
     void forward(const QString &environment, StackOperation op, const QString &service,
                  const std::function<void(StackSession *)> &local);

@@ -1,6 +1,10 @@
 #include "env/environment.h"
+#include "env/environmentdocument.h"
 #include "servers.h"
 
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -333,6 +337,102 @@ private slots:
         QVERIFY2(refused.error().contains(QLatin1String("name")), qPrintable(refused.error()));
         QVERIFY(f.open(QIODevice::ReadOnly));
         QCOMPARE(f.readAll(), good);
+    }
+
+    // The file as a document: typed fields in and out, everything else kept.
+    void documentKeepsWhatItDoesNotEdit()
+    {
+        EnvironmentDocument doc(jsonQuotes(
+            "{'version':1,'x-note':'kept','environments':[{'name':'dev','kind':'compose',"
+            "'x-owner':'team a','compose':{'files':['${HOME}/stack.yaml'],'project':'dev',"
+            "'profiles':'kept too'},'image':{'repository':'ghcr.io/o/d','service':'api',"
+            "'tagVariable':'APP_TAG'},'services':[{'name':'api','health':[{'url':'http://h/"
+            "readyz','intervalSeconds':0.5}]},{'name':'worker'}],"
+            "'deploy':{'timeoutSeconds':60}}]}"));
+        QCOMPARE(doc.size(), 1);
+        EnvironmentFields f = doc.fields(0);
+        QCOMPARE(f.name, QStringLiteral("dev"));
+        QCOMPARE(f.composeFiles, QStringList { QStringLiteral("${HOME}/stack.yaml") });
+        QCOMPARE(f.imageServices, QStringList { QStringLiteral("api") }); // the older form, read
+        QCOMPARE(f.endpoints.size(), 2);
+        QCOMPARE(f.endpoints.at(0).intervalSeconds, QStringLiteral("0.5"));
+        QCOMPARE(f.endpoints.at(1).url, QString());
+        // Defaults come from Environment itself.
+        QCOMPARE(f.healthWindowSeconds, Environment {}.healthWindowMs / 1000.0);
+        QCOMPARE(f.deployTimeoutSeconds, 60.0);
+        f.imageServices << QStringLiteral("worker");
+        f.deployTimeoutSeconds = EnvironmentFields::defaultDeployTimeoutSeconds();
+        f.endpoints[0].timeoutSeconds = QStringLiteral("soon"); // kept as typed
+        doc.setFields(0, f);
+        const QJsonObject root = QJsonDocument::fromJson(doc.text()).object();
+        QCOMPARE(root.value(u"x-note").toString(), QStringLiteral("kept"));
+        const QJsonObject e = root.value(u"environments").toArray().first().toObject();
+        QCOMPARE(e.value(u"x-owner").toString(), QStringLiteral("team a"));
+        QCOMPARE(e.value(u"compose").toObject().value(u"profiles").toString(),
+                 QStringLiteral("kept too"));
+        const QJsonObject image = e.value(u"image").toObject();
+        QVERIFY(!image.contains(u"service")); // written in the current form
+        QCOMPARE(image.value(u"services").toArray().size(), 2);
+        QCOMPARE(image.value(u"tagVariable").toString(), QStringLiteral("APP_TAG"));
+        QVERIFY(!e.contains(u"deploy")); // a default is not written
+        // Problems belong to the form's fields.
+        const auto issues = doc.issues(m_dir.filePath(QStringLiteral("envs.json")));
+        QStringList fields;
+        for (const auto &i : issues)
+            fields << i.field + QLatin1Char('=') + i.path;
+        QVERIFY2(fields.contains(QStringLiteral("services=services[0].health[0].timeoutSeconds")),
+                 qPrintable(fields.join(u' ')));
+        QVERIFY2(fields.contains(QStringLiteral("compose.files=compose.files")),
+                 qPrintable(fields.join(u' ')));
+        QCOMPARE(EnvironmentDocument::fieldFor(QStringLiteral("image.tokenRealm")),
+                 QStringLiteral("image.repository"));
+        QCOMPARE(EnvironmentDocument::fieldFor(QStringLiteral("database.passwordEnv")),
+                 QStringLiteral("database.passwordEnv"));
+        QCOMPARE(EnvironmentDocument::fieldFor(QStringLiteral("version")), QString());
+        const int added = doc.add();
+        QCOMPARE(doc.name(added), QStringLiteral("new"));
+        QCOMPARE(doc.name(doc.add()), QStringLiteral("new-2"));
+        doc.remove(added);
+        QCOMPARE(doc.size(), 2);
+    }
+
+    // The save transaction: nothing written while invalid; the old file kept
+    // as .broken when asked; otherwise written whole.
+    void documentSaves()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("saved.json"));
+        QFile old(path);
+        QVERIFY(old.open(QIODevice::WriteOnly));
+        old.write("{ broken");
+        old.close();
+        EnvironmentDocument doc(
+            jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                       "'processes':[{'name':'p','program':'/bin/true'}]}]}"));
+        EnvironmentFields f = doc.fields(0);
+        f.name = QStringLiteral("Bad Name");
+        doc.setFields(0, f);
+        std::optional<Outcome> result;
+        doc.save({ path, {}, true }, this, [&result](Outcome o) { result = o; });
+        QTRY_VERIFY(result.has_value());
+        QVERIFY(!result->ok());
+        QVERIFY2(result->error().contains(QLatin1String("name")), qPrintable(result->error()));
+        QVERIFY(!QFile::exists(path + QStringLiteral(".broken")));
+        QVERIFY(old.open(QIODevice::ReadOnly));
+        QCOMPARE(old.readAll(), QByteArray("{ broken"));
+        old.close();
+
+        f.name = QStringLiteral("a");
+        doc.setFields(0, f);
+        result.reset();
+        doc.save({ path, {}, true }, this, [&result](Outcome o) { result = o; });
+        QTRY_VERIFY(result.has_value());
+        QVERIFY2(result->ok(), qPrintable(result->ok() ? QString() : result->error()));
+        QFile broken(path + QStringLiteral(".broken"));
+        QVERIFY(broken.open(QIODevice::ReadOnly));
+        QCOMPARE(broken.readAll(), QByteArray("{ broken"));
+        const auto set = loadEnvironments(path);
+        QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
+        QCOMPARE(set->names(), QStringList { QStringLiteral("a") });
     }
 
     void namesCheckedBeforeCommands()
