@@ -117,12 +117,28 @@ private:
             err() << "pilothousectl: \"" << service << "\" is not a valid service name" << Qt::endl;
             return Usage;
         }
-        if (m_env.kind == EnvironmentKind::Native) {
-            // Whoever owns the processes is asked, through the workspace.
-            m_workspace.refreshOwner(m_env.name, [this] { done(0); });
-            loop(10000);
-        }
+        // Whoever owns the processes is asked, through the workspace.
+        if (m_env.kind == EnvironmentKind::Native && !askOwner())
+            return EnvError;
         return operate(command, service);
+    }
+
+    // Who runs a native environment now (its owner socket), within 10 s; a
+    // silent owner is an error, never taken for "not running".
+    bool askOwner()
+    {
+        auto waiting = std::make_shared<bool>(true);
+        m_workspace.refreshOwner(m_env.name, [this, waiting] {
+            if (*waiting)
+                done(0);
+        });
+        const int rc = loop(10000);
+        *waiting = false;
+        if (rc != 0)
+            err() << "pilothousectl: the owner of \"" << m_env.name
+                  << "\" did not answer within 10 s; it may be stopped (Ctrl+Z) or hung"
+                  << Qt::endl;
+        return rc == 0;
     }
 
     // Runs the event loop until done() is called or the deadline passes.
@@ -174,11 +190,9 @@ private:
 
     int statusImpl()
     {
-        if (m_env.kind == EnvironmentKind::Native) {
-            // The owner's view, when another process runs it.
-            m_workspace.refreshOwner(m_env.name, [this] { done(0); });
-            loop(10000);
-        }
+        // The owner's view, when another process runs it.
+        if (m_env.kind == EnvironmentKind::Native && !askOwner())
+            return EnvError;
         gather(15000);
         const QList<ServiceRow> rows = m_session->services();
         const ServiceHealth agg = m_session->aggregate();
@@ -687,7 +701,7 @@ int Ctl::history(const QStringList &)
         out() << m_env.name << ": no deployments recorded" << Qt::endl;
     for (const Deployment &d : *rows)
         out() << d.startedAt.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm")) << "  "
-              << pad(d.service, 10) << pad(d.fromTag + QStringLiteral(" -> ") + d.toTag, 36)
+              << pad(d.service, 14) << ' ' << pad(d.fromTag + QStringLiteral(" -> ") + d.toTag, 36)
               << pad(toString(d.outcome), 12) << d.who
               << (d.reason.isEmpty() ? QString() : QStringLiteral("  ") + d.reason) << Qt::endl;
     return Ok;

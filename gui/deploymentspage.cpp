@@ -307,7 +307,7 @@ void DeploymentsPage::refreshTags()
             item->setData(Qt::UserRole, t.name);
             QStringList tip;
             if (t.builtAt.isValid())
-                tip << tr("Deployed here %1")
+                tip << tr("Built or first deployed %1")
                            .arg(QLocale().toString(t.builtAt.toLocalTime(), QLocale::ShortFormat));
             if (!t.name.startsWith(QLatin1String("sha-")))
                 tip << tr("A moving tag: it may point elsewhere tomorrow");

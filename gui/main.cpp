@@ -9,6 +9,7 @@
 #include <QEventLoop>
 #include <QSettings>
 #include <QTimer>
+#include <algorithm>
 #include <cstdio>
 #include <unistd.h>
 
@@ -104,7 +105,14 @@ int main(int argc, char *argv[])
     if (workspace.hasRunningNative() || workspace.hasRunningDeployment()) {
         QEventLoop wait;
         QObject::connect(&workspace, &Workspace::shutdownFinished, &wait, &QEventLoop::quit);
-        QTimer::singleShot(30000, &wait, &QEventLoop::quit);
+        // A deployment's revert must not be cut short (its compose call would
+        // be ended with us): as long as its gate may take, then some.
+        int waitMs = 30000;
+        if (workspace.hasRunningDeployment()) {
+            for (const Environment &e : workspace.environments().environments)
+                waitMs = std::max(waitMs, e.deployTimeoutMs + e.healthWindowMs + 60000);
+        }
+        QTimer::singleShot(waitMs, &wait, &QEventLoop::quit);
         workspace.shutdown();
         wait.exec();
     }

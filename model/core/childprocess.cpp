@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -38,8 +39,10 @@ void send(char op, pid_t pid)
     if (g_reaperFd < 0)
         return;
     const Message m { op, std::int32_t(pid) };
-    // MSG_NOSIGNAL: a reaper that is gone must not kill the owner with SIGPIPE.
-    [[maybe_unused]] const auto n = ::send(g_reaperFd, &m, sizeof m, MSG_NOSIGNAL);
+    // MSG_NOSIGNAL: a reaper that is gone must not kill the owner with
+    // SIGPIPE; MSG_DONTWAIT: a stopped reaper must not hold the GUI thread
+    // or a child before its exec.
+    [[maybe_unused]] const auto n = ::send(g_reaperFd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void sleepMs(long ms)
@@ -50,8 +53,23 @@ void sleepMs(long ms)
 
 // The reaper runs in a child forked from a threaded process, so it calls
 // only async-signal-safe functions and allocates nothing.
+// Forgets the groups that are gone, so a number the kernel hands out again
+// is never signalled.
+void prune(pid_t *groups, int *count)
+{
+    for (int i = 0; i < *count;) {
+        if (::kill(-groups[i], 0) != 0 && errno == ESRCH)
+            groups[i] = groups[--*count];
+        else
+            ++i;
+    }
+}
+
 [[noreturn]] void reap(int fd)
 {
+    // A session of its own: a signal to the owner's whole group (job
+    // control, a CI runner's timeout) does not take the reaper with it.
+    ::setsid();
     ::prctl(PR_SET_NAME, "pilothouse-reap", 0, 0, 0);
     struct sigaction ignore = {};
     ignore.sa_handler = SIG_IGN;
@@ -85,8 +103,18 @@ void sleepMs(long ms)
     static pid_t groups[8192];
     int count = 0;
     for (;;) {
+        pollfd p { fd, POLLIN, 0 };
+        const int ready = ::poll(&p, 1, 2000);
+        if (ready == 0) {
+            prune(groups, &count);
+            continue;
+        }
+        if (ready < 0 && errno == EINTR)
+            continue;
         Message m {};
-        const ssize_t n = ::recv(fd, &m, sizeof m, 0);
+        const ssize_t n = ::recv(fd, &m, sizeof m, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -94,6 +122,8 @@ void sleepMs(long ms)
         if (n != sizeof m || m.pid <= 1)
             continue;
         if (m.op == '+') {
+            if (count == int(sizeof groups / sizeof groups[0]))
+                prune(groups, &count);
             bool known = false;
             for (int i = 0; i < count && !known; ++i)
                 known = groups[i] == m.pid;
@@ -108,6 +138,7 @@ void sleepMs(long ms)
             }
         }
     }
+    prune(groups, &count);
     for (int i = 0; i < count; ++i)
         ::kill(-groups[i], SIGTERM);
     for (int waited = 0; waited < kReaperGraceMs; waited += 50) {
@@ -163,7 +194,10 @@ void bindToOwner(QProcess &process)
     // children are started from threads that live as long as the owner (the
     // main thread).
     process.setChildProcessModifier([owner] {
-        ::setpgid(0, 0);
+        // A session of its own (so a group of its own): no terminal to
+        // prompt on (ssh and the like fail with their message instead of
+        // stopping on SIGTTIN), and no Ctrl+C meant for the owner.
+        ::setsid();
         send('+', ::getpid());
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (::getppid() != owner) // the owner died before the signal was set

@@ -7,8 +7,8 @@ class QProcess;
 // Every process the panel or pilothousectl starts ends when its owner does,
 // whatever ends the owner (Quit, a signal, SIGKILL, a crash).
 //
-// One mechanism for all children: each child leads a process group of its
-// own, so whatever it starts (compose's plugin, compose's ssh, a build's
+// One mechanism for all children: each child leads a session (and so a
+// process group) of its own, so whatever it starts (compose's plugin, compose's ssh, a build's
 // steps) stays in that group, and
 //  - a parent-death signal (SIGTERM) is set in the child before exec, so the
 //    child itself hears of the owner's death at once;
@@ -18,8 +18,10 @@ class QProcess;
 //    owner writes to: when the owner is gone, by any means, the socket
 //    closes, and the reaper sends SIGTERM to every registered group, then
 //    SIGKILL after a grace period, and exits.
-// Own groups also keep a terminal's Ctrl+C away from the children: the
-// owner hears it and stops them in order.
+// Own sessions also keep a terminal's Ctrl+C away from the children (the
+// owner hears it and stops them in order) and leave them no terminal to
+// prompt on. The reaper forgets groups that are gone every 2 s and just
+// before it signals, so a reused number is never signalled.
 namespace pilothouse {
 
 // Call before QProcess::start(): the child gets its own process group, is

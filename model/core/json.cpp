@@ -103,9 +103,11 @@ QJsonObject toJson(const Environment &e)
     if (e.database)
         o[u"database"] = e.database->displayDsn();
     if (!e.imageRepository.isEmpty())
-        o[u"image"] = QJsonObject { { QStringLiteral("repository"), e.imageRepository },
-                                    { QStringLiteral("services"),
-                                      QJsonArray::fromStringList(e.imageServices) } };
+        o[u"image"] = QJsonObject {
+            { QStringLiteral("repository"), e.imageRepository },
+            { QStringLiteral("service"), e.backendService() }, // the older form, kept for scripts
+            { QStringLiteral("services"), QJsonArray::fromStringList(e.imageServices) }
+        };
     return o;
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 Q_LOGGING_CATEGORY(lcOwner, "pilothouse.owner")
 
@@ -63,7 +64,9 @@ Expected<QString> privateRuntimeDir()
         const QString why = whyNotPrivate(runtime, &st);
         if (why.isEmpty())
             return runtime;
-        qCInfo(lcOwner, "not using XDG_RUNTIME_DIR: %s", qPrintable(why));
+        static bool said = false; // asked every few seconds: said once
+        if (!std::exchange(said, true))
+            qCInfo(lcOwner, "not using XDG_RUNTIME_DIR: %s", qPrintable(why));
     }
     // No usable runtime dir (root shells, containers, a shared one): a
     // private folder in the home directory, not /tmp, where another user

@@ -64,6 +64,8 @@ public:
     void startService(const QString &service);
     void cancel();
     bool isBusy() const;
+    // Something a person should read before the next operation's progress.
+    void note(const QString &message) { emit progress(message); }
 
     // While set (a deployment runs), stack operations are refused with this reason.
     void setOperationLock(const QString &reason) { m_lockReason = reason; }

@@ -598,10 +598,14 @@ void Workspace::up(const QString &environment)
     if (e->deployer) {
         // The tag deployed last comes back, whichever face starts the stack.
         openHistory();
-        e->deployer->restorePin([session = QPointer<StackSession>(e->session.get())] {
-            if (session)
+        e->deployer->restorePin(
+            [session = QPointer<StackSession>(e->session.get())](const QString &note) {
+                if (!session)
+                    return;
+                if (!note.isEmpty())
+                    session->note(note);
                 session->up();
-        });
+            });
         return;
     }
     e->session->up();

@@ -33,6 +33,7 @@ struct Deployer::Run
     QString previousImageId; // the primary's image before: a revert brings back exactly this
     QMap<QString, QString> previousContainers; // service -> container before the change
     QMap<QString, QString> newContainers; // service -> the new container, once the gate failed
+    PreflightPlan plan; // what ran before, per service
     QString targetImageId; // the image id of the pinned digest, once known
     QString schemaWarning;
     QDateTime changedAt; // health answers must be newer than the last change
@@ -235,6 +236,7 @@ void Deployer::start(const QString &tag, const QString &knownDigest, const QStri
     m_run->services = env.imageServices;
     m_run->previousImageId = plan->previousImageId;
     m_run->previousContainers = plan->previousContainers;
+    m_run->plan = *plan;
     Deployment &d = m_run->record;
     d.environment = env.name;
     d.service = env.imageServices.join(u',');
@@ -284,7 +286,7 @@ void Deployer::resolved(const QString &digest)
 {
     Deployment &d = m_run->record;
     d.toDigest = digest;
-    if (d.toTag == d.fromTag && (d.fromDigest.isEmpty() || d.fromDigest == digest)) {
+    if (alreadyRunning(m_run->plan, d.toTag, digest)) {
         conclude(DeployResult::Outcome::Refused,
                  QStringLiteral("%1 already runs %2 (%3); nothing to do")
                      .arg(named(m_run->services), d.toTag, shortDigest(digest)));

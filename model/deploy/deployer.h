@@ -81,10 +81,11 @@ public:
     bool isBusy() const { return m_step != DeployStep::Idle || m_planning; }
     DeployStep step() const { return m_step; }
 
-    // Takes the tag a stack start should keep from the history (the last
-    // deployed one) after the panel restarts, once; `then` runs when it is
-    // known (at once when it was already). The history must be open or opening.
-    void restorePin(std::function<void()> then = {});
+    // Takes the tag a stack start should keep from the history (the one
+    // deployed last, by any front end); `then` runs once it is known, with a
+    // note for the person when the history could not be read. The history
+    // must be open or opening.
+    void restorePin(std::function<void(const QString &note)> then = {});
 
     // Registry credentials are read again on next use (a token saved in Settings).
     void resetRegistry();
@@ -131,9 +132,8 @@ private:
     quint64 m_generation = 0; // of the current run
     bool m_planning = false; // a rollback is being worked out before it starts
     bool m_cancelWhilePlanning = false;
-    bool m_pinRestored = false;
     bool m_pinReading = false;
-    QList<std::function<void()>> m_pinWaiters; // restorePin() callers while it reads
+    QList<std::function<void(const QString &)>> m_pinWaiters; // restorePin() callers while it reads
     bool m_commandCancellable = true;
     QNetworkAccessManager m_network;
     std::unique_ptr<Run> m_run;

@@ -46,13 +46,12 @@ QList<std::optional<ServiceState>> Deployer::states(const QStringList &names) co
     return out;
 }
 
-void Deployer::restorePin(std::function<void()> then)
+void Deployer::restorePin(std::function<void(const QString &)> then)
 {
-    if (m_pinRestored || !m_session || !m_history ||
-        m_session->environment().imageRepository.isEmpty()) {
-        m_pinRestored = true;
+    if (!m_session || !m_history || m_session->environment().imageRepository.isEmpty()) {
         if (then)
-            QMetaObject::invokeMethod(this, then, Qt::QueuedConnection);
+            QMetaObject::invokeMethod(
+                this, [then] { then({}); }, Qt::QueuedConnection);
         return;
     }
     if (then)
@@ -61,11 +60,20 @@ void Deployer::restorePin(std::function<void()> then)
         return;
     m_pinReading = true;
     const QString env = m_session->environment().name;
+    // Read again every time: another front end (pilothousectl, another
+    // window) may have deployed since; the history is what all of them share.
     m_history->list(env, 50, this, [this](Expected<QList<Deployment>> rows) {
         m_pinReading = false;
-        m_pinRestored = true;
-        // The pin set since (a deployment that ended meanwhile) wins.
-        if (rows && m_session && m_session->pinnedTag().isEmpty()) {
+        QString note;
+        if (!rows) {
+            note = m_session->pinnedTag().isEmpty()
+                ? QStringLiteral("The deployment history could not be read (%1); starting the "
+                                 "compose file's tag")
+                      .arg(rows.error())
+                : QStringLiteral("The deployment history could not be read (%1); starting %2, "
+                                 "the tag deployed last from here")
+                      .arg(rows.error(), m_session->pinnedTag());
+        } else if (m_session) {
             for (const Deployment &d : rowsFor(*rows, services())) {
                 const QString pin = pinAfter(d.outcome, true, d);
                 if (!pin.isEmpty()) {
@@ -76,7 +84,7 @@ void Deployer::restorePin(std::function<void()> then)
         }
         const auto waiters = std::exchange(m_pinWaiters, {});
         for (const auto &w : waiters)
-            w();
+            w(note);
     });
 }
 
@@ -152,7 +160,7 @@ void Deployer::listTags(QObject *context, std::function<void(Expected<QList<Imag
                         docker({ QStringLiteral("image"), QStringLiteral("ls"),
                                  QStringLiteral("--format"), QStringLiteral("{{json .}}"),
                                  m_session->environment().imageRepository },
-                               30000, QStringLiteral("docker image ls")),
+                               5000, QStringLiteral("docker image ls")),
                         this);
                     connect(cmd, &Command::finished, this,
                             [cmd, ctx, done, names, times](const CommandResult &r) mutable {

@@ -88,7 +88,14 @@ Expected<PreflightPlan> preflight(const PreflightInput &in)
             return Error { QStringLiteral("%1 runs %2, which has no tag to come back to; deploy "
                                           "needs a service started from a tagged image")
                                .arg(name, s->image) };
+        // A service of another image cannot move with this one.
+        if (!s->image.isEmpty() && s->image != in.repository &&
+            !s->image.startsWith(in.repository + QLatin1Char(':')))
+            return Error { QStringLiteral("%1 runs %2, not an image of %3; take it out of "
+                                          "image.services of \"%4\", or start it from %3")
+                               .arg(name, s->image, in.repository, in.environment) };
         plan.previousContainers.insert(name, s->containerId);
+        plan.running.insert(name, s->tag + QLatin1Char('@') + s->digest);
         if (i == 0) {
             plan.fromTag = s->tag;
             plan.fromDigest = s->digest;
@@ -96,6 +103,20 @@ Expected<PreflightPlan> preflight(const PreflightInput &in)
         }
     }
     return plan;
+}
+
+bool alreadyRunning(const PreflightPlan &plan, const QString &tag, const QString &digest)
+{
+    if (plan.running.isEmpty())
+        return false;
+    for (const QString &at : plan.running) {
+        const qsizetype sep = at.indexOf(u'@');
+        const QString runningTag = at.left(sep);
+        const QString runningDigest = at.mid(sep + 1);
+        if (runningTag != tag || (!runningDigest.isEmpty() && runningDigest != digest))
+            return false;
+    }
+    return true;
 }
 
 QString lockRefusal(const QString &environment, const QString &holder, const QString &problem)
@@ -326,19 +347,17 @@ QList<ImageTag> orderTags(const QStringList &names, const QHash<QString, QDateTi
 
 QHash<QString, QDateTime> tagTimes(const QList<Deployment> &rows)
 {
-    // A tag is as new as the latest deployment that brought it; a tag only
-    // ever replaced is as old as the first deployment that replaced it.
+    // A build is about as old as the first time it shows up here (deployed,
+    // or replaced by a deployment): a rollback to an old build does not make
+    // it new.
     QHash<QString, QDateTime> times;
+    const auto seen = [&times](const QString &tag, const QDateTime &at) {
+        if (!tag.isEmpty() && at.isValid() && (!times.contains(tag) || at < times.value(tag)))
+            times.insert(tag, at);
+    };
     for (const Deployment &d : rows) {
-        const QDateTime at = d.startedAt;
-        if (!at.isValid())
-            continue;
-        if (!d.toTag.isEmpty() && (!times.contains(d.toTag) || times.value(d.toTag) < at))
-            times.insert(d.toTag, at);
-    }
-    for (const Deployment &d : rows) {
-        if (d.startedAt.isValid() && !d.fromTag.isEmpty() && !times.contains(d.fromTag))
-            times.insert(d.fromTag, d.startedAt.addMSecs(-1));
+        seen(d.toTag, d.startedAt);
+        seen(d.fromTag, d.startedAt.addMSecs(-1));
     }
     return times;
 }

@@ -51,7 +51,12 @@ struct PreflightPlan
     // The primary service's image: a revert brings every service back to it.
     QString previousImageId;
     QMap<QString, QString> previousContainers; // service -> container id
+    // service -> "tag@digest" it runs (digest empty when unknown)
+    QMap<QString, QString> running;
 };
+
+// Whether every service already runs `tag` at `digest` (nothing to deploy).
+bool alreadyRunning(const PreflightPlan &plan, const QString &tag, const QString &digest);
 
 // A plan, or the sentence that refuses (nothing changed).
 Expected<PreflightPlan> preflight(const PreflightInput &in);
@@ -188,7 +193,8 @@ struct ImageTag
 // first by the known build time, then the tags without one by name
 // (registries list tags lexically, which says nothing about age).
 QList<ImageTag> orderTags(const QStringList &names, const QHash<QString, QDateTime> &times);
-// The build times the history knows: when each tag was last deployed or replaced.
+// The build times the history knows: when each tag first showed up here
+// (deployed, or replaced by a deployment).
 QHash<QString, QDateTime> tagTimes(const QList<Deployment> &rows);
 // The creation times of the engine's local images, from the lines of
 // `docker image ls --format '{{json .}}' REPOSITORY` (tag -> time).

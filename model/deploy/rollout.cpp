@@ -50,8 +50,12 @@ void ComposeRecreate::roll(const RolloutRequest &request, std::function<void(Out
         }
         // Only the image's services, with the tag through the compose
         // variables: the user's files stay as they are.
+        // --force-recreate: every service of the image gets a new container,
+        // also one whose image and settings compose finds unchanged (a
+        // worker left on the build it was meant to run already).
         QStringList args { QStringLiteral("up"), QStringLiteral("--detach"),
-                           QStringLiteral("--no-deps"), QStringLiteral("--no-build") };
+                           QStringLiteral("--no-deps"), QStringLiteral("--no-build"),
+                           QStringLiteral("--force-recreate") };
         // v1 has no such option and never pulls a present image on up.
         if (cli->v2)
             args << QStringLiteral("--pull") << QStringLiteral("never");

@@ -45,8 +45,10 @@ Command::Command(CommandSpec spec, QObject *parent)
     connect(&m_process, &QProcess::readyReadStandardError, this,
             [this] { readStream(QProcess::StandardError); });
     connect(&m_process, &QProcess::errorOccurred, this, [this](QProcess::ProcessError error) {
-        if (error == QProcess::FailedToStart)
+        if (error == QProcess::FailedToStart) {
+            releaseChild(m_pid); // it registered before its exec failed
             finish(CommandResult::End::FailedToStart, -1);
+        }
     });
     connect(&m_process, &QProcess::finished, this,
             [this](int exitCode, QProcess::ExitStatus status) {
@@ -99,6 +101,7 @@ void Command::start()
     if (m_spec.timeoutMs > 0)
         m_timeout.start(m_spec.timeoutMs);
     m_process.start();
+    m_pid = m_process.processId(); // forked by now: known even if it never reports started
 }
 
 void Command::cancel()

@@ -1,5 +1,11 @@
 #include "drivers/composedriver.h"
 
+#include "env/dotenv.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+
 namespace pilothouse {
 
 QString toString(StackOperation op)
@@ -72,6 +78,53 @@ void ComposeDriver::cancel()
         m_command->cancel();
 }
 
+QString ComposeDriver::prepareEnvFile(StackOperation op)
+{
+    if (m_env.composeFiles.isEmpty())
+        return {};
+    const QString folder = QFileInfo(m_env.composeFiles.first()).absolutePath();
+    const QString envFile =
+        m_env.envFile.isEmpty() ? QDir(folder).filePath(QStringLiteral(".env")) : m_env.envFile;
+    const auto missingNow = [this, &envFile] {
+        QStringList missing;
+        for (const QString &file : m_env.composeFiles) {
+            for (const QString &name : missingRequiredVariables(file, envFile)) {
+                if (!missing.contains(name) && !m_variables.contains(name))
+                    missing << name;
+            }
+        }
+        return missing;
+    };
+    QStringList missing = missingNow();
+    // A start from a fresh checkout: compose's .env made from the project's
+    // example, when something the compose file requires is set nowhere.
+    if (!missing.isEmpty() && op == StackOperation::Up && m_env.envFile.isEmpty()) {
+        const Expected<DotEnvCreated> made = ensureDotEnv(folder);
+        if (!made)
+            return made.error();
+        if (!made->path.isEmpty()) {
+            emit progress(QStringLiteral("Created %1 from .env.example with new random %2 (private "
+                                         "to you, never committed)")
+                              .arg(made->path, made->generated.join(QStringLiteral(", "))));
+            missing = missingNow();
+        }
+    }
+    // Say which variable is missing, and where to set it, before compose
+    // fails with its own interpolation message.
+    if (missing.isEmpty())
+        return {};
+    const bool hasExample = QFile::exists(QDir(folder).filePath(QStringLiteral(".env.example")));
+    QString hint;
+    if (hasExample && !QFile::exists(envFile))
+        hint = QStringLiteral("; Start makes %1 from .env.example by itself").arg(envFile);
+    else if (hasExample)
+        hint = QStringLiteral(" (.env.example lists every variable)");
+    return QStringLiteral("Set %1 in %2 (or in the environment), then try again%3. %4 requires %5.")
+        .arg(missing.join(QStringLiteral(", ")), envFile, hint,
+             QFileInfo(m_env.composeFiles.first()).fileName(),
+             missing.size() == 1 ? QStringLiteral("it") : QStringLiteral("them"));
+}
+
 void ComposeDriver::run(StackOperation op, const QString &service, const QStringList &args)
 {
     const QString what =
@@ -104,6 +157,10 @@ void ComposeDriver::run(StackOperation op, const QString &service, const QString
         }
         if (!cli) {
             finish({ op, service, OperationResult::Outcome::Failed, cli.error() });
+            return;
+        }
+        if (const QString why = prepareEnvFile(op); !why.isEmpty()) {
+            finish({ op, service, OperationResult::Outcome::Failed, why });
             return;
         }
         CommandSpec spec = composeCommand(m_env, *cli, args, m_timeoutMs, what, m_variables);

@@ -33,6 +33,9 @@ public:
 
 private:
     void run(StackOperation op, const QString &service, const QStringList &args);
+    // The project's .env made from its example on a start; empty, or the
+    // sentence for a variable the compose file requires that nothing sets.
+    QString prepareEnvFile(StackOperation op);
 
     Environment m_env;
     QPointer<Command> m_command;

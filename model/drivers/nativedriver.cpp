@@ -48,7 +48,7 @@ NativeDriver::NativeDriver(Environment env, QObject *parent)
                     QStringLiteral("pilothouse: %1 did not stop within %2 s; killing it")
                         .arg(raw->spec.name)
                         .arg(raw->spec.stopGraceMs / 1000.0));
-                raw->process->kill();
+                signalChildGroup(raw->process->processId(), SIGKILL);
             }
         });
         m_processes.push_back(std::move(s));
@@ -62,15 +62,17 @@ NativeDriver::~NativeDriver()
         s->wanted = false;
         if (s->process && s->process->state() != QProcess::NotRunning) {
             s->process->disconnect(this);
-            s->process->terminate();
+            signalChildGroup(s->process->processId(), SIGTERM);
         }
     }
     for (auto &s : m_processes) {
         if (s->process && s->process->state() != QProcess::NotRunning) {
+            const qint64 pid = s->process->processId();
             if (!s->process->waitForFinished(std::max(1000, s->spec.stopGraceMs))) {
-                s->process->kill();
+                signalChildGroup(pid, SIGKILL);
                 s->process->waitForFinished(2000);
             }
+            releaseChild(pid); // onExited no longer runs: it was disconnected
         }
     }
 }
@@ -271,6 +273,7 @@ void NativeDriver::startOne(Supervised &s)
     connect(p, &QProcess::errorOccurred, this, [this, raw](QProcess::ProcessError error) {
         if (error != QProcess::FailedToStart)
             return;
+        releaseChild(raw->startedPid); // it registered before its exec failed
         raw->wanted = false;
         raw->state.state = RunState::Exited;
         raw->state.detail = QStringLiteral("cannot start %1: %2")
@@ -285,6 +288,7 @@ void NativeDriver::startOne(Supervised &s)
     s.state.state = RunState::Starting;
     emit progress(QStringLiteral("Starting %1").arg(s.spec.name));
     p->start();
+    s.startedPid = p->processId();
 }
 
 void NativeDriver::stopOne(Supervised &s)
@@ -301,7 +305,8 @@ void NativeDriver::stopOne(Supervised &s)
     }
     emit progress(QStringLiteral("Stopping %1").arg(s.spec.name));
     s.state.state = RunState::Stopping;
-    s.process->terminate();
+    // The whole group: whatever it started stops with it.
+    signalChildGroup(s.process->processId(), SIGTERM);
     s.killTimer.start(s.spec.stopGraceMs);
 }
 
@@ -329,7 +334,7 @@ void NativeDriver::onExited(Supervised &s, int exitCode, QProcess::ExitStatus st
 {
     readOutput(s);
     s.killTimer.stop();
-    releaseChild(s.state.pid);
+    releaseChild(s.startedPid);
     s.state.pid = 0;
     s.state.finishedAt = QDateTime::currentDateTimeUtc();
     s.state.exitCode = status == QProcess::CrashExit ? -1 : exitCode;

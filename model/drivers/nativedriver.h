@@ -49,6 +49,7 @@ private:
     {
         NativeProcess spec;
         std::unique_ptr<QProcess> process;
+        qint64 startedPid = 0; // as forked, to release its group whatever happens
         bool wanted = false; // the user wants it running
         bool startAfterExit = false; // started while a stop was still under way
         ServiceState state;

@@ -691,6 +691,67 @@ def run_core_test(engine: Engine, binary: str, numbers: dict[str, str]) -> None:
         stack.down()
 
 
+def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, str]) -> None:
+    """A fresh clone of this repository, as a new user has it: no .env, no
+    deckhand image for the tag compose.yaml names. `pilothousectl up` of the
+    built-in local-compose (its file pointed at the clone, as --config allows)
+    makes .env from .env.example with random passwords, builds the image from
+    the clone and brings the stack to healthy. Only what a user would set is
+    set: the base images (no public registry here) and a free API port."""
+    clone = workdir / "clone"
+    run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], timeout=120)
+    check(not (clone / ".env").exists(), "a fresh clone has no .env")
+    project = f"phclone{os.getpid()}{secrets.token_hex(3)}"
+    port = free_port()
+    builtin = json.loads((REPO / "resources/environments/environments.json").read_text())
+    env_def = next(e for e in builtin["environments"] if e["name"] == "local-compose")
+    env_def["compose"]["files"] = [str(clone / "compose.yaml")]
+    env_def["compose"]["project"] = project
+    for svc in env_def.get("services", []):
+        for h in svc.get("health", []):
+            h["url"] = h["url"].replace(":8000/", f":{port}/")
+    config = workdir / "clone-envs.json"
+    config.write_text(json.dumps({"version": 1, "environments": [env_def]}))
+    env = dict(os.environ)
+    for key in ("DECKHAND_IMAGE", "DECKHAND_TAG", "POSTGRES_PASSWORD", "REDIS_PASSWORD",
+                "COMPOSE_PROJECT_NAME", "COMPOSE_FILE"):
+        env.pop(key, None)
+    env.update({"POSTGRES_IMAGE": POSTGRES_IMAGE, "REDIS_IMAGE": REDIS_IMAGE,
+                "API_PORT": str(port), "XDG_DATA_HOME": str(workdir / "clone-home/data"),
+                "XDG_CONFIG_HOME": str(workdir / "clone-home/config"),
+                "XDG_CACHE_HOME": str(workdir / "clone-home/cache")})
+    compose = engine.compose + ["--project-name", project, "--file", str(clone / "compose.yaml")]
+    # The image compose.yaml names by default, as a new user's engine lacks it.
+    default_image = "ghcr.io/pilothouse/deckhand:staging"
+    run([engine.docker, "image", "rm", default_image], check=False)
+    t0 = time.monotonic()
+    try:
+        proc = run([ctl, "--config", str(config), "--env", "local-compose", "up", "--wait", "240"],
+                   env=env, timeout=900, check=False)
+        text = (proc.stdout + proc.stderr).decode(errors="replace")
+        if proc.returncode != 0:
+            raise Failure(f"pilothousectl up on a fresh clone exited {proc.returncode}:\n{text[-4000:]}")
+        secret_env = clone / ".env"
+        check(secret_env.exists(), "Start made .env in the clone")
+        check(oct(secret_env.stat().st_mode & 0o777) == "0o600", "its mode is 0600")
+        values = dict(line.split("=", 1) for line in secret_env.read_text().splitlines()
+                      if "=" in line and not line.startswith("#"))
+        check(all(len(values.get(k, "")) >= 32 and "change-me" not in values.get(k, "")
+                  for k in ("POSTGRES_PASSWORD", "REDIS_PASSWORD")), "with strong random passwords")
+        check("Created" in text and ".env from .env.example" in text and
+              values["POSTGRES_PASSWORD"] not in text, "said so in one line, without the values")
+        check(run(["git", "-C", str(clone), "status", "--porcelain"]).stdout.strip() == b"",
+              "and git ignores it")
+        numbers["fresh clone to healthy"] = f"{time.monotonic() - t0:.1f} s"
+        status = json.loads(out([ctl, "--config", str(config), "--env", "local-compose", "status",
+                                 "--json"], env=env, timeout=120, check=False))
+        check(status.get("health") == "healthy", f"the clone's stack is healthy ({status.get('health')})")
+    finally:
+        run(compose + ["down", "--volumes", "--remove-orphans", "--timeout", "20"], env=env,
+            timeout=180, check=False)
+        run([engine.docker, "image", "rm", default_image], check=False)
+
+
 class Registry:
     """Debian's docker-registry (distribution v2) on a loopback port, storage in
     the work dir. The engine pushes to and pulls from 127.0.0.0/8 over plain
@@ -913,6 +974,8 @@ def main() -> int:
         stack.started = False
         if args.core_test:
             run_core_test(engine, args.core_test, numbers)
+        if args.ctl:
+            check_fresh_clone(engine, args.ctl, workdir, numbers)
         if args.deploy_test:
             run_deploy_test(engine, args.deploy_test, args.gui_deploy_test, ref, meta, numbers)
         outcome = "PASSED"

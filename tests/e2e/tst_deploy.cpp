@@ -547,8 +547,11 @@ private slots:
         for (const ImageTag &t : tags->value())
             fromWindow << t.name;
         QCOMPARE(fromCli, fromWindow);
-        // Newest deployed first: B was deployed last.
-        QCOMPARE(fromCli.first(), m_b);
+        // Newest build first, by when each first showed up here: C after B
+        // after A, whatever was deployed or rolled back to since.
+        QVERIFY2(fromCli.indexOf(m_c) < fromCli.indexOf(m_b) &&
+                     fromCli.indexOf(m_b) < fromCli.indexOf(m_a),
+                 qPrintable(fromCli.join(u' ')));
 
         // Back to A for what follows.
         c = ctl({ QStringLiteral("deploy"), QStringLiteral("--tag"), m_a });

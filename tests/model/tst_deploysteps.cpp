@@ -163,6 +163,35 @@ private slots:
         QVERIFY2(plan.error().contains(sentence), qPrintable(plan.error()));
     }
 
+    // A service of another image cannot move with this one.
+    void preflightRefusesAForeignImage()
+    {
+        PreflightInput in = goodInput();
+        in.states[1]->image = QStringLiteral("redis:7");
+        const auto plan = preflight(in);
+        QVERIFY(!plan.ok());
+        QCOMPARE(plan.error(),
+                 QStringLiteral("worker runs redis:7, not an image of ghcr.io/o/deckhand; take it "
+                                "out of image.services of \"staging\", or start it from "
+                                "ghcr.io/o/deckhand"));
+    }
+
+    // "Nothing to do" only when every service already runs the tag at that digest.
+    void nothingToDoOnlyWhenAllRunIt()
+    {
+        PreflightInput in = goodInput();
+        auto plan = preflight(in);
+        QVERIFY(plan.ok());
+        QVERIFY(alreadyRunning(*plan, QStringLiteral("sha-a"), QStringLiteral("sha256:d-sha-a")));
+        QVERIFY(!alreadyRunning(*plan, QStringLiteral("sha-a"), QStringLiteral("sha256:other")));
+        QVERIFY(!alreadyRunning(*plan, QStringLiteral("sha-b"), QStringLiteral("sha256:d-sha-a")));
+        // The worker left behind on another build: deploying sha-a moves it.
+        in.states[1]->tag = QStringLiteral("sha-0");
+        plan = preflight(in);
+        QVERIFY(plan.ok());
+        QVERIFY(!alreadyRunning(*plan, QStringLiteral("sha-a"), QStringLiteral("sha256:d-sha-a")));
+    }
+
     void lockRefusals()
     {
         QCOMPARE(
@@ -408,6 +437,9 @@ private slots:
     {
         const QDateTime t0 = QDateTime::fromSecsSinceEpoch(1700000000, Qt::UTC);
         const QList<Deployment> rows {
+            // A rollback to sha-a does not make that old build new.
+            row(4, QStringLiteral("api"), QStringLiteral("sha-0"), QStringLiteral("sha-a"),
+                DeploymentOutcome::Succeeded, -1, t0.addSecs(400)),
             row(3, QStringLiteral("api"), QStringLiteral("sha-b"), QStringLiteral("sha-0"),
                 DeploymentOutcome::Succeeded, -1, t0.addSecs(300)),
             row(2, QStringLiteral("api"), QStringLiteral("sha-a"), QStringLiteral("sha-b"),

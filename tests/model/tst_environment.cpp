@@ -1,7 +1,9 @@
+#include "env/dotenv.h"
 #include "env/environment.h"
 #include "env/environmentdocument.h"
 #include "servers.h"
 
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -433,6 +435,64 @@ private slots:
         const auto set = loadEnvironments(path);
         QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
         QCOMPARE(set->names(), QStringList { QStringLiteral("a") });
+    }
+
+    // A fresh checkout's .env: made from .env.example, secrets random, 0600,
+    // never replacing one that is there.
+    void dotEnvFromExample()
+    {
+        QStringList generated;
+        const QByteArray filled = fillSecrets(
+            "# comment=kept\nDECKHAND_TAG=staging\nPOSTGRES_PASSWORD=change-me-postgres\n"
+            "API_KEY=change-me\nREDIS_PASSWORD=\n  GH_TOKEN=x\n",
+            &generated,
+            [](const QString &name) -> QByteArray { return QByteArray("R-") + name.toUtf8(); });
+        QCOMPARE(filled,
+                 QByteArray("# comment=kept\nDECKHAND_TAG=staging\nPOSTGRES_PASSWORD=R-POSTGRES_"
+                            "PASSWORD\nAPI_KEY=R-API_KEY\nREDIS_PASSWORD=R-REDIS_PASSWORD\n  "
+                            "GH_TOKEN=R-GH_TOKEN\n"));
+        QCOMPARE(generated,
+                 (QStringList { QStringLiteral("POSTGRES_PASSWORD"), QStringLiteral("API_KEY"),
+                                QStringLiteral("REDIS_PASSWORD"), QStringLiteral("GH_TOKEN") }));
+        QCOMPARE(randomSecret().size(), 64);
+        QVERIFY(randomSecret() != randomSecret());
+
+        const QString dir = m_dir.filePath(QStringLiteral("stack"));
+        QVERIFY(QDir().mkpath(dir));
+        QFile compose(dir + QStringLiteral("/compose.yaml"));
+        QVERIFY(compose.open(QIODevice::WriteOnly));
+        compose.write("x:\n  a: ${PH_TEST_PW:?set PH_TEST_PW in .env}\n  b: ${PH_TEST_OPT:-x}\n"
+                      "  c: ${PH_TEST_USER?needed}\n");
+        compose.close();
+        QCOMPARE(missingRequiredVariables(compose.fileName(), dir + QStringLiteral("/.env")),
+                 (QStringList { QStringLiteral("PH_TEST_PW"), QStringLiteral("PH_TEST_USER") }));
+        // No example: nothing made.
+        auto made = ensureDotEnv(dir);
+        QVERIFY(made.ok());
+        QVERIFY(made->path.isEmpty());
+        QFile example(dir + QStringLiteral("/.env.example"));
+        QVERIFY(example.open(QIODevice::WriteOnly));
+        example.write("PH_TEST_PW=change-me\nPH_TEST_USER=app\n");
+        example.close();
+        made = ensureDotEnv(dir);
+        QVERIFY2(made.ok(), qPrintable(made ? QString() : made.error()));
+        QCOMPARE(made->path, dir + QStringLiteral("/.env"));
+        QCOMPARE(made->generated, QStringList { QStringLiteral("PH_TEST_PW") });
+        QFileInfo info(made->path);
+        QCOMPARE(int(info.permissions() & 0x7777),
+                 int(QFile::ReadOwner | QFile::WriteOwner | QFile::ReadUser | QFile::WriteUser));
+        QFile env(made->path);
+        QVERIFY(env.open(QIODevice::ReadOnly));
+        const QByteArray text = env.readAll();
+        env.close();
+        QVERIFY(!text.contains("change-me"));
+        QVERIFY(text.contains("PH_TEST_USER=app"));
+        QVERIFY(missingRequiredVariables(compose.fileName(), made->path).isEmpty());
+        // Never replaced.
+        made = ensureDotEnv(dir);
+        QVERIFY(made.ok() && made->path.isEmpty());
+        QVERIFY(env.open(QIODevice::ReadOnly));
+        QCOMPARE(env.readAll(), text);
     }
 
     void namesCheckedBeforeCommands()

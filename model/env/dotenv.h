@@ -1,0 +1,43 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QByteArray>
+#include <QString>
+#include <QStringList>
+#include <functional>
+
+// A compose project's `.env`, made from its `.env.example` the first time the
+// stack starts: compose's own place for the stack's secrets (the one file of
+// secrets in plain text the panel writes). Passwords get strong random
+// values, the file is private to the user (0600) and never overwritten, and
+// no value is ever printed.
+namespace pilothouse {
+
+struct DotEnvCreated
+{
+    QString path; // empty: nothing was made (a .env was there, or no example)
+    QStringList generated; // the variables that got random values
+};
+
+// The example's text with every secret replaced by a fresh random value:
+// variables named *_PASSWORD, *_SECRET or *_TOKEN, and any value that starts
+// with "change-me". Everything else (comments, order, defaults) stays.
+// Pure, for tests: `random` gives the replacement for a variable name.
+QByteArray fillSecrets(const QByteArray &example, QStringList *generated,
+                       const std::function<QByteArray(const QString &)> &random);
+
+// URL-safe random hex (the stack puts passwords into URLs), 32 bytes of
+// entropy from the system's generator.
+QByteArray randomSecret();
+
+// In `folder`: when `.env` is missing and `.env.example` exists, writes
+// `.env` (mode 0600, created exclusively: an existing one is never
+// replaced) with fresh secrets. An error says what could not be written.
+Expected<DotEnvCreated> ensureDotEnv(const QString &folder);
+
+// The variables a compose file requires (`${NAME:?message}`) that are set
+// neither in `.env` of its folder nor in the process environment.
+QStringList missingRequiredVariables(const QString &composeFile, const QString &envFile);
+
+} // namespace pilothouse
