@@ -263,8 +263,11 @@ private:
             return EnvError;
         }
         connect(probe, &DatabaseProbe::finished, this, [this] { done(0); });
-        probe->probe();
-        loop(probe->timeoutMs() + 5000);
+        // A database in the stack is found through the engine: watch it.
+        if (m_session->watcher())
+            m_session->watcher()->start();
+        m_session->probeDatabase();
+        loop(probe->timeoutMs() + 20000);
         const DatabaseFacts &f = probe->facts();
         if (m_json) {
             printJson(toJson(f));

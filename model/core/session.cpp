@@ -2,6 +2,10 @@
 
 #include "drivers/composedriver.h"
 #include "drivers/nativedriver.h"
+#include "env/dotenv.h"
+
+#include <QDir>
+#include <QFileInfo>
 
 namespace pilothouse {
 
@@ -83,7 +87,7 @@ StackSession::StackSession(Environment env, QObject *parent)
                 if (m_watcher)
                     m_watcher->refresh();
                 if (m_probe && m_dbTimer.isActive())
-                    m_probe->probe();
+                    probeDatabase();
                 emit operationFinished(r);
             });
 
@@ -103,7 +107,7 @@ StackSession::StackSession(Environment env, QObject *parent)
         m_probe = std::make_unique<DatabaseProbe>(*m_env.database);
         connect(m_probe.get(), &DatabaseProbe::finished, this, &StackSession::databaseChanged);
         m_dbTimer.setInterval(10000);
-        connect(&m_dbTimer, &QTimer::timeout, m_probe.get(), &DatabaseProbe::probe);
+        connect(&m_dbTimer, &QTimer::timeout, this, &StackSession::probeDatabase);
     }
 }
 
@@ -123,7 +127,7 @@ void StackSession::startWatching()
         m_watcher->start();
     m_monitor->start();
     if (m_probe) {
-        m_probe->probe();
+        probeDatabase();
         m_dbTimer.start();
     }
 }
@@ -145,6 +149,51 @@ std::optional<ServiceState> StackSession::stateOf(const QString &service) const
             return s;
     }
     return std::nullopt;
+}
+
+void StackSession::probeDatabase()
+{
+    if (!m_probe)
+        return;
+    if (const auto &in = m_env.database->inStack) {
+        // Its address comes from the engine: wait for the engine's first word.
+        if (m_watcher && !m_watcher->isSeeded() &&
+            m_watcher->engineStatus() != EngineWatcher::EngineStatus::Disconnected) {
+            if (!std::exchange(m_probeWhenSeeded, true))
+                connect(m_watcher.get(), &EngineWatcher::seeded, this, &StackSession::probeDatabase,
+                        Qt::SingleShotConnection);
+            return;
+        }
+        m_probeWhenSeeded = false;
+        // Where the stack's database is now, and the stack's own login.
+        DatabaseProbe::StackConnection c;
+        const auto state = stateOf(in->service);
+        if (!state || state->containerId.isEmpty())
+            c.unavailable = QStringLiteral("%1 has no container in \"%2\"; start the stack")
+                                .arg(in->service, m_env.name);
+        else if (!state->isRunning())
+            c.unavailable = QStringLiteral("%1 is %2; start the stack")
+                                .arg(in->service, toString(state->state));
+        else if (state->addresses.isEmpty())
+            c.unavailable = QStringLiteral("%1 has no address on a network this machine reaches")
+                                .arg(in->service);
+        else
+            c.host = state->addresses.first();
+        const QString folder = m_env.composeFiles.isEmpty()
+            ? QString()
+            : QFileInfo(m_env.composeFiles.first()).absolutePath();
+        const QString envFile =
+            m_env.envFile.isEmpty() ? QDir(folder).filePath(QStringLiteral(".env")) : m_env.envFile;
+        c.user = stackVariable(in->userVariable, m_env.composeFiles, envFile);
+        c.database = stackVariable(in->databaseVariable, m_env.composeFiles, envFile);
+        c.password = stackVariable(in->passwordVariable, m_env.composeFiles, envFile);
+        if (c.user.isEmpty())
+            c.user = QStringLiteral("postgres"); // the official image's own default
+        if (c.database.isEmpty())
+            c.database = c.user;
+        m_probe->setStackConnection(c);
+    }
+    m_probe->probe();
 }
 
 QMap<QString, QString> StackSession::composeVariables() const

@@ -56,6 +56,9 @@ public:
     void startWatching();
     void stopWatching();
     void setDatabaseInterval(int ms) { m_dbTimer.setInterval(ms); }
+    // Probes the database now (databaseChanged follows); one in the stack is
+    // looked up first: its address from the engine, the stack's own login.
+    void probeDatabase();
 
     void up();
     void down();
@@ -120,6 +123,7 @@ private:
     QTimer m_changeCoalesce;
     QString m_lockReason;
     QString m_pinnedTag;
+    bool m_probeWhenSeeded = false;
 };
 
 } // namespace pilothouse

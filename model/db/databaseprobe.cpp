@@ -8,6 +8,7 @@
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QUrl>
 #include <QUrlQuery>
 #include <atomic>
 
@@ -314,6 +315,35 @@ void DatabaseProbe::probe()
     m_busy = true;
     const quint64 generation = ++m_generation;
     m_deadline.start(m_timeoutMs + 500);
+    if (m_target.inStack) {
+        if (m_stack.host.isEmpty()) {
+            m_deadline.stop();
+            m_busy = false;
+            DatabaseFacts f;
+            f.reachability = DatabaseFacts::Reachability::Refused;
+            f.engine = QStringLiteral("PostgreSQL");
+            f.dsn = m_target.displayDsn();
+            f.error = m_stack.unavailable;
+            f.checkedAt = QDateTime::currentDateTimeUtc();
+            m_facts = f;
+            QMetaObject::invokeMethod(
+                this, [this, f] { emit finished(f); }, Qt::QueuedConnection);
+            return;
+        }
+        DatabaseTarget resolved = m_target;
+        QUrl dsn;
+        dsn.setScheme(QStringLiteral("postgresql"));
+        dsn.setUserName(m_stack.user);
+        dsn.setHost(m_stack.host);
+        dsn.setPort(m_target.inStack->port);
+        dsn.setPath(QLatin1Char('/') + m_stack.database);
+        resolved.dsn = dsn;
+        m_workerBusy = true;
+        QMetaObject::invokeMethod(m_worker, "run", Qt::QueuedConnection, Q_ARG(quint64, generation),
+                                  Q_ARG(pilothouse::DatabaseTarget, resolved),
+                                  Q_ARG(QString, m_stack.password), Q_ARG(int, m_timeoutMs));
+        return;
+    }
     if (!m_target.keychainKey.isEmpty() && m_cachedSecret.isEmpty()) {
         if (m_keychainBusy)
             return; // one keychain read at a time (it may be waiting on an unlock prompt)

@@ -59,6 +59,19 @@ public:
     explicit DatabaseProbe(DatabaseTarget target, QObject *parent = nullptr);
     ~DatabaseProbe() override;
 
+    // A database in the stack (DatabaseTarget::inStack): where it is now and
+    // how to log in, as the session found them; `unavailable` says why not
+    // when there is no address. The password stays in memory.
+    struct StackConnection
+    {
+        QString host;
+        QString user;
+        QString database;
+        QString password;
+        QString unavailable;
+    };
+    void setStackConnection(const StackConnection &connection) { m_stack = connection; }
+
     // Starts a probe; finished() follows, at the latest after the timeout.
     void probe();
     void setTimeoutMs(int ms) { m_timeoutMs = ms; }
@@ -83,6 +96,7 @@ private:
     bool m_workerBusy = false;
     bool m_keychainBusy = false;
     QString m_cachedSecret; // from the keychain; in memory only
+    StackConnection m_stack;
     int m_timeoutMs = 5000;
 };
 

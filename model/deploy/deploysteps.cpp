@@ -88,12 +88,18 @@ Expected<PreflightPlan> preflight(const PreflightInput &in)
             return Error { QStringLiteral("%1 runs %2, which has no tag to come back to; deploy "
                                           "needs a service started from a tagged image")
                                .arg(name, s->image) };
-        // A service of another image cannot move with this one.
-        if (!s->image.isEmpty() && s->image != in.repository &&
-            !s->image.startsWith(in.repository + QLatin1Char(':')))
-            return Error { QStringLiteral("%1 runs %2, not an image of %3; take it out of "
-                                          "image.services of \"%4\", or start it from %3")
-                               .arg(name, s->image, in.repository, in.environment) };
+        // A service of another image than the first one's cannot move with it.
+        const auto repositoryOf = [](const QString &image) {
+            const qsizetype colon = image.lastIndexOf(u':');
+            return colon > image.lastIndexOf(u'/') ? image.left(colon) : image;
+        };
+        const std::optional<ServiceState> primary = in.states.value(0);
+        if (i > 0 && primary && !s->image.isEmpty() &&
+            repositoryOf(s->image) != repositoryOf(primary->image))
+            return Error { QStringLiteral("%1 runs %2, not an image of %3 as %4 does; take it out "
+                                          "of image.services of \"%5\"")
+                               .arg(name, s->image, repositoryOf(primary->image),
+                                    in.services.first(), in.environment) };
         plan.previousContainers.insert(name, s->containerId);
         plan.running.insert(name, s->tag + QLatin1Char('@') + s->digest);
         if (i == 0) {

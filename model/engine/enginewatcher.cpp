@@ -99,10 +99,14 @@ ServiceState fromInspect(const QJsonObject &c)
     s.startedAt = dockerTime(state.value(QStringLiteral("StartedAt")).toString());
     s.finishedAt = dockerTime(state.value(QStringLiteral("FinishedAt")).toString());
     s.restartCount = c.value(QStringLiteral("RestartCount")).toInt();
-    s.ports = formatPorts(c.value(QStringLiteral("NetworkSettings"))
-                              .toObject()
-                              .value(QStringLiteral("Ports"))
-                              .toObject());
+    const QJsonObject network = c.value(QStringLiteral("NetworkSettings")).toObject();
+    s.ports = formatPorts(network.value(QStringLiteral("Ports")).toObject());
+    const QJsonObject networks = network.value(QStringLiteral("Networks")).toObject();
+    for (auto it = networks.begin(); it != networks.end(); ++it) {
+        const QString ip = it.value().toObject().value(QStringLiteral("IPAddress")).toString();
+        if (!ip.isEmpty())
+            s.addresses << ip;
+    }
     return s;
 }
 

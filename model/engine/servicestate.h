@@ -42,6 +42,7 @@ struct ServiceState
     EngineHealth health = EngineHealth::None;
     int exitCode = -1;
     QStringList ports; // "127.0.0.1:8000->8000/tcp"
+    QStringList addresses; // the container's IP addresses on its networks
     QDateTime startedAt;
     QDateTime finishedAt;
     int restartCount = 0;

@@ -121,6 +121,25 @@ Expected<DotEnvCreated> ensureDotEnv(const QString &folder)
     return created;
 }
 
+QString stackVariable(const QString &name, const QStringList &composeFiles, const QString &envFile)
+{
+    if (const QString value = qEnvironmentVariable(qPrintable(name)); !value.isEmpty())
+        return value;
+    if (const QString value = readAssignments(envFile).value(name); !value.isEmpty())
+        return value;
+    const QRegularExpression fallback(
+        QStringLiteral("\\$\\{%1:?-([^}]*)\\}").arg(QRegularExpression::escape(name)));
+    for (const QString &file : composeFiles) {
+        QFile f(file);
+        if (!f.open(QIODevice::ReadOnly))
+            continue;
+        const auto m = fallback.match(QString::fromUtf8(f.readAll()));
+        if (m.hasMatch())
+            return m.captured(1);
+    }
+    return {};
+}
+
 QStringList missingRequiredVariables(const QString &composeFile, const QString &envFile)
 {
     QFile f(composeFile);

@@ -36,6 +36,11 @@ QByteArray randomSecret();
 // replaced) with fresh secrets. An error says what could not be written.
 Expected<DotEnvCreated> ensureDotEnv(const QString &folder);
 
+// A variable as the stack sees it: the environment first, then the
+// project's .env (`envFile`), then the default the compose files give it
+// (`${NAME:-default}`); empty when none sets it.
+QString stackVariable(const QString &name, const QStringList &composeFiles, const QString &envFile);
+
 // The variables a compose file requires (`${NAME:?message}`) that are set
 // neither in `.env` of its folder nor in the process environment.
 QStringList missingRequiredVariables(const QString &composeFile, const QString &envFile);

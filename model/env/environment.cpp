@@ -424,6 +424,63 @@ void parseServices(Validator &v, const QJsonObject &o, Environment &env)
     }
 }
 
+// database.compose: {"service": "postgres", "user": "POSTGRES_USER",
+// "password": "POSTGRES_PASSWORD", "database": "POSTGRES_DB", "port": 5432}
+// (the variables' names; every key but service has that default).
+void parseStackDatabase(Validator &v, const QJsonObject &d, Environment &env,
+                        DatabaseTarget &target)
+{
+    static const QRegularExpression variable(QStringLiteral("^[A-Za-z_][A-Za-z0-9_]*$"));
+    for (const char *other : { "dsn", "passwordEnv", "keychain" }) {
+        if (d.contains(QLatin1String(other)))
+            v.fail(QStringLiteral("database.") + QLatin1String(other),
+                   QStringLiteral("not with database.compose: the stack's own variables give "
+                                  "the user, password and database"));
+    }
+    if (env.kind != EnvironmentKind::Compose)
+        v.fail(QStringLiteral("database.compose"),
+               QStringLiteral("a database in the stack needs a compose environment; give "
+                              "database.dsn instead"));
+    if (!d.value(QStringLiteral("compose")).isObject()) {
+        v.fail(QStringLiteral("database.compose"),
+               QStringLiteral("expected {\"service\": \"postgres\"}"));
+        return;
+    }
+    const QJsonObject c = d.value(QStringLiteral("compose")).toObject();
+    v.onlyKeys(c, QStringLiteral("database.compose"),
+               { QStringLiteral("service"), QStringLiteral("user"), QStringLiteral("password"),
+                 QStringLiteral("database"), QStringLiteral("port") });
+    DatabaseTarget::InStack in;
+    if (const auto service = v.string(c, QStringLiteral("service"),
+                                      QStringLiteral("database.compose.service"), true)) {
+        if (!isValidServiceName(*service))
+            v.fail(QStringLiteral("database.compose.service"),
+                   QStringLiteral("\"%1\" is not a valid service name").arg(*service));
+        in.service = *service;
+    }
+    for (const auto &[key, target] :
+         { std::pair { QStringLiteral("user"), &in.userVariable },
+           std::pair { QStringLiteral("password"), &in.passwordVariable },
+           std::pair { QStringLiteral("database"), &in.databaseVariable } }) {
+        const QString field = QStringLiteral("database.compose.") + key;
+        if (const auto name = v.string(c, key, field, false)) {
+            if (!variable.match(*name).hasMatch())
+                v.fail(field,
+                       QStringLiteral("expected the name of the stack's variable, got "
+                                      "\"%1\"")
+                           .arg(*name));
+            *target = *name;
+        }
+    }
+    if (const auto port =
+            v.number(c, QStringLiteral("port"), QStringLiteral("database.compose.port"), 1, 65535))
+        in.port = int(*port);
+    target.inStack = in;
+    // What is shown until the stack answers; the address is the container's.
+    target.dsn = QUrl(QStringLiteral("postgresql://%1:%2/").arg(in.service).arg(in.port));
+    env.database = target;
+}
+
 void parseDatabase(Validator &v, const QJsonObject &o, Environment &env)
 {
     const QJsonValue value = o.value(QStringLiteral("database"));
@@ -434,10 +491,14 @@ void parseDatabase(Validator &v, const QJsonObject &o, Environment &env)
         return;
     }
     const QJsonObject d = value.toObject();
-    v.onlyKeys(
-        d, QStringLiteral("database"),
-        { QStringLiteral("dsn"), QStringLiteral("passwordEnv"), QStringLiteral("keychain") });
+    v.onlyKeys(d, QStringLiteral("database"),
+               { QStringLiteral("dsn"), QStringLiteral("passwordEnv"), QStringLiteral("keychain"),
+                 QStringLiteral("compose") });
     DatabaseTarget target;
+    if (d.contains(QStringLiteral("compose"))) {
+        parseStackDatabase(v, d, env, target);
+        return;
+    }
     const auto dsn = v.string(d, QStringLiteral("dsn"), QStringLiteral("database.dsn"), true);
     if (!dsn)
         return;

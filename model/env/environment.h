@@ -54,6 +54,20 @@ struct DatabaseTarget
     QString passwordEnv;
     // Or: the password is in the system keychain under this key ("<env>/database").
     QString keychainKey;
+    // A PostgreSQL that runs in the compose stack itself (database.compose),
+    // unpublished: reached at its container's address on the stack's network
+    // (re-read after every recreate), with the user, password and database
+    // the stack itself uses (the environment, then the project's .env, then
+    // the compose file's default). The password is never copied elsewhere.
+    struct InStack
+    {
+        QString service;
+        QString userVariable = QStringLiteral("POSTGRES_USER");
+        QString passwordVariable = QStringLiteral("POSTGRES_PASSWORD");
+        QString databaseVariable = QStringLiteral("POSTGRES_DB");
+        int port = 5432;
+    };
+    std::optional<InStack> inStack;
     bool isSqlite() const { return dsn.scheme() == QLatin1String("sqlite"); }
     QString displayDsn() const; // safe to show: has no password by construction
     // The libpq options of the URL's query that validation allows (sslmode,

@@ -705,7 +705,7 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
     port = free_port()
     builtin = json.loads((REPO / "resources/environments/environments.json").read_text())
     env_def = next(e for e in builtin["environments"] if e["name"] == "local-compose")
-    env_def["compose"]["files"] = [str(clone / "compose.yaml")]
+    env_def["compose"]["files"] = [str(clone / f) for f in env_def["compose"]["files"]]
     env_def["compose"]["project"] = project
     for svc in env_def.get("services", []):
         for h in svc.get("health", []):
@@ -720,7 +720,9 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
                 "API_PORT": str(port), "XDG_DATA_HOME": str(workdir / "clone-home/data"),
                 "XDG_CONFIG_HOME": str(workdir / "clone-home/config"),
                 "XDG_CACHE_HOME": str(workdir / "clone-home/cache")})
-    compose = engine.compose + ["--project-name", project, "--file", str(clone / "compose.yaml")]
+    compose = engine.compose + ["--project-name", project]
+    for f in env_def["compose"]["files"]:
+        compose += ["--file", f]
     # The image compose.yaml names by default, as a new user's engine lacks it.
     default_image = "ghcr.io/pilothouse/deckhand:staging"
     run([engine.docker, "image", "rm", default_image], check=False)
@@ -746,6 +748,15 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
         status = json.loads(out([ctl, "--config", str(config), "--env", "local-compose", "status",
                                  "--json"], env=env, timeout=120, check=False))
         check(status.get("health") == "healthy", f"the clone's stack is healthy ({status.get('health')})")
+        # Its PostgreSQL is not published: the panel finds it through the engine
+        # and logs in with the stack's own (generated) password.
+        db = json.loads(out([ctl, "--config", str(config), "--env", "local-compose", "db",
+                             "--json"], env=env, timeout=120, check=False) or "{}")
+        check(db.get("reachable") is True and db.get("version", "").startswith("15"),
+              f"its database is reachable through the engine ({db.get('error') or db.get('version')})")
+        check(db.get("migration_version", -1) >= 1,
+              f"and shows the migration version ({db.get('migration_version')})")
+        check(values["POSTGRES_PASSWORD"] not in json.dumps(db), "without showing the password")
     finally:
         run(compose + ["down", "--volumes", "--remove-orphans", "--timeout", "20"], env=env,
             timeout=180, check=False)

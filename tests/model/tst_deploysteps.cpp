@@ -171,9 +171,12 @@ private slots:
         const auto plan = preflight(in);
         QVERIFY(!plan.ok());
         QCOMPARE(plan.error(),
-                 QStringLiteral("worker runs redis:7, not an image of ghcr.io/o/deckhand; take it "
-                                "out of image.services of \"staging\", or start it from "
-                                "ghcr.io/o/deckhand"));
+                 QStringLiteral("worker runs redis:7, not an image of ghcr.io/o/deckhand as api "
+                                "does; take it out of image.services of \"staging\""));
+        // Another registry for the same services (a mirror) is not another image.
+        in = goodInput();
+        in.repository = QStringLiteral("mirror.local:5000/o/deckhand");
+        QVERIFY(preflight(in).ok());
     }
 
     // "Nothing to do" only when every service already runs the tag at that digest.

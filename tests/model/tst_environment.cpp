@@ -53,6 +53,12 @@ private slots:
         const Environment *compose = set->find(QStringLiteral("local-compose"));
         QVERIFY(compose);
         QCOMPARE(compose->project, QStringLiteral("pilothouse"));
+        // Its PostgreSQL is in the stack, unpublished: found through the engine.
+        QVERIFY(compose->database && compose->database->inStack);
+        QCOMPARE(compose->database->inStack->service, QStringLiteral("postgres"));
+        QCOMPARE(compose->database->inStack->passwordVariable, QStringLiteral("POSTGRES_PASSWORD"));
+        QCOMPARE(compose->imageServices,
+                 (QStringList { QStringLiteral("api"), QStringLiteral("worker") }));
         QVERIFY(compose->composeFiles.first().endsWith(QLatin1String("/compose.yaml")));
         QVERIFY(QFileInfo::exists(compose->composeFiles.first()));
         const Environment *staging = set->find(QStringLiteral("staging"));
@@ -136,6 +142,20 @@ private slots:
                            "app?application_name=a%3Db'}}]}"))
             << QStringList { QStringLiteral("database.dsn: application_name=\"a=b\" is not "
                                             "allowed") };
+        QTest::newRow("database in the stack of a native environment")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'native',"
+                           "'processes':[{'name':'p','program':'/bin/true'}],"
+                           "'database':{'compose':{'service':'postgres'}}}]}"))
+            << QStringList { QStringLiteral("database.compose: a database in the stack needs a "
+                                            "compose environment") };
+        QTest::newRow("database in the stack and a dsn")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'compose',"
+                           "'compose':{'files':['compose.yaml'],'project':'p'},"
+                           "'database':{'dsn':'postgresql://u@h/d','compose':{'service':'db',"
+                           "'password':'not a name'}}}]}"))
+            << QStringList { QStringLiteral("database.dsn: not with database.compose"),
+                             QStringLiteral("database.compose.password: expected the name of "
+                                            "the stack's variable") };
         QTest::newRow("token realm not a host")
             << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'compose',"
                            "'compose':{'files':['compose.yaml'],'project':'p'},"
@@ -488,6 +508,17 @@ private slots:
         QVERIFY(!text.contains("change-me"));
         QVERIFY(text.contains("PH_TEST_USER=app"));
         QVERIFY(missingRequiredVariables(compose.fileName(), made->path).isEmpty());
+        // The stack's own view of a variable: the environment, .env, then the default.
+        const QStringList files { compose.fileName() };
+        QCOMPARE(stackVariable(QStringLiteral("PH_TEST_USER"), files, made->path),
+                 QStringLiteral("app"));
+        QCOMPARE(stackVariable(QStringLiteral("PH_TEST_OPT"), files, made->path),
+                 QStringLiteral("x"));
+        qputenv("PH_TEST_OPT", "from-env");
+        QCOMPARE(stackVariable(QStringLiteral("PH_TEST_OPT"), files, made->path),
+                 QStringLiteral("from-env"));
+        qunsetenv("PH_TEST_OPT");
+        QCOMPARE(stackVariable(QStringLiteral("PH_TEST_NONE"), files, made->path), QString());
         // Never replaced.
         made = ensureDotEnv(dir);
         QVERIFY(made.ok() && made->path.isEmpty());
