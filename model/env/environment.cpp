@@ -458,7 +458,7 @@ void parseStackDatabase(Validator &v, const QJsonObject &d, Environment &env,
                    QStringLiteral("\"%1\" is not a valid service name").arg(*service));
         in.service = *service;
     }
-    for (const auto &[key, target] :
+    for (const auto &[key, slot] :
          { std::pair { QStringLiteral("user"), &in.userVariable },
            std::pair { QStringLiteral("password"), &in.passwordVariable },
            std::pair { QStringLiteral("database"), &in.databaseVariable } }) {
@@ -469,7 +469,7 @@ void parseStackDatabase(Validator &v, const QJsonObject &d, Environment &env,
                        QStringLiteral("expected the name of the stack's variable, got "
                                       "\"%1\"")
                            .arg(*name));
-            *target = *name;
+            *slot = *name;
         }
     }
     if (const auto port =
