@@ -317,17 +317,9 @@ void DatabaseProbe::probe()
     m_deadline.start(m_timeoutMs + 500);
     if (m_target.inStack) {
         if (m_stack.host.isEmpty()) {
-            m_deadline.stop();
-            m_busy = false;
-            DatabaseFacts f;
-            f.reachability = DatabaseFacts::Reachability::Refused;
-            f.engine = QStringLiteral("PostgreSQL");
-            f.dsn = m_target.displayDsn();
-            f.error = m_stack.unavailable;
-            f.checkedAt = QDateTime::currentDateTimeUtc();
-            m_facts = f;
             QMetaObject::invokeMethod(
-                this, [this, f] { emit finished(f); }, Qt::QueuedConnection);
+                this, [this] { fail(DatabaseFacts::Reachability::Refused, m_stack.unavailable); },
+                Qt::QueuedConnection);
             return;
         }
         DatabaseTarget resolved = m_target;
@@ -338,10 +330,7 @@ void DatabaseProbe::probe()
         dsn.setPort(m_target.inStack->port);
         dsn.setPath(QLatin1Char('/') + m_stack.database);
         resolved.dsn = dsn;
-        m_workerBusy = true;
-        QMetaObject::invokeMethod(m_worker, "run", Qt::QueuedConnection, Q_ARG(quint64, generation),
-                                  Q_ARG(pilothouse::DatabaseTarget, resolved),
-                                  Q_ARG(QString, m_stack.password), Q_ARG(int, m_timeoutMs));
+        dispatch(generation, resolved, m_stack.password);
         return;
     }
     if (!m_target.keychainKey.isEmpty() && m_cachedSecret.isEmpty()) {
@@ -356,38 +345,45 @@ void DatabaseProbe::probe()
             if (generation != m_generation || !m_busy)
                 return;
             if (!secret) {
-                m_deadline.stop();
-                m_busy = false;
-                DatabaseFacts f;
-                f.reachability = DatabaseFacts::Reachability::AuthFailed;
-                f.engine = QStringLiteral("PostgreSQL");
-                f.dsn = m_target.displayDsn();
-                f.error = secret.error();
-                f.checkedAt = QDateTime::currentDateTimeUtc();
-                m_facts = f;
-                emit finished(f);
+                fail(DatabaseFacts::Reachability::AuthFailed, secret.error());
                 return;
             }
-            dispatch(generation, *secret);
+            dispatch(generation, m_target, *secret);
         });
         return;
     }
     if (!m_target.keychainKey.isEmpty()) {
-        dispatch(generation, m_cachedSecret);
+        dispatch(generation, m_target, m_cachedSecret);
         return;
     }
     QString password;
     if (!m_target.passwordEnv.isEmpty())
         password = QProcessEnvironment::systemEnvironment().value(m_target.passwordEnv);
-    dispatch(generation, password);
+    dispatch(generation, m_target, password);
 }
 
-void DatabaseProbe::dispatch(quint64 generation, const QString &password)
+void DatabaseProbe::dispatch(quint64 generation, const DatabaseTarget &target,
+                             const QString &password)
 {
     m_workerBusy = true;
     QMetaObject::invokeMethod(m_worker, "run", Qt::QueuedConnection, Q_ARG(quint64, generation),
-                              Q_ARG(pilothouse::DatabaseTarget, m_target), Q_ARG(QString, password),
+                              Q_ARG(pilothouse::DatabaseTarget, target), Q_ARG(QString, password),
                               Q_ARG(int, m_timeoutMs));
+}
+
+void DatabaseProbe::fail(DatabaseFacts::Reachability why, const QString &message)
+{
+    // Known before anything was asked of the server: the probe ends here.
+    m_deadline.stop();
+    m_busy = false;
+    DatabaseFacts f;
+    f.reachability = why;
+    f.engine = QStringLiteral("PostgreSQL");
+    f.dsn = m_target.displayDsn();
+    f.error = message;
+    f.checkedAt = QDateTime::currentDateTimeUtc();
+    m_facts = f;
+    emit finished(f);
 }
 
 void DatabaseProbe::deliver(quint64 generation, const DatabaseFacts &facts)

@@ -84,7 +84,8 @@ signals:
 
 private:
     void deliver(quint64 generation, const pilothouse::DatabaseFacts &facts);
-    void dispatch(quint64 generation, const QString &password);
+    void dispatch(quint64 generation, const DatabaseTarget &target, const QString &password);
+    void fail(DatabaseFacts::Reachability why, const QString &message);
 
     DatabaseTarget m_target;
     QThread m_thread;
