@@ -106,6 +106,7 @@ public:
     int deploy(const QStringList &) { return deployOrRollback(false); }
     int rollback(const QStringList &) { return deployOrRollback(true); }
     int tags(const QStringList &);
+    int build(const QStringList &);
     int history(const QStringList &);
     int setDbPassword(const QStringList &);
 
@@ -325,6 +326,8 @@ private:
             m_workspace.up(m_env.name);
         else if (command == QLatin1String("down"))
             m_workspace.down(m_env.name);
+        else if (command == QLatin1String("build"))
+            m_workspace.build(m_env.name);
         else
             m_workspace.restart(m_env.name, service);
         loop();
@@ -644,6 +647,38 @@ int Ctl::setDbPassword(const QStringList &)
 }
 
 // Through the environment's deployer, so in the one order the window shows.
+int Ctl::build(const QStringList &)
+{
+    if (!m_session->canBuild()) {
+        err() << "pilothousectl: \"" << m_env.name
+              << "\" builds no image: builds are for compose environments with "
+                 "image.repository and image.services"
+              << Qt::endl;
+        return Usage;
+    }
+    std::optional<Build> made;
+    connect(m_session, &StackSession::built, this, [&made](const Build &b) { made = b; });
+    const int rc = operate(QStringLiteral("build"), {});
+    if (rc != Ok || !made)
+        return rc == Ok ? EnvError : rc;
+    if (m_json) {
+        out() << QJsonDocument(QJsonObject {
+                                   { QStringLiteral("repository"), made->repository },
+                                   { QStringLiteral("tag"), made->tag },
+                                   { QStringLiteral("commit"), made->commit },
+                                   { QStringLiteral("dirty"), made->dirty },
+                                   { QStringLiteral("image_id"), made->imageId },
+                                   { QStringLiteral("schema_version"), made->schema },
+                                   { QStringLiteral("built_at"),
+                                     made->builtAt.toUTC().toString(Qt::ISODate) } })
+                     .toJson(QJsonDocument::Compact)
+              << Qt::endl;
+    } else {
+        out() << made->tag << Qt::endl;
+    }
+    return Ok;
+}
+
 int Ctl::tags(const QStringList &)
 {
     std::unique_ptr<Deployer> own;
@@ -745,6 +780,10 @@ const Verb kCommands[] = {
       &Ctl::setDbPassword },
     { "tags", "tags", "the backend image's tags, newest build first (--all: with signature tags)",
       &Ctl::tags },
+    { "build", "build",
+      "build the backend image from the checkout, tagged sha-<commit> (-dirty-<changes> with "
+      "uncommitted changes): a rollback point",
+      &Ctl::build },
     { "history", "history", "the environment's deployments, newest first", &Ctl::history },
     { "deploy", "deploy --tag TAG",
       "deploy the backend image TAG to every service that runs it, through the health gate "

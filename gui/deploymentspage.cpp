@@ -244,6 +244,13 @@ void DeploymentsPage::setEnvironment(Workspace *workspace, const QString &enviro
     });
     m_connections << connect(workspace->history(), &HistoryStore::changed, this,
                              &DeploymentsPage::reloadHistory);
+    // A new local build is a new tag to pick.
+    m_connections << connect(workspace, &Workspace::operationFinished, this,
+                             [this](const QString &env, const OperationResult &r) {
+                                 if (env == m_environment &&
+                                     r.operation == StackOperation::Build && r.ok())
+                                     refreshTags();
+                             });
     const bool busy = m_deployer->isBusy();
     m_progress->setVisible(busy);
     m_bar->setVisible(busy);
@@ -289,7 +296,9 @@ void DeploymentsPage::refreshTags()
 {
     if (!m_deployer)
         return;
-    m_tagsStatus->setText(tr("Asking the registry..."));
+    m_tagsStatus->setText(m_session && m_session->environment().tagsFromEngine()
+                              ? tr("Reading the engine's builds...")
+                              : tr("Asking the registry..."));
     m_refreshTags->setEnabled(false);
     m_deployer->listTags(this, [this, deployer = m_deployer](Expected<QList<ImageTag>> tags) {
         if (deployer != m_deployer)

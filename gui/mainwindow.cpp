@@ -239,6 +239,13 @@ void MainWindow::buildActions()
     m_restart = bar->addAction(icon("restart"), tr("&Restart"));
     m_cancel = bar->addAction(icon("cancel"), tr("&Cancel"));
     bar->addSeparator();
+    m_build = bar->addAction(icon("build"), tr("&Build"));
+    m_build->setObjectName(QStringLiteral("build"));
+    m_build->setShortcut(QKeySequence(tr("Ctrl+Shift+B")));
+    m_build->setToolTip(tr("Build the backend image from this checkout, tagged by its commit: "
+                           "a rollback point (Ctrl+Shift+B)"));
+    connect(m_build, &QAction::triggered, this, [this] { m_workspace->build(m_environment); });
+    bar->addSeparator();
     m_refresh = bar->addAction(icon("refresh"), tr("Re&fresh"));
     m_settings = bar->addAction(icon("settings"), tr("Se&ttings..."));
     m_start->setObjectName(QStringLiteral("start"));
@@ -276,7 +283,7 @@ void MainWindow::buildActions()
     quit->setObjectName(QStringLiteral("quit"));
 
     QMenu *stack = menuBar()->addMenu(tr("&Environment"));
-    stack->addActions({ m_start, m_stop, m_restart, m_cancel });
+    stack->addActions({ m_start, m_stop, m_restart, m_cancel, m_build });
     stack->addSeparator();
     stack->addAction(m_refresh);
     stack->addSeparator();
@@ -435,6 +442,9 @@ void MainWindow::updateActions()
     m_start->setEnabled(!busy);
     m_stop->setEnabled(!busy);
     m_restart->setEnabled(!busy);
+    // Builds are for environments that run an image made from a checkout.
+    m_build->setVisible(s && s->canBuild());
+    m_build->setEnabled(!busy && s && s->canBuild());
     m_cancel->setEnabled(busy);
     m_busy->setVisible(busy);
     m_services->setBusy(busy);

@@ -98,6 +98,7 @@ private:
     QAction *m_start = nullptr;
     QAction *m_stop = nullptr;
     QAction *m_restart = nullptr;
+    QAction *m_build = nullptr;
     QAction *m_cancel = nullptr;
     QAction *m_refresh = nullptr;
     QAction *m_settings = nullptr;

@@ -79,6 +79,13 @@ StackSession::StackSession(Environment env, QObject *parent)
                     m_logs->append(service, line);
             });
     connect(m_driver.get(), &StackDriver::operationStarted, this, &StackSession::operationStarted);
+    if (auto *compose = qobject_cast<ComposeDriver *>(m_driver.get())) {
+        connect(compose, &ComposeDriver::built, this, [this](const Build &b, bool startsIt) {
+            if (startsIt)
+                m_pinnedTag = b.tag; // what runs now, until a deployment moves it
+            emit built(b);
+        });
+    }
     connect(m_driver.get(), &StackDriver::progress, this, &StackSession::progress);
     connect(m_driver.get(), &StackDriver::operationFinished, this,
             [this](const OperationResult &r) {
@@ -253,6 +260,28 @@ void StackSession::startService(const QString &service)
 {
     if (admit(StackOperation::StartService, service))
         m_driver->startService(service);
+}
+
+void StackSession::build()
+{
+    auto *compose = qobject_cast<ComposeDriver *>(m_driver.get());
+    if (!compose) {
+        const OperationResult r { StackOperation::Build, {}, OperationResult::Outcome::Failed,
+                                  QStringLiteral("\"%1\" runs no containers; builds are for "
+                                                 "compose environments")
+                                      .arg(m_env.name) };
+        QMetaObject::invokeMethod(
+            this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
+        return;
+    }
+    if (admit(StackOperation::Build, {}))
+        compose->build();
+}
+
+bool StackSession::canBuild() const
+{
+    return m_env.kind == EnvironmentKind::Compose && !m_env.imageRepository.isEmpty() &&
+        !m_env.imageServices.isEmpty();
 }
 
 void StackSession::cancel()

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "db/databaseprobe.h"
+#include "deploy/history.h"
 #include "drivers/stackdriver.h"
 #include "engine/enginewatcher.h"
 #include "env/environment.h"
@@ -65,6 +66,9 @@ public:
     void restart(const QString &service = {});
     void stopService(const QString &service);
     void startService(const QString &service);
+    // Builds the backend's image from the checkout (compose; see LocalBuild).
+    void build();
+    bool canBuild() const;
     void cancel();
     bool isBusy() const;
     // Something a person should read before the next operation's progress.
@@ -105,6 +109,9 @@ signals:
     void engineStatusChanged(pilothouse::EngineWatcher::EngineStatus status,
                              const QString &message);
     void logsEnded(const QString &error);
+    // A build of the checkout was made or found (by build(), or by a start
+    // of an environment whose tags come from the engine).
+    void built(const pilothouse::Build &build);
 
 private:
     void setStates(const QList<ServiceState> &states);

@@ -233,11 +233,21 @@ Workspace::Entry *Workspace::entry(const QString &environment)
             [this, environment](StackOperation op, const QString &service) {
                 if (Entry *en = entry(environment))
                     en->stopping = op != StackOperation::Up && op != StackOperation::StartService &&
-                        op != StackOperation::Pull;
+                        op != StackOperation::Pull && op != StackOperation::Build;
                 emit operationStarted(environment, op, service);
             });
     connect(s, &StackSession::progress, this, [this, environment](const QString &message) {
         emit operationProgress(environment, message);
+    });
+    // Every build is a rollback point: the history keeps what it was made from.
+    connect(s, &StackSession::built, this, [this, environment](const Build &b) {
+        openHistory();
+        m_history->recordBuild(b, this, [this, environment](Expected<qint64> id) {
+            if (!id)
+                emit operationProgress(
+                    environment,
+                    tr("The build could not be recorded in the history: %1").arg(id.error()));
+        });
     });
     connect(s, &StackSession::operationFinished, this,
             [this, environment](const OperationResult &r) {
@@ -609,6 +619,15 @@ void Workspace::up(const QString &environment)
         return;
     }
     e->session->up();
+}
+
+void Workspace::build(const QString &environment)
+{
+    Entry *e = entry(environment);
+    if (!e)
+        return;
+    openHistory();
+    e->session->build();
 }
 
 void Workspace::down(const QString &environment)

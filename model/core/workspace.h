@@ -89,6 +89,8 @@ public:
     // steered through its owner. A compose start keeps the tag deployed last.
     void up(const QString &environment);
     void down(const QString &environment);
+    // Builds the backend image from the checkout and records it (compose).
+    void build(const QString &environment);
     void restart(const QString &environment, const QString &service = {});
     void stopService(const QString &environment, const QString &service);
     void startService(const QString &environment, const QString &service);

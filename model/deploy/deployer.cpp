@@ -213,6 +213,7 @@ void Deployer::start(const QString &tag, const QString &knownDigest, const QStri
     in.engineKnown = watcher && watcher->isSeeded();
     in.engineError = watcher ? watcher->engineError() : QString();
     in.states = states(env.imageServices);
+    in.byImageId = env.tagsFromEngine();
     const Expected<PreflightPlan> plan = preflight(in);
     if (!plan) {
         refuse(plan.error());
@@ -257,6 +258,32 @@ void Deployer::start(const QString &tag, const QString &knownDigest, const QStri
             QStringLiteral("Rolling back %1 to %2 (%3)").arg(svc, tag, shortDigest(knownDigest)));
         QMetaObject::invokeMethod(this, guarded([this, knownDigest] { resolved(knownDigest); }),
                                   Qt::QueuedConnection);
+        return;
+    }
+    if (env.tagsFromEngine()) {
+        // A local build: the engine's image of that tag, pinned by its id.
+        const QString ref = env.imageRepository + QLatin1Char(':') + tag;
+        setStep(DeployStep::Preparing, QStringLiteral("Looking up %1 on the engine").arg(ref));
+        runCommand(docker({ QStringLiteral("image"), QStringLiteral("inspect"),
+                            QStringLiteral("--format"), QStringLiteral("{{.Id}}"), ref },
+                          60000, QStringLiteral("docker image inspect")),
+                   guarded([this, ref](const CommandResult &r) {
+                       if (m_run->cancelRequested) {
+                           conclude(DeployResult::Outcome::Cancelled,
+                                    QStringLiteral("cancelled; nothing was changed"));
+                           return;
+                       }
+                       const QString id = r.output.trimmed();
+                       if (!r.ok() || !id.startsWith(QLatin1String("sha256:"))) {
+                           conclude(DeployResult::Outcome::Refused,
+                                    QStringLiteral("%1 is not on the engine; build it (pilothousectl "
+                                                   "build, or Build in the window) or choose one of "
+                                                   "pilothousectl tags; nothing was changed")
+                                        .arg(ref));
+                           return;
+                       }
+                       resolved(id);
+                   }));
         return;
     }
     setStep(DeployStep::Preparing, QStringLiteral("Looking up %1 in the registry").arg(tag));
@@ -329,11 +356,18 @@ void Deployer::recorded(qint64 id)
     pull();
 }
 
-void Deployer::pull()
+QString Deployer::pinnedReference() const
 {
     const Environment &env = m_session->environment();
-    const Deployment &d = m_run->record;
-    const QString pinned = env.imageRepository + QLatin1Char('@') + d.toDigest;
+    // A registry digest pins repository@digest; a local build's image id is
+    // a reference by itself.
+    return env.tagsFromEngine() ? m_run->record.toDigest
+                                : env.imageRepository + QLatin1Char('@') + m_run->record.toDigest;
+}
+
+void Deployer::pull()
+{
+    const QString pinned = pinnedReference();
     const auto inspect = [this, pinned](std::function<void(const CommandResult &)> then) {
         runCommand(docker({ QStringLiteral("image"), QStringLiteral("inspect"),
                             QStringLiteral("--format"), QStringLiteral("{{.Id}}"), pinned },
@@ -341,7 +375,9 @@ void Deployer::pull()
                    guarded(std::move(then)));
     };
     const auto tagLocally = [this] { tagAndRoll(); };
-    setStep(DeployStep::Pulling, QStringLiteral("Pulling %1").arg(pinned));
+    setStep(DeployStep::Pulling, m_session->environment().tagsFromEngine()
+                                     ? QStringLiteral("Checking %1 on the engine").arg(pinned)
+                                     : QStringLiteral("Pulling %1").arg(pinned));
     // Already here (a rollback, or pulled before): no registry round trip.
     inspect([this, pinned, tagLocally, inspect](const CommandResult &present) {
         if (present.ok()) {
@@ -353,6 +389,13 @@ void Deployer::pull()
         }
         if (m_run->cancelRequested) {
             tagLocally(); // concludes as cancelled
+            return;
+        }
+        if (m_session->environment().tagsFromEngine()) {
+            conclude(DeployResult::Outcome::Failed,
+                     QStringLiteral("the build %1 (image %2) is no longer on the engine; build it "
+                                    "again (pilothousectl build); nothing was changed")
+                         .arg(m_run->record.toTag, shortDigest(m_run->record.toDigest)));
             return;
         }
         CommandSpec spec = docker({ QStringLiteral("pull"), pinned }, kPullTimeoutMs,
@@ -385,7 +428,7 @@ void Deployer::tagAndRoll()
 {
     const Environment &env = m_session->environment();
     const Deployment &d = m_run->record;
-    const QString pinned = env.imageRepository + QLatin1Char('@') + d.toDigest;
+    const QString pinned = pinnedReference();
     const QString tagged = env.imageRepository + QLatin1Char(':') + d.toTag;
     const QString svc = named(m_run->services);
     if (m_run->cancelRequested) {

@@ -104,6 +104,7 @@ private:
     void resolved(const QString &digest);
     void recorded(qint64 id);
     void pull();
+    QString pinnedReference() const; // what the resolved tag is pulled and tagged from
     void tagAndRoll();
     void roll(const QString &tag, bool reverting, std::function<void(Outcome)> done);
     void startGate(bool reverting);

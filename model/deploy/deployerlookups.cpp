@@ -130,13 +130,84 @@ void Deployer::listTags(QObject *context, std::function<void(Expected<QList<Imag
                         bool signatures)
 {
     QPointer<QObject> ctx(context);
-    withRegistry([this, ctx, done, signatures](Expected<RegistryClient *> client) {
+    if (!m_session) {
+        done(Error { QStringLiteral("no environment") });
+        return;
+    }
+    const Environment &env = m_session->environment();
+    // The engine's images of the repository: the tags themselves when they
+    // come from the engine, else their creation times.
+    const auto engineImages = [this, repo = env.imageRepository](
+                                  std::function<void(const CommandResult &)> then) {
+        auto *cmd = new Command(docker({ QStringLiteral("image"), QStringLiteral("ls"),
+                                         QStringLiteral("--format"), QStringLiteral("{{json .}}"),
+                                         repo },
+                                       15000, QStringLiteral("docker image ls")),
+                                this);
+        connect(cmd, &Command::finished, this, [cmd, then](const CommandResult &r) {
+            cmd->deleteLater();
+            then(r);
+        });
+        cmd->start();
+    };
+    // Times: what the history knows first (a local build's own record, then
+    // when a tag first showed up in a deployment), else the engine's image.
+    const auto ordered = [this, ctx, done](QStringList names, QByteArray local) {
+        if (!m_history) {
+            done(orderTags(names, imageTimes(local)));
+            return;
+        }
+        m_history->builds(
+            m_session->environment().imageRepository, 1000, this,
+            [this, ctx, done, names, local](Expected<QList<Build>> builds) {
+                m_history->list(
+                    m_session->environment().name, 1000, this,
+                    [ctx, done, names, local, builds](Expected<QList<Deployment>> rows) {
+                        if (!ctx)
+                            return;
+                        QHash<QString, QDateTime> times;
+                        if (builds) {
+                            for (const Build &b : *builds) {
+                                if (!times.contains(b.tag) && b.builtAt.isValid())
+                                    times.insert(b.tag, b.builtAt);
+                            }
+                        }
+                        const auto more = [&times](const QHash<QString, QDateTime> &from) {
+                            for (auto it = from.cbegin(); it != from.cend(); ++it) {
+                                if (!times.contains(it.key()))
+                                    times.insert(it.key(), it.value());
+                            }
+                        };
+                        if (rows)
+                            more(tagTimes(*rows));
+                        more(imageTimes(local));
+                        done(orderTags(names, times));
+                    });
+            });
+    };
+    if (env.tagsFromEngine()) {
+        engineImages([this, ctx, done, ordered](const CommandResult &r) {
+            if (!ctx)
+                return;
+            if (!r.ok()) {
+                done(Error { explainDockerFailure(r, QStringLiteral("listing the engine's images"),
+                                                  m_session->environment()) });
+                return;
+            }
+            const QByteArray lines = r.output.toUtf8();
+            ordered(imageTags(lines), lines);
+        });
+        return;
+    }
+    withRegistry([this, ctx, done, signatures, engineImages,
+                  ordered](Expected<RegistryClient *> client) {
         if (!client) {
             if (ctx)
                 done(Error { client.error() });
             return;
         }
-        (*client)->listTags([this, ctx, done, signatures](Expected<QStringList> tags) {
+        (*client)->listTags([ctx, done, signatures, engineImages,
+                             ordered](Expected<QStringList> tags) {
             if (!ctx)
                 return;
             if (!tags) {
@@ -144,40 +215,9 @@ void Deployer::listTags(QObject *context, std::function<void(Expected<QList<Imag
                 return;
             }
             const QStringList names = signatures ? *tags : RegistryClient::deployableTags(*tags);
-            if (!m_history || !m_session) {
-                done(orderTags(names, {}));
-                return;
-            }
-            // Times: what the history knows first, else the engine's image.
-            m_history->list(
-                m_session->environment().name, 1000, this,
-                [this, ctx, done, names](Expected<QList<Deployment>> rows) {
-                    if (!ctx)
-                        return;
-                    QHash<QString, QDateTime> times =
-                        rows ? tagTimes(rowsFor(*rows, services())) : QHash<QString, QDateTime> {};
-                    auto *cmd = new Command(
-                        docker({ QStringLiteral("image"), QStringLiteral("ls"),
-                                 QStringLiteral("--format"), QStringLiteral("{{json .}}"),
-                                 m_session->environment().imageRepository },
-                               5000, QStringLiteral("docker image ls")),
-                        this);
-                    connect(cmd, &Command::finished, this,
-                            [cmd, ctx, done, names, times](const CommandResult &r) mutable {
-                                cmd->deleteLater();
-                                if (!ctx)
-                                    return;
-                                if (r.ok()) {
-                                    const auto local = imageTimes(r.output.toUtf8());
-                                    for (auto it = local.cbegin(); it != local.cend(); ++it) {
-                                        if (!times.contains(it.key()))
-                                            times.insert(it.key(), it.value());
-                                    }
-                                }
-                                done(orderTags(names, times));
-                            });
-                    cmd->start();
-                });
+            engineImages([names, ordered](const CommandResult &r) {
+                ordered(names, r.ok() ? r.output.toUtf8() : QByteArray());
+            });
         });
     });
 }
@@ -265,14 +305,29 @@ void Deployer::planRollback(const QString &toTag, QObject *context,
         answer(Error { QStringLiteral("\"%1\" is not a valid image tag").arg(toTag) });
         return;
     }
-    const ServiceState current = *running;
-    m_history->list(
-        env.name, 500, this, [this, current, toTag, answer](Expected<QList<Deployment>> rows) {
-            if (!rows) {
-                answer(Error { rows.error() });
-                return;
+    ServiceState current = *running;
+    if (env.tagsFromEngine())
+        current.digest = current.imageId; // a local build is known by its image id
+    m_history->builds(
+        env.imageRepository, 1000, this,
+        [this, env, current, toTag, answer](Expected<QList<Build>> builds) {
+            QHash<QString, int> schemas;
+            if (builds) {
+                for (const Build &b : *builds) {
+                    if (!schemas.contains(b.tag) && b.schema >= 0)
+                        schemas.insert(b.tag, b.schema);
+                }
             }
-            answer(pilothouse::planRollback(*rows, services(), current, toTag, databaseSchema()));
+            m_history->list(env.name, 500, this,
+                            [this, current, toTag, answer,
+                             schemas](Expected<QList<Deployment>> rows) {
+                                if (!rows) {
+                                    answer(Error { rows.error() });
+                                    return;
+                                }
+                                answer(pilothouse::planRollback(*rows, services(), current, toTag,
+                                                                databaseSchema(), schemas));
+                            });
         });
 }
 

@@ -101,10 +101,11 @@ Expected<PreflightPlan> preflight(const PreflightInput &in)
                                .arg(name, s->image, repositoryOf(primary->image),
                                     in.services.first(), in.environment) };
         plan.previousContainers.insert(name, s->containerId);
-        plan.running.insert(name, s->tag + QLatin1Char('@') + s->digest);
+        const QString identity = in.byImageId ? s->imageId : s->digest;
+        plan.running.insert(name, s->tag + QLatin1Char('@') + identity);
         if (i == 0) {
             plan.fromTag = s->tag;
-            plan.fromDigest = s->digest;
+            plan.fromDigest = identity;
             plan.previousImageId = s->imageId;
         }
     }
@@ -302,7 +303,7 @@ QList<Deployment> rowsFor(const QList<Deployment> &rows, const QStringList &serv
 
 Expected<RollbackPlan> planRollback(const QList<Deployment> &rows, const QStringList &services,
                                     const ServiceState &running, const QString &toTag,
-                                    int databaseSchema)
+                                    int databaseSchema, const QHash<QString, int> &buildSchemas)
 {
     RollbackPlan plan;
     plan.service = services.join(u',');
@@ -324,6 +325,8 @@ Expected<RollbackPlan> planRollback(const QList<Deployment> &rows, const QString
         plan.toDigest = recordedDigest(mine, toTag); // exact, when it ran here before
     }
     plan.targetSchema = expectedSchema(mine, plan.toTag);
+    if (plan.targetSchema < 0)
+        plan.targetSchema = buildSchemas.value(plan.toTag, -1);
     plan.databaseSchema = databaseSchema;
     if (plan.targetSchema >= 0 && plan.databaseSchema > plan.targetSchema)
         plan.schemaWarning = QStringLiteral("The database is at schema version %1, newer than %2 "
@@ -385,6 +388,17 @@ QHash<QString, QDateTime> imageTimes(const QByteArray &lines)
             times.insert(tag, at.toUTC());
     }
     return times;
+}
+
+QStringList imageTags(const QByteArray &lines)
+{
+    QStringList tags;
+    for (const QByteArray &line : lines.split('\n')) {
+        const QString tag = QJsonDocument::fromJson(line).object().value(u"Tag").toString();
+        if (!tag.isEmpty() && tag != QLatin1String("<none>") && !tags.contains(tag))
+            tags << tag;
+    }
+    return tags;
 }
 
 } // namespace pilothouse

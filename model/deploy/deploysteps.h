@@ -41,6 +41,9 @@ struct PreflightInput
     bool engineKnown = false; // the watcher has seen the engine's state once
     QString engineError;
     QList<std::optional<ServiceState>> states; // one per service, same order
+    // Tags from the engine (image.source "engine"): a build's identity is its
+    // image id, which stands in for the registry digest everywhere.
+    bool byImageId = false;
 };
 
 // What the run starts from once preflight agrees.
@@ -176,9 +179,12 @@ QList<Deployment> rowsFor(const QList<Deployment> &rows, const QStringList &serv
 // From the services' rows (newest first) and what runs: the target (the
 // previous success, or the tag asked for, with its recorded digest) and any
 // schema warning; or why there is no target.
+// buildSchemas: the schema each local build expects (the history's builds),
+// for a tag never deployed here.
 Expected<RollbackPlan> planRollback(const QList<Deployment> &rows, const QStringList &services,
                                     const ServiceState &running, const QString &toTag,
-                                    int databaseSchema);
+                                    int databaseSchema,
+                                    const QHash<QString, int> &buildSchemas = {});
 
 // ---- Tags
 
@@ -199,5 +205,7 @@ QHash<QString, QDateTime> tagTimes(const QList<Deployment> &rows);
 // The creation times of the engine's local images, from the lines of
 // `docker image ls --format '{{json .}}' REPOSITORY` (tag -> time).
 QHash<QString, QDateTime> imageTimes(const QByteArray &lines);
+// The tags of those lines (no "<none>"), as the engine lists them.
+QStringList imageTags(const QByteArray &lines);
 
 } // namespace pilothouse

@@ -143,8 +143,15 @@ Expected<int> DeploymentHistory::openFile(const QString &path, Mode mode)
             "'cancelled','interrupted')),"
             " reason TEXT, log_lines TEXT, owner TEXT)")) ||
         !q.exec(QStringLiteral(
-            "CREATE INDEX IF NOT EXISTS deployments_env_idx ON deployments (environment, id)")))
-        return sqlError(QStringLiteral("cannot create the table"), q.lastError());
+            "CREATE INDEX IF NOT EXISTS deployments_env_idx ON deployments (environment, id)")) ||
+        !q.exec(QStringLiteral(
+            "CREATE TABLE IF NOT EXISTS builds ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " environment TEXT NOT NULL, repository TEXT NOT NULL, tag TEXT NOT NULL,"
+            " git_commit TEXT NOT NULL, dirty INTEGER NOT NULL, image_id TEXT NOT NULL,"
+            " built_at TEXT NOT NULL, schema_version INTEGER, who TEXT NOT NULL,"
+            " UNIQUE (repository, tag))")))
+        return sqlError(QStringLiteral("cannot create the tables"), q.lastError());
     // Columns added after the first format; a reader never adds them.
     QStringList columns;
     if (!q.exec(QStringLiteral("PRAGMA table_info(deployments)")))
@@ -300,6 +307,61 @@ Expected<QList<Deployment>> DeploymentHistory::list(const QString &environment, 
     QList<Deployment> out;
     while (q.next())
         out << fromRow(q);
+    return out;
+}
+
+Expected<qint64> DeploymentHistory::recordBuild(const Build &b)
+{
+    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
+    if (!db.isOpen())
+        return notOpen();
+    QSqlQuery q(db);
+    q.prepare(QStringLiteral(
+        "INSERT OR REPLACE INTO builds (environment, repository, tag, git_commit, dirty, image_id, "
+        "built_at, schema_version, who) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    const auto text = [](const QString &v) { return v.isNull() ? QStringLiteral("") : v; };
+    q.addBindValue(text(b.environment));
+    q.addBindValue(text(b.repository));
+    q.addBindValue(text(b.tag));
+    q.addBindValue(text(b.commit));
+    q.addBindValue(b.dirty ? 1 : 0);
+    q.addBindValue(text(b.imageId));
+    q.addBindValue(iso(b.builtAt.isValid() ? b.builtAt : QDateTime::currentDateTimeUtc()));
+    q.addBindValue(b.schema >= 0 ? QVariant(b.schema) : QVariant());
+    q.addBindValue(b.who.isEmpty() ? currentUser() : b.who);
+    if (!q.exec())
+        return sqlError(QStringLiteral("cannot record the build"), q.lastError());
+    return q.lastInsertId().toLongLong();
+}
+
+Expected<QList<Build>> DeploymentHistory::builds(const QString &repository, int limit) const
+{
+    QSqlDatabase db = QSqlDatabase::database(m_connection, false);
+    if (!db.isOpen())
+        return notOpen();
+    QSqlQuery q(db);
+    q.prepare(QStringLiteral("SELECT id, environment, repository, tag, git_commit, dirty, "
+                             "image_id, built_at, schema_version, who FROM builds "
+                             "WHERE repository = ? ORDER BY built_at DESC, id DESC LIMIT ?"));
+    q.addBindValue(repository.isNull() ? QStringLiteral("") : repository);
+    q.addBindValue(limit);
+    if (!q.exec())
+        return sqlError(QStringLiteral("cannot read the builds"), q.lastError());
+    QList<Build> out;
+    while (q.next()) {
+        Build b;
+        b.id = q.value(0).toLongLong();
+        b.environment = q.value(1).toString();
+        b.repository = q.value(2).toString();
+        b.tag = q.value(3).toString();
+        b.commit = q.value(4).toString();
+        b.dirty = q.value(5).toInt() != 0;
+        b.imageId = q.value(6).toString();
+        b.builtAt = QDateTime::fromString(q.value(7).toString(), Qt::ISODateWithMs);
+        b.schema = q.value(8).isNull() ? -1 : q.value(8).toInt();
+        b.who = q.value(9).toString();
+        out << b;
+    }
     return out;
 }
 

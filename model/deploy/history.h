@@ -51,6 +51,23 @@ struct Deployment
     int toSchema = -1;
 };
 
+// One image built here from a checkout (pilothousectl build, the window's
+// Build): a rollback point of an environment whose tags come from the engine.
+// Its identity is the image id (a local build has no registry digest).
+struct Build
+{
+    qint64 id = 0;
+    QString environment;
+    QString repository; // ghcr.io/pilothouse/deckhand
+    QString tag; // sha-<commit> or sha-<commit>-dirty-<changes>
+    QString commit; // 40 hex
+    bool dirty = false; // built from uncommitted changes
+    QString imageId; // sha256:...
+    QDateTime builtAt;
+    int schema = -1; // the schema version the build expects; -1 unknown
+    QString who;
+};
+
 // What a rollback reads from one service's rows (newest first).
 struct TagAndDigest
 {
@@ -89,6 +106,12 @@ public:
                    const QStringList &logLines = {}, int toSchema = -1);
     // Newest first; environment empty: all.
     Expected<QList<Deployment>> list(const QString &environment = {}, int limit = 100) const;
+
+    // Records a build; a build of the same repository and tag replaces the
+    // older row (the same sources built again).
+    Expected<qint64> recordBuild(const Build &b);
+    // The builds of a repository, newest first.
+    Expected<QList<Build>> builds(const QString &repository, int limit = 200) const;
     // "user@host" of this process.
     static QString currentUser();
 

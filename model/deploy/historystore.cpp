@@ -94,4 +94,24 @@ void HistoryStore::list(const QString &environment, int limit, QObject *context,
         std::move(done));
 }
 
+void HistoryStore::recordBuild(const Build &b, QObject *context,
+                               std::function<void(Expected<qint64>)> done)
+{
+    run<Expected<qint64>>(
+        this, [b](DeploymentHistory &h) { return h.recordBuild(b); },
+        [this, ctx = QPointer<QObject>(context), done](Expected<qint64> r) {
+            emit changed();
+            if (ctx && done)
+                done(r);
+        });
+}
+
+void HistoryStore::builds(const QString &repository, int limit, QObject *context,
+                          std::function<void(Expected<QList<Build>>)> done)
+{
+    run<Expected<QList<Build>>>(
+        context, [repository, limit](DeploymentHistory &h) { return h.builds(repository, limit); },
+        std::move(done));
+}
+
 } // namespace pilothouse

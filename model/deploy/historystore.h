@@ -31,6 +31,10 @@ public:
     void list(const QString &environment, int limit, QObject *context,
               std::function<void(Expected<QList<Deployment>>)> done);
 
+    void recordBuild(const Build &b, QObject *context, std::function<void(Expected<qint64>)> done);
+    void builds(const QString &repository, int limit, QObject *context,
+                std::function<void(Expected<QList<Build>>)> done);
+
     // Whether open() succeeded (known once its answer came back).
     bool isOpen() const { return m_open; }
 

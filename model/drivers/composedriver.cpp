@@ -1,5 +1,6 @@
 #include "drivers/composedriver.h"
 
+#include "deploy/localbuild.h"
 #include "env/dotenv.h"
 
 #include <QDir>
@@ -23,6 +24,8 @@ QString toString(StackOperation op)
         return QStringLiteral("start");
     case StackOperation::Pull:
         return QStringLiteral("pull");
+    case StackOperation::Build:
+        return QStringLiteral("build");
     }
     return {};
 }
@@ -69,6 +72,11 @@ void ComposeDriver::pull()
     run(StackOperation::Pull, {}, { QStringLiteral("pull") });
 }
 
+void ComposeDriver::build()
+{
+    run(StackOperation::Build, {}, {});
+}
+
 void ComposeDriver::cancel()
 {
     if (!m_busy)
@@ -76,20 +84,23 @@ void ComposeDriver::cancel()
     m_cancelled = true;
     if (m_command)
         m_command->cancel();
+    if (m_build)
+        m_build->cancel();
 }
 
-QString ComposeDriver::prepareEnvFile(StackOperation op)
+QString prepareComposeEnv(const Environment &env, const QMap<QString, QString> &variables,
+                          bool mayCreate, QString *created)
 {
-    if (m_env.composeFiles.isEmpty())
+    if (env.composeFiles.isEmpty())
         return {};
-    const QString folder = QFileInfo(m_env.composeFiles.first()).absolutePath();
+    const QString folder = env.stackDirectory();
     const QString envFile =
-        m_env.envFile.isEmpty() ? QDir(folder).filePath(QStringLiteral(".env")) : m_env.envFile;
-    const auto missingNow = [this, &envFile] {
+        env.envFile.isEmpty() ? QDir(folder).filePath(QStringLiteral(".env")) : env.envFile;
+    const auto missingNow = [&env, &envFile, &variables] {
         QStringList missing;
-        for (const QString &file : m_env.composeFiles) {
+        for (const QString &file : env.composeFiles) {
             for (const QString &name : missingRequiredVariables(file, envFile)) {
-                if (!missing.contains(name) && !m_variables.contains(name))
+                if (!missing.contains(name) && !variables.contains(name))
                     missing << name;
             }
         }
@@ -98,14 +109,15 @@ QString ComposeDriver::prepareEnvFile(StackOperation op)
     QStringList missing = missingNow();
     // A start from a fresh checkout: compose's .env made from the project's
     // example, when something the compose file requires is set nowhere.
-    if (!missing.isEmpty() && op == StackOperation::Up && m_env.envFile.isEmpty()) {
+    if (!missing.isEmpty() && mayCreate && env.envFile.isEmpty()) {
         const Expected<DotEnvCreated> made = ensureDotEnv(folder);
         if (!made)
             return made.error();
         if (!made->path.isEmpty()) {
-            emit progress(QStringLiteral("Created %1 from .env.example with new random %2 (private "
-                                         "to you, never committed)")
-                              .arg(made->path, made->generated.join(QStringLiteral(", "))));
+            if (created)
+                *created = QStringLiteral("Created %1 from .env.example with new random %2 "
+                                          "(private to you, never committed)")
+                               .arg(made->path, made->generated.join(QStringLiteral(", ")));
             missing = missingNow();
         }
     }
@@ -121,8 +133,18 @@ QString ComposeDriver::prepareEnvFile(StackOperation op)
         hint = QStringLiteral(" (.env.example lists every variable)");
     return QStringLiteral("Set %1 in %2 (or in the environment), then try again%3. %4 requires %5.")
         .arg(missing.join(QStringLiteral(", ")), envFile, hint,
-             QFileInfo(m_env.composeFiles.first()).fileName(),
+             QFileInfo(env.composeFiles.first()).fileName(),
              missing.size() == 1 ? QStringLiteral("it") : QStringLiteral("them"));
+}
+
+QString ComposeDriver::prepareEnvFile(StackOperation op)
+{
+    QString created;
+    const QString why = prepareComposeEnv(
+        m_env, m_variables, op == StackOperation::Up || op == StackOperation::Build, &created);
+    if (!created.isEmpty())
+        emit progress(created);
+    return why;
 }
 
 void ComposeDriver::run(StackOperation op, const QString &service, const QStringList &args)
@@ -163,31 +185,77 @@ void ComposeDriver::run(StackOperation op, const QString &service, const QString
             finish({ op, service, OperationResult::Outcome::Failed, why });
             return;
         }
-        CommandSpec spec = composeCommand(m_env, *cli, args, m_timeoutMs, what, m_variables);
-        emit progress(QStringLiteral("Running %1").arg(spec.display()));
-        auto *cmd = new Command(spec, this);
-        m_command = cmd;
-        connect(cmd, &Command::outputLine, this, [this](const QString &line, bool) {
-            if (!line.trimmed().isEmpty()) {
-                emit outputLine({}, line);
-                emit progress(line.trimmed());
-            }
-        });
-        connect(cmd, &Command::finished, this,
-                [this, cmd, op, service, what, finish](const CommandResult &r) {
-                    cmd->deleteLater();
-                    m_command = nullptr;
-                    if (r.end == CommandResult::End::Cancelled || m_cancelled) {
-                        finish({ op, service, OperationResult::Outcome::Cancelled,
-                                 what + QStringLiteral(" was cancelled") });
-                    } else if (r.ok()) {
-                        finish({ op, service, OperationResult::Outcome::Succeeded, {} });
-                    } else {
-                        finish({ op, service, OperationResult::Outcome::Failed,
-                                 explainDockerFailure(r, what, m_env) });
-                    }
-                });
-        cmd->start();
+        const auto compose = [this, op, service, args, what, finish, cli = *cli] {
+            CommandSpec spec = composeCommand(m_env, cli, args, m_timeoutMs, what, m_variables);
+            emit progress(QStringLiteral("Running %1").arg(spec.display()));
+            auto *cmd = new Command(spec, this);
+            m_command = cmd;
+            connect(cmd, &Command::outputLine, this, [this](const QString &line, bool) {
+                if (!line.trimmed().isEmpty()) {
+                    emit outputLine({}, line);
+                    emit progress(line.trimmed());
+                }
+            });
+            connect(cmd, &Command::finished, this,
+                    [this, cmd, op, service, what, finish](const CommandResult &r) {
+                        cmd->deleteLater();
+                        m_command = nullptr;
+                        if (r.end == CommandResult::End::Cancelled || m_cancelled) {
+                            finish({ op, service, OperationResult::Outcome::Cancelled,
+                                     what + QStringLiteral(" was cancelled") });
+                        } else if (r.ok()) {
+                            finish({ op, service, OperationResult::Outcome::Succeeded, {} });
+                        } else {
+                            finish({ op, service, OperationResult::Outcome::Failed,
+                                     explainDockerFailure(r, what, m_env) });
+                        }
+                    });
+            cmd->start();
+        };
+        // Tags from the engine: a build is made (or found) for the checkout
+        // before a start that has no tag to keep, so what starts is a rollback point.
+        const bool buildFirst = op == StackOperation::Up && m_env.tagsFromEngine() &&
+            !m_env.imageRepository.isEmpty() && !m_variables.contains(m_env.tagVariable);
+        if (op != StackOperation::Build && !buildFirst) {
+            compose();
+            return;
+        }
+        auto *build = new LocalBuild(m_env, m_variables, this);
+        m_build = build;
+        connect(build, &LocalBuild::progress, this, &ComposeDriver::progress);
+        build->start(buildFirst,
+                     [this, build, op, service, what, finish, compose](
+                         const Build &made, const LocalBuild::Failure &failure) {
+                         build->deleteLater();
+                         m_build = nullptr;
+                         if (failure.cancelled || m_cancelled) {
+                             finish({ op, service, OperationResult::Outcome::Cancelled,
+                                      what + QStringLiteral(" was cancelled") });
+                             return;
+                         }
+                         if (!failure.message.isEmpty()) {
+                             if (op == StackOperation::Up && failure.notACheckout) {
+                                 // Not a clone: compose starts (or builds) its own tag.
+                                 emit progress(failure.message);
+                                 compose();
+                                 return;
+                             }
+                             finish({ op, service, OperationResult::Outcome::Failed,
+                                      failure.message });
+                             return;
+                         }
+                         emit built(made, op == StackOperation::Up);
+                         if (op == StackOperation::Build) {
+                             finish({ op, service, OperationResult::Outcome::Succeeded,
+                                      QStringLiteral("Built %1:%2 (image %3)")
+                                          .arg(made.repository, made.tag,
+                                               made.imageId.mid(7, 12)) });
+                             return;
+                         }
+                         m_variables.insert(m_env.repositoryVariable, m_env.imageRepository);
+                         m_variables.insert(m_env.tagVariable, made.tag);
+                         compose();
+                     });
     });
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "deploy/history.h"
 #include "drivers/docker.h"
 #include "drivers/stackdriver.h"
 
@@ -7,6 +8,16 @@
 #include <QPointer>
 
 namespace pilothouse {
+
+struct Build;
+class LocalBuild;
+
+// Before a compose call: when something the compose files require is set
+// nowhere and mayCreate, makes the project's .env from its .env.example
+// (created: the sentence that says so); then the sentence naming a variable
+// still missing and where to set it, or empty.
+QString prepareComposeEnv(const Environment &env, const QMap<QString, QString> &variables,
+                          bool mayCreate, QString *created);
 
 // Drives `docker compose` / `docker-compose` for one environment.
 class ComposeDriver final : public StackDriver
@@ -22,6 +33,8 @@ public:
     void stopService(const QString &service) override;
     void startService(const QString &service) override;
     void pull() override;
+    // Builds the backend image from the checkout (LocalBuild); built() follows a success.
+    void build();
     void cancel() override;
     bool isBusy() const override { return m_busy; }
 
@@ -31,6 +44,10 @@ public:
     // passed in the process environment, where they win over the env file.
     void setVariables(const QMap<QString, QString> &variables) { m_variables = variables; }
 
+signals:
+    // A build was made or found for the checkout (startsIt: as part of a start).
+    void built(const pilothouse::Build &build, bool startsIt);
+
 private:
     void run(StackOperation op, const QString &service, const QStringList &args);
     // The project's .env made from its example on a start; empty, or the
@@ -39,6 +56,7 @@ private:
 
     Environment m_env;
     QPointer<Command> m_command;
+    QPointer<LocalBuild> m_build;
     bool m_busy = false;
     bool m_cancelled = false;
     int m_timeoutMs = 300000;

@@ -86,6 +86,44 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
     const auto has = [&err](const char *needle) {
         return err.contains(QLatin1String(needle), Qt::CaseInsensitive);
     };
+    // A pull (compose's of a base image, a build's FROM): which image, why,
+    // and what to do. Before the daemon test: "connection refused" to a
+    // registry is not the engine being down.
+    static const QRegularExpression pulling(QStringLiteral(
+        "(?:pull access denied for ([^ ,]+)|manifest for ([^ ]+) not found|"
+        "Pulling [^ ]+ \\(([^)]+)\\)|Step 1/\\d+ : FROM ([^ ]+)|"
+        "failed to resolve source metadata for ([^ :]+:[^ :]+)|"
+        "(?:image|reference) \"?([^ \"]+)\"?: not found)"));
+    QString pulledImage;
+    for (auto it = pulling.globalMatch(err); it.hasNext();) {
+        const auto m = it.next();
+        for (int g = 1; g <= m.lastCapturedIndex(); ++g) {
+            if (!m.captured(g).isEmpty())
+                pulledImage = m.captured(g);
+        }
+    }
+    const QString image = pulledImage.isEmpty() ? QStringLiteral("an image") : pulledImage;
+    const bool registryUnreachable = (has("dial tcp") || has("TLS handshake timeout") ||
+                                      has("net/http: request canceled")) &&
+        (has("/v2/") || has("registry") || has("docker.io") || has("ghcr.io"));
+    if (registryUnreachable) {
+        return QStringLiteral("%1: %2 could not be pulled: its registry is unreachable (%3). "
+                              "Check the network or proxy, or load the image on the engine "
+                              "another way (docker load) and try again.")
+            .arg(what, image, lastMeaningfulLine(result.errorOutput));
+    }
+    if (has("pull access denied") || has("unauthorized") || has("denied: ")) {
+        return QStringLiteral("%1: %2 could not be pulled: it does not exist or needs a login. "
+                              "Check its name, or run docker login for its registry, and try "
+                              "again.")
+            .arg(what, image);
+    }
+    if (has("manifest unknown") || has("not found: manifest") ||
+        (has("manifest for") && has("not found"))) {
+        return QStringLiteral("%1: %2 does not exist in its registry. Check the image name and "
+                              "tag (the stack's .env sets them) and try again.")
+            .arg(what, image);
+    }
     if (has("permission denied while trying to connect") ||
         (has("PermissionError") && has("Permission denied"))) {
         return QStringLiteral("%1: permission denied on the Docker socket. Add your user to the "

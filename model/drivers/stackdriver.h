@@ -9,7 +9,7 @@
 // reported by signals. One operation at a time per driver.
 namespace pilothouse {
 
-enum class StackOperation { Up, Down, Restart, StopService, StartService, Pull };
+enum class StackOperation { Up, Down, Restart, StopService, StartService, Pull, Build };
 QString toString(StackOperation op);
 
 struct OperationResult

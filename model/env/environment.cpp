@@ -100,6 +100,11 @@ QString DatabaseTarget::displayDsn() const
     return shown.toString(QUrl::RemovePassword);
 }
 
+QString Environment::stackDirectory() const
+{
+    return composeFiles.isEmpty() ? QString() : QFileInfo(composeFiles.first()).absolutePath();
+}
+
 bool Environment::isRemote() const
 {
     if (!dockerHost.isEmpty())
@@ -735,7 +740,20 @@ void parseImage(Validator &v, const QJsonObject &o, Environment &env)
                { QStringLiteral("repository"), QStringLiteral("service"),
                  QStringLiteral("services"), QStringLiteral("repositoryVariable"),
                  QStringLiteral("tagVariable"), QStringLiteral("user"), QStringLiteral("tokenEnv"),
-                 QStringLiteral("keychain"), QStringLiteral("tokenRealm") });
+                 QStringLiteral("keychain"), QStringLiteral("tokenRealm"),
+                 QStringLiteral("source") });
+    if (const auto source =
+            v.string(i, QStringLiteral("source"), QStringLiteral("image.source"), false)) {
+        if (*source == QLatin1String("engine"))
+            env.imageSource = Environment::ImageSource::Engine;
+        else if (*source == QLatin1String("registry"))
+            env.imageSource = Environment::ImageSource::Registry;
+        else
+            v.fail(QStringLiteral("image.source"),
+                   QStringLiteral("expected \"registry\" (tags from the image's registry) or "
+                                  "\"engine\" (the engine's local builds), got \"%1\"")
+                       .arg(*source));
+    }
     if (const auto realm =
             v.string(i, QStringLiteral("tokenRealm"), QStringLiteral("image.tokenRealm"), false)) {
         static const QRegularExpression host(

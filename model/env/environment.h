@@ -100,6 +100,16 @@ struct Environment
     // tells which schema version the build expects.
     QStringList imageServices;
     QString backendService() const { return imageServices.value(0); }
+    // Where the tags a person picks come from (image.source): the registry
+    // (pinned by digest), or the engine's own images of the repository, as
+    // `pilothousectl build` makes them from a checkout (pinned by image id;
+    // no registry needed).
+    enum class ImageSource { Registry, Engine };
+    ImageSource imageSource = ImageSource::Registry;
+    bool tagsFromEngine() const { return imageSource == ImageSource::Engine; }
+    // The folder of the first compose file: compose's project folder, where
+    // .env, .env.example and the build context are.
+    QString stackDirectory() const;
     // The compose variables that choose the backend's image: the panel passes
     // the repository and the tag through them, never editing compose files.
     QString repositoryVariable = QStringLiteral("DECKHAND_IMAGE");

@@ -707,6 +707,8 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
     env_def = next(e for e in builtin["environments"] if e["name"] == "local-compose")
     env_def["compose"]["files"] = [str(clone / f) for f in env_def["compose"]["files"]]
     env_def["compose"]["project"] = project
+    # A short gate, so the broken build below is reverted in seconds, not minutes.
+    env_def["deploy"] = {"healthWindowSeconds": 5, "timeoutSeconds": 90}
     for svc in env_def.get("services", []):
         for h in svc.get("health", []):
             h["url"] = h["url"].replace(":8000/", f":{port}/")
@@ -726,6 +728,17 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
     # The image compose.yaml names by default, as a new user's engine lacks it.
     default_image = "ghcr.io/pilothouse/deckhand:staging"
     run([engine.docker, "image", "rm", default_image], check=False)
+
+    def local_tags() -> set[str]:
+        return set(out([engine.docker, "image", "ls", "--format", "{{.Tag}}",
+                        "ghcr.io/pilothouse/deckhand"], check=False).split())
+
+    # No build of this commit either (a run before this one made it).
+    head = out(["git", "-C", str(clone), "rev-parse", "HEAD"])
+    for t in local_tags():
+        if t.startswith(f"sha-{head}"):
+            run([engine.docker, "image", "rm", f"ghcr.io/pilothouse/deckhand:{t}"], check=False)
+    tags_before = local_tags()
     t0 = time.monotonic()
     try:
         proc = run([ctl, "--config", str(config), "--env", "local-compose", "up", "--wait", "240"],
@@ -757,10 +770,99 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
         check(db.get("migration_version", -1) >= 1,
               f"and shows the migration version ({db.get('migration_version')})")
         check(values["POSTGRES_PASSWORD"] not in json.dumps(db), "without showing the password")
+        check_local_builds(engine, ctl, config, env, clone, port, numbers)
     finally:
         run(compose + ["down", "--volumes", "--remove-orphans", "--timeout", "20"], env=env,
             timeout=180, check=False)
         run([engine.docker, "image", "rm", default_image], check=False)
+        for t in local_tags() - tags_before:
+            run([engine.docker, "image", "rm", f"ghcr.io/pilothouse/deckhand:{t}"], check=False)
+
+
+def check_local_builds(engine: Engine, ctl: str, config: Path, env: dict, clone: Path, port: int,
+                       numbers: dict[str, str]) -> None:
+    """Every local build is a rollback point, with no registry anywhere: the
+    start built sha-<commit> of the clone; a second commit built with
+    `pilothousectl build` is listed first by `tags`; deploy it, roll back to
+    the first build in one call, and a broken build (uncommitted change:
+    its entry point fails) is reverted by itself."""
+    def ctl_run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return run([ctl, "--config", str(config), "--env", "local-compose", *args], env=env,
+                   timeout=timeout, check=False)
+
+    def version() -> dict:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/version")
+            return json.loads(conn.getresponse().read() or b"{}")
+        except (OSError, ValueError):
+            return {}
+
+    def tags() -> list[str]:
+        proc = ctl_run("tags", "--json", timeout=120)
+        return json.loads(proc.stdout or b"{}").get("tags", [])
+
+    def git_clone(*args: str) -> str:
+        return out(["git", "-C", str(clone), "-c", "user.name=Pilothouse E2E", "-c",
+                    "user.email=e2e@example.com", *args])
+
+    first = git_clone("rev-parse", "HEAD")
+    tag_a = f"sha-{first}"
+    check(tag_a in tags(), f"the start's build {tag_a[:16]}... is a tag of local-compose")
+    check(version().get("git_sha") == first, "and runs, reporting its commit on /version")
+
+    # A second commit, built by hand.
+    readme = clone / "README.md"
+    readme.write_text(readme.read_text() + "\nA line from the e2e's second commit.\n")
+    git_clone("commit", "--quiet", "--all", "--message", "e2e: a second commit")
+    second = git_clone("rev-parse", "HEAD")
+    t0 = time.monotonic()
+    proc = ctl_run("build", "--json", timeout=1800)
+    text = (proc.stdout + proc.stderr).decode(errors="replace")
+    if proc.returncode != 0:
+        raise Failure(f"pilothousectl build exited {proc.returncode}:\n{text[-3000:]}")
+    numbers["local build of a new commit"] = f"{time.monotonic() - t0:.1f} s"
+    made = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    tag_b = f"sha-{second}"
+    check(made.get("tag") == tag_b and made.get("dirty") is False and
+          made.get("image_id", "").startswith("sha256:"),
+          f"pilothousectl build tags the commit: {made.get('tag', '')[:16]}..., its image id")
+    check("Step " in text or "#" in text, "and shows the build's steps as it goes")
+    listed = tags()
+    check(listed[:2] == [tag_b, tag_a], f"tags lists the new build first, then the first ({listed[:3]})")
+
+    proc = ctl_run("deploy", "--tag", tag_b, timeout=600)
+    check(proc.returncode == 0, f"deploy {tag_b[:16]}... passes its health gate "
+          f"({(proc.stdout + proc.stderr).decode(errors='replace')[-600:]})")
+    check(version().get("git_sha") == second, "and /version now reports the second commit")
+    proc = ctl_run("rollback", timeout=600)
+    check(proc.returncode == 0, "rollback in one call "
+          f"({(proc.stdout + proc.stderr).decode(errors='replace')[-600:]})")
+    check(version().get("git_sha") == first, "brings the first build back")
+
+    # A broken build: an uncommitted change makes deckhand's entry point fail.
+    dockerfile = clone / "docker/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() +
+                          '\nENTRYPOINT ["/usr/local/bin/deckhand", "no-such-command"]\n')
+    proc = ctl_run("build", "--json", timeout=1800)
+    check(proc.returncode == 0, "a build of uncommitted changes works "
+          f"({(proc.stdout + proc.stderr).decode(errors='replace')[-600:]})")
+    broken = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    check(broken.get("tag", "").startswith(f"sha-{second}-dirty-") and broken.get("dirty") is True,
+          f"and is tagged sha-<commit>-dirty-<changes> ({broken.get('tag')})")
+    check(tag_b in tags(), "without overwriting the clean build of that commit")
+    proc = ctl_run("deploy", "--tag", broken["tag"], timeout=600)
+    text = (proc.stdout + proc.stderr).decode(errors="replace")
+    check(proc.returncode != 0 and "revert" in text.lower(),
+          f"deploying the broken build fails its gate and is reverted ({text[-400:]})")
+    check(version().get("git_sha") == first, "the first build runs again")
+    status = json.loads(ctl_run("status", "--json", timeout=120).stdout or b"{}")
+    check(status.get("health") == "healthy", f"and the stack is healthy ({status.get('health')})")
+    history = json.loads(ctl_run("history", "--json", timeout=120).stdout or b"{}")
+    outcomes = [d.get("outcome") for d in history.get("deployments", [])][:3]
+    check(outcomes == ["reverted", "succeeded", "succeeded"],
+          f"the history says so: {outcomes}")
+    git_clone("checkout", "--", "docker/Dockerfile")
 
 
 class Registry:
@@ -918,6 +1020,8 @@ def main() -> int:
                         help="the pilothouse binary (its children end with it, issue 13)")
     parser.add_argument("--ctl", default=None,
                         help="the pilothousectl binary (its children end with it, issue 13)")
+    parser.add_argument("--only-clone", action="store_true",
+                        help="only the fresh clone and its local builds (needs --ctl)")
     parser.add_argument("--only-deploy", action="store_true",
                         help="skip the stack checks and the core test (to iterate on deployments)")
     parser.add_argument("--target", default=None,
@@ -942,6 +1046,10 @@ def main() -> int:
         make_base_image(engine)
         build(engine, POSTGRES_IMAGE, STANDINS / "postgres")
         build(engine, REDIS_IMAGE, STANDINS / "redis")
+        if args.only_clone and args.ctl:
+            check_fresh_clone(engine, args.ctl, workdir, numbers)
+            outcome = "PASSED"
+            return 0
         meta = build_metadata()
         ref = f"{DECKHAND_IMAGE}:{DECKHAND_TAG}"
         # The intermediate stages get tags of their own: they stay the layer cache
