@@ -662,15 +662,14 @@ int Ctl::build(const QStringList &)
     if (rc != Ok || !made)
         return rc == Ok ? EnvError : rc;
     if (m_json) {
-        out() << QJsonDocument(QJsonObject {
-                                   { QStringLiteral("repository"), made->repository },
-                                   { QStringLiteral("tag"), made->tag },
-                                   { QStringLiteral("commit"), made->commit },
-                                   { QStringLiteral("dirty"), made->dirty },
-                                   { QStringLiteral("image_id"), made->imageId },
-                                   { QStringLiteral("schema_version"), made->schema },
-                                   { QStringLiteral("built_at"),
-                                     made->builtAt.toUTC().toString(Qt::ISODate) } })
+        out() << QJsonDocument(QJsonObject { { QStringLiteral("repository"), made->repository },
+                                             { QStringLiteral("tag"), made->tag },
+                                             { QStringLiteral("commit"), made->commit },
+                                             { QStringLiteral("dirty"), made->dirty },
+                                             { QStringLiteral("image_id"), made->imageId },
+                                             { QStringLiteral("schema_version"), made->schema },
+                                             { QStringLiteral("built_at"),
+                                               made->builtAt.toUTC().toString(Qt::ISODate) } })
                      .toJson(QJsonDocument::Compact)
               << Qt::endl;
     } else {

@@ -247,8 +247,8 @@ void DeploymentsPage::setEnvironment(Workspace *workspace, const QString &enviro
     // A new local build is a new tag to pick.
     m_connections << connect(workspace, &Workspace::operationFinished, this,
                              [this](const QString &env, const OperationResult &r) {
-                                 if (env == m_environment &&
-                                     r.operation == StackOperation::Build && r.ok())
+                                 if (env == m_environment && r.operation == StackOperation::Build &&
+                                     r.ok())
                                      refreshTags();
                              });
     const bool busy = m_deployer->isBusy();

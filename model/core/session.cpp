@@ -266,7 +266,9 @@ void StackSession::build()
 {
     auto *compose = qobject_cast<ComposeDriver *>(m_driver.get());
     if (!compose) {
-        const OperationResult r { StackOperation::Build, {}, OperationResult::Outcome::Failed,
+        const OperationResult r { StackOperation::Build,
+                                  {},
+                                  OperationResult::Outcome::Failed,
                                   QStringLiteral("\"%1\" runs no containers; builds are for "
                                                  "compose environments")
                                       .arg(m_env.name) };

@@ -275,11 +275,12 @@ void Deployer::start(const QString &tag, const QString &knownDigest, const QStri
                        }
                        const QString id = r.output.trimmed();
                        if (!r.ok() || !id.startsWith(QLatin1String("sha256:"))) {
-                           conclude(DeployResult::Outcome::Refused,
-                                    QStringLiteral("%1 is not on the engine; build it (pilothousectl "
-                                                   "build, or Build in the window) or choose one of "
-                                                   "pilothousectl tags; nothing was changed")
-                                        .arg(ref));
+                           conclude(
+                               DeployResult::Outcome::Refused,
+                               QStringLiteral("%1 is not on the engine; build it (pilothousectl "
+                                              "build, or Build in the window) or choose one of "
+                                              "pilothousectl tags; nothing was changed")
+                                   .arg(ref));
                            return;
                        }
                        resolved(id);
@@ -375,9 +376,10 @@ void Deployer::pull()
                    guarded(std::move(then)));
     };
     const auto tagLocally = [this] { tagAndRoll(); };
-    setStep(DeployStep::Pulling, m_session->environment().tagsFromEngine()
-                                     ? QStringLiteral("Checking %1 on the engine").arg(pinned)
-                                     : QStringLiteral("Pulling %1").arg(pinned));
+    setStep(DeployStep::Pulling,
+            m_session->environment().tagsFromEngine()
+                ? QStringLiteral("Checking %1 on the engine").arg(pinned)
+                : QStringLiteral("Pulling %1").arg(pinned));
     // Already here (a rollback, or pulled before): no registry round trip.
     inspect([this, pinned, tagLocally, inspect](const CommandResult &present) {
         if (present.ok()) {

@@ -139,11 +139,11 @@ void Deployer::listTags(QObject *context, std::function<void(Expected<QList<Imag
     // come from the engine, else their creation times.
     const auto engineImages = [this, repo = env.imageRepository](
                                   std::function<void(const CommandResult &)> then) {
-        auto *cmd = new Command(docker({ QStringLiteral("image"), QStringLiteral("ls"),
-                                         QStringLiteral("--format"), QStringLiteral("{{json .}}"),
-                                         repo },
-                                       15000, QStringLiteral("docker image ls")),
-                                this);
+        auto *cmd =
+            new Command(docker({ QStringLiteral("image"), QStringLiteral("ls"),
+                                 QStringLiteral("--format"), QStringLiteral("{{json .}}"), repo },
+                               15000, QStringLiteral("docker image ls")),
+                        this);
         connect(cmd, &Command::finished, this, [cmd, then](const CommandResult &r) {
             cmd->deleteLater();
             then(r);
@@ -318,16 +318,16 @@ void Deployer::planRollback(const QString &toTag, QObject *context,
                         schemas.insert(b.tag, b.schema);
                 }
             }
-            m_history->list(env.name, 500, this,
-                            [this, current, toTag, answer,
-                             schemas](Expected<QList<Deployment>> rows) {
-                                if (!rows) {
-                                    answer(Error { rows.error() });
-                                    return;
-                                }
-                                answer(pilothouse::planRollback(*rows, services(), current, toTag,
-                                                                databaseSchema(), schemas));
-                            });
+            m_history->list(
+                env.name, 500, this,
+                [this, current, toTag, answer, schemas](Expected<QList<Deployment>> rows) {
+                    if (!rows) {
+                        answer(Error { rows.error() });
+                        return;
+                    }
+                    answer(pilothouse::planRollback(*rows, services(), current, toTag,
+                                                    databaseSchema(), schemas));
+                });
         });
 }
 

@@ -87,8 +87,7 @@ LocalBuild::LocalBuild(Environment env, QMap<QString, QString> variables, QObjec
     : QObject(parent)
     , m_env(std::move(env))
     , m_variables(std::move(variables))
-{
-}
+{ }
 
 LocalBuild::~LocalBuild()
 {
@@ -212,21 +211,24 @@ void LocalBuild::start(bool reuse, Done done)
                         fail(QStringLiteral("cannot make a temporary folder to read the changes"));
                         return;
                     }
-                    git({ QStringLiteral("read-tree"), QStringLiteral("HEAD") },
+                    git(
+                        { QStringLiteral("read-tree"), QStringLiteral("HEAD") },
                         [this, index](const CommandResult &read) {
                             if (!read.ok()) {
                                 fail(QStringLiteral("git read-tree failed: %1")
                                          .arg(read.errorOutput.trimmed()));
                                 return;
                             }
-                            git({ QStringLiteral("add"), QStringLiteral("--all") },
+                            git(
+                                { QStringLiteral("add"), QStringLiteral("--all") },
                                 [this, index](const CommandResult &added) {
                                     if (!added.ok()) {
                                         fail(QStringLiteral("git add failed: %1")
                                                  .arg(added.errorOutput.trimmed()));
                                         return;
                                     }
-                                    git({ QStringLiteral("write-tree") },
+                                    git(
+                                        { QStringLiteral("write-tree") },
                                         [this](const CommandResult &tree) {
                                             m_scratch.reset();
                                             const QString id = tree.output.trimmed();
@@ -259,9 +261,9 @@ void LocalBuild::described()
     m_build.schema = checkoutSchema(migrations.entryList({ QStringLiteral("*.sql") }, QDir::Files));
     emit progress(m_build.dirty ? QStringLiteral("This checkout is commit %1 with uncommitted "
                                                  "changes: its build is %2")
-                                          .arg(m_build.commit.left(12), m_build.tag)
+                                      .arg(m_build.commit.left(12), m_build.tag)
                                 : QStringLiteral("This checkout is commit %1: its build is %2")
-                                          .arg(m_build.commit.left(12), m_build.tag));
+                                      .arg(m_build.commit.left(12), m_build.tag));
     if (!m_reuse) {
         compose();
         return;
@@ -280,12 +282,12 @@ void LocalBuild::described()
 void LocalBuild::inspect(std::function<void(bool)> then)
 {
     const QString ref = m_env.imageRepository + QLatin1Char(':') + m_build.tag;
-    auto *cmd = new Command(dockerCommand(m_env,
-                                          { QStringLiteral("image"), QStringLiteral("inspect"),
-                                            QStringLiteral("--format"),
-                                            QStringLiteral("{{.Id}} {{.Created}}"), ref },
-                                          60000, QStringLiteral("docker image inspect")),
-                            this);
+    auto *cmd = new Command(
+        dockerCommand(m_env,
+                      { QStringLiteral("image"), QStringLiteral("inspect"),
+                        QStringLiteral("--format"), QStringLiteral("{{.Id}} {{.Created}}"), ref },
+                      60000, QStringLiteral("docker image inspect")),
+        this);
     m_command = cmd;
     connect(cmd, &Command::finished, this, [this, cmd, then](const CommandResult &r) {
         cmd->deleteLater();
@@ -376,7 +378,8 @@ void LocalBuild::compose()
                              .arg(image, m_env.name, m_env.backendService()));
                     return;
                 }
-                emit progress(QStringLiteral("Built %1 (%2)").arg(image, m_build.imageId.mid(7, 12)));
+                emit progress(
+                    QStringLiteral("Built %1 (%2)").arg(image, m_build.imageId.mid(7, 12)));
                 succeed();
             });
         });

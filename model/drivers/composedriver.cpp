@@ -223,39 +223,38 @@ void ComposeDriver::run(StackOperation op, const QString &service, const QString
         auto *build = new LocalBuild(m_env, m_variables, this);
         m_build = build;
         connect(build, &LocalBuild::progress, this, &ComposeDriver::progress);
-        build->start(buildFirst,
-                     [this, build, op, service, what, finish, compose](
-                         const Build &made, const LocalBuild::Failure &failure) {
-                         build->deleteLater();
-                         m_build = nullptr;
-                         if (failure.cancelled || m_cancelled) {
-                             finish({ op, service, OperationResult::Outcome::Cancelled,
-                                      what + QStringLiteral(" was cancelled") });
-                             return;
-                         }
-                         if (!failure.message.isEmpty()) {
-                             if (op == StackOperation::Up && failure.notACheckout) {
-                                 // Not a clone: compose starts (or builds) its own tag.
-                                 emit progress(failure.message);
-                                 compose();
-                                 return;
-                             }
-                             finish({ op, service, OperationResult::Outcome::Failed,
-                                      failure.message });
-                             return;
-                         }
-                         emit built(made, op == StackOperation::Up);
-                         if (op == StackOperation::Build) {
-                             finish({ op, service, OperationResult::Outcome::Succeeded,
-                                      QStringLiteral("Built %1:%2 (image %3)")
-                                          .arg(made.repository, made.tag,
-                                               made.imageId.mid(7, 12)) });
-                             return;
-                         }
-                         m_variables.insert(m_env.repositoryVariable, m_env.imageRepository);
-                         m_variables.insert(m_env.tagVariable, made.tag);
-                         compose();
-                     });
+        build->start(
+            buildFirst,
+            [this, build, op, service, what, finish, compose](const Build &made,
+                                                              const LocalBuild::Failure &failure) {
+                build->deleteLater();
+                m_build = nullptr;
+                if (failure.cancelled || m_cancelled) {
+                    finish({ op, service, OperationResult::Outcome::Cancelled,
+                             what + QStringLiteral(" was cancelled") });
+                    return;
+                }
+                if (!failure.message.isEmpty()) {
+                    if (op == StackOperation::Up && failure.notACheckout) {
+                        // Not a clone: compose starts (or builds) its own tag.
+                        emit progress(failure.message);
+                        compose();
+                        return;
+                    }
+                    finish({ op, service, OperationResult::Outcome::Failed, failure.message });
+                    return;
+                }
+                emit built(made, op == StackOperation::Up);
+                if (op == StackOperation::Build) {
+                    finish({ op, service, OperationResult::Outcome::Succeeded,
+                             QStringLiteral("Built %1:%2 (image %3)")
+                                 .arg(made.repository, made.tag, made.imageId.mid(7, 12)) });
+                    return;
+                }
+                m_variables.insert(m_env.repositoryVariable, m_env.imageRepository);
+                m_variables.insert(m_env.tagVariable, made.tag);
+                compose();
+            });
     });
 }
 

@@ -89,11 +89,11 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
     // A pull (compose's of a base image, a build's FROM): which image, why,
     // and what to do. Before the daemon test: "connection refused" to a
     // registry is not the engine being down.
-    static const QRegularExpression pulling(QStringLiteral(
-        "(?:pull access denied for ([^ ,]+)|manifest for ([^ ]+) not found|"
-        "Pulling [^ ]+ \\(([^)]+)\\)|Step 1/\\d+ : FROM ([^ ]+)|"
-        "failed to resolve source metadata for ([^ :]+:[^ :]+)|"
-        "(?:image|reference) \"?([^ \"]+)\"?: not found)"));
+    static const QRegularExpression pulling(
+        QStringLiteral("(?:pull access denied for ([^ ,]+)|manifest for ([^ ]+) not found|"
+                       "Pulling [^ ]+ \\(([^)]+)\\)|Step 1/\\d+ : FROM ([^ ]+)|"
+                       "failed to resolve source metadata for ([^ :]+:[^ :]+)|"
+                       "(?:image|reference) \"?([^ \"]+)\"?: not found)"));
     QString pulledImage;
     for (auto it = pulling.globalMatch(err); it.hasNext();) {
         const auto m = it.next();
@@ -103,8 +103,8 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
         }
     }
     const QString image = pulledImage.isEmpty() ? QStringLiteral("an image") : pulledImage;
-    const bool registryUnreachable = (has("dial tcp") || has("TLS handshake timeout") ||
-                                      has("net/http: request canceled")) &&
+    const bool registryUnreachable =
+        (has("dial tcp") || has("TLS handshake timeout") || has("net/http: request canceled")) &&
         (has("/v2/") || has("registry") || has("docker.io") || has("ghcr.io"));
     if (registryUnreachable) {
         return QStringLiteral("%1: %2 could not be pulled: its registry is unreachable (%3). "

@@ -104,8 +104,8 @@ private slots:
     {
         QCOMPARE(checkoutSchema({}), -1);
         QCOMPARE(checkoutSchema({ QStringLiteral("0001_create_jobs.sql"),
-                                  QStringLiteral("0012_add_index.sql"),
-                                  QStringLiteral("README.md"), QStringLiteral("0003_x.sql") }),
+                                  QStringLiteral("0012_add_index.sql"), QStringLiteral("README.md"),
+                                  QStringLiteral("0003_x.sql") }),
                  12);
     }
 
@@ -144,8 +144,9 @@ private slots:
         write(d + QStringLiteral("/main.cpp"), "int main() { return 0; }\n");
         write(d + QStringLiteral("/.gitignore"), "ignored.log\n");
         git(d, { QStringLiteral("add"), QStringLiteral(".") });
-        git(d, { QStringLiteral("commit"), QStringLiteral("-q"), QStringLiteral("-m"),
-                 QStringLiteral("first") },
+        git(d,
+            { QStringLiteral("commit"), QStringLiteral("-q"), QStringLiteral("-m"),
+              QStringLiteral("first") },
             &ok);
         QVERIFY(ok);
         const QString head = git(d, { QStringLiteral("rev-parse"), QStringLiteral("HEAD") });
@@ -177,8 +178,9 @@ private slots:
         QVERIFY(QFile::remove(d + QStringLiteral("/new.cpp")));
         QCOMPARE(tagOf(d), edited);
         // The user's index saw none of it.
-        QCOMPARE(git(d, { QStringLiteral("diff"), QStringLiteral("--cached"),
-                          QStringLiteral("--name-only") }),
+        QCOMPARE(git(d,
+                     { QStringLiteral("diff"), QStringLiteral("--cached"),
+                       QStringLiteral("--name-only") }),
                  QString());
         QCOMPARE(git(d, { QStringLiteral("status"), QStringLiteral("--porcelain") }),
                  QStringLiteral("M main.cpp"));
@@ -259,9 +261,8 @@ private slots:
 
         ServiceState current = s;
         current.digest = s.imageId;
-        const auto rollback =
-            planRollback({}, in.services, current, QStringLiteral("sha-old"), 3,
-                         { { QStringLiteral("sha-old"), 2 } });
+        const auto rollback = planRollback({}, in.services, current, QStringLiteral("sha-old"), 3,
+                                           { { QStringLiteral("sha-old"), 2 } });
         QVERIFY(rollback.ok());
         QCOMPARE(rollback->targetSchema, 2);
         QVERIFY(rollback->schemaWarning.contains(QLatin1String("schema version 3")));
@@ -276,7 +277,8 @@ private slots:
             "17:00:00 +0000 UTC\"}\n"
             "{\"Repository\":\"r/deckhand\",\"Tag\":\"sha-a\",\"CreatedAt\":\"2026-12-01 "
             "17:00:00 +0000 UTC\"}\n";
-        QCOMPARE(imageTags(lines), (QStringList { QStringLiteral("sha-b"), QStringLiteral("sha-a") }));
+        QCOMPARE(imageTags(lines),
+                 (QStringList { QStringLiteral("sha-b"), QStringLiteral("sha-a") }));
     }
 };
 
