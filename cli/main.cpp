@@ -19,6 +19,7 @@
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QElapsedTimer>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -475,7 +476,9 @@ private:
                         err() << "pilothousectl: " << r.message << Qt::endl;
                         rc = EnvError;
                         done(0);
-                    } else if (r.operation == StackOperation::Down) {
+                    } else if (r.operation == StackOperation::Down && r.ok()) {
+                        // A refused stop (asked through the owner socket while
+                        // the start settles) leaves everything running.
                         done(0);
                     } else if (r.operation == StackOperation::Up && !m_json && !stopping) {
                         err() << m_env.name << ": started; Ctrl+C stops it" << Qt::endl;
@@ -658,6 +661,11 @@ int Ctl::build(const QStringList &)
     }
     std::optional<Build> made;
     connect(m_session, &StackSession::built, this, [&made](const Build &b) { made = b; });
+    // A build takes minutes: its steps go to stderr even with --json (stdout
+    // keeps only the JSON).
+    if (m_json)
+        connect(m_session, &StackSession::progress, this,
+                [](const QString &m) { err() << "  " << m << Qt::endl; });
     const int rc = operate(QStringLiteral("build"), {});
     if (rc != Ok || !made)
         return rc == Ok ? EnvError : rc;
@@ -753,6 +761,47 @@ int listEnvironments(const EnvironmentSet &set, bool json)
     out() << "environments from " << set.source << ":" << Qt::endl;
     for (const Environment &e : set.environments)
         out() << "  " << pad(e.name, 16) << pad(toString(e.kind), 9) << e.description << Qt::endl;
+    for (const InvalidEnvironment &e : set.invalid) {
+        const QStringList reasons = e.reason.split(QLatin1Char('\n'));
+        out() << "  " << pad(e.name, 16) << pad(e.kind, 9) << "not usable: " << reasons.first()
+              << Qt::endl;
+        for (qsizetype i = 1; i < reasons.size(); ++i)
+            out() << QString(27, u' ') << reasons.at(i) << Qt::endl;
+    }
+    const StackFolder stack = stackFolder();
+    out() << "stack folder: "
+          << (stack.path.isEmpty() ? QStringLiteral("none found (pilothousectl stack-folder PATH)")
+                                   : QStringLiteral("%1 (%2)").arg(stack.path, stack.from))
+          << Qt::endl;
+    return Ok;
+}
+
+// Shows or remembers the folder the built-in environments run their stack from.
+int stackFolderCommand(const QStringList &args, bool forget, bool json)
+{
+    if (args.size() > 1 || (forget && !args.isEmpty())) {
+        err() << "pilothousectl: stack-folder takes one folder, or --forget" << Qt::endl;
+        return Usage;
+    }
+    if (!args.isEmpty() || forget) {
+        const QString path = forget ? QString() : QFileInfo(args.first()).absoluteFilePath();
+        if (const Outcome set = setStackFolder(path); !set) {
+            err() << "pilothousectl: " << set.error() << Qt::endl;
+            return EnvError;
+        }
+    }
+    const StackFolder stack = stackFolder();
+    if (json) {
+        printJson(QJsonObject { { QStringLiteral("path"),
+                                  stack.path.isEmpty() ? QJsonValue() : QJsonValue(stack.path) },
+                                { QStringLiteral("from"), stack.from } });
+    } else if (stack.path.isEmpty()) {
+        out() << "no stack folder: choose a Pilothouse checkout with pilothousectl stack-folder "
+                 "PATH"
+              << Qt::endl;
+    } else {
+        out() << stack.path << " (" << stack.from << ")" << Qt::endl;
+    }
     return Ok;
 }
 
@@ -766,7 +815,11 @@ struct Verb
 };
 
 const Verb kCommands[] = {
-    { "envs", "envs", "list the environments", nullptr },
+    { "envs", "envs", "list the environments (and those not usable, with why)", nullptr },
+    { "stack-folder", "stack-folder [PATH]",
+      "show, or remember, the checkout whose compose.yaml the built-in environments use "
+      "(--forget: forget it)",
+      nullptr },
     { "status", "status", "services, health and database at a glance", &Ctl::status },
     { "up", "up", "start the stack (native: runs until Ctrl+C)", &Ctl::up },
     { "down", "down", "stop the stack", &Ctl::down },
@@ -868,6 +921,7 @@ int main(int argc, char *argv[])
         { QStringLiteral("to"), QStringLiteral("rollback: the tag to go back to"),
           QStringLiteral("TAG") },
         { QStringLiteral("verbose"), QStringLiteral("native up: show the processes' output") },
+        { QStringLiteral("forget"), QStringLiteral("stack-folder: forget the chosen folder") },
     });
     if (!p.parse(app.arguments())) {
         err() << "pilothousectl: " << p.errorText() << Qt::endl;
@@ -906,6 +960,10 @@ int main(int argc, char *argv[])
         return Usage;
     }
 
+    if (positional.first() == QLatin1String("stack-folder"))
+        return stackFolderCommand(positional.mid(1), p.isSet(QStringLiteral("forget")),
+                                  p.isSet(QStringLiteral("json")));
+
     Workspace workspace(Workspace::Face::Command);
     if (const Outcome loaded = workspace.load(p.value(QStringLiteral("config"))); !loaded) {
         err() << "pilothousectl: the environments are not valid, nothing was done:\n"
@@ -917,6 +975,12 @@ int main(int argc, char *argv[])
         return listEnvironments(set, p.isSet(QStringLiteral("json")));
     const QString name = p.value(QStringLiteral("env"));
     const Environment *env = set.find(name);
+    if (const InvalidEnvironment *bad = set.findInvalid(name)) {
+        err() << "pilothousectl: environment \"" << name << "\" in " << set.source
+              << " is not usable, nothing was done:\n"
+              << bad->reason << Qt::endl;
+        return EnvError;
+    }
     if (!env) {
         err() << "pilothousectl: no environment \"" << name << "\" in " << set.source
               << " (there are: " << set.names().join(u", ") << ")" << Qt::endl;

@@ -15,6 +15,7 @@
 #include <QCloseEvent>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QFileDialog>
 #include <QLabel>
 #include <QListView>
 #include <QMenuBar>
@@ -48,6 +49,10 @@ public:
         QStyle *style = option.widget ? option.widget->style() : QApplication::style();
         style->drawControl(QStyle::CE_ItemViewItem, &opt, painter, option.widget);
         const auto *model = static_cast<const EnvironmentModel *>(index.model());
+        if (const InvalidEnvironment *bad = model->invalidAt(index.row())) {
+            paintInvalid(painter, option, *bad);
+            return;
+        }
         const Environment *env = model->environmentAt(index.row());
         if (!env)
             return;
@@ -77,6 +82,33 @@ public:
         painter->setFont(option.font);
         paintBadge(painter, QRect(r.right() - badgeWidth, r.top(), badgeWidth, r.height()),
                    toneOf(health), badge);
+        painter->restore();
+    }
+
+    // Greyed, with the first line of why underneath and a "not usable" badge.
+    static void paintInvalid(QPainter *painter, const QStyleOptionViewItem &option,
+                             const InvalidEnvironment &bad)
+    {
+        const QRect r = option.rect.adjusted(8, 4, -6, -4);
+        const QFontMetrics fm(option.font);
+        const QString badge = MainWindow::tr("not usable");
+        const int badgeWidth = fm.horizontalAdvance(badge) + fm.height() + 4;
+        painter->save();
+        painter->setPen(option.palette.color(QPalette::Disabled, QPalette::Text));
+        const QRect text(r.left(), r.top(), r.width() - badgeWidth - 6, r.height() / 2);
+        painter->drawText(text, Qt::AlignLeft | Qt::AlignVCenter,
+                          fm.elidedText(bad.name, Qt::ElideRight, text.width()));
+        QFont small = option.font;
+        small.setPointSizeF(small.pointSizeF() * 0.88);
+        painter->setFont(small);
+        const QString why = bad.needsStackFolder ? MainWindow::tr("needs its stack folder")
+                                                 : bad.reason.section(QLatin1Char('\n'), 0, 0);
+        painter->drawText(QRect(r.left(), r.top() + r.height() / 2, text.width(), r.height() / 2),
+                          Qt::AlignLeft | Qt::AlignVCenter,
+                          QFontMetrics(small).elidedText(why, Qt::ElideRight, text.width()));
+        painter->setFont(option.font);
+        paintBadge(painter, QRect(r.right() - badgeWidth, r.top(), badgeWidth, r.height()),
+                   Tone::Bad, badge);
         painter->restore();
     }
 
@@ -275,6 +307,9 @@ void MainWindow::buildActions()
 
     QMenu *file = menuBar()->addMenu(tr("&File"));
     file->addAction(m_settings);
+    QAction *stackFolderAction =
+        file->addAction(tr("Choose Stack &Folder..."), this, &MainWindow::chooseStackFolder);
+    stackFolderAction->setObjectName(QStringLiteral("chooseStackFolder"));
     file->addSeparator();
     QAction *close = file->addAction(tr("&Close window"), this, &QWidget::close);
     close->setShortcut(QKeySequence::Close);
@@ -364,7 +399,7 @@ void MainWindow::selectEnvironment(const QString &name)
     m_workspace->show(name);
     StackSession *session = m_workspace->session(name);
     for (int row = 0; row < m_envModel->rowCount(); ++row) {
-        if (m_envModel->environmentAt(row)->name == name) {
+        if (const Environment *e = m_envModel->environmentAt(row); e && e->name == name) {
             const QModelIndex index = m_envModel->index(row, EnvironmentModel::Name);
             if (m_sidebar->currentIndex() != index)
                 m_sidebar->setCurrentIndex(index);
@@ -425,6 +460,16 @@ void MainWindow::updateBanner()
                      .arg(m_environment.toHtmlEscaped(), owner.toHtmlEscaped());
     if (!m_lastError.isEmpty())
         lines << m_lastError.toHtmlEscaped();
+    for (const InvalidEnvironment &bad : m_workspace->environments().invalid) {
+        lines << (bad.needsStackFolder
+                      ? tr("<b>%1</b> needs its stack folder: choose a Pilothouse checkout with "
+                           "File &gt; Choose Stack Folder.")
+                            .arg(bad.name.toHtmlEscaped())
+                      : tr("<b>%1</b> is not usable: %2")
+                            .arg(bad.name.toHtmlEscaped(),
+                                 bad.reason.toHtmlEscaped().replace(QLatin1Char('\n'),
+                                                                    QStringLiteral("; "))));
+    }
     m_banner->setText(lines.join(QStringLiteral("<br>")));
     m_banner->setVisible(!lines.isEmpty());
     const bool error = !m_startupError.isEmpty() || !m_lastError.isEmpty() ||
@@ -518,6 +563,30 @@ void MainWindow::refresh()
     m_deployments->refreshTags();
     m_deployments->reloadHistory();
     m_statusLabel->setText(tr("%1: checking again").arg(m_environment));
+}
+
+void MainWindow::chooseStackFolder()
+{
+    auto *dialog = new QFileDialog(this, tr("Choose the Pilothouse checkout (with compose.yaml)"),
+                                   stackFolder().path);
+    dialog->setObjectName(QStringLiteral("stackFolderDialog"));
+    dialog->setFileMode(QFileDialog::Directory);
+    dialog->setOption(QFileDialog::ShowDirsOnly);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QFileDialog::fileSelected, this, [this](const QString &folder) {
+        if (const Outcome chosen = setStackFolder(folder); !chosen) {
+            m_lastError = chosen.error();
+            updateBanner();
+            return;
+        }
+        if (const Outcome r = m_workspace->reload(); !r) {
+            m_lastError = r.error();
+            updateBanner();
+            return;
+        }
+        m_statusLabel->setText(tr("The stack folder is now %1").arg(folder));
+    });
+    dialog->open();
 }
 
 void MainWindow::openSettings()

@@ -41,6 +41,8 @@ public:
     // Quit for real: stop what this window runs natively, then leave.
     void quit();
     void openSettings();
+    // The checkout the built-in environments run their stack from, remembered.
+    void chooseStackFolder();
 
     QAction *startAction() const { return m_start; }
     QAction *stopAction() const { return m_stop; }

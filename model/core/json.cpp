@@ -89,7 +89,8 @@ QJsonObject toJson(const Environment &e)
 {
     QJsonObject o { { QStringLiteral("name"), e.name },
                     { QStringLiteral("kind"), toString(e.kind) },
-                    { QStringLiteral("description"), e.description } };
+                    { QStringLiteral("description"), e.description },
+                    { QStringLiteral("valid"), true } };
     if (e.kind == EnvironmentKind::Compose) {
         o[u"project"] = e.project;
         o[u"compose_files"] = QJsonArray::fromStringList(e.composeFiles);
@@ -201,7 +202,21 @@ QJsonObject environmentsJson(const EnvironmentSet &set)
     QJsonArray list;
     for (const Environment &e : set.environments)
         list.append(toJson(e));
+    // Listed too, so that a script sees why one is missing.
+    for (const InvalidEnvironment &e : set.invalid) {
+        QJsonObject o { { QStringLiteral("name"), e.name },
+                        { QStringLiteral("kind"), e.kind },
+                        { QStringLiteral("valid"), false },
+                        { QStringLiteral("reason"), e.reason },
+                        { QStringLiteral("needs_stack_folder"), e.needsStackFolder } };
+        if (!e.description.isEmpty())
+            o.insert(QStringLiteral("description"), e.description);
+        list.append(o);
+    }
+    const StackFolder stack = stackFolder();
     return QJsonObject { { QStringLiteral("source"), set.source },
+                         { QStringLiteral("stack_folder"),
+                           stack.path.isEmpty() ? QJsonValue() : QJsonValue(stack.path) },
                          { QStringLiteral("environments"), list } };
 }
 

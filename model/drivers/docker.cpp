@@ -1,10 +1,78 @@
 #include "drivers/docker.h"
 
+#include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QPointer>
 #include <QRegularExpression>
+#include <QSet>
+#include <unistd.h>
 
 namespace pilothouse {
+
+namespace {
+
+// The inodes of the sockets listening on a TCP port, from /proc/net/tcp{,6}.
+QSet<QByteArray> listeningInodes(int port)
+{
+    QSet<QByteArray> inodes;
+    const QByteArray hexPort = QByteArray::number(port, 16).toUpper().rightJustified(4, '0');
+    for (const char *table : { "/proc/net/tcp", "/proc/net/tcp6" }) {
+        QFile f { QString::fromLatin1(table) };
+        if (!f.open(QIODevice::ReadOnly))
+            continue;
+        f.readLine(); // the header
+        while (!f.atEnd()) {
+            const QList<QByteArray> fields = f.readLine().simplified().split(' ');
+            // sl local rem st tx:rx tr:when retr uid timeout inode
+            if (fields.size() < 10 || fields.at(3) != "0A")
+                continue;
+            if (fields.at(1).endsWith(QByteArray(QByteArray(":") + hexPort)))
+                inodes.insert(fields.at(9));
+        }
+    }
+    return inodes;
+}
+
+} // namespace
+
+QString localPortOwner(int port)
+{
+    if (port <= 0 || port > 65535)
+        return {};
+    const QSet<QByteArray> inodes = listeningInodes(port);
+    if (inodes.isEmpty())
+        return {};
+    const QDir proc(QStringLiteral("/proc"));
+    for (const QString &pid : proc.entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+        if (!pid.at(0).isDigit())
+            continue;
+        const QDir fds(proc.filePath(pid + QStringLiteral("/fd")));
+        for (const QString &fd : fds.entryList(QDir::System | QDir::NoDotAndDotDot)) {
+            // readlink(2) itself: QFile::symLinkTarget makes "socket:[n]" a path.
+            char buffer[64] = {};
+            const ssize_t n = ::readlink(QFile::encodeName(fds.filePath(fd)).constData(), buffer,
+                                         sizeof buffer - 1);
+            const QString target = QString::fromLatin1(buffer, n > 0 ? n : 0);
+            // "socket:[12345]"
+            if (!target.startsWith(QLatin1String("socket:[")))
+                continue;
+            if (!inodes.contains(target.mid(8).chopped(1).toLatin1()))
+                continue;
+            QFile comm(proc.filePath(pid + QStringLiteral("/comm")));
+            const QString name = comm.open(QIODevice::ReadOnly)
+                ? QString::fromLocal8Bit(comm.readAll()).trimmed()
+                : QStringLiteral("a process");
+            if (name == QLatin1String("docker-proxy"))
+                return QStringLiteral("a container of the engine (docker-proxy, pid %1; docker ps "
+                                      "--filter publish=%2 names it)")
+                    .arg(pid)
+                    .arg(port);
+            return QStringLiteral("%1 (pid %2)").arg(name, pid);
+        }
+    }
+    return {};
+}
 
 QProcessEnvironment dockerEnvironment(const Environment &env)
 {
@@ -144,9 +212,13 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
     const auto pm = port.match(err);
     if (pm.hasMatch()) {
         const QString p = pm.captured(1).isEmpty() ? pm.captured(2) : pm.captured(1);
-        return QStringLiteral("%1: port %2 is already in use by another program. Stop that "
-                              "program or change the port in the environment's env file.")
-            .arg(what, p);
+        const QString owner = env.isRemote() ? QString() : localPortOwner(p.toInt());
+        return QStringLiteral("%1: port %2 is already in use%3. Stop that program, or give "
+                              "the stack another port (API_PORT in the stack's .env), and try "
+                              "again.")
+            .arg(what, p,
+                 owner.isEmpty() ? QStringLiteral(" by another program")
+                                 : QStringLiteral(" by %1").arg(owner));
     }
     if (has("is invalid because") || has("yaml:") || has("ScannerError") || has("ParserError") ||
         has("validating ") || has("Additional property") || has("Unsupported config option") ||

@@ -18,6 +18,11 @@ CommandSpec dockerCommand(const Environment &env, const QStringList &args, int t
                           const QString &description);
 
 // Why a docker or compose call failed, in words a person can act on.
+// Who listens on a local TCP port, read from /proc: "nginx (pid 812)", or
+// "a container of the engine (docker-proxy, pid 90)"; empty when not known
+// (no listener found, or another user's process that /proc hides).
+QString localPortOwner(int port);
+
 QString explainDockerFailure(const CommandResult &result, const QString &what,
                              const Environment &env);
 

@@ -13,8 +13,10 @@
 #include <QRegularExpression>
 #include <QSaveFile>
 #include <QSet>
+#include <QSettings>
 #include <QStandardPaths>
 #include <QUrlQuery>
+#include <algorithm>
 
 #ifndef PILOTHOUSE_SOURCE_DIR
 #define PILOTHOUSE_SOURCE_DIR ""
@@ -121,6 +123,15 @@ const Environment *EnvironmentSet::find(const QString &name) const
     return nullptr;
 }
 
+const InvalidEnvironment *EnvironmentSet::findInvalid(const QString &name) const
+{
+    for (const InvalidEnvironment &e : invalid) {
+        if (e.name == name)
+            return &e;
+    }
+    return nullptr;
+}
+
 QStringList EnvironmentSet::names() const
 {
     QStringList out;
@@ -150,6 +161,11 @@ QString resolveEnvironmentsPath(const QString &explicitPath)
     return defaultEnvironmentsResource();
 }
 
+namespace {
+Expected<EnvironmentSet> parseLenient(const QByteArray &json, const QString &source,
+                                      const QDir &baseDir, bool stackMissing);
+}
+
 Expected<EnvironmentSet> loadEnvironments(const QString &path)
 {
     QFile file(path);
@@ -158,12 +174,70 @@ Expected<EnvironmentSet> loadEnvironments(const QString &path)
                            .arg(path, file.errorString()) };
     }
     QDir base = QFileInfo(path).absoluteDir();
+    bool stackMissing = false;
     if (path.startsWith(QLatin1Char(':'))) {
-        // The built-in defaults describe this source tree (compose.yaml).
-        const QString source = QStringLiteral(PILOTHOUSE_SOURCE_DIR);
-        base = QDir(source.isEmpty() || !QFileInfo::exists(source) ? QDir::currentPath() : source);
+        // The built-in defaults describe this project's stack folder.
+        const StackFolder stack = stackFolder();
+        stackMissing = stack.path.isEmpty();
+        base = QDir(stackMissing ? QDir::currentPath() : stack.path);
     }
-    return parseEnvironments(file.readAll(), path, base);
+    return parseLenient(file.readAll(), path, base, stackMissing);
+}
+
+bool isStackFolder(const QString &path)
+{
+    const QDir d(path);
+    return !path.isEmpty() && QFileInfo(d.filePath(QStringLiteral("compose.yaml"))).isFile() &&
+        QFileInfo(d.filePath(QStringLiteral(".env.example"))).isFile();
+}
+
+namespace {
+const QString stackFolderKey = QStringLiteral("stack/folder");
+}
+
+StackFolder stackFolder()
+{
+    const QString chosen = QSettings().value(stackFolderKey).toString();
+    if (isStackFolder(chosen))
+        return { QDir(chosen).absolutePath(), QStringLiteral("chosen") };
+    const QString source = QStringLiteral(PILOTHOUSE_SOURCE_DIR);
+    if (isStackFolder(source))
+        return { source, QStringLiteral("checkout") };
+    if (isStackFolder(QDir::currentPath()))
+        return { QDir::currentPath(), QStringLiteral("current folder") };
+    return {};
+}
+
+Outcome setStackFolder(const QString &path)
+{
+    QSettings settings;
+    if (path.isEmpty()) {
+        settings.remove(stackFolderKey);
+        settings.sync();
+        return success();
+    }
+    const QDir d(path);
+    if (!d.exists())
+        return Error { QStringLiteral("%1 does not exist; give the folder of a Pilothouse "
+                                      "checkout (the one with compose.yaml)")
+                           .arg(path) };
+    QStringList missing;
+    for (const char *name : { "compose.yaml", ".env.example" }) {
+        if (!QFileInfo(d.filePath(QLatin1String(name))).isFile())
+            missing << QLatin1String(name);
+    }
+    if (!missing.isEmpty())
+        return Error { QStringLiteral("%1 has no %2; give the folder of a Pilothouse checkout "
+                                      "(git clone it, then choose its top folder)")
+                           .arg(d.absolutePath(), missing.join(QStringLiteral(" or "))) };
+    settings.setValue(stackFolderKey, d.absolutePath());
+    settings.sync();
+    // Read back from the file: status() may report an error left from reading.
+    if (QSettings().value(stackFolderKey).toString() != d.absolutePath())
+        return Error {
+            QStringLiteral("%1: the choice could not be saved").arg(settings.fileName())
+        };
+    return success();
 }
 
 bool isValidEnvironmentName(const QString &name)
@@ -876,8 +950,18 @@ void parseDeploy(Validator &v, const QJsonObject &o, Environment &env)
 
 namespace {
 
+struct ParseOptions
+{
+    // An environment with problems goes to EnvironmentSet::invalid instead
+    // of failing the whole file.
+    bool keepValid = false;
+    // The built-in file, with no stack folder found.
+    bool stackMissing = false;
+};
+
 Expected<EnvironmentSet> parseWith(const QByteArray &json, const QString &source,
-                                   const QDir &baseDir, QList<EnvironmentIssue> *issues)
+                                   const QDir &baseDir, QList<EnvironmentIssue> *issues,
+                                   ParseOptions options = {})
 {
     QJsonParseError parseError;
     const QJsonDocument doc = QJsonDocument::fromJson(json, &parseError);
@@ -918,6 +1002,7 @@ Expected<EnvironmentSet> parseWith(const QByteArray &json, const QString &source
         }
         const QJsonObject o = list.at(i).toObject();
         Environment env;
+        const qsizetype errorsBefore = v.errors.size();
         const QString name = o.value(QStringLiteral("name")).toString();
         v.environment = name.isEmpty() ? QStringLiteral("#%1").arg(i + 1) : name;
         v.onlyKeys(o, {},
@@ -967,13 +1052,52 @@ Expected<EnvironmentSet> parseWith(const QByteArray &json, const QString &source
         parseDatabase(v, o, env);
         parseImage(v, o, env);
         parseDeploy(v, o, env);
-        set.environments << env;
+        const bool named = isValidEnvironmentName(name) &&
+            std::none_of(v.errors.begin() + errorsBefore, v.errors.end(), [](const QString &e) {
+                               return e.endsWith(QLatin1String(": defined twice"));
+                           });
+        if (v.errors.size() == errorsBefore) {
+            set.environments << env;
+        } else if (options.keepValid && named) {
+            // Its own problems make it unusable, not the file.
+            InvalidEnvironment bad {
+                name, o.value(QStringLiteral("kind")).toString(), env.description, {}, false
+            };
+            QStringList reasons;
+            const QString prefix = source + QStringLiteral(": environment \"%1\": ").arg(name);
+            for (qsizetype e = errorsBefore; e < v.errors.size(); ++e) {
+                QString line = v.errors.at(e);
+                if (line.startsWith(prefix))
+                    line = line.mid(prefix.size());
+                reasons << line;
+            }
+            const bool composeFilesMissing = env.kind == EnvironmentKind::Compose &&
+                !env.isRemote() &&
+                std::any_of(env.composeFiles.begin(), env.composeFiles.end(),
+                            [](const QString &f) { return !QFileInfo(f).isFile(); });
+            if (options.stackMissing && composeFilesMissing) {
+                bad.needsStackFolder = true;
+                reasons = QStringList { QStringLiteral(
+                    "needs its stack folder (compose.yaml, .env.example, docker/), which is not "
+                    "here: choose a checkout of Pilothouse once with pilothousectl stack-folder "
+                    "PATH or File > Choose Stack Folder in the window, or run from a checkout") };
+            }
+            bad.reason = reasons.join(QLatin1Char('\n'));
+            set.invalid << bad;
+            v.errors.resize(errorsBefore);
+        }
     }
     if (issues)
         *issues = v.issues;
     if (!v.errors.isEmpty())
         return Error { v.errors.join(QLatin1Char('\n')) };
     return set;
+}
+
+Expected<EnvironmentSet> parseLenient(const QByteArray &json, const QString &source,
+                                      const QDir &baseDir, bool stackMissing)
+{
+    return parseWith(json, source, baseDir, nullptr, ParseOptions { true, stackMissing });
 }
 
 } // namespace

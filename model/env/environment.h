@@ -141,12 +141,27 @@ struct EnvironmentIssue
     QString message;
 };
 
+// An environment the file defines that cannot be used as it is (a compose
+// file that is not there, a bad field): listed with its reason, while the
+// others work.
+struct InvalidEnvironment
+{
+    QString name;
+    QString kind;
+    QString description;
+    QString reason; // one line per problem, each naming its field
+    // It is a built-in environment whose stack folder was not found.
+    bool needsStackFolder = false;
+};
+
 struct EnvironmentSet
 {
     QString source; // the file it came from, for messages
     QList<Environment> environments;
+    QList<InvalidEnvironment> invalid;
 
     const Environment *find(const QString &name) const;
+    const InvalidEnvironment *findInvalid(const QString &name) const;
     QStringList names() const;
 };
 
@@ -157,8 +172,29 @@ QString defaultEnvironmentsResource();
 QString resolveEnvironmentsPath(const QString &explicitPath);
 
 // Loads and validates a file. Relative paths in it resolve against the file's
-// folder (for the built-in defaults: the source tree this build came from).
+// folder (for the built-in defaults: the stack folder, see below). A problem
+// of the file itself (not JSON, no list, a name twice) fails the load; an
+// environment with problems of its own goes to EnvironmentSet::invalid and
+// the others load.
 Expected<EnvironmentSet> loadEnvironments(const QString &path);
+
+// The folder with this project's stack (compose.yaml, .env.example, the
+// Dockerfile and what it builds from), which the built-in environments name.
+// In order: the folder the user chose (setStackFolder, remembered in the
+// settings), the checkout this build was made from, the current folder when
+// it is such a checkout. Empty when none is there (an installed Pilothouse
+// whose source tree is gone, and nothing chosen yet).
+struct StackFolder
+{
+    QString path;
+    QString from; // "chosen", "checkout", "current folder"
+};
+StackFolder stackFolder();
+// Whether a folder holds the stack (compose.yaml and .env.example).
+bool isStackFolder(const QString &path);
+// Remembers the user's choice (an empty path forgets it); refuses a folder
+// without the stack, saying what is missing.
+Outcome setStackFolder(const QString &path);
 // Validates JSON text; every problem is reported at once, one per line, each
 // naming the source, the environment and the field.
 Expected<EnvironmentSet> parseEnvironments(const QByteArray &json, const QString &source,

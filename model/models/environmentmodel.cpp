@@ -37,9 +37,23 @@ const Environment *EnvironmentModel::environmentAt(int row) const
     return row >= 0 && row < m_set.environments.size() ? &m_set.environments.at(row) : nullptr;
 }
 
+const InvalidEnvironment *EnvironmentModel::invalidAt(int row) const
+{
+    const qsizetype i = row - m_set.environments.size();
+    return i >= 0 && i < m_set.invalid.size() ? &m_set.invalid.at(i) : nullptr;
+}
+
 int EnvironmentModel::rowCount(const QModelIndex &parent) const
 {
-    return parent.isValid() ? 0 : int(m_set.environments.size());
+    return parent.isValid() ? 0 : int(m_set.environments.size() + m_set.invalid.size());
+}
+
+Qt::ItemFlags EnvironmentModel::flags(const QModelIndex &index) const
+{
+    // One that is not usable shows its reason, but cannot be chosen.
+    if (invalidAt(index.row()))
+        return Qt::ItemIsEnabled;
+    return QAbstractTableModel::flags(index);
 }
 
 int EnvironmentModel::columnCount(const QModelIndex &parent) const
@@ -51,6 +65,23 @@ QVariant EnvironmentModel::data(const QModelIndex &index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
+    if (const InvalidEnvironment *bad = invalidAt(index.row())) {
+        if (role == KeyRole)
+            return bad->name;
+        if (role == Qt::ToolTipRole)
+            return tr("%1 is not usable:\n%2").arg(bad->name, bad->reason);
+        if (role != Qt::DisplayRole && role != SortRole)
+            return {};
+        switch (index.column()) {
+        case Name:
+            return bad->name;
+        case Kind:
+            return bad->kind;
+        case Status:
+            return tr("not usable");
+        }
+        return {};
+    }
     const Environment &e = m_set.environments.at(index.row());
     const ServiceHealth status = m_status.value(e.name, ServiceHealth::Unknown);
     if (role == KeyRole)

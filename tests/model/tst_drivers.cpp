@@ -11,6 +11,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QSignalSpy>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -161,6 +162,21 @@ private slots:
         const OperationResult r = runUp(driver);
         QCOMPARE(int(r.outcome), int(OperationResult::Outcome::Failed));
         QVERIFY2(r.message.contains(expected), qPrintable(r.message));
+    }
+
+    // "port in use" names who holds it: here, this test's own listener.
+    void portOwnerFromProc()
+    {
+        QTcpServer server;
+        QVERIFY(server.listen(QHostAddress::LocalHost));
+        const int port = server.serverPort();
+        const QString owner = localPortOwner(port);
+        const QString expected =
+            QStringLiteral("tst_drivers (pid %1)").arg(QCoreApplication::applicationPid());
+        QVERIFY2(owner == expected, qPrintable(owner + QStringLiteral(" != ") + expected));
+        server.close();
+        QCOMPARE(localPortOwner(port), QString());
+        QCOMPARE(localPortOwner(0), QString());
     }
 
     void dockerNotInstalled()

@@ -7,6 +7,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSettings>
+#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -29,6 +31,11 @@ private:
 private slots:
     void initTestCase()
     {
+        // The stack folder choice goes to a throwaway settings file.
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setApplicationName(QStringLiteral("pilothouse-test"));
+        QVERIFY(QSettings().fileName().contains(QLatin1String(".qttest")));
+        QSettings().clear();
         QVERIFY(m_dir.isValid());
         QFile compose(m_dir.filePath(QStringLiteral("compose.yaml")));
         QVERIFY(compose.open(QIODevice::WriteOnly));
@@ -524,6 +531,99 @@ private slots:
         QVERIFY(made.ok() && made->path.isEmpty());
         QVERIFY(env.open(QIODevice::ReadOnly));
         QCOMPARE(env.readAll(), text);
+    }
+
+    // One environment's problem never blocks the others: loading lists it,
+    // with its reason, and keeps the rest; saving still refuses it.
+    void invalidEnvironmentListedOthersLoad()
+    {
+        const QByteArray json = R"({"version": 1, "environments": [
+            {"name": "good", "kind": "native",
+             "processes": [{"name": "p", "program": "/bin/true"}]},
+            {"name": "gone", "kind": "compose", "description": "its file is not there",
+             "compose": {"files": ["nowhere.yaml"], "project": "p"}},
+            {"name": "odd", "kind": "native", "processes": [], "colour": "blue"}]})";
+        QFile file(m_dir.filePath(QStringLiteral("mixed.json")));
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write(json);
+        file.close();
+        const auto set = loadEnvironments(file.fileName());
+        QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
+        QCOMPARE(set->names(), QStringList { QStringLiteral("good") });
+        QCOMPARE(set->invalid.size(), 2);
+        const InvalidEnvironment *gone = set->findInvalid(QStringLiteral("gone"));
+        QVERIFY(gone);
+        QCOMPARE(gone->kind, QStringLiteral("compose"));
+        QCOMPARE(gone->description, QStringLiteral("its file is not there"));
+        QVERIFY2(gone->reason.startsWith(QLatin1String("compose.files: ")) &&
+                     gone->reason.contains(QLatin1String("nowhere.yaml does not exist")),
+                 qPrintable(gone->reason));
+        QVERIFY(!gone->needsStackFolder); // a user's file: its own path is wrong
+        const InvalidEnvironment *odd = set->findInvalid(QStringLiteral("odd"));
+        QVERIFY(odd);
+        QCOMPARE(odd->reason.count(QLatin1Char('\n')), 1); // both problems, one per line
+        QVERIFY(odd->reason.contains(QLatin1String("colour: unknown key")));
+        // Strict parsing (what the settings dialog saves through) refuses the file.
+        QVERIFY(!parse(json).ok());
+        QVERIFY(
+            !saveEnvironmentsFile(m_dir.filePath(QStringLiteral("mixed-saved.json")), json).ok());
+        QVERIFY(!QFile::exists(m_dir.filePath(QStringLiteral("mixed-saved.json"))));
+    }
+
+    void fileProblemsStillFailTheLoad()
+    {
+        for (const QByteArray &json : { QByteArray(R"({"version": 1, "environments": [
+                    {"name": "a", "kind": "native", "processes": [{"name": "p", "program": "x"}]},
+                    {"name": "a", "kind": "native", "processes": [{"name": "p", "program": "x"}]}]})"),
+                                        QByteArray(R"({"version": 2, "environments": [
+                    {"name": "a", "kind": "native", "processes": [{"name": "p", "program": "x"}]}]})"),
+                                        QByteArray(R"({"version": 1, "environments": [
+                    {"name": "Bad Name", "kind": "native"}]})"),
+                                        QByteArray("{not json") }) {
+            QFile file(m_dir.filePath(QStringLiteral("broken.json")));
+            QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            file.write(json);
+            file.close();
+            QVERIFY2(!loadEnvironments(file.fileName()).ok(), json.constData());
+        }
+    }
+
+    // The built-in environments run the stack of a folder: the one chosen
+    // (remembered), else this build's checkout.
+    void stackFolderChosenAndRemembered()
+    {
+        QCOMPARE(stackFolder().from, QStringLiteral("checkout")); // the tests run in one
+        QTemporaryDir stack;
+        QVERIFY(stack.isValid());
+        // Not a stack: refused, saying what is missing, and nothing remembered.
+        const Outcome refused = setStackFolder(stack.path());
+        QVERIFY(!refused.ok());
+        QVERIFY2(refused.error().contains(QLatin1String("compose.yaml or .env.example")),
+                 qPrintable(refused.error()));
+        QVERIFY(!setStackFolder(stack.filePath(QStringLiteral("nope"))).ok());
+        QCOMPARE(stackFolder().from, QStringLiteral("checkout"));
+        for (const char *name : { "compose.yaml", "compose.build.yaml", ".env.example" }) {
+            QFile f(stack.filePath(QLatin1String(name)));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("services: {}\n");
+        }
+        const Outcome chosen = setStackFolder(stack.path());
+        QVERIFY2(chosen.ok(), qPrintable(chosen ? QString() : chosen.error()));
+        QCOMPARE(stackFolder().path, stack.path());
+        QCOMPARE(stackFolder().from, QStringLiteral("chosen"));
+        const auto set = loadEnvironments(defaultEnvironmentsResource());
+        QVERIFY(set.ok());
+        const Environment *compose = set->find(QStringLiteral("local-compose"));
+        QVERIFY(compose);
+        QCOMPARE(compose->stackDirectory(), stack.path());
+        // Forgotten: the checkout again.
+        QVERIFY(setStackFolder({}).ok());
+        QCOMPARE(stackFolder().from, QStringLiteral("checkout"));
+        // A chosen folder that went away is passed over.
+        QVERIFY(setStackFolder(stack.path()).ok());
+        QVERIFY(stack.remove());
+        QCOMPARE(stackFolder().from, QStringLiteral("checkout"));
+        QVERIFY(setStackFolder({}).ok());
     }
 
     void namesCheckedBeforeCommands()
