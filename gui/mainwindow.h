@@ -48,6 +48,7 @@ public:
     QAction *stopAction() const { return m_stop; }
     QAction *restartAction() const { return m_restart; }
     QAction *cancelAction() const { return m_cancel; }
+    QAction *buildAction() const { return m_build; }
     QAction *refreshAction() const { return m_refresh; }
     QListView *sidebar() const { return m_sidebar; }
     QTabWidget *pages() const { return m_tabs; }

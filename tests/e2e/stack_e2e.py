@@ -691,54 +691,101 @@ def run_core_test(engine: Engine, binary: str, numbers: dict[str, str]) -> None:
         stack.down()
 
 
-def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, str]) -> None:
+class Clone:
+    """A fresh clone of this repository in the work dir, and the built-in
+    local-compose pointed at it (a --config file): its own project name, a
+    free API port, a short deploy gate. Only what a user would set is set in
+    the environment: the base images (no public registry here) and the port."""
+
+    def __init__(self, engine: Engine, workdir: Path, name: str):
+        self.dir = workdir / name
+        run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(self.dir)], timeout=120)
+        self.project = f"ph{name}{os.getpid()}{secrets.token_hex(3)}"
+        self.port = free_port()
+        builtin = json.loads((REPO / "resources/environments/environments.json").read_text())
+        env_def = next(e for e in builtin["environments"] if e["name"] == "local-compose")
+        env_def["compose"]["files"] = [str(self.dir / f) for f in env_def["compose"]["files"]]
+        env_def["compose"]["project"] = self.project
+        # A short gate, so a broken build is reverted in seconds, not minutes.
+        env_def["deploy"] = {"healthWindowSeconds": 5, "timeoutSeconds": 90}
+        for svc in env_def.get("services", []):
+            for h in svc.get("health", []):
+                h["url"] = h["url"].replace(":8000/", f":{self.port}/")
+        self.config = workdir / f"{name}-envs.json"
+        self.config.write_text(json.dumps({"version": 1, "environments": [env_def]}))
+        self.env = dict(os.environ)
+        for key in ("DECKHAND_IMAGE", "DECKHAND_TAG", "POSTGRES_PASSWORD", "REDIS_PASSWORD",
+                    "COMPOSE_PROJECT_NAME", "COMPOSE_FILE"):
+            self.env.pop(key, None)
+        home = workdir / f"{name}-home"
+        self.env.update({"POSTGRES_IMAGE": POSTGRES_IMAGE, "REDIS_IMAGE": REDIS_IMAGE,
+                         "API_PORT": str(self.port), "XDG_DATA_HOME": str(home / "data"),
+                         "XDG_CONFIG_HOME": str(home / "config"),
+                         "XDG_CACHE_HOME": str(home / "cache")})
+        self.compose = engine.compose + ["--project-name", self.project]
+        for f in env_def["compose"]["files"]:
+            self.compose += ["--file", f]
+        self.engine = engine
+
+    def down(self) -> None:
+        run(self.compose + ["down", "--volumes", "--remove-orphans", "--timeout", "20"],
+            env=self.env, timeout=180, check=False)
+
+
+def local_tags(engine: Engine) -> set[str]:
+    return set(out([engine.docker, "image", "ls", "--format", "{{.Tag}}",
+                    "ghcr.io/pilothouse/deckhand"], check=False).split())
+
+
+def check_gui_clone(engine: Engine, binary: str, workdir: Path, numbers: dict[str, str]) -> None:
+    """The same from the window (tests/e2e/tst_gui_clone.cpp), on a clone of
+    its own: Start, the Database page, Build, deploy, one-click rollback."""
+    clone = Clone(engine, workdir, "guiclone")
+    tags_before = local_tags(engine)
+    env = dict(clone.env)
+    env.update({"PILOTHOUSE_E2E_CLONE": str(clone.dir),
+                "PILOTHOUSE_E2E_CLONE_CONFIG": str(clone.config),
+                "QT_QPA_PLATFORM": "offscreen"})
+    log(f"window test {binary} on a fresh clone, project {clone.project}")
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=1800)
+        text = proc.stdout.decode(errors="replace")
+        print(text, flush=True)
+        if proc.returncode != 0:
+            raise Failure(f"the window's fresh-clone test failed (exit {proc.returncode})")
+        numbers["window fresh-clone e2e"] = f"{time.monotonic() - t0:.1f} s"
+    finally:
+        clone.down()
+        for t in local_tags(engine) - tags_before:
+            run([engine.docker, "image", "rm", f"ghcr.io/pilothouse/deckhand:{t}"], check=False)
+
+
+def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, str],
+                      gui_test: str | None = None) -> None:
     """A fresh clone of this repository, as a new user has it: no .env, no
     deckhand image for the tag compose.yaml names. `pilothousectl up` of the
     built-in local-compose (its file pointed at the clone, as --config allows)
     makes .env from .env.example with random passwords, builds the image from
-    the clone and brings the stack to healthy. Only what a user would set is
-    set: the base images (no public registry here) and a free API port."""
-    clone = workdir / "clone"
-    run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], timeout=120)
+    the clone and brings the stack to healthy. Then the window does the same
+    on a clone of its own (reusing the first build of this commit)."""
+    c = Clone(engine, workdir, "clone")
+    clone, project, port, config, env, compose = c.dir, c.project, c.port, c.config, c.env, c.compose
     check(not (clone / ".env").exists(), "a fresh clone has no .env")
-    project = f"phclone{os.getpid()}{secrets.token_hex(3)}"
-    port = free_port()
-    builtin = json.loads((REPO / "resources/environments/environments.json").read_text())
-    env_def = next(e for e in builtin["environments"] if e["name"] == "local-compose")
-    env_def["compose"]["files"] = [str(clone / f) for f in env_def["compose"]["files"]]
-    env_def["compose"]["project"] = project
-    # A short gate, so the broken build below is reverted in seconds, not minutes.
-    env_def["deploy"] = {"healthWindowSeconds": 5, "timeoutSeconds": 90}
-    for svc in env_def.get("services", []):
-        for h in svc.get("health", []):
-            h["url"] = h["url"].replace(":8000/", f":{port}/")
-    config = workdir / "clone-envs.json"
-    config.write_text(json.dumps({"version": 1, "environments": [env_def]}))
-    env = dict(os.environ)
-    for key in ("DECKHAND_IMAGE", "DECKHAND_TAG", "POSTGRES_PASSWORD", "REDIS_PASSWORD",
-                "COMPOSE_PROJECT_NAME", "COMPOSE_FILE"):
-        env.pop(key, None)
-    env.update({"POSTGRES_IMAGE": POSTGRES_IMAGE, "REDIS_IMAGE": REDIS_IMAGE,
-                "API_PORT": str(port), "XDG_DATA_HOME": str(workdir / "clone-home/data"),
-                "XDG_CONFIG_HOME": str(workdir / "clone-home/config"),
-                "XDG_CACHE_HOME": str(workdir / "clone-home/cache")})
-    compose = engine.compose + ["--project-name", project]
-    for f in env_def["compose"]["files"]:
-        compose += ["--file", f]
     # The image compose.yaml names by default, as a new user's engine lacks it.
     default_image = "ghcr.io/pilothouse/deckhand:staging"
     run([engine.docker, "image", "rm", default_image], check=False)
 
-    def local_tags() -> set[str]:
-        return set(out([engine.docker, "image", "ls", "--format", "{{.Tag}}",
-                        "ghcr.io/pilothouse/deckhand"], check=False).split())
+    def local_tags_() -> set[str]:
+        return local_tags(engine)
 
     # No build of this commit either (a run before this one made it).
     head = out(["git", "-C", str(clone), "rev-parse", "HEAD"])
-    for t in local_tags():
+    for t in local_tags_():
         if t.startswith(f"sha-{head}"):
             run([engine.docker, "image", "rm", f"ghcr.io/pilothouse/deckhand:{t}"], check=False)
-    tags_before = local_tags()
+    tags_before = local_tags_()
     t0 = time.monotonic()
     try:
         proc = run([ctl, "--config", str(config), "--env", "local-compose", "up", "--wait", "240"],
@@ -771,11 +818,13 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
               f"and shows the migration version ({db.get('migration_version')})")
         check(values["POSTGRES_PASSWORD"] not in json.dumps(db), "without showing the password")
         check_local_builds(engine, ctl, config, env, clone, port, numbers)
+        c.down()
+        if gui_test:
+            check_gui_clone(engine, gui_test, workdir, numbers)
     finally:
-        run(compose + ["down", "--volumes", "--remove-orphans", "--timeout", "20"], env=env,
-            timeout=180, check=False)
+        c.down()
         run([engine.docker, "image", "rm", default_image], check=False)
-        for t in local_tags() - tags_before:
+        for t in local_tags_() - tags_before:
             run([engine.docker, "image", "rm", f"ghcr.io/pilothouse/deckhand:{t}"], check=False)
 
 
@@ -1016,6 +1065,8 @@ def main() -> int:
                         help="the tst_deploy binary to run against the engine and a registry")
     parser.add_argument("--gui-deploy-test", default=None,
                         help="the tst_gui_deploy binary (the window's rollback flow)")
+    parser.add_argument("--gui-clone-test", default=None,
+                        help="the tst_gui_clone binary (the fresh clone, in the window)")
     parser.add_argument("--gui", default=None,
                         help="the pilothouse binary (its children end with it, issue 13)")
     parser.add_argument("--ctl", default=None,
@@ -1047,7 +1098,7 @@ def main() -> int:
         build(engine, POSTGRES_IMAGE, STANDINS / "postgres")
         build(engine, REDIS_IMAGE, STANDINS / "redis")
         if args.only_clone and args.ctl:
-            check_fresh_clone(engine, args.ctl, workdir, numbers)
+            check_fresh_clone(engine, args.ctl, workdir, numbers, args.gui_clone_test)
             outcome = "PASSED"
             return 0
         meta = build_metadata()
@@ -1094,7 +1145,7 @@ def main() -> int:
         if args.core_test:
             run_core_test(engine, args.core_test, numbers)
         if args.ctl:
-            check_fresh_clone(engine, args.ctl, workdir, numbers)
+            check_fresh_clone(engine, args.ctl, workdir, numbers, args.gui_clone_test)
         if args.deploy_test:
             run_deploy_test(engine, args.deploy_test, args.gui_deploy_test, ref, meta, numbers)
         outcome = "PASSED"
