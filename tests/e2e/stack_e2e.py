@@ -820,6 +820,10 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
         check_local_builds(engine, ctl, config, env, clone, port, numbers)
         c.down()
         if gui_test:
+            # The window's clone starts on the build of this commit, with no
+            # other build of the clones on the engine.
+            for t in local_tags_() - tags_before - {f"sha-{head}"}:
+                run([engine.docker, "image", "rm", f"ghcr.io/pilothouse/deckhand:{t}"], check=False)
             check_gui_clone(engine, gui_test, workdir, numbers)
     finally:
         c.down()

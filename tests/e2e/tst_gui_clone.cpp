@@ -23,6 +23,7 @@
 #include <QToolBar>
 #include <QToolButton>
 #include <QtTest>
+#include <optional>
 
 using namespace pilothouse;
 using namespace pilothouse::gui;
@@ -45,7 +46,8 @@ private:
 
     DeploymentsPage *page() const { return m_window->deploymentsPage(); }
 
-    QString git(const QStringList &args)
+    // git in the clone; nullopt when it fails.
+    std::optional<QString> git(const QStringList &args)
     {
         QProcess p;
         p.setWorkingDirectory(m_clone);
@@ -53,8 +55,9 @@ private:
                 QStringList { QStringLiteral("-c"), QStringLiteral("user.name=Pilothouse E2E"),
                               QStringLiteral("-c"), QStringLiteral("user.email=e2e@example.com") } +
                     args);
-        if (!p.waitForFinished(60000) || p.exitCode() != 0)
-            return {};
+        if (!p.waitForFinished(60000) || p.exitStatus() != QProcess::NormalExit ||
+            p.exitCode() != 0)
+            return std::nullopt;
         return QString::fromUtf8(p.readAllStandardOutput()).trimmed();
     }
 
@@ -144,8 +147,8 @@ private slots:
         QCoreApplication::setApplicationName(QStringLiteral("pilothouse"));
         m_clone = var("PILOTHOUSE_E2E_CLONE");
         QVERIFY(!QFile::exists(m_clone + QStringLiteral("/.env")));
-        m_first =
-            QStringLiteral("sha-") + git({ QStringLiteral("rev-parse"), QStringLiteral("HEAD") });
+        m_first = QStringLiteral("sha-") +
+            git({ QStringLiteral("rev-parse"), QStringLiteral("HEAD") }).value_or(QString());
         QCOMPARE(m_first.size(), 44);
         m_workspace = std::make_unique<Workspace>();
         const Outcome loaded = m_workspace->load(var("PILOTHOUSE_E2E_CLONE_CONFIG"));
@@ -163,9 +166,11 @@ private slots:
         // The Build action is there for an environment whose image comes from the checkout.
         QVERIFY(m_window->buildAction()->isVisible());
         QStringList progress;
-        connect(m_workspace.get(), &Workspace::operationProgress, this,
-                [&progress](const QString &, const QString &m) { progress << m; });
+        const QMetaObject::Connection listening =
+            connect(m_workspace.get(), &Workspace::operationProgress, this,
+                    [&progress](const QString &, const QString &m) { progress << m; });
         const OperationResult r = runAction(m_window->startAction(), 900000);
+        disconnect(listening);
         QVERIFY2(r.ok(), qPrintable(r.message));
         QVERIFY(QFile::exists(m_clone + QStringLiteral("/.env")));
         QVERIFY2(progress.filter(QStringLiteral(".env from .env.example")).size() == 1,
@@ -201,11 +206,10 @@ private slots:
         QVERIFY(readme.open(QIODevice::Append));
         readme.write("\nA line from the window e2e's second commit.\n");
         readme.close();
-        QVERIFY(!git({ QStringLiteral("commit"), QStringLiteral("--quiet"), QStringLiteral("--all"),
-                       QStringLiteral("--message"), QStringLiteral("e2e: a second commit") })
-                     .isNull());
-        m_second =
-            QStringLiteral("sha-") + git({ QStringLiteral("rev-parse"), QStringLiteral("HEAD") });
+        QVERIFY(git({ QStringLiteral("commit"), QStringLiteral("--quiet"), QStringLiteral("--all"),
+                      QStringLiteral("--message"), QStringLiteral("e2e: a second commit") }));
+        m_second = QStringLiteral("sha-") +
+            git({ QStringLiteral("rev-parse"), QStringLiteral("HEAD") }).value_or(QString());
         QVERIFY(m_second != m_first);
         m_window->showPage(MainWindow::Deployments);
         const OperationResult r = runAction(m_window->buildAction(), 1800000);

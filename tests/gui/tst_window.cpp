@@ -449,6 +449,46 @@ private slots:
         QCOMPARE(w.sidebar()->model()->rowCount(), 3); // the built-in ones
     }
 
+    // One environment's problem leaves the others usable: listed, greyed,
+    // not selectable, its reason in the tooltip and the banner.
+    void anInvalidEnvironmentIsListedWithItsReason()
+    {
+        const QString mixed = m_dir.filePath(QStringLiteral("mixed.json"));
+        writeConfig(
+            mixed,
+            { QJsonObject {
+                  { QStringLiteral("name"), QStringLiteral("fine") },
+                  { QStringLiteral("kind"), QStringLiteral("native") },
+                  { QStringLiteral("processes"),
+                    QJsonArray { QJsonObject {
+                        { QStringLiteral("name"), QStringLiteral("p") },
+                        { QStringLiteral("program"), QStringLiteral("/bin/true") } } } } },
+              QJsonObject {
+                  { QStringLiteral("name"), QStringLiteral("gone") },
+                  { QStringLiteral("kind"), QStringLiteral("compose") },
+                  { QStringLiteral("compose"),
+                    QJsonObject {
+                        { QStringLiteral("files"), QJsonArray { QStringLiteral("nowhere.yaml") } },
+                        { QStringLiteral("project"), QStringLiteral("p") } } } } });
+        Workspace other;
+        const Outcome r = other.load(mixed);
+        QVERIFY2(r.ok(), qPrintable(r ? QString() : r.error()));
+        MainWindow w(&other);
+        QAbstractItemModel *model = w.sidebar()->model();
+        QAbstractItemModelTester tester(model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QCOMPARE(model->rowCount(), 2);
+        const QModelIndex gone = model->index(1, 0);
+        QCOMPARE(gone.data().toString(), QStringLiteral("gone"));
+        QVERIFY(!(model->flags(gone) & Qt::ItemIsSelectable));
+        QVERIFY2(gone.data(Qt::ToolTipRole).toString().contains(QLatin1String("nowhere.yaml")),
+                 qPrintable(gone.data(Qt::ToolTipRole).toString()));
+        QVERIFY(w.banner()->text().contains(QLatin1String("<b>gone</b> is not usable")));
+        QVERIFY(model->flags(model->index(0, 0)) & Qt::ItemIsSelectable);
+        // The stack folder can be chosen from the File menu.
+        QVERIFY(w.findChild<QAction *>(QStringLiteral("chooseStackFolder")));
+    }
+
     void newModelsPassTheModelTester()
     {
         DeploymentModel deployments;
