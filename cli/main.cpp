@@ -13,6 +13,7 @@
 #include "drivers/docker.h"
 #include "drivers/nativecontrol.h"
 #include "drivers/nativedriver.h"
+#include "engine/sshconnection.h"
 #include "env/environment.h"
 #include "registry/registryclient.h"
 
@@ -205,6 +206,11 @@ private:
         } else {
             out() << m_env.name << " (" << toString(m_env.kind) << "): " << toString(agg)
                   << Qt::endl;
+            if (const SshConnection *c = m_session->sshConnection())
+                out() << "  connection: ssh to " << c->target().display() << ", "
+                      << toString(c->state())
+                      << (c->reason().isEmpty() ? QString() : QStringLiteral(": ") + c->reason())
+                      << Qt::endl;
             if (engineDown)
                 out() << "  engine: " << w->engineError() << Qt::endl;
             out() << "  " << pad(QStringLiteral("SERVICE"), 14) << pad(QStringLiteral("STATE"), 11)

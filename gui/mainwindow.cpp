@@ -3,6 +3,7 @@
 #include "databasepage.h"
 #include "delegates.h"
 #include "deploymentspage.h"
+#include "engine/sshconnection.h"
 #include "healthpage.h"
 #include "logspage.h"
 #include "servicespage.h"
@@ -412,6 +413,8 @@ void MainWindow::selectEnvironment(const QString &name)
     m_deployments->setEnvironment(m_workspace, name);
     m_sessionConnections << connect(session, &StackSession::engineStatusChanged, this,
                                     &MainWindow::updateBanner);
+    m_sessionConnections << connect(session, &StackSession::connectionChanged, this,
+                                    &MainWindow::updateBanner);
     m_sessionConnections << connect(session, &StackSession::servicesChanged, this,
                                     &MainWindow::updateActions);
     if (Deployer *d = m_workspace->deployer(name)) {
@@ -450,6 +453,12 @@ void MainWindow::updateBanner()
     if (!m_startupError.isEmpty())
         lines << m_startupError.toHtmlEscaped().replace(QLatin1Char('\n'), QStringLiteral("<br>"));
     if (StackSession *s = m_workspace->session(m_environment)) {
+        if (const SshConnection *c = s->sshConnection();
+            c && c->state() != SshConnection::State::Connected)
+            lines << tr("<b>SSH to %1:</b> %2")
+                         .arg(c->target().display().toHtmlEscaped(),
+                              (c->reason().isEmpty() ? toString(c->state()) : c->reason())
+                                  .toHtmlEscaped());
         if (EngineWatcher *w = s->watcher();
             w && w->engineStatus() == EngineWatcher::EngineStatus::Disconnected)
             lines << tr("<b>Docker engine:</b> %1").arg(w->engineError().toHtmlEscaped());

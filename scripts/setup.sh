@@ -13,7 +13,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
 test_pkgs=(postgresql-15 postgresql-client-15 redis-server redis-tools python3 python3-yaml
            docker.io docker-compose debootstrap xauth xvfb clang-format
            dbus gnome-keyring docker-registry openssl python3-jwt python3-cryptography
-           imagemagick)
+           imagemagick openssh-client openssh-server)
 bench_pkgs=(wrk nginx-light python3-flask gunicorn python3-fastapi uvicorn procps)
 
 case "$what" in

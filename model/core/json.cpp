@@ -2,6 +2,7 @@
 
 #include "core/session.h"
 #include "core/workspace.h"
+#include "engine/sshconnection.h"
 
 #include <QJsonArray>
 
@@ -146,6 +147,12 @@ QJsonObject statusJson(const StackSession &session)
             QJsonObject { { QStringLiteral("status"),
                             down ? QStringLiteral("disconnected") : QStringLiteral("connected") },
                           { QStringLiteral("error"), w->engineError() } };
+    }
+    if (const SshConnection *c = session.sshConnection()) {
+        o[u"connection"] = QJsonObject { { QStringLiteral("via"), QStringLiteral("ssh") },
+                                         { QStringLiteral("target"), c->target().display() },
+                                         { QStringLiteral("state"), toString(c->state()) },
+                                         { QStringLiteral("reason"), c->reason() } };
     }
     QJsonArray services;
     for (const ServiceRow &r : session.services())

@@ -2,6 +2,7 @@
 
 #include "drivers/composedriver.h"
 #include "drivers/nativedriver.h"
+#include "engine/sshconnection.h"
 #include "env/dotenv.h"
 
 #include <QDir>
@@ -65,6 +66,24 @@ StackSession::StackSession(Environment env, QObject *parent)
         m_states = native->states();
         m_driver = std::move(native);
     } else {
+        if (m_env.dockerHost.startsWith(QLatin1String("ssh://"))) {
+            m_ssh = SshConnections::instance().acquire(m_env.dockerHost, &m_sshError);
+            if (m_ssh) {
+                connect(m_ssh, &SshConnection::stateChanged, this,
+                        [this](SshConnection::State state) {
+                            if (state == SshConnection::State::Connected ||
+                                state == SshConnection::State::Failed) {
+                                const auto queued = std::exchange(m_afterConnect, {});
+                                for (const auto &fn : queued)
+                                    fn();
+                            }
+                            // Back after a drop: look at the engine again now.
+                            if (state == SshConnection::State::Connected && m_watcher)
+                                m_watcher->refresh();
+                            emit connectionChanged();
+                        });
+            }
+        }
         m_driver = std::make_unique<ComposeDriver>(m_env);
         m_watcher = std::make_unique<EngineWatcher>(m_env);
         m_follower = std::make_unique<ComposeLogFollower>(m_env, m_logs.get());
@@ -121,6 +140,23 @@ StackSession::StackSession(Environment env, QObject *parent)
 StackSession::~StackSession()
 {
     stopWatching();
+    if (m_ssh)
+        SshConnections::instance().release(m_ssh);
+}
+
+void StackSession::whenReachable(std::function<void()> fn)
+{
+    if (!m_ssh) {
+        fn();
+        return;
+    }
+    m_ssh->open();
+    if (m_ssh->state() == SshConnection::State::Connected ||
+        m_ssh->state() == SshConnection::State::Failed) {
+        fn();
+        return;
+    }
+    m_afterConnect << std::move(fn);
 }
 
 NativeDriver *StackSession::nativeDriver() const
@@ -131,7 +167,7 @@ NativeDriver *StackSession::nativeDriver() const
 void StackSession::startWatching()
 {
     if (m_watcher)
-        m_watcher->start();
+        whenReachable([this] { m_watcher->start(); });
     m_monitor->start();
     if (m_probe) {
         probeDatabase();
@@ -234,32 +270,42 @@ bool StackSession::admit(StackOperation op, const QString &service)
 
 void StackSession::up()
 {
-    if (admit(StackOperation::Up, {}))
-        m_driver->up();
+    whenReachable([this] {
+        if (admit(StackOperation::Up, {}))
+            m_driver->up();
+    });
 }
 
 void StackSession::down()
 {
-    if (admit(StackOperation::Down, {}))
-        m_driver->down();
+    whenReachable([this] {
+        if (admit(StackOperation::Down, {}))
+            m_driver->down();
+    });
 }
 
 void StackSession::restart(const QString &service)
 {
-    if (admit(StackOperation::Restart, service))
-        m_driver->restart(service);
+    whenReachable([this, service] {
+        if (admit(StackOperation::Restart, service))
+            m_driver->restart(service);
+    });
 }
 
 void StackSession::stopService(const QString &service)
 {
-    if (admit(StackOperation::StopService, service))
-        m_driver->stopService(service);
+    whenReachable([this, service] {
+        if (admit(StackOperation::StopService, service))
+            m_driver->stopService(service);
+    });
 }
 
 void StackSession::startService(const QString &service)
 {
-    if (admit(StackOperation::StartService, service))
-        m_driver->startService(service);
+    whenReachable([this, service] {
+        if (admit(StackOperation::StartService, service))
+            m_driver->startService(service);
+    });
 }
 
 void StackSession::build()
@@ -276,8 +322,10 @@ void StackSession::build()
             this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
         return;
     }
-    if (admit(StackOperation::Build, {}))
-        compose->build();
+    whenReachable([this, compose] {
+        if (admit(StackOperation::Build, {}))
+            compose->build();
+    });
 }
 
 bool StackSession::canBuild() const
@@ -299,7 +347,7 @@ bool StackSession::isBusy() const
 void StackSession::followLogs(const QString &service, int tail)
 {
     if (m_follower)
-        m_follower->follow(service, tail);
+        whenReachable([this, service, tail] { m_follower->follow(service, tail); });
 }
 
 void StackSession::stopFollowingLogs()

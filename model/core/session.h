@@ -10,6 +10,7 @@
 
 #include <QObject>
 #include <QTimer>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -19,6 +20,7 @@
 namespace pilothouse {
 
 class NativeDriver;
+class SshConnection;
 class ComposeLogFollower;
 
 enum class ServiceHealth { Unknown, Starting, Healthy, Unhealthy, Down };
@@ -52,6 +54,8 @@ public:
     HealthMonitor *monitor() const { return m_monitor.get(); }
     DatabaseProbe *databaseProbe() const { return m_probe.get(); }
     LogStore *logs() const { return m_logs.get(); }
+    // The SSH connection its docker calls go through (docker.host ssh://…); else null.
+    SshConnection *sshConnection() const { return m_ssh; }
 
     // Starts watching (engine, health, database); no stack operation.
     void startWatching();
@@ -112,8 +116,14 @@ signals:
     // A build of the checkout was made or found (by build(), or by a start
     // of an environment whose tags come from the engine).
     void built(const pilothouse::Build &build);
+    // The SSH connection connected, failed or is connecting again.
+    void connectionChanged();
 
 private:
+    // Runs `fn` once the engine can be reached: at once without an SSH
+    // connection or with one up; else once it connects or fails (then the
+    // call fails with the connection's reason).
+    void whenReachable(std::function<void()> fn);
     void setStates(const QList<ServiceState> &states);
     // Refuses (after the call returns) when locked; else prepares the driver.
     bool admit(StackOperation op, const QString &service);
@@ -131,6 +141,9 @@ private:
     QString m_lockReason;
     QString m_pinnedTag;
     bool m_probeWhenSeeded = false;
+    SshConnection *m_ssh = nullptr;
+    QString m_sshError; // why there is no connection for an ssh:// host
+    QList<std::function<void()>> m_afterConnect;
 };
 
 } // namespace pilothouse

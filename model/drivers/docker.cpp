@@ -1,5 +1,7 @@
 #include "drivers/docker.h"
 
+#include "engine/sshconnection.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -82,7 +84,12 @@ QProcessEnvironment dockerEnvironment(const Environment &env)
     pe.insert(QStringLiteral("LC_ALL"), QStringLiteral("C"));
     pe.insert(QStringLiteral("NO_COLOR"), QStringLiteral("1"));
     pe.insert(QStringLiteral("COMPOSE_INTERACTIVE_NO_CLI"), QStringLiteral("1"));
-    if (!env.dockerHost.isEmpty()) {
+    if (env.dockerHost.startsWith(QLatin1String("ssh://"))) {
+        // Through the panel's own SSH connection, never ssh:// for a child:
+        // its forwarded socket (the connection made on the session's first use).
+        pe.insert(QStringLiteral("DOCKER_HOST"), sshDockerHost(env.dockerHost));
+        pe.remove(QStringLiteral("DOCKER_CONTEXT"));
+    } else if (!env.dockerHost.isEmpty()) {
         pe.insert(QStringLiteral("DOCKER_HOST"), env.dockerHost);
         pe.remove(QStringLiteral("DOCKER_CONTEXT"));
     }
@@ -197,6 +204,21 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
         return QStringLiteral("%1: permission denied on the Docker socket. Add your user to the "
                               "docker group (usermod -aG docker $USER) and log in again.")
             .arg(what);
+    }
+    if (env.dockerHost.startsWith(QLatin1String("ssh://"))) {
+        // The connection's own words first: its failure, or a refused socket.
+        const SshConnection *c = SshConnections::instance().find(env.dockerHost);
+        if (!c)
+            return QStringLiteral("%1: there is no SSH connection to %2").arg(what, env.dockerHost);
+        if (c->state() != SshConnection::State::Connected)
+            return QStringLiteral("%1: the SSH connection to %2 is %3%4")
+                .arg(what, c->target().display(), toString(c->state()),
+                     c->reason().isEmpty() ? QString() : QStringLiteral(": ") + c->reason());
+        if (c->dockerSocketDenied())
+            return QStringLiteral("%1: %2").arg(
+                what,
+                explainSsh({ QStringLiteral("open failed: Permission denied") }, c->target())
+                    .message);
     }
     if (has("Cannot connect to the Docker daemon") || has("Is the docker daemon running") ||
         has("Couldn't connect to Docker daemon") || has("connect: connection refused") ||

@@ -13,8 +13,8 @@ side in turn, --rounds times:
                 /readyz until 200 and compose ps until all four are healthy.
   rebuild       after a one-line change to a deckhand source file, the stack
                 running. Panel: `pilothousectl build` (tags sha-<commit>-dirty-…)
-                and `deploy --tag` it (health gated: its health window, 3 s
-                here, is reported apart); by hand: `docker-compose up --detach
+                and `deploy --tag` it (health gated: its health window, 5 s
+                here, is taken off); by hand: `docker-compose up --detach
                 --build`, then the same polls.
 
 Before each fresh-clone turn every deckhand image and the builder's cache are
@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO / "tests/e2e"))
 import stack_e2e as e2e  # noqa: E402  (the harness: engine, stand-in images, clones)
 
 SOURCE_TO_TOUCH = "services/deckhand/main.cpp"
-WINDOW = 3
+WINDOW = 5  # the health window e2e.Clone gives local-compose (deploy.healthWindowSeconds)
 
 
 def poll_ready(port: int, timeout: float) -> None:

@@ -1,0 +1,163 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QObject>
+#include <QPointer>
+#include <QStringList>
+#include <QTimer>
+
+// One SSH connection per remote engine, owned by the panel: the system's
+// OpenSSH client as a control master that forwards the remote engine's
+// socket to a private local socket. Every docker and compose call of an
+// environment with docker.host ssh://… goes through that socket
+// (DOCKER_HOST=unix://…), so no child ever gets an ssh:// host, compose v1
+// needs no paramiko, and one session carries every call.
+namespace pilothouse {
+
+class Command;
+
+// ssh://[user@]host[:port], as docker.host names it.
+struct SshTarget
+{
+    QString user; // empty: ssh's own choice (~/.ssh/config, then the login name)
+    QString host;
+    int port = 0; // 0: ssh's own choice (~/.ssh/config, then 22)
+    QString identityFile; // empty: ssh's own choice (agent, config, defaults)
+
+    static Expected<SshTarget> parse(const QString &url);
+    // "deploy@staging.example.com:2222", for messages.
+    QString display() const;
+    // host, or [host]:port as known_hosts and ssh-keyscan name it.
+    QString knownHostsName() const;
+};
+
+// What ssh's own output says went wrong, in words a person can act on.
+struct SshProblem
+{
+    enum class Kind {
+        None,
+        HostKeyUnknown, // not in known_hosts (batch mode refuses it)
+        HostKeyChanged, // in known_hosts with another key
+        AuthRefused, // no key was accepted
+        ConnectionRefused,
+        TimedOut,
+        UnknownHost,
+        DockerSocketDenied, // the remote user may not open the engine's socket
+        Other,
+    };
+    Kind kind = Kind::None;
+    QString message;
+};
+
+// Pure: reads ssh's stderr (run with -v) for the first thing that went wrong.
+SshProblem explainSsh(const QStringList &stderrLines, const SshTarget &target);
+
+// The options that keep the panel's promises, forced over the user's
+// ssh_config: never a prompt, never an unknown host key accepted, no master
+// that outlives its owner, a forward that replaces a stale socket and fails
+// the connection when it cannot be made, keep-alives that notice a dead link.
+QStringList sshForcedOptions();
+
+class SshConnection final : public QObject
+{
+    Q_OBJECT
+public:
+    enum class State { Idle, Connecting, Connected, Failed };
+    Q_ENUM(State)
+
+    // `runtimeDir` is the panel's private folder (0700): the local socket
+    // (mode 0600) and the control socket go there.
+    SshConnection(SshTarget target, QString runtimeDir, QObject *parent = nullptr);
+    ~SshConnection() override;
+
+    // Connects (again); a failure is retried with backoff (1 s doubling to 30 s)
+    // until close().
+    void open();
+    void close();
+
+    State state() const { return m_state; }
+    // Why it failed or is reconnecting; empty when connected.
+    QString reason() const { return m_reason; }
+    SshProblem::Kind problem() const { return m_problem; }
+    const SshTarget &target() const { return m_target; }
+    // The local end of the engine's socket, and DOCKER_HOST for it.
+    QString localSocket() const { return m_localSocket; }
+    QString dockerHost() const { return QStringLiteral("unix://") + m_localSocket; }
+    QString controlSocket() const { return m_controlSocket; }
+    // The forwarded channel was refused by the remote (its user may not use
+    // the engine's socket): seen in the master's output since it connected.
+    bool dockerSocketDenied() const { return m_socketDenied; }
+
+    // For tests: the remote socket to forward (default /var/run/docker.sock),
+    // the connect timeout and the first reconnect delay.
+    void setRemoteSocket(const QString &path) { m_remoteSocket = path; }
+    void setConnectTimeoutMs(int ms) { m_connectTimeoutMs = ms; }
+    void setRetryDelayMs(int firstMs, int maxMs);
+
+signals:
+    void stateChanged(pilothouse::SshConnection::State state);
+
+private:
+    void start();
+    void onLine(const QString &line);
+    void onExited();
+    void checkForward();
+    void fail(SshProblem problem);
+    void setState(State s, const QString &reason = {});
+    void describeHostKey(SshProblem problem);
+
+    SshTarget m_target;
+    QString m_localSocket;
+    QString m_controlSocket;
+    QString m_remoteSocket = QStringLiteral("/var/run/docker.sock");
+    QPointer<Command> m_master;
+    QPointer<Command> m_probe; // ssh-keyscan / ssh-keygen for an unknown key
+    QStringList m_stderr; // this attempt's, bounded
+    QTimer m_poll; // until the forwarded socket appears
+    QTimer m_retry;
+    QElapsedTimer m_attempt;
+    State m_state = State::Idle;
+    QString m_reason;
+    SshProblem::Kind m_problem = SshProblem::Kind::None;
+    bool m_wanted = false;
+    bool m_socketDenied = false;
+    int m_connectTimeoutMs = 10000;
+    int m_firstRetryMs = 1000;
+    int m_maxRetryMs = 30000;
+    int m_nextRetryMs = 1000;
+};
+
+QString toString(SshConnection::State state);
+
+// DOCKER_HOST for the children of an environment whose docker.host is
+// ssh://…: the local socket of its connection (where it will be when none
+// is open yet: a call then fails, and is explained with the connection's state).
+QString sshDockerHost(const QString &dockerHost);
+
+// One connection per target in this process, shared by every environment
+// that names it, opened on first use and closed when the last user lets go.
+class SshConnections final : public QObject
+{
+    Q_OBJECT
+public:
+    static SshConnections &instance();
+    // Null when the target is not ssh:// or the runtime folder is unusable
+    // (*error then says why).
+    SshConnection *acquire(const QString &dockerHost, QString *error = nullptr);
+    void release(SshConnection *connection);
+    // The connection for an ssh:// docker host, if one is open in this process.
+    SshConnection *find(const QString &dockerHost) const;
+
+private:
+    struct Entry
+    {
+        SshConnection *connection = nullptr;
+        int users = 0;
+    };
+    QHash<QString, Entry> m_entries;
+};
+
+} // namespace pilothouse
