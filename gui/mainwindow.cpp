@@ -453,14 +453,16 @@ void MainWindow::updateBanner()
     if (!m_startupError.isEmpty())
         lines << m_startupError.toHtmlEscaped().replace(QLatin1Char('\n'), QStringLiteral("<br>"));
     if (StackSession *s = m_workspace->session(m_environment)) {
-        if (const SshConnection *c = s->sshConnection();
-            c && c->state() != SshConnection::State::Connected)
+        const SshConnection *c = s->sshConnection();
+        const bool sshDown = c && c->state() != SshConnection::State::Connected;
+        if (sshDown)
             lines << tr("<b>SSH to %1:</b> %2")
                          .arg(c->target().display().toHtmlEscaped(),
                               (c->reason().isEmpty() ? toString(c->state()) : c->reason())
                                   .toHtmlEscaped());
+        // The engine's error would only repeat the connection's.
         if (EngineWatcher *w = s->watcher();
-            w && w->engineStatus() == EngineWatcher::EngineStatus::Disconnected)
+            !sshDown && w && w->engineStatus() == EngineWatcher::EngineStatus::Disconnected)
             lines << tr("<b>Docker engine:</b> %1").arg(w->engineError().toHtmlEscaped());
     }
     const QString owner = m_workspace->nativeOwner(m_environment);

@@ -645,6 +645,178 @@ def check_down(stack: Stack) -> None:
     check(not left, f"compose down -v leaves no containers, networks or volumes ({left or 'none'})")
 
 
+class Sshd:
+    """Debian's sshd on a free loopback port: its own host key, a generated
+    client key in its authorized_keys, root login by key only, stream-local
+    forwarding allowed, a debug log to show the forwards. The client side
+    gets an ssh_config (PILOTHOUSE_SSH_CONFIG) with this host key trusted and
+    this key, so the user's ~/.ssh is neither read nor written."""
+
+    def __init__(self, workdir: Path):
+        self.dir = workdir / "sshd"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log = self.dir / "sshd.log"
+        self.client_config = self.dir / "ssh_config"
+
+    def start(self) -> None:
+        if not Path("/usr/sbin/sshd").exists():
+            raise Failure("/usr/sbin/sshd is missing (scripts/setup.sh test installs openssh-server)")
+        for key in ("host_key", "user_key"):
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.dir / key)])
+        shutil.copy(self.dir / "user_key.pub", self.dir / "authorized_keys")
+        config = self.dir / "sshd_config"
+        config.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.dir / 'host_key'}\n"
+            f"PidFile {self.dir / 'sshd.pid'}\nAuthorizedKeysFile {self.dir / 'authorized_keys'}\n"
+            "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+            "AllowStreamLocalForwarding yes\nMaxSessions 64\nLogLevel DEBUG1\n")
+        host_pub = (self.dir / "host_key.pub").read_text().split()
+        known = self.dir / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
+        self.client_config.write_text(
+            f"Host *\n  UserKnownHostsFile {known}\n  GlobalKnownHostsFile /dev/null\n"
+            f"  IdentityFile {self.dir / 'user_key'}\n  IdentitiesOnly yes\n"
+            "  IdentityAgent none\n")
+        Path("/run/sshd").mkdir(exist_ok=True)
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(config), "-E",
+                                      str(self.log)], stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.log.exists() and "Server listening" in self.log.read_text(errors="replace"):
+                log(f"sshd on 127.0.0.1:{self.port}")
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise Failure(f"sshd did not start: {self.log.read_text(errors='replace')[-1500:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, str]) -> None:
+    """A staging-style environment, docker.host ssh://root@127.0.0.1:PORT,
+    through the panel's own SSH connection to a real sshd, with Debian's
+    compose v1 and no paramiko: up until healthy, status (the connection
+    connected), logs, restart, down. The traffic takes the connection: no
+    child of pilothousectl ever gets an ssh:// DOCKER_HOST (sampled from
+    /proc while it runs), and sshd's log shows the forwards of the engine's
+    socket."""
+    sshd = Sshd(workdir)
+    sshd.start()
+    project = f"phssh{os.getpid()}{secrets.token_hex(3)}"
+    stack = Stack(engine, project, free_port(), 10)
+    config = workdir / "ssh-envs.json"
+    config.write_text(json.dumps({"version": 1, "environments": [{
+        "name": "sshstage", "kind": "compose",
+        "docker": {"host": f"ssh://root@127.0.0.1:{sshd.port}"},
+        "compose": {"files": [str(REPO / "compose.yaml")], "project": project},
+        "services": [{"name": "api", "health": [{
+            "url": f"http://127.0.0.1:{stack.port}/readyz", "intervalSeconds": 1,
+            "timeoutSeconds": 2}]}, {"name": "worker"}, {"name": "postgres"}, {"name": "redis"}],
+    }]}))
+    mark = secrets.token_hex(8)
+    env = dict(stack.env)
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    env.pop("DOCKER_HOST", None)
+    env.update({"PILOTHOUSE_SSH_CONFIG": str(sshd.client_config),
+                "PILOTHOUSE_E2E_SSH_MARK": mark,
+                "XDG_DATA_HOME": str(workdir / "ssh-home/data"),
+                "XDG_CONFIG_HOME": str(workdir / "ssh-home/config"),
+                "XDG_CACHE_HOME": str(workdir / "ssh-home/cache")})
+    seen_hosts: set[str] = set()
+    sampling = True
+
+    def sample() -> None:
+        needle = f"PILOTHOUSE_E2E_SSH_MARK={mark}".encode()
+        while sampling:
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        items = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if needle in items:
+                    for item in items:
+                        if item.startswith(b"DOCKER_HOST="):
+                            seen_hosts.add(item[12:].decode(errors="replace"))
+            time.sleep(0.05)
+
+    import threading
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+
+    def ctl_run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return run([ctl, "--config", str(config), "--env", "sshstage", *args], env=env,
+                   timeout=timeout, check=False)
+
+    try:
+        stack.started = True
+        timings = {}
+        t = time.monotonic()
+        proc = ctl_run("up", "--wait", "240", timeout=400)
+        timings["up"] = time.monotonic() - t
+        text = (proc.stdout + proc.stderr).decode(errors="replace")
+        check(proc.returncode == 0, f"up over ssh works ({text[-1500:]})")
+        t = time.monotonic()
+        status = json.loads(ctl_run("status", "--json").stdout or b"{}")
+        timings["status"] = time.monotonic() - t
+        conn = status.get("connection", {})
+        check(status.get("health") == "healthy" and conn.get("state") == "connected" and
+              conn.get("target") == f"root@127.0.0.1:{sshd.port}",
+              f"status: healthy, through the SSH connection ({status.get('health')}, {conn})")
+        t = time.monotonic()
+        proc = ctl_run("logs", "api", "--tail", "5")
+        timings["logs --tail 5"] = time.monotonic() - t
+        check(proc.returncode == 0 and len(proc.stdout.decode().splitlines()) >= 1,
+              "logs --tail 5 over ssh")
+        t = time.monotonic()
+        proc = ctl_run("restart", "api", "--wait", "120")
+        timings["restart api"] = time.monotonic() - t
+        check(proc.returncode == 0, f"restart api over ssh ({proc.stderr.decode()[-600:]})")
+        t = time.monotonic()
+        proc = ctl_run("down")
+        timings["down"] = time.monotonic() - t
+        check(proc.returncode == 0, f"down over ssh ({proc.stderr.decode()[-600:]})")
+        left = stack.leftovers()
+        check(not left.get("containers") and not left.get("networks"),
+              f"no container or network of the project is left, its volumes are ({left})")
+        sampling = False
+        sampler.join(timeout=5)
+        check(bool(seen_hosts) and all(h.startswith("unix://") for h in seen_hosts) and
+              not any(h.startswith("ssh://") for h in seen_hosts),
+              f"no child was given an ssh:// DOCKER_HOST ({sorted(seen_hosts)})")
+        sshd_log = sshd.log.read_text(errors="replace")
+        forwards = sshd_log.count("/var/run/docker.sock")
+        check(forwards >= 5, f"sshd's log shows the forwards of the engine's socket ({forwards})")
+        left = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"ControlPersist=no" in argv and str(sshd.port).encode() in argv:
+                left.append(pid)
+        check(not left, "no ssh master is left after pilothousectl exits")
+        for name, secs in timings.items():
+            numbers[f"ssh: {name}"] = f"{secs:.1f} s"
+    finally:
+        sampling = False
+        if stack.started:
+            stack.down()
+        sshd.stop()
+
+
 # --------------------------------------------------------------------------- main
 
 def run_core_test(engine: Engine, binary: str, numbers: dict[str, str]) -> None:
@@ -1077,6 +1249,9 @@ def main() -> int:
                         help="the pilothousectl binary (its children end with it, issue 13)")
     parser.add_argument("--only-clone", action="store_true",
                         help="only the fresh clone and its local builds (needs --ctl)")
+    parser.add_argument("--only-ssh", action="store_true",
+                        help="only the staging-style environment over ssh (needs --ctl and "
+                             "the deckhand image of an earlier run)")
     parser.add_argument("--only-deploy", action="store_true",
                         help="skip the stack checks and the core test (to iterate on deployments)")
     parser.add_argument("--target", default=None,
@@ -1101,6 +1276,10 @@ def main() -> int:
         make_base_image(engine)
         build(engine, POSTGRES_IMAGE, STANDINS / "postgres")
         build(engine, REDIS_IMAGE, STANDINS / "redis")
+        if args.only_ssh and args.ctl:
+            check_ssh_stack(engine, args.ctl, workdir, numbers)
+            outcome = "PASSED"
+            return 0
         if args.only_clone and args.ctl:
             check_fresh_clone(engine, args.ctl, workdir, numbers, args.gui_clone_test)
             outcome = "PASSED"
@@ -1146,6 +1325,8 @@ def main() -> int:
         numbers["docker stop api"] = f"{stop_s:.2f} s"
         check_down(stack)
         stack.started = False
+        if args.ctl:
+            check_ssh_stack(engine, args.ctl, workdir, numbers)
         if args.core_test:
             run_core_test(engine, args.core_test, numbers)
         if args.ctl:

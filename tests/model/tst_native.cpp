@@ -597,7 +597,7 @@ private slots:
         QCOMPARE(r.exitCode, 3);
         QVERIFY(r.err.contains("no environment \"prod\""));
 
-        // A bad file: exit 3, the field named, nothing done.
+        // A bad environment: exit 3, every field named, nothing done.
         QTemporaryFile bad;
         QVERIFY(bad.open());
         bad.write(jsonQuotes(
@@ -607,8 +607,10 @@ private slots:
         r = ctl({ QStringLiteral("status"), QStringLiteral("--config"), bad.fileName(),
                   QStringLiteral("--env"), QStringLiteral("t") });
         QCOMPARE(r.exitCode, 3);
-        QVERIFY2(r.err.contains("environment \"t\": colour: unknown key"), r.err.constData());
-        QVERIFY(r.err.contains("processes: a native environment needs"));
+        QVERIFY2(r.err.contains("environment \"t\" in ") && r.err.contains("is not usable") &&
+                     r.err.contains("\ncolour: unknown key"),
+                 r.err.constData());
+        QVERIFY(r.err.contains("\nprocesses: a native environment needs"));
 
         // Not running: unhealthy (1), and says why.
         r = ctl({ QStringLiteral("status"), QStringLiteral("--json"), QStringLiteral("--config"),
