@@ -118,8 +118,21 @@ StackSession::StackSession(Environment env, QObject *parent)
             });
 
     for (const WatchedService &s : m_env.services) {
-        for (const HealthEndpoint &e : s.endpoints)
+        for (const HealthEndpoint &e : s.endpoints) {
+            if (e.internal && m_ssh) {
+                // As the remote host sees it, through the SSH connection.
+                HealthEndpoint local = e;
+                QUrl url = e.url;
+                url.setHost(QStringLiteral("127.0.0.1"));
+                const int port = m_ssh->forwardTcp(e.url.host(), e.url.port(80));
+                m_internalPorts << port;
+                url.setPort(port);
+                local.url = url;
+                m_monitor->addEndpoint(s.name, local);
+                continue;
+            }
             m_monitor->addEndpoint(s.name, e);
+        }
     }
     // Many endpoint answers in a burst make one change notification.
     m_changeCoalesce.setSingleShot(true);
@@ -166,13 +179,48 @@ NativeDriver *StackSession::nativeDriver() const
 
 void StackSession::startWatching()
 {
-    if (m_watcher)
-        whenReachable([this] { m_watcher->start(); });
-    m_monitor->start();
-    if (m_probe) {
-        probeDatabase();
-        m_dbTimer.start();
+    if (!m_ssh) {
+        if (m_watcher)
+            m_watcher->start();
+        m_monitor->start();
+        if (m_probe) {
+            probeDatabase();
+            m_dbTimer.start();
+        }
+        return;
     }
+    // Over SSH, once connected: the watcher, then the checks of internal
+    // endpoints once their forwards are there (a first answer of "refused"
+    // would be the panel's own doing, not the service's).
+    whenReachable([this] {
+        m_watcher->start();
+        const auto startChecks = [this] {
+            m_monitor->start();
+            if (m_probe) {
+                probeDatabase();
+                m_dbTimer.start();
+            }
+        };
+        QSet<int> waiting;
+        for (int port : std::as_const(m_internalPorts)) {
+            if (m_ssh->state() == SshConnection::State::Connected && !m_ssh->isForwarded(port))
+                waiting.insert(port);
+        }
+        if (waiting.isEmpty()) {
+            startChecks();
+            return;
+        }
+        auto pending = std::make_shared<QSet<int>>(waiting);
+        auto link = std::make_shared<QMetaObject::Connection>();
+        *link = connect(m_ssh, &SshConnection::forwardChanged, this,
+                        [pending, link, startChecks](int port) {
+                            pending->remove(port);
+                            if (!pending->isEmpty())
+                                return;
+                            disconnect(*link);
+                            startChecks();
+                        });
+    });
 }
 
 void StackSession::stopWatching()
@@ -220,7 +268,45 @@ void StackSession::probeDatabase()
         else if (state->addresses.isEmpty())
             c.unavailable = QStringLiteral("%1 has no address on a network this machine reaches")
                                 .arg(in->service);
-        else
+        else if (m_ssh) {
+            // Its address is the remote host's view: reached through the SSH
+            // connection, the forward moved when a recreate moves it.
+            const QString remote = state->addresses.first();
+            if (m_dbForward && m_dbForwardTo != remote) {
+                m_ssh->cancelTcp(m_dbForward);
+                m_dbForward = 0;
+            }
+            if (!m_dbForward) {
+                m_dbForward = m_ssh->forwardTcp(remote, in->port);
+                m_dbForwardTo = remote;
+            }
+            if (!m_ssh->isForwarded(m_dbForward) &&
+                m_ssh->state() == SshConnection::State::Connected) {
+                // Probe once the forward is there (or say why it is not).
+                auto link = std::make_shared<QMetaObject::Connection>();
+                *link = connect(m_ssh, &SshConnection::forwardChanged, this,
+                                [this, link](int port, bool ok, const QString &error) {
+                                    if (port != m_dbForward)
+                                        return;
+                                    disconnect(*link);
+                                    if (ok)
+                                        probeDatabase();
+                                    else
+                                        m_probe->setStackConnection({ {}, 0, {}, {}, {}, error });
+                                    if (!ok)
+                                        m_probe->probe();
+                                });
+                return;
+            }
+            if (!m_ssh->isForwarded(m_dbForward)) {
+                c.unavailable = QStringLiteral("the SSH connection to %1 is %2; the database "
+                                               "is reached through it")
+                                    .arg(m_ssh->target().display(), toString(m_ssh->state()));
+            } else {
+                c.host = QStringLiteral("127.0.0.1");
+                c.port = m_dbForward;
+            }
+        } else
             c.host = state->addresses.first();
         const QString folder = m_env.composeFiles.isEmpty()
             ? QString()

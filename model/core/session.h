@@ -144,6 +144,9 @@ private:
     SshConnection *m_ssh = nullptr;
     QString m_sshError; // why there is no connection for an ssh:// host
     QList<std::function<void()>> m_afterConnect;
+    QList<int> m_internalPorts; // local ends of internal endpoints' forwards (SSH)
+    int m_dbForward = 0; // the local port of the stack database's forward (SSH)
+    QString m_dbForwardTo; // the container address it goes to
 };
 
 } // namespace pilothouse

@@ -327,7 +327,7 @@ void DatabaseProbe::probe()
         dsn.setScheme(QStringLiteral("postgresql"));
         dsn.setUserName(m_stack.user);
         dsn.setHost(m_stack.host);
-        dsn.setPort(m_target.inStack->port);
+        dsn.setPort(m_stack.port > 0 ? m_stack.port : m_target.inStack->port);
         dsn.setPath(QLatin1Char('/') + m_stack.database);
         resolved.dsn = dsn;
         dispatch(generation, resolved, m_stack.password);

@@ -65,6 +65,7 @@ public:
     struct StackConnection
     {
         QString host;
+        int port = 0; // 0: the database's own (database.compose.port)
         QString user;
         QString database;
         QString password;

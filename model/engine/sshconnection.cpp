@@ -9,6 +9,7 @@
 #include <QFileInfo>
 #include <QLoggingCategory>
 #include <QRegularExpression>
+#include <QTcpServer>
 #include <QUrl>
 
 namespace pilothouse {
@@ -260,6 +261,7 @@ void SshConnection::close()
         m_master = nullptr;
     }
     QFile::remove(m_localSocket);
+    m_established.clear();
     if (m_state != State::Idle)
         setState(State::Idle);
 }
@@ -279,23 +281,7 @@ void SshConnection::start()
     spec.timeoutMs = 0; // it runs for as long as the connection is used
     spec.keepOutput = false;
     QStringList args { QStringLiteral("-v"), QStringLiteral("-N"), QStringLiteral("-T") };
-    // PILOTHOUSE_SSH_CONFIG: an ssh_config to use instead of ~/.ssh/config
-    // (and the system's), e.g. for a panel that must not read the user's.
-    const QString config = qEnvironmentVariable("PILOTHOUSE_SSH_CONFIG");
-    if (!config.isEmpty())
-        args << QStringLiteral("-F") << config;
-    QStringList options = sshForcedOptions();
-    options << QStringLiteral("ControlPath=") + m_controlSocket
-            << QStringLiteral("ConnectTimeout=%1").arg(qMax(1, m_connectTimeoutMs / 1000));
-    for (const QString &o : std::as_const(options))
-        args << QStringLiteral("-o") << o;
-    if (m_target.port > 0)
-        args << QStringLiteral("-p") << QString::number(m_target.port);
-    if (!m_target.user.isEmpty())
-        args << QStringLiteral("-l") << m_target.user;
-    if (!m_target.identityFile.isEmpty())
-        args << QStringLiteral("-i") << m_target.identityFile << QStringLiteral("-o")
-             << QStringLiteral("IdentitiesOnly=yes");
+    args << baseArguments();
     args << QStringLiteral("-L") << m_localSocket + QLatin1Char(':') + m_remoteSocket;
     args << QStringLiteral("--") << m_target.host;
     spec.arguments = args;
@@ -318,6 +304,108 @@ void SshConnection::start()
     qCInfo(lcSsh, "connecting to %s", qPrintable(m_target.display()));
     cmd->start();
     m_poll.start();
+}
+
+QStringList SshConnection::baseArguments() const
+{
+    QStringList args;
+    // PILOTHOUSE_SSH_CONFIG: an ssh_config to use instead of ~/.ssh/config
+    // (and the system's), e.g. for a panel that must not read the user's.
+    const QString config = qEnvironmentVariable("PILOTHOUSE_SSH_CONFIG");
+    if (!config.isEmpty())
+        args << QStringLiteral("-F") << config;
+    QStringList options = sshForcedOptions();
+    options << QStringLiteral("ControlPath=") + m_controlSocket
+            << QStringLiteral("ConnectTimeout=%1").arg(qMax(1, m_connectTimeoutMs / 1000));
+    for (const QString &o : std::as_const(options))
+        args << QStringLiteral("-o") << o;
+    if (m_target.port > 0)
+        args << QStringLiteral("-p") << QString::number(m_target.port);
+    if (!m_target.user.isEmpty())
+        args << QStringLiteral("-l") << m_target.user;
+    if (!m_target.identityFile.isEmpty())
+        args << QStringLiteral("-i") << m_target.identityFile << QStringLiteral("-o")
+             << QStringLiteral("IdentitiesOnly=yes");
+    return args;
+}
+
+int SshConnection::forwardTcp(const QString &host, int port)
+{
+    for (const TcpForward &f : std::as_const(m_forwards)) {
+        if (f.host == host && f.port == port)
+            return f.localPort;
+    }
+    // A free port now; the same one is asked for again after a reconnect.
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress::LocalHost))
+        return 0;
+    const TcpForward f { host, port, probe.serverPort() };
+    probe.close();
+    m_forwards << f;
+    if (m_state == State::Connected)
+        control(QStringLiteral("forward"), f);
+    return f.localPort;
+}
+
+void SshConnection::cancelTcp(int localPort)
+{
+    for (qsizetype i = 0; i < m_forwards.size(); ++i) {
+        if (m_forwards.at(i).localPort != localPort)
+            continue;
+        const TcpForward f = m_forwards.takeAt(i);
+        if (m_state == State::Connected && m_established.contains(localPort))
+            control(QStringLiteral("cancel"), f);
+        m_established.remove(localPort);
+        return;
+    }
+}
+
+void SshConnection::control(const QString &op, const TcpForward &f)
+{
+    CommandSpec spec;
+    spec.program = QStringLiteral("ssh");
+    spec.description = QStringLiteral("ssh -O %1").arg(op);
+    spec.timeoutMs = 10000;
+    const QString hostPart =
+        f.host.contains(QLatin1Char(':')) ? QStringLiteral("[%1]").arg(f.host) : f.host;
+    // A client of the master: its socket and the target, none of the master's options.
+    const QString config = qEnvironmentVariable("PILOTHOUSE_SSH_CONFIG");
+    if (!config.isEmpty())
+        spec.arguments << QStringLiteral("-F") << config;
+    spec.arguments << QStringLiteral("-o") << QStringLiteral("ControlPath=") + m_controlSocket
+                   << QStringLiteral("-o") << QStringLiteral("BatchMode=yes");
+    if (m_target.port > 0)
+        spec.arguments << QStringLiteral("-p") << QString::number(m_target.port);
+    if (!m_target.user.isEmpty())
+        spec.arguments << QStringLiteral("-l") << m_target.user;
+    spec.arguments
+        << QStringLiteral("-O") << op << QStringLiteral("-L")
+        << QStringLiteral("127.0.0.1:%1:%2:%3").arg(f.localPort).arg(hostPart).arg(f.port)
+        << QStringLiteral("--") << m_target.host;
+    auto *cmd = new Command(spec, this);
+    const int local = f.localPort;
+    const bool adding = op == QLatin1String("forward");
+    connect(cmd, &Command::finished, this, [this, cmd, local, adding, f](const CommandResult &r) {
+        cmd->deleteLater();
+        if (!adding)
+            return;
+        const QString error = r.ok()
+            ? QString()
+            : QStringLiteral("the SSH connection could not forward 127.0.0.1:%1 to %2:%3: %4")
+                  .arg(local)
+                  .arg(f.host)
+                  .arg(f.port)
+                  .arg(r.errorOutput.trimmed().isEmpty() ? r.startError : r.errorOutput.trimmed());
+        if (r.ok()) {
+            m_established.insert(local);
+            qCInfo(lcSsh, "forwarding 127.0.0.1:%d to %s:%d through %s", local, qPrintable(f.host),
+                   f.port, qPrintable(m_target.display()));
+        }
+        if (!r.ok())
+            qCWarning(lcSsh, "%s", qPrintable(error));
+        emit forwardChanged(local, r.ok(), error);
+    });
+    cmd->start();
 }
 
 void SshConnection::onLine(const QString &line)
@@ -346,6 +434,8 @@ void SshConnection::checkForward()
         qCInfo(lcSsh, "connected to %s in %lld ms", qPrintable(m_target.display()),
                m_attempt.elapsed());
         setState(State::Connected);
+        for (const TcpForward &f : std::as_const(m_forwards))
+            control(QStringLiteral("forward"), f);
         return;
     }
     // ssh's own ConnectTimeout covers the TCP connect; this covers a server
@@ -361,6 +451,7 @@ void SshConnection::checkForward()
 void SshConnection::onExited()
 {
     m_poll.stop();
+    m_established.clear();
     QFile::remove(m_localSocket);
     if (!m_wanted) {
         setState(State::Idle);

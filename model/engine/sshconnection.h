@@ -6,6 +6,7 @@
 #include <QHash>
 #include <QObject>
 #include <QPointer>
+#include <QSet>
 #include <QStringList>
 #include <QTimer>
 
@@ -91,6 +92,17 @@ public:
     // the engine's socket): seen in the master's output since it connected.
     bool dockerSocketDenied() const { return m_socketDenied; }
 
+    // A TCP port on the remote side (host:port as the remote host sees it,
+    // e.g. 127.0.0.1:8000 or a container's address) reachable here at
+    // 127.0.0.1:<the returned port>, added through the control master now
+    // or as soon as it connects, and again after every reconnect. The same
+    // remote end gives the same local port.
+    int forwardTcp(const QString &host, int port);
+    // Removes it (a container that moved), through the master when connected.
+    void cancelTcp(int localPort);
+    // The forwards that are established now.
+    bool isForwarded(int localPort) const { return m_established.contains(localPort); }
+
     // For tests: the remote socket to forward (default /var/run/docker.sock),
     // the connect timeout and the first reconnect delay.
     void setRemoteSocket(const QString &path) { m_remoteSocket = path; }
@@ -99,8 +111,19 @@ public:
 
 signals:
     void stateChanged(pilothouse::SshConnection::State state);
+    // A TCP forward was added (ok) or refused by the master.
+    void forwardChanged(int localPort, bool ok, const QString &error);
 
 private:
+    struct TcpForward
+    {
+        QString host;
+        int port = 0;
+        int localPort = 0;
+    };
+    // `ssh -O <op> -L spec` through the control master.
+    void control(const QString &op, const TcpForward &f);
+    QStringList baseArguments() const;
     void start();
     void onLine(const QString &line);
     void onExited();
@@ -128,6 +151,8 @@ private:
     int m_firstRetryMs = 1000;
     int m_maxRetryMs = 30000;
     int m_nextRetryMs = 1000;
+    QList<TcpForward> m_forwards;
+    QSet<int> m_established;
 };
 
 QString toString(SshConnection::State state);

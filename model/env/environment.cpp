@@ -430,8 +430,13 @@ void parseEndpoint(Validator &v, const QJsonValue &value, const QString &field,
     const QJsonObject o = value.toObject();
     v.onlyKeys(o, field,
                { QStringLiteral("url"), QStringLiteral("intervalSeconds"),
-                 QStringLiteral("timeoutSeconds") });
+                 QStringLiteral("timeoutSeconds"), QStringLiteral("internal") });
     HealthEndpoint e;
+    if (o.contains(QStringLiteral("internal"))) {
+        if (!o.value(QStringLiteral("internal")).isBool())
+            v.fail(field + QStringLiteral(".internal"), QStringLiteral("expected true or false"));
+        e.internal = o.value(QStringLiteral("internal")).toBool();
+    }
     if (const auto url = v.string(o, QStringLiteral("url"), field + QStringLiteral(".url"), true)) {
         e.url = QUrl(*url, QUrl::StrictMode);
         const QString scheme = e.url.scheme();
@@ -443,6 +448,10 @@ void parseEndpoint(Validator &v, const QJsonValue &value, const QString &field,
                        .arg(redactUserInfo(*url)));
         } else if (!e.url.userInfo().isEmpty()) {
             v.fail(field + QStringLiteral(".url"), QStringLiteral("must not carry credentials"));
+        } else if (e.internal && scheme != QLatin1String("http")) {
+            v.fail(field + QStringLiteral(".url"),
+                   QStringLiteral("an internal endpoint is plain http:// (the SSH connection "
+                                  "already encrypts it)"));
         }
     }
     if (const auto s = v.number(o, QStringLiteral("intervalSeconds"),
@@ -494,9 +503,16 @@ void parseServices(Validator &v, const QJsonObject &o, Environment &env)
                        QStringLiteral("expected a list of endpoints"));
             } else {
                 const QJsonArray eps = health.toArray();
-                for (qsizetype j = 0; j < eps.size(); ++j)
-                    parseEndpoint(v, eps.at(j), field + QStringLiteral(".health[%1]").arg(j),
-                                  ws.endpoints);
+                for (qsizetype j = 0; j < eps.size(); ++j) {
+                    const QString at = field + QStringLiteral(".health[%1]").arg(j);
+                    parseEndpoint(v, eps.at(j), at, ws.endpoints);
+                    if (!ws.endpoints.isEmpty() && ws.endpoints.last().internal &&
+                        !env.dockerHost.startsWith(QLatin1String("ssh://")))
+                        v.fail(at + QStringLiteral(".internal"),
+                               QStringLiteral("only for an engine reached over SSH (docker.host "
+                                              "ssh://user@host): the endpoint is reached "
+                                              "through that connection"));
+                }
             }
         }
         env.services << ws;

@@ -26,6 +26,9 @@ struct HealthEndpoint
     QUrl url;
     int intervalMs = 1000;
     int timeoutMs = 2000;
+    // The URL as the remote host sees it (http://127.0.0.1:8000/readyz on
+    // the engine's host), reached through the environment's SSH connection.
+    bool internal = false;
 };
 
 struct WatchedService

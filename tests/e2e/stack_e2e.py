@@ -720,9 +720,13 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         "name": "sshstage", "kind": "compose",
         "docker": {"host": f"ssh://root@127.0.0.1:{sshd.port}"},
         "compose": {"files": [str(REPO / "compose.yaml")], "project": project},
+        # As the remote host sees it: through the connection, not the published port.
         "services": [{"name": "api", "health": [{
             "url": f"http://127.0.0.1:{stack.port}/readyz", "intervalSeconds": 1,
-            "timeoutSeconds": 2}]}, {"name": "worker"}, {"name": "postgres"}, {"name": "redis"}],
+            "timeoutSeconds": 2, "internal": True}]},
+            {"name": "worker"}, {"name": "postgres"}, {"name": "redis"}],
+        # The stack's unpublished PostgreSQL, at its container's address on the remote host.
+        "database": {"compose": {"service": "postgres"}},
     }]}))
     mark = secrets.token_hex(8)
     env = dict(stack.env)
@@ -774,6 +778,17 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         check(status.get("health") == "healthy" and conn.get("state") == "connected" and
               conn.get("target") == f"root@127.0.0.1:{sshd.port}",
               f"status: healthy, through the SSH connection ({status.get('health')}, {conn})")
+        health = json.loads(ctl_run("health", "--json").stdout or b"{}")
+        urls = [e.get("url", "") for e in health.get("endpoints", [])]
+        check(len(urls) == 1 and urls[0].startswith("http://127.0.0.1:") and
+              f":{stack.port}/" not in urls[0] and
+              health["endpoints"][0].get("status") in ("pass", "warn"),
+              f"the internal endpoint answers through a forward of the connection ({health})")
+        db = json.loads(ctl_run("db", "--json").stdout or b"{}")
+        check(db.get("reachable") is True and db.get("version", "").startswith("15") and
+              db.get("migration_version", -1) >= 1,
+              f"the stack's unpublished database through the connection ({db.get('error') or db.get('version')})")
+        check(stack.env["POSTGRES_PASSWORD"] not in json.dumps(db), "without showing its password")
         t = time.monotonic()
         proc = ctl_run("logs", "api", "--tail", "5")
         timings["logs --tail 5"] = time.monotonic() - t
@@ -798,6 +813,9 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         sshd_log = sshd.log.read_text(errors="replace")
         forwards = sshd_log.count("/var/run/docker.sock")
         check(forwards >= 5, f"sshd's log shows the forwards of the engine's socket ({forwards})")
+        tcp = sshd_log.count(f"port {stack.port}")
+        check(tcp >= 1 and "5432" in sshd_log,
+              f"and those to the endpoint's port and the database ({tcp})")
         left = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:

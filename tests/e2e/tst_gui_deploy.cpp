@@ -184,9 +184,17 @@ private slots:
         QVERIFY(apiHealthyOn(m_a));
         QTRY_VERIFY_WITH_TIMEOUT(page()->historyView()->model()->rowCount() == 3, 10000);
         page()->historyView()->sortByColumn(DeploymentModel::Started, Qt::DescendingOrder);
-        const QModelIndex newest =
-            page()->historyView()->model()->index(0, DeploymentModel::Outcome);
-        QTRY_COMPARE(newest.data().toString(), QStringLiteral("reverted"));
+        // The model may reset while the loop runs (the history is read again):
+        // take the index anew on every try, never one held across the loop.
+        const auto newest = [this] {
+            return page()
+                ->historyView()
+                ->model()
+                ->index(0, DeploymentModel::Outcome)
+                .data()
+                .toString();
+        };
+        QTRY_COMPARE(newest(), QStringLiteral("reverted"));
         page()->historyView()->selectRow(0);
         screenshot("deployments");
         // A notice was given (the status bar here; a tray shows it on desktops).

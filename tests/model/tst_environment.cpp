@@ -570,6 +570,31 @@ private slots:
         QVERIFY(!QFile::exists(m_dir.filePath(QStringLiteral("mixed-saved.json"))));
     }
 
+    // An internal endpoint is the remote host's view: only over SSH, plain http.
+    void internalEndpointsNeedAnSshEngine()
+    {
+        const auto env = [](const char *host, const char *url) {
+            const QByteArray text =
+                QByteArray("{'version': 1, 'environments': [{'name': 's', 'kind': 'compose', "
+                           "'docker': {'host': '") +
+                host +
+                "'}, 'compose': {'files': ['compose.yaml'], 'project': 'p'}, "
+                "'services': [{'name': 'api', 'health': [{'url': '" +
+                url + "', 'internal': true}]}]}]}";
+            return jsonQuotes(text.constData());
+        };
+        const auto ok = parse(env("ssh://deploy@example.com", "http://127.0.0.1:8000/readyz"));
+        QVERIFY2(ok.ok(), qPrintable(ok ? QString() : ok.error()));
+        QVERIFY(ok->environments.first().services.first().endpoints.first().internal);
+        const auto local = parse(env("tcp://127.0.0.1:2375", "http://127.0.0.1:8000/readyz"));
+        QVERIFY(!local.ok());
+        QVERIFY2(local.error().contains(QLatin1String("services[0].health[0].internal: only for an "
+                                                      "engine reached over SSH")),
+                 qPrintable(local.error()));
+        const auto tls = parse(env("ssh://deploy@example.com", "https://127.0.0.1:8443/readyz"));
+        QVERIFY(!tls.ok() && tls.error().contains(QLatin1String("plain http://")));
+    }
+
     void fileProblemsStillFailTheLoad()
     {
         for (const QByteArray &json : { QByteArray(R"({"version": 1, "environments": [

@@ -17,6 +17,7 @@
 #include <QProcess>
 #include <QStandardPaths>
 #include <QTcpServer>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QtTest>
 #include <csignal>
@@ -246,6 +247,56 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(masters(*c).isEmpty(), 5000);
         QVERIFY(!QFileInfo::exists(c->localSocket()));
         QCOMPARE(int(c->state()), int(SshConnection::State::Idle));
+    }
+
+    // A TCP port of the remote host (here an echo of this test on loopback),
+    // forwarded through the master, again after a reconnect, on the same
+    // local port; cancelled when asked.
+    void tcpForwardThroughTheMaster()
+    {
+        QTcpServer remote;
+        QVERIFY(remote.listen(QHostAddress::LocalHost));
+        connect(&remote, &QTcpServer::newConnection, &remote, [&remote] {
+            QTcpSocket *s = remote.nextPendingConnection();
+            connect(s, &QTcpSocket::readyRead, s, [s] { s->write(s->readAll().toUpper()); });
+        });
+        auto c = connection(m_port);
+        const int local = c->forwardTcp(QStringLiteral("127.0.0.1"), remote.serverPort());
+        QVERIFY(local > 0);
+        QCOMPARE(c->forwardTcp(QStringLiteral("127.0.0.1"), remote.serverPort()), local);
+        QSignalSpy forwarded(c.get(), &SshConnection::forwardChanged);
+        c->open();
+        settle(*c);
+        QCOMPARE(int(c->state()), int(SshConnection::State::Connected));
+        QTRY_VERIFY_WITH_TIMEOUT(c->isForwarded(local), 5000);
+        const auto echo = [local](const QByteArray &text) -> QByteArray {
+            QTcpSocket s;
+            s.connectToHost(QHostAddress::LocalHost, quint16(local));
+            if (!s.waitForConnected(3000))
+                return QByteArray("not connected: ") + s.errorString().toUtf8();
+            s.write(text);
+            QByteArray got;
+            QElapsedTimer t;
+            t.start();
+            while (got.size() < text.size() && t.elapsed() < 5000) {
+                QCoreApplication::processEvents();
+                s.waitForReadyRead(50);
+                got += s.readAll();
+            }
+            return got;
+        };
+        QByteArray answer;
+        QTRY_COMPARE_WITH_TIMEOUT((answer = echo("ping")), QByteArray("PING"), 5000);
+        // After the master is gone and back, the same local port works again.
+        ::kill(masters(*c).value(0), SIGKILL);
+        QTRY_VERIFY_WITH_TIMEOUT(!c->isForwarded(local), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(c->isForwarded(local), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT((answer = echo("again")), QByteArray("AGAIN"), 5000);
+        c->cancelTcp(local);
+        QVERIFY(!c->isForwarded(local));
+        QTRY_COMPARE_WITH_TIMEOUT((answer = echo("gone")),
+                                  QByteArray("not connected: Connection refused"), 5000);
+        c->close();
     }
 
     void reconnectsAfterItsMasterIsKilled()
