@@ -4,6 +4,7 @@
 #include "env/environment.h"
 
 #include <QCoreApplication>
+#include <QCryptographicHash>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
@@ -238,6 +239,29 @@ Outcome setStackFolder(const QString &path)
             QStringLiteral("%1: the choice could not be saved").arg(settings.fileName())
         };
     return success();
+}
+
+QString dockerContextHost(const QString &name)
+{
+    // The Docker CLI's context store: <config>/contexts/meta/<sha256 of the
+    // name>/meta.json, {"Name": ..., "Endpoints": {"docker": {"Host": ...}}}.
+    QString config = qEnvironmentVariable("DOCKER_CONFIG");
+    if (config.isEmpty())
+        config = QDir::homePath() + QStringLiteral("/.docker");
+    const QString id = QString::fromLatin1(
+        QCryptographicHash::hash(name.toUtf8(), QCryptographicHash::Sha256).toHex());
+    QFile meta(QStringLiteral("%1/contexts/meta/%2/meta.json").arg(config, id));
+    if (!meta.open(QIODevice::ReadOnly) || meta.size() > 1 << 20)
+        return {};
+    const QJsonObject o = QJsonDocument::fromJson(meta.readAll()).object();
+    if (o.value(QStringLiteral("Name")).toString() != name)
+        return {};
+    return o.value(QStringLiteral("Endpoints"))
+        .toObject()
+        .value(QStringLiteral("docker"))
+        .toObject()
+        .value(QStringLiteral("Host"))
+        .toString();
 }
 
 bool isValidEnvironmentName(const QString &name)
@@ -810,8 +834,18 @@ void parseDocker(Validator &v, const QJsonObject &o, Environment &env)
         }
         env.dockerHost = *host;
     }
-    if (!env.dockerContext.isEmpty() && !env.dockerHost.isEmpty())
+    if (!env.dockerContext.isEmpty() && !env.dockerHost.isEmpty()) {
         v.fail(QStringLiteral("docker"), QStringLiteral("set either context or host, not both"));
+        return;
+    }
+    // A context is its endpoint: the same code path as a host (an ssh:// one
+    // through the panel's SSH connection), whatever compose is installed.
+    if (!env.dockerContext.isEmpty() && env.dockerContext != QLatin1String("default")) {
+        if (const QString host = dockerContextHost(env.dockerContext); !host.isEmpty()) {
+            env.dockerHost = host;
+            env.dockerContext.clear();
+        }
+    }
 }
 
 void parseImage(Validator &v, const QJsonObject &o, Environment &env)

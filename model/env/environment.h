@@ -212,6 +212,10 @@ QList<EnvironmentIssue> environmentIssues(const QByteArray &json, const QString 
 // whole) after validating it; nothing is written when it is not valid.
 Outcome saveEnvironmentsFile(const QString &path, const QByteArray &json);
 
+// The endpoint of a Docker context ("ssh://deploy@host", "unix:///…"), read
+// from the Docker CLI's context store; empty when there is no such context.
+QString dockerContextHost(const QString &name);
+
 // Names checked before they reach any command line.
 bool isValidEnvironmentName(const QString &name);
 bool isValidProjectName(const QString &name); // compose: [a-z0-9][a-z0-9_-]*

@@ -703,6 +703,24 @@ class Sshd:
                 self.proc.kill()
 
 
+def ssh_masters(port: int) -> list[str]:
+    """The panel's ssh masters for an sshd port (their command line has
+    ControlPersist=no and the port), from /proc."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except OSError:
+            continue
+        if b"ControlPersist=no" in argv and str(port).encode() in argv:
+            found.append(pid)
+    return found
+
+
 def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, str]) -> None:
     """A staging-style environment, docker.host ssh://root@127.0.0.1:PORT,
     through the panel's own SSH connection to a real sshd, with Debian's
@@ -798,6 +816,21 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         proc = ctl_run("restart", "api", "--wait", "120")
         timings["restart api"] = time.monotonic() - t
         check(proc.returncode == 0, f"restart api over ssh ({proc.stderr.decode()[-600:]})")
+        # SIGKILL of pilothousectl while it follows logs over the connection:
+        # its ssh master ends with it (the children's reaper).
+        follower = subprocess.Popen([ctl, "--config", str(config), "--env", "sshstage", "logs",
+                                     "api", "-f"], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not ssh_masters(sshd.port):
+            time.sleep(0.1)
+        check(bool(ssh_masters(sshd.port)), "pilothousectl logs -f holds an ssh master")
+        follower.kill()
+        follower.wait(timeout=10)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and ssh_masters(sshd.port):
+            time.sleep(0.1)
+        check(not ssh_masters(sshd.port), "SIGKILLed, it leaves no ssh process behind")
         t = time.monotonic()
         proc = ctl_run("down")
         timings["down"] = time.monotonic() - t
@@ -816,15 +849,7 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         tcp = sshd_log.count(f"port {stack.port}")
         check(tcp >= 1 and "5432" in sshd_log,
               f"and those to the endpoint's port and the database ({tcp})")
-        left = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"ControlPersist=no" in argv and str(sshd.port).encode() in argv:
-                left.append(pid)
+        left = ssh_masters(sshd.port)
         check(not left, "no ssh master is left after pilothousectl exits")
         for name, secs in timings.items():
             numbers[f"ssh: {name}"] = f"{secs:.1f} s"

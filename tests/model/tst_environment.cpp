@@ -3,6 +3,7 @@
 #include "env/environmentdocument.h"
 #include "servers.h"
 
+#include <QCryptographicHash>
 #include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -593,6 +594,41 @@ private slots:
                  qPrintable(local.error()));
         const auto tls = parse(env("ssh://deploy@example.com", "https://127.0.0.1:8443/readyz"));
         QVERIFY(!tls.ok() && tls.error().contains(QLatin1String("plain http://")));
+    }
+
+    // A Docker context is its endpoint, read from the context store, so an
+    // ssh:// one takes the SSH connection like a docker.host does.
+    void dockerContextIsItsEndpoint()
+    {
+        QTemporaryDir config;
+        QVERIFY(config.isValid());
+        const QString id = QString::fromLatin1(
+            QCryptographicHash::hash("staging-ctx", QCryptographicHash::Sha256).toHex());
+        QVERIFY(QDir().mkpath(config.filePath(QStringLiteral("contexts/meta/") + id)));
+        QFile meta(config.filePath(QStringLiteral("contexts/meta/%1/meta.json").arg(id)));
+        QVERIFY(meta.open(QIODevice::WriteOnly));
+        meta.write(jsonQuotes("{'Name': 'staging-ctx', 'Metadata': {}, 'Endpoints': {'docker': "
+                              "{'Host': 'ssh://deploy@staging.example.com:2222', "
+                              "'SkipTLSVerify': false}}}"));
+        meta.close();
+        qputenv("DOCKER_CONFIG", config.path().toUtf8());
+        QCOMPARE(dockerContextHost(QStringLiteral("staging-ctx")),
+                 QStringLiteral("ssh://deploy@staging.example.com:2222"));
+        QCOMPARE(dockerContextHost(QStringLiteral("nope")), QString());
+        const auto set = parse(
+            jsonQuotes("{'version': 1, 'environments': [{'name': 's', 'kind': 'compose', "
+                       "'docker': {'context': 'staging-ctx'}, "
+                       "'compose': {'files': ['compose.yaml'], 'project': 'p'}}, "
+                       "{'name': 'u', 'kind': 'compose', 'docker': {'context': 'unknown-ctx'}, "
+                       "'compose': {'files': ['compose.yaml'], 'project': 'p'}}]}"));
+        qunsetenv("DOCKER_CONFIG");
+        QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
+        const Environment *s = set->find(QStringLiteral("s"));
+        QCOMPARE(s->dockerHost, QStringLiteral("ssh://deploy@staging.example.com:2222"));
+        QVERIFY(s->dockerContext.isEmpty());
+        QVERIFY(s->isRemote());
+        // Not in the store: left to docker, which names it.
+        QCOMPARE(set->find(QStringLiteral("u"))->dockerContext, QStringLiteral("unknown-ctx"));
     }
 
     void fileProblemsStillFailTheLoad()
