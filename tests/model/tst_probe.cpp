@@ -92,7 +92,8 @@ private slots:
         m_deckhand = std::make_unique<Deckhand>(deckhandEnvironment(m_port));
         QString error;
         QVERIFY2(m_deckhand->start(&error), qPrintable(error));
-        QVERIFY(m_deckhand->waitFor(m_port, "/livez", 200, 10000));
+        // Ready, not only alive: /readyz answers 503 until deckhand's first checks ran.
+        QVERIFY(m_deckhand->waitFor(m_port, "/readyz", 200, 10000));
     }
 
     void keepAliveOnOneConnection()
