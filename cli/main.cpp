@@ -13,6 +13,7 @@
 #include "drivers/docker.h"
 #include "drivers/nativecontrol.h"
 #include "drivers/nativedriver.h"
+#include "engine/connectioncheck.h"
 #include "engine/sshconnection.h"
 #include "env/environment.h"
 #include "registry/registryclient.h"
@@ -811,6 +812,40 @@ int stackFolderCommand(const QStringList &args, bool forget, bool json)
     return Ok;
 }
 
+// The window's "Test connection": each stage of the way to the engine.
+int checkConnection(const Environment &env, bool json)
+{
+    ConnectionCheck check(env);
+    QObject::connect(&check, &ConnectionCheck::stepChanged, &check, [&check, json](int i) {
+        const ConnectionCheck::Step &s = check.steps().at(i);
+        if (json || s.result == ConnectionCheck::Result::Running ||
+            s.result == ConnectionCheck::Result::Waiting)
+            return;
+        out() << pad(ConnectionCheck::nameOf(s.stage), 15)
+              << pad(ConnectionCheck::nameOf(s.result), 8) << s.detail << Qt::endl;
+    });
+    QObject::connect(&check, &ConnectionCheck::finished, &check,
+                     [](bool) { QCoreApplication::exit(0); });
+    installSignalHandlers([] { QCoreApplication::exit(Unhealthy); });
+    check.start();
+    if (!check.isFinished())
+        QCoreApplication::exec();
+    if (json) {
+        QJsonArray steps;
+        for (const ConnectionCheck::Step &s : check.steps())
+            steps.append(
+                QJsonObject { { QStringLiteral("stage"), ConnectionCheck::nameOf(s.stage) },
+                              { QStringLiteral("result"), ConnectionCheck::nameOf(s.result) },
+                              { QStringLiteral("detail"), s.detail } });
+        printJson(QJsonObject { { QStringLiteral("environment"), env.name },
+                                { QStringLiteral("ok"), check.passed() },
+                                { QStringLiteral("steps"), steps } });
+    } else if (check.passed()) {
+        out() << env.name << ": the engine is reachable" << Qt::endl;
+    }
+    return check.passed() ? Ok : EnvError;
+}
+
 // The one list of commands: help, parsing and dispatch all come from it.
 struct Verb
 {
@@ -827,6 +862,10 @@ const Verb kCommands[] = {
       "(--forget: forget it)",
       nullptr },
     { "status", "status", "services, health and database at a glance", &Ctl::status },
+    { "check-connection", "check-connection",
+      "the way to the environment's engine, stage by stage: TCP, host key, login, Docker "
+      "socket, compose (the window's Test connection)",
+      nullptr },
     { "up", "up", "start the stack (native: runs until Ctrl+C)", &Ctl::up },
     { "down", "down", "stop the stack", &Ctl::down },
     { "restart", "restart [SERVICE]", "restart the stack or one service", &Ctl::restart },
@@ -977,7 +1016,7 @@ int main(int argc, char *argv[])
         return EnvError;
     }
     const EnvironmentSet &set = workspace.environments();
-    if (!command->run)
+    if (positional.first() == QLatin1String("envs"))
         return listEnvironments(set, p.isSet(QStringLiteral("json")));
     const QString name = p.value(QStringLiteral("env"));
     const Environment *env = set.find(name);
@@ -992,6 +1031,8 @@ int main(int argc, char *argv[])
               << " (there are: " << set.names().join(u", ") << ")" << Qt::endl;
         return EnvError;
     }
+    if (positional.first() == QLatin1String("check-connection"))
+        return checkConnection(*env, p.isSet(QStringLiteral("json")));
     Ctl ctl(workspace, *env, p);
     ctl.m_verbose = p.isSet(QStringLiteral("verbose"));
     return (ctl.*(command->run))(positional.mid(1));

@@ -2,12 +2,14 @@
 
 #include "core/secrets.h"
 #include "core/workspace.h"
+#include "engine/connectioncheck.h"
 #include "env/environment.h"
 #include "style.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDoubleSpinBox>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QFontDatabase>
 #include <QFormLayout>
@@ -20,8 +22,10 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
+#include <QTreeWidget>
 #include <QVBoxLayout>
 
 namespace pilothouse::gui {
@@ -62,6 +66,14 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     , m_envFile(new QLineEdit(this))
     , m_dockerHost(new QLineEdit(this))
     , m_dockerContext(new QLineEdit(this))
+    , m_engine(new QComboBox(this))
+    , m_sshHost(new QLineEdit(this))
+    , m_sshUser(new QLineEdit(this))
+    , m_sshPort(new QSpinBox(this))
+    , m_identityFile(new QLineEdit(this))
+    , m_test(new QPushButton(tr("&Test connection"), this))
+    , m_checkSteps(new QTreeWidget(this))
+    , m_checkSummary(new QLabel(this))
     , m_nativeBox(new QGroupBox(tr("Processes on this machine"), this))
     , m_processes(new QPlainTextEdit(this))
     , m_services(new QTableWidget(0, 4, this))
@@ -159,10 +171,62 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
              tr("the compose project name"));
     addField(compose, QStringLiteral("compose.envFile"), tr("Env file"), m_envFile,
              tr("optional --env-file"));
+    m_composeForm = compose;
+    m_engine->addItem(tr("this machine's Docker"), QStringLiteral("local"));
+    m_engine->addItem(tr("a remote host over SSH"), QStringLiteral("ssh"));
+    m_engine->addItem(tr("a Docker host address (tcp://, unix://)"), QStringLiteral("url"));
+    m_engine->addItem(tr("a Docker context"), QStringLiteral("context"));
+    addField(compose, QStringLiteral("engine"), tr("En&gine"), m_engine);
+    addField(compose, QStringLiteral("ssh.host"), tr("SSH h&ost"), m_sshHost,
+             tr("a host name, address, or a Host of your ~/.ssh/config"));
+    addField(compose, QStringLiteral("ssh.user"), tr("SSH &user"), m_sshUser,
+             tr("empty: the User of ~/.ssh/config, else your login name"));
+    m_sshPort->setRange(0, 65535);
+    m_sshPort->setSpecialValueText(tr("default (22, or the Port of ~/.ssh/config)"));
+    addField(compose, QStringLiteral("ssh.port"), tr("SSH &port"), m_sshPort);
+    auto *identityRow = new QWidget(this);
+    auto *identityLayout = new QHBoxLayout(identityRow);
+    identityLayout->setContentsMargins(0, 0, 0, 0);
+    identityLayout->addWidget(m_identityFile, 1);
+    auto *browse = new QPushButton(tr("Choose…"), identityRow);
+    browse->setObjectName(QStringLiteral("chooseIdentityFile"));
+    identityLayout->addWidget(browse);
+    addField(compose, QStringLiteral("docker.identityFile"), tr("&Identity file"), identityRow,
+             tr("optional private key; empty: ssh-agent and ~/.ssh/config choose"));
+    m_fields[QStringLiteral("docker.identityFile")].widget = m_identityFile;
+    identityRow->setObjectName(QStringLiteral("identityFileRow"));
+    identityRow->setAccessibleName(QString());
+    m_identityFile->setObjectName(QStringLiteral("field:docker.identityFile"));
+    m_identityFile->setAccessibleName(tr("Identity file"));
     addField(compose, QStringLiteral("docker.host"), tr("Docker &host"), m_dockerHost,
-             tr("empty: this machine; or ssh://user@host, tcp://host:2376"));
+             tr("tcp://host:2376 or unix:///path; for SSH, made from the fields above"));
     addField(compose, QStringLiteral("docker.context"), tr("Docker conte&xt"), m_dockerContext,
-             tr("or a named context instead of a host"));
+             tr("a context of `docker context ls`"));
+    auto *testRow = new QWidget(this);
+    auto *testLayout = new QVBoxLayout(testRow);
+    testLayout->setContentsMargins(0, 0, 0, 0);
+    auto *testButtons = new QHBoxLayout;
+    m_test->setObjectName(QStringLiteral("testConnection"));
+    m_test->setToolTip(tr("Checks the way to the engine as the form has it now: TCP, host key, "
+                          "login, the Docker socket, compose"));
+    testButtons->addWidget(m_test);
+    testButtons->addWidget(m_checkSummary, 1);
+    testLayout->addLayout(testButtons);
+    m_checkSummary->setObjectName(QStringLiteral("connectionSummary"));
+    m_checkSummary->setWordWrap(true);
+    m_checkSummary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_checkSteps->setObjectName(QStringLiteral("connectionSteps"));
+    m_checkSteps->setAccessibleName(tr("Connection test results"));
+    m_checkSteps->setColumnCount(3);
+    m_checkSteps->setHeaderLabels({ tr("Stage"), tr("Result"), tr("Detail") });
+    m_checkSteps->setRootIsDecorated(false);
+    m_checkSteps->setWordWrap(true);
+    m_checkSteps->setUniformRowHeights(false);
+    m_checkSteps->setMinimumHeight(130);
+    m_checkSteps->header()->setStretchLastSection(true);
+    m_checkSteps->hide();
+    testLayout->addWidget(m_checkSteps);
+    compose->addRow(QString(), testRow);
     formLayout->addWidget(m_composeBox);
 
     auto *native = new QFormLayout(m_nativeBox);
@@ -257,6 +321,19 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
             item->setText(text);
     });
     connect(m_kind, &QComboBox::currentIndexChanged, this, &SettingsDialog::updateKind);
+    connect(m_engine, &QComboBox::currentIndexChanged, this, &SettingsDialog::updateEngine);
+    for (QLineEdit *e : { m_sshHost, m_sshUser })
+        connect(e, &QLineEdit::textEdited, this, &SettingsDialog::updateEngine);
+    connect(m_sshPort, &QSpinBox::valueChanged, this, &SettingsDialog::updateEngine);
+    connect(browse, &QPushButton::clicked, this, [this] {
+        const QString start = m_identityFile->text().isEmpty()
+            ? QDir::home().filePath(QStringLiteral(".ssh"))
+            : m_identityFile->text();
+        const QString file = QFileDialog::getOpenFileName(this, tr("Private key"), start);
+        if (!file.isEmpty())
+            m_identityFile->setText(file);
+    });
+    connect(m_test, &QPushButton::clicked, this, &SettingsDialog::testConnection);
     connect(m_passwordSource, &QComboBox::currentIndexChanged, this, &SettingsDialog::updateKind);
     connect(m_tokenSource, &QComboBox::currentIndexChanged, this, &SettingsDialog::updateKind);
     connect(add, &QPushButton::clicked, this, &SettingsDialog::addEnvironment);
@@ -339,6 +416,26 @@ void SettingsDialog::load(int row)
     m_envFile->setText(f.envFile);
     m_dockerHost->setText(f.dockerHost);
     m_dockerContext->setText(f.dockerContext);
+    m_identityFile->setText(f.identityFile);
+    m_sshHost->clear();
+    m_sshUser->clear();
+    m_sshPort->setValue(0);
+    int engine = 0;
+    if (f.dockerHost.startsWith(QLatin1String("ssh://"))) {
+        engine = 1;
+        const QUrl url(f.dockerHost);
+        m_sshHost->setText(url.host());
+        m_sshUser->setText(url.userName());
+        m_sshPort->setValue(url.port(0));
+    } else if (!f.dockerHost.isEmpty()) {
+        engine = 2;
+    } else if (!f.dockerContext.isEmpty()) {
+        engine = 3;
+    }
+    m_engine->setCurrentIndex(engine);
+    m_checkSteps->clear();
+    m_checkSteps->hide();
+    m_checkSummary->clear();
     m_processes->setPlainText(f.processes);
     m_services->setRowCount(0);
     for (const EnvironmentFields::Endpoint &e : f.endpoints) {
@@ -362,6 +459,43 @@ void SettingsDialog::load(int row)
     m_window->setValue(f.healthWindowSeconds);
     m_timeout->setValue(f.deployTimeoutSeconds);
     updateKind();
+    updateEngine();
+}
+
+QString SettingsDialog::sshHostUrl() const
+{
+    const QString host = m_sshHost->text().trimmed();
+    if (host.isEmpty())
+        return QStringLiteral("ssh://");
+    QString url = QStringLiteral("ssh://");
+    if (!m_sshUser->text().trimmed().isEmpty())
+        url += m_sshUser->text().trimmed() + QLatin1Char('@');
+    url += host.contains(QLatin1Char(':')) && !host.startsWith(QLatin1Char('['))
+        ? QStringLiteral("[%1]").arg(host)
+        : host;
+    if (m_sshPort->value() > 0)
+        url += QLatin1Char(':') + QString::number(m_sshPort->value());
+    return url;
+}
+
+void SettingsDialog::updateEngine()
+{
+    const QString engine = m_engine->currentData().toString();
+    const bool ssh = engine == QLatin1String("ssh");
+    for (const char *key : { "ssh.host", "ssh.user", "ssh.port" })
+        m_composeForm->setRowVisible(m_fields.value(QLatin1String(key)).widget->parentWidget(),
+                                     ssh);
+    // The identity row's field sits one level deeper (next to its button).
+    m_composeForm->setRowVisible(m_identityFile->parentWidget()->parentWidget(), ssh);
+    m_composeForm->setRowVisible(m_dockerHost->parentWidget(),
+                                 ssh || engine == QLatin1String("url"));
+    m_composeForm->setRowVisible(m_dockerContext->parentWidget(),
+                                 engine == QLatin1String("context"));
+    m_dockerHost->setReadOnly(ssh);
+    if (ssh)
+        m_dockerHost->setText(sshHostUrl());
+    else if (m_dockerHost->text().startsWith(QLatin1String("ssh://")))
+        m_dockerHost->clear();
 }
 
 void SettingsDialog::updateKind()
@@ -386,8 +520,13 @@ EnvironmentFields SettingsDialog::formFields() const
     f.composeFiles = m_files->toPlainText().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
     f.project = m_project->text();
     f.envFile = m_envFile->text();
-    f.dockerHost = m_dockerHost->text();
-    f.dockerContext = m_dockerContext->text();
+    const QString engine = m_engine->currentData().toString();
+    f.dockerHost = engine == QLatin1String("ssh") ? sshHostUrl()
+        : engine == QLatin1String("url")          ? m_dockerHost->text().trimmed()
+                                                  : QString();
+    f.dockerContext =
+        engine == QLatin1String("context") ? m_dockerContext->text().trimmed() : QString();
+    f.identityFile = engine == QLatin1String("ssh") ? m_identityFile->text().trimmed() : QString();
     f.processes = m_processes->toPlainText();
     for (int r = 0; r < m_services->rowCount(); ++r) {
         const auto cell = [this, r](int c) {
@@ -555,6 +694,65 @@ void SettingsDialog::save()
         emit saved();
         accept();
     });
+}
+
+void SettingsDialog::testConnection()
+{
+    if (m_check)
+        return;
+    m_checkSteps->clear();
+    m_checkSteps->show();
+    // The environment as the form has it now, validated as a save would.
+    const EnvironmentDocument doc = document();
+    const QString name = m_name->text().trimmed();
+    const QString path = targetPath();
+    const Expected<EnvironmentSet> set =
+        parseEnvironments(doc.text(), path, QFileInfo(path).absoluteDir());
+    const Environment *env = set ? set->find(name) : nullptr;
+    if (!env) {
+        QString why = !set           ? set.error()
+            : set->findInvalid(name) ? set->findInvalid(name)->reason
+                                     : tr("no environment \"%1\"").arg(name);
+        m_checkSummary->setText(tr("Fix the environment first: %1").arg(why));
+        m_checkSteps->hide();
+        return;
+    }
+    m_check = new ConnectionCheck(*env, this);
+    for (const ConnectionCheck::Step &step : m_check->steps()) {
+        auto *item = new QTreeWidgetItem(m_checkSteps);
+        item->setText(0, ConnectionCheck::nameOf(step.stage));
+        item->setText(1, ConnectionCheck::nameOf(step.result));
+    }
+    m_test->setEnabled(false);
+    m_checkSummary->setText(tr("Testing the connection to the engine of %1…").arg(name));
+    connect(m_check, &ConnectionCheck::stepChanged, this, &SettingsDialog::showCheckStep);
+    connect(m_check, &ConnectionCheck::finished, this, [this, name](bool ok) {
+        m_test->setEnabled(true);
+        QString failed;
+        for (const ConnectionCheck::Step &step : m_check->steps()) {
+            if (step.result == ConnectionCheck::Result::Failed && failed.isEmpty())
+                failed = tr("%1 failed: %2").arg(ConnectionCheck::nameOf(step.stage), step.detail);
+        }
+        // The failed stage's words in full, where they wrap and can be copied.
+        m_checkSummary->setText(ok ? tr("%1: the engine is reachable.").arg(name) : failed);
+        m_check->deleteLater();
+    });
+    m_check->start();
+}
+
+void SettingsDialog::showCheckStep(int index)
+{
+    QTreeWidgetItem *item = m_checkSteps->topLevelItem(index);
+    if (!item || !m_check)
+        return;
+    const ConnectionCheck::Step &step = m_check->steps().at(index);
+    item->setText(1, ConnectionCheck::nameOf(step.result));
+    item->setText(2, step.detail);
+    item->setToolTip(2, step.detail);
+    const Tone tone = step.result == ConnectionCheck::Result::Passed ? Tone::Good
+        : step.result == ConnectionCheck::Result::Failed             ? Tone::Bad
+                                                                     : Tone::Neutral;
+    item->setForeground(1, colourOf(tone));
 }
 
 } // namespace pilothouse::gui

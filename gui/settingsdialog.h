@@ -15,11 +15,14 @@ class QLineEdit;
 class QListWidget;
 class QPlainTextEdit;
 class QPushButton;
+class QSpinBox;
 class QTableWidget;
+class QTreeWidget;
 
 namespace pilothouse {
+class ConnectionCheck;
 class Workspace;
-}
+} // namespace pilothouse
 
 namespace pilothouse::gui {
 
@@ -51,6 +54,9 @@ public:
     QString generalError() const;
     QWidget *fieldWidget(const QString &field) const;
     QByteArray documentText() const; // what a save would write
+    // "Test connection": checks the environment as the form has it now
+    // (saved or not), stage by stage, into the list under the button.
+    void testConnection();
 
 signals:
     void saved();
@@ -70,6 +76,10 @@ private:
     void showIssues();
     void clearErrors();
     void updateKind();
+    void updateEngine();
+    // docker.host from the SSH fields (ssh://user@host:port).
+    QString sshHostUrl() const;
+    void showCheckStep(int index);
 
     QPointer<Workspace> m_workspace;
     EnvironmentDocument m_document;
@@ -87,6 +97,16 @@ private:
     QLineEdit *m_envFile;
     QLineEdit *m_dockerHost;
     QLineEdit *m_dockerContext;
+    QComboBox *m_engine;
+    QFormLayout *m_composeForm = nullptr;
+    QLineEdit *m_sshHost;
+    QLineEdit *m_sshUser;
+    QSpinBox *m_sshPort;
+    QLineEdit *m_identityFile;
+    QPushButton *m_test;
+    QTreeWidget *m_checkSteps;
+    QLabel *m_checkSummary;
+    QPointer<ConnectionCheck> m_check;
     QGroupBox *m_nativeBox;
     QPlainTextEdit *m_processes;
     QTableWidget *m_services;

@@ -67,7 +67,7 @@ StackSession::StackSession(Environment env, QObject *parent)
         m_driver = std::move(native);
     } else {
         if (m_env.dockerHost.startsWith(QLatin1String("ssh://"))) {
-            m_ssh = SshConnections::instance().acquire(m_env.dockerHost, &m_sshError);
+            m_ssh = SshConnections::instance().acquire(m_env, &m_sshError);
             if (m_ssh) {
                 connect(m_ssh, &SshConnection::stateChanged, this,
                         [this](SshConnection::State state) {

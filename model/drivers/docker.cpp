@@ -87,7 +87,7 @@ QProcessEnvironment dockerEnvironment(const Environment &env)
     if (env.dockerHost.startsWith(QLatin1String("ssh://"))) {
         // Through the panel's own SSH connection, never ssh:// for a child:
         // its forwarded socket (the connection made on the session's first use).
-        pe.insert(QStringLiteral("DOCKER_HOST"), sshDockerHost(env.dockerHost));
+        pe.insert(QStringLiteral("DOCKER_HOST"), sshDockerHost(env));
         pe.remove(QStringLiteral("DOCKER_CONTEXT"));
     } else if (!env.dockerHost.isEmpty()) {
         pe.insert(QStringLiteral("DOCKER_HOST"), env.dockerHost);
@@ -207,18 +207,15 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
     }
     if (env.dockerHost.startsWith(QLatin1String("ssh://"))) {
         // The connection's own words first: its failure, or a refused socket.
-        const SshConnection *c = SshConnections::instance().find(env.dockerHost);
+        const SshConnection *c = SshConnections::instance().find(env);
         if (!c)
             return QStringLiteral("%1: there is no SSH connection to %2").arg(what, env.dockerHost);
         if (c->state() != SshConnection::State::Connected)
             return QStringLiteral("%1: the SSH connection to %2 is %3%4")
                 .arg(what, c->target().display(), toString(c->state()),
                      c->reason().isEmpty() ? QString() : QStringLiteral(": ") + c->reason());
-        if (c->dockerSocketDenied())
-            return QStringLiteral("%1: %2").arg(
-                what,
-                explainSsh({ QStringLiteral("open failed: Permission denied") }, c->target())
-                    .message);
+        if (!c->socketProblem().isEmpty())
+            return QStringLiteral("%1: %2").arg(what, c->socketProblem());
     }
     if (has("Cannot connect to the Docker daemon") || has("Is the docker daemon running") ||
         has("Couldn't connect to Docker daemon") || has("connect: connection refused") ||

@@ -2,6 +2,7 @@
 
 #include "core/ownerlock.h"
 #include "drivers/command.h"
+#include "env/environment.h"
 
 #include <QCryptographicHash>
 #include <QDir>
@@ -40,6 +41,14 @@ Expected<SshTarget> SshTarget::parse(const QString &url)
         return Error { QStringLiteral("\"%1\" is not a host name").arg(t.host) };
     if (!t.user.isEmpty() && !safeUser.match(t.user).hasMatch())
         return Error { QStringLiteral("\"%1\" is not a user name").arg(t.user) };
+    return t;
+}
+
+Expected<SshTarget> SshTarget::of(const Environment &env)
+{
+    auto t = parse(env.dockerHost);
+    if (t)
+        t->identityFile = env.sshIdentityFile;
     return t;
 }
 
@@ -274,7 +283,9 @@ void SshConnection::start()
     QFile::remove(m_localSocket);
     QFile::remove(m_controlSocket);
     m_stderr.clear();
-    m_socketDenied = false;
+    m_socketProblem.clear();
+    m_streamTarget.clear();
+    m_diagnosed = false;
     CommandSpec spec;
     spec.program = QStringLiteral("ssh");
     spec.description = QStringLiteral("ssh to %1").arg(m_target.display());
@@ -413,13 +424,87 @@ void SshConnection::onLine(const QString &line)
     if (m_stderr.size() > 400)
         m_stderr.remove(0, 200);
     m_stderr << line;
-    // A forwarded channel the remote refused: its user may not use the socket.
-    if (line.contains(QLatin1String("open failed")) &&
-        line.contains(QLatin1String("Permission denied"))) {
-        if (!m_socketDenied)
-            qCWarning(lcSsh, "%s: %s", qPrintable(m_target.display()), qPrintable(line));
-        m_socketDenied = true;
-    }
+    // "Connection to port -2 forwarding to /var/run/docker.sock port -2
+    // requested." then, when the remote cannot connect it, "channel N: open
+    // failed: connect failed: open failed" (sshd says no more than that).
+    static const QRegularExpression stream(
+        QStringLiteral("forwarding to (\\S+) port -2 requested"));
+    if (const auto m = stream.match(line); m.hasMatch())
+        m_streamTarget = m.captured(1);
+    else if (line.contains(QLatin1String("open failed")) && m_streamTarget == m_remoteSocket &&
+             !m_diagnosed && !m_diagnosing)
+        diagnoseSocket();
+}
+
+void SshConnection::diagnoseSocket()
+{
+    m_diagnosing = true;
+    CommandSpec spec;
+    spec.program = QStringLiteral("ssh");
+    spec.description = QStringLiteral("a look at the Docker socket of %1").arg(m_target.display());
+    spec.timeoutMs = 10000;
+    const QString config = qEnvironmentVariable("PILOTHOUSE_SSH_CONFIG");
+    if (!config.isEmpty())
+        spec.arguments << QStringLiteral("-F") << config;
+    spec.arguments << QStringLiteral("-o") << QStringLiteral("ControlPath=") + m_controlSocket
+                   << QStringLiteral("-o") << QStringLiteral("BatchMode=yes");
+    if (m_target.port > 0)
+        spec.arguments << QStringLiteral("-p") << QString::number(m_target.port);
+    if (!m_target.user.isEmpty())
+        spec.arguments << QStringLiteral("-l") << m_target.user;
+    // The remote login shell reads this line; it is fixed text (the socket
+    // path is a constant of this class), nothing of the user's goes in.
+    spec.arguments << QStringLiteral("--") << m_target.host
+                   << QStringLiteral("LC_ALL=C stat -L -c socket=%G:%a %1; echo user=$(id -un); "
+                                     "echo groups=$(id -Gn)")
+                          .arg(m_remoteSocket);
+    auto *cmd = new Command(spec, this);
+    connect(cmd, &Command::finished, this, [this, cmd](const CommandResult &r) {
+        cmd->deleteLater();
+        m_diagnosing = false;
+        m_diagnosed = true;
+        QString group, mode, user = m_target.user;
+        QStringList groups;
+        bool answered = false;
+        for (const QString &l : r.output.split(QLatin1Char('\n'), Qt::SkipEmptyParts)) {
+            if (l.startsWith(QLatin1String("socket="))) {
+                group = l.mid(7).section(QLatin1Char(':'), 0, 0);
+                mode = l.mid(7).section(QLatin1Char(':'), 1);
+            } else if (l.startsWith(QLatin1String("user="))) {
+                user = l.mid(5).trimmed();
+                answered = true;
+            } else if (l.startsWith(QLatin1String("groups="))) {
+                groups = l.mid(7).split(QLatin1Char(' '), Qt::SkipEmptyParts);
+            }
+        }
+        const QString who = user.isEmpty() ? QStringLiteral("your login") : user;
+        if (!answered) {
+            m_socketProblem =
+                QStringLiteral("%1 refused the channel to its Docker socket %2, and "
+                               "a look at why failed: %3")
+                    .arg(m_target.display(), m_remoteSocket, r.errorOutput.trimmed().left(200));
+        } else if (group.isEmpty()) {
+            m_socketProblem = QStringLiteral("On %1 there is no Docker socket at %2: is Docker "
+                                             "installed and running there (sudo systemctl start "
+                                             "docker)?")
+                                  .arg(m_target.host, m_remoteSocket);
+        } else if (user != QLatin1String("root") && !groups.contains(group)) {
+            m_socketProblem =
+                QStringLiteral(
+                    "On %1, user \"%2\" may not use the Docker socket %3 (it "
+                    "belongs to group \"%4\", and %2 is not in it). Add them to it there (sudo "
+                    "usermod -aG %4 %2), then connect again.")
+                    .arg(m_target.host, who, m_remoteSocket, group);
+        } else {
+            m_socketProblem = QStringLiteral("On %1 the Docker socket %2 is there (group %3, mode "
+                                             "%4) but nothing answers on it: is the engine "
+                                             "running (sudo systemctl start docker)?")
+                                  .arg(m_target.host, m_remoteSocket, group, mode);
+        }
+        qCWarning(lcSsh, "%s", qPrintable(m_socketProblem));
+        emit socketProblemFound(m_socketProblem);
+    });
+    cmd->start();
 }
 
 void SshConnection::checkForward()
@@ -499,8 +584,11 @@ void SshConnection::describeHostKey(SshProblem problem)
         }
         if (prints.isEmpty())
             return;
-        m_reason = problem.message +
-            QStringLiteral(" It offers: %1.").arg(prints.join(QStringLiteral(", ")));
+        // The fingerprint before the command that trusts it.
+        m_reason = QString(problem.message)
+                       .replace(QStringLiteral("Check the fingerprint"),
+                                QStringLiteral("It offers %1; check that fingerprint")
+                                    .arg(prints.join(QStringLiteral(", "))));
         emit stateChanged(m_state);
     });
     cmd->start();
@@ -528,11 +616,11 @@ void SshConnection::setState(State s, const QString &reason)
     emit stateChanged(s);
 }
 
-QString sshDockerHost(const QString &dockerHost)
+QString sshDockerHost(const Environment &env)
 {
-    if (const SshConnection *c = SshConnections::instance().find(dockerHost))
+    if (const SshConnection *c = SshConnections::instance().find(env))
         return c->dockerHost();
-    const auto target = SshTarget::parse(dockerHost);
+    const auto target = SshTarget::of(env);
     const Expected<QString> dir = privateRuntimeDir();
     if (!target || !dir)
         return QStringLiteral("unix:///nonexistent/pilothouse-no-ssh-connection.sock");
@@ -548,21 +636,22 @@ SshConnections &SshConnections::instance()
     return *connections;
 }
 
-SshConnection *SshConnections::acquire(const QString &dockerHost, QString *error)
+SshConnection *SshConnections::acquire(const Environment &env, QString *error)
 {
-    if (!dockerHost.startsWith(QLatin1String("ssh://")))
+    if (!env.dockerHost.startsWith(QLatin1String("ssh://")))
         return nullptr;
-    auto it = m_entries.find(dockerHost);
-    if (it != m_entries.end()) {
-        ++it->users;
-        it->connection->open();
-        return it->connection;
-    }
-    const auto target = SshTarget::parse(dockerHost);
+    const auto target = SshTarget::of(env);
     if (!target) {
         if (error)
             *error = target.error();
         return nullptr;
+    }
+    const QString key = socketStem(*target);
+    auto it = m_entries.find(key);
+    if (it != m_entries.end()) {
+        ++it->users;
+        it->connection->open();
+        return it->connection;
     }
     const Expected<QString> dir = privateRuntimeDir();
     if (!dir) {
@@ -571,7 +660,7 @@ SshConnection *SshConnections::acquire(const QString &dockerHost, QString *error
         return nullptr;
     }
     auto *c = new SshConnection(*target, *dir, this);
-    m_entries.insert(dockerHost, Entry { c, 1 });
+    m_entries.insert(key, Entry { c, 1 });
     c->open();
     return c;
 }
@@ -590,9 +679,12 @@ void SshConnections::release(SshConnection *connection)
     }
 }
 
-SshConnection *SshConnections::find(const QString &dockerHost) const
+SshConnection *SshConnections::find(const Environment &env) const
 {
-    const auto it = m_entries.constFind(dockerHost);
+    const auto target = SshTarget::of(env);
+    if (!target)
+        return nullptr;
+    const auto it = m_entries.constFind(socketStem(*target));
     return it == m_entries.cend() ? nullptr : it->connection;
 }
 

@@ -19,6 +19,7 @@
 namespace pilothouse {
 
 class Command;
+struct Environment;
 
 // ssh://[user@]host[:port], as docker.host names it.
 struct SshTarget
@@ -29,6 +30,8 @@ struct SshTarget
     QString identityFile; // empty: ssh's own choice (agent, config, defaults)
 
     static Expected<SshTarget> parse(const QString &url);
+    // docker.host and docker.identityFile of an environment.
+    static Expected<SshTarget> of(const Environment &env);
     // "deploy@staging.example.com:2222", for messages.
     QString display() const;
     // host, or [host]:port as known_hosts and ssh-keyscan name it.
@@ -88,9 +91,15 @@ public:
     QString localSocket() const { return m_localSocket; }
     QString dockerHost() const { return QStringLiteral("unix://") + m_localSocket; }
     QString controlSocket() const { return m_controlSocket; }
-    // The forwarded channel was refused by the remote (its user may not use
-    // the engine's socket): seen in the master's output since it connected.
-    bool dockerSocketDenied() const { return m_socketDenied; }
+    // The remote refused the engine socket's channel (ssh only says "open
+    // failed"): what a look at the remote side found, once per connection,
+    // through the master (the socket's group and mode, the user's groups).
+    // Empty until a channel was refused and the look came back.
+    QString socketProblem() const { return m_socketProblem; }
+    // That look is under way.
+    bool isDiagnosingSocket() const { return m_diagnosing; }
+    // ssh's verbose output of this attempt (the last few hundred lines).
+    const QStringList &output() const { return m_stderr; }
 
     // A TCP port on the remote side (host:port as the remote host sees it,
     // e.g. 127.0.0.1:8000 or a container's address) reachable here at
@@ -113,6 +122,8 @@ signals:
     void stateChanged(pilothouse::SshConnection::State state);
     // A TCP forward was added (ok) or refused by the master.
     void forwardChanged(int localPort, bool ok, const QString &error);
+    // socketProblem() was found.
+    void socketProblemFound(const QString &problem);
 
 private:
     struct TcpForward
@@ -131,6 +142,7 @@ private:
     void fail(SshProblem problem);
     void setState(State s, const QString &reason = {});
     void describeHostKey(SshProblem problem);
+    void diagnoseSocket();
 
     SshTarget m_target;
     QString m_localSocket;
@@ -146,7 +158,10 @@ private:
     QString m_reason;
     SshProblem::Kind m_problem = SshProblem::Kind::None;
     bool m_wanted = false;
-    bool m_socketDenied = false;
+    QString m_socketProblem;
+    QString m_streamTarget; // the remote end of the last stream forward asked for
+    bool m_diagnosing = false;
+    bool m_diagnosed = false;
     int m_connectTimeoutMs = 10000;
     int m_firstRetryMs = 1000;
     int m_maxRetryMs = 30000;
@@ -160,7 +175,7 @@ QString toString(SshConnection::State state);
 // DOCKER_HOST for the children of an environment whose docker.host is
 // ssh://…: the local socket of its connection (where it will be when none
 // is open yet: a call then fails, and is explained with the connection's state).
-QString sshDockerHost(const QString &dockerHost);
+QString sshDockerHost(const Environment &env);
 
 // One connection per target in this process, shared by every environment
 // that names it, opened on first use and closed when the last user lets go.
@@ -171,10 +186,11 @@ public:
     static SshConnections &instance();
     // Null when the target is not ssh:// or the runtime folder is unusable
     // (*error then says why).
-    SshConnection *acquire(const QString &dockerHost, QString *error = nullptr);
+    SshConnection *acquire(const Environment &env, QString *error = nullptr);
     void release(SshConnection *connection);
-    // The connection for an ssh:// docker host, if one is open in this process.
-    SshConnection *find(const QString &dockerHost) const;
+    // The connection of an environment with an ssh:// docker host, if one is
+    // open in this process.
+    SshConnection *find(const Environment &env) const;
 
 private:
     struct Entry

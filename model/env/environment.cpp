@@ -808,7 +808,9 @@ void parseDocker(Validator &v, const QJsonObject &o, Environment &env)
         return;
     }
     const QJsonObject d = value.toObject();
-    v.onlyKeys(d, QStringLiteral("docker"), { QStringLiteral("context"), QStringLiteral("host") });
+    v.onlyKeys(
+        d, QStringLiteral("docker"),
+        { QStringLiteral("context"), QStringLiteral("host"), QStringLiteral("identityFile") });
     if (const auto ctx =
             v.string(d, QStringLiteral("context"), QStringLiteral("docker.context"), false)) {
         static const QRegularExpression re(QStringLiteral("^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$"));
@@ -837,6 +839,21 @@ void parseDocker(Validator &v, const QJsonObject &o, Environment &env)
     if (!env.dockerContext.isEmpty() && !env.dockerHost.isEmpty()) {
         v.fail(QStringLiteral("docker"), QStringLiteral("set either context or host, not both"));
         return;
+    }
+    if (const auto key = v.string(d, QStringLiteral("identityFile"),
+                                  QStringLiteral("docker.identityFile"), false)) {
+        QString path = *key;
+        if (path.startsWith(QLatin1String("~/")))
+            path = QDir::home().filePath(path.mid(2));
+        env.sshIdentityFile = v.path(path);
+        if (!env.dockerHost.startsWith(QLatin1String("ssh://")))
+            v.fail(QStringLiteral("docker.identityFile"),
+                   QStringLiteral("only for an engine reached over SSH (docker.host "
+                                  "ssh://user@host)"));
+        else if (!QFileInfo(env.sshIdentityFile).isFile())
+            v.fail(QStringLiteral("docker.identityFile"),
+                   QStringLiteral("%1 does not exist (a private key, like ~/.ssh/id_ed25519)")
+                       .arg(env.sshIdentityFile));
     }
     // A context is its endpoint: the same code path as a host (an ssh:// one
     // through the panel's SSH connection), whatever compose is installed.

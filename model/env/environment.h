@@ -90,6 +90,9 @@ struct Environment
     QString envFile; // absolute, optional
     QString dockerContext;
     QString dockerHost;
+    // The key for an ssh:// host (docker.identityFile, absolute); empty: ssh's
+    // own choice (agent, ~/.ssh/config, the default keys).
+    QString sshIdentityFile;
 
     // native
     QList<NativeProcess> processes;

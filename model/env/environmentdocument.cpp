@@ -116,6 +116,7 @@ EnvironmentFields EnvironmentDocument::fields(int index) const
     f.envFile = str(compose, "envFile");
     f.dockerHost = str(sub(e, "docker"), "host");
     f.dockerContext = str(sub(e, "docker"), "context");
+    f.identityFile = str(sub(e, "docker"), "identityFile");
     if (e.contains(u"processes")) {
         const QJsonValue p = e.value(u"processes");
         f.processes =
@@ -175,6 +176,7 @@ void EnvironmentDocument::setFields(int index, const EnvironmentFields &f)
         QJsonObject docker = sub(raw, "docker");
         setOrRemove(docker, QStringLiteral("host"), f.dockerHost);
         setOrRemove(docker, QStringLiteral("context"), f.dockerContext);
+        setOrRemove(docker, QStringLiteral("identityFile"), f.identityFile);
         setObject(e, QStringLiteral("docker"), docker);
     } else {
         e.remove(QStringLiteral("compose"));

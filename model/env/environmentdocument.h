@@ -35,6 +35,7 @@ struct EnvironmentFields
     QString envFile;
     QString dockerHost;
     QString dockerContext;
+    QString identityFile; // docker.identityFile, for an ssh:// host
     // native: the processes list as JSON text (edited as text; a text that is
     // not a list is kept as written, so validation names the field)
     QString processes;

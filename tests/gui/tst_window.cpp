@@ -32,12 +32,15 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
+#include <QSpinBox>
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTableView>
+#include <QTcpServer>
 #include <QTextBrowser>
 #include <QToolBar>
 #include <QToolButton>
+#include <QTreeWidget>
 #include <QtTest>
 #include <csignal>
 
@@ -399,6 +402,78 @@ private slots:
         QTRY_COMPARE(changed.size(), 1);
         // The running native environment kept running through the reload.
         QVERIFY(alive(deckhandPid()));
+    }
+
+    void settingsTestConnectionReportsEachStage()
+    {
+        m_window->openSettings();
+        SettingsDialog *dialog = nullptr;
+        QTRY_VERIFY((dialog = m_window->findChild<SettingsDialog *>()) && dialog->isVisible());
+        dialog->selectEnvironment(m_compose);
+        auto *engine = qobject_cast<QComboBox *>(dialog->fieldWidget(QStringLiteral("engine")));
+        auto *host = qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("ssh.host")));
+        auto *user = qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("ssh.user")));
+        auto *port = qobject_cast<QSpinBox *>(dialog->fieldWidget(QStringLiteral("ssh.port")));
+        auto *key =
+            qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("docker.identityFile")));
+        auto *dockerHost =
+            qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("docker.host")));
+        QVERIFY(engine && host && user && port && key && dockerHost);
+        QVERIFY(!host->isVisible()); // this machine's engine: no SSH fields
+        engine->setCurrentIndex(engine->findData(QStringLiteral("ssh")));
+        QVERIFY(host->isVisible() && key->isVisible() && dockerHost->isReadOnly());
+        // A port nothing listens on: refused, a real TCP answer.
+        int closedPort = 0;
+        {
+            QTcpServer probe;
+            QVERIFY(probe.listen(QHostAddress::LocalHost));
+            closedPort = probe.serverPort();
+        }
+        QTest::keyClicks(host, QStringLiteral("127.0.0.1"));
+        QTest::keyClicks(user, QStringLiteral("deploy"));
+        port->setValue(closedPort);
+        QCOMPARE(dockerHost->text(), QStringLiteral("ssh://deploy@127.0.0.1:%1").arg(closedPort));
+        QVERIFY(dialog->documentText().contains(
+            QStringLiteral("ssh://deploy@127.0.0.1:%1").arg(closedPort).toUtf8()));
+
+        // A key file that is not there: the form's own problem, before any connection.
+        key->setText(QStringLiteral("/nonexistent/id_ed25519"));
+        auto *test = dialog->findChild<QPushButton *>(QStringLiteral("testConnection"));
+        auto *summary = dialog->findChild<QLabel *>(QStringLiteral("connectionSummary"));
+        auto *steps = dialog->findChild<QTreeWidget *>(QStringLiteral("connectionSteps"));
+        QVERIFY(test && summary && steps);
+        QTest::mouseClick(test, Qt::LeftButton);
+        QVERIFY2(summary->text().contains(QLatin1String("docker.identityFile")) &&
+                     summary->text().contains(QLatin1String("does not exist")),
+                 qPrintable(summary->text()));
+
+        key->clear();
+        QElapsedTimer clock;
+        clock.start();
+        QTest::mouseClick(test, Qt::LeftButton);
+        QVERIFY(!test->isEnabled()); // one test at a time
+        QTRY_VERIFY_WITH_TIMEOUT(test->isEnabled(), 5000);
+        QVERIFY(clock.elapsed() < 5000);
+        QCOMPARE(steps->topLevelItemCount(), 5);
+        QCOMPARE(steps->topLevelItem(0)->text(0), QStringLiteral("TCP"));
+        QCOMPARE(steps->topLevelItem(0)->text(1), QStringLiteral("failed"));
+        QVERIFY2(steps->topLevelItem(0)->text(2).contains(
+                     QStringLiteral("127.0.0.1:%1 refused the connection").arg(closedPort)),
+                 qPrintable(steps->topLevelItem(0)->text(2)));
+        for (int i = 1; i < 5; ++i)
+            QCOMPARE(steps->topLevelItem(i)->text(1), QStringLiteral("skipped"));
+        QVERIFY2(summary->text().startsWith(QLatin1String("TCP failed: 127.0.0.1:")) &&
+                     summary->text().contains(QLatin1String("is sshd running there")),
+                 qPrintable(summary->text()));
+        QVERIFY(!steps->accessibleName().isEmpty() && !test->text().isEmpty());
+        if (!qEnvironmentVariableIsEmpty("PILOTHOUSE_SHOTS"))
+            dialog->grab().save(qEnvironmentVariable("PILOTHOUSE_SHOTS") +
+                                QStringLiteral("/settings-test-connection.png"));
+
+        // Back to this machine's engine: nothing of SSH stays in the file.
+        engine->setCurrentIndex(engine->findData(QStringLiteral("local")));
+        QVERIFY(!dialog->documentText().contains("ssh://"));
+        dialog->reject();
     }
 
     void rollbackConfirmationSaysWhatChanges()

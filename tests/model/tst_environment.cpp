@@ -596,6 +596,41 @@ private slots:
         QVERIFY(!tls.ok() && tls.error().contains(QLatin1String("plain http://")));
     }
 
+    // docker.identityFile: the key for an ssh:// host, resolved against the
+    // file's folder (or ~/), a file that must be there; nothing else takes one.
+    void identityFileIsForAnSshHost()
+    {
+        QFile key(m_dir.filePath(QStringLiteral("deploy_key")));
+        QVERIFY(key.open(QIODevice::WriteOnly));
+        key.close();
+        const auto env = [](const char *host, const char *identity) {
+            const QByteArray text =
+                QByteArray("{'version': 1, 'environments': [{'name': 's', 'kind': 'compose', "
+                           "'docker': {'host': '") +
+                host + "', 'identityFile': '" + identity +
+                "'}, 'compose': {'files': ['compose.yaml'], 'project': 'p'}}]}";
+            return jsonQuotes(text.constData());
+        };
+        const auto ok = parse(env("ssh://deploy@example.com", "deploy_key"));
+        QVERIFY2(ok.ok(), qPrintable(ok ? QString() : ok.error()));
+        QCOMPARE(ok->environments.first().sshIdentityFile, key.fileName());
+        const auto missing = parse(env("ssh://deploy@example.com", "nope_key"));
+        QVERIFY(!missing.ok());
+        QVERIFY2(missing.error().contains(QLatin1String("docker.identityFile: ")) &&
+                     missing.error().contains(QLatin1String("nope_key does not exist")),
+                 qPrintable(missing.error()));
+        const auto tcp = parse(env("tcp://127.0.0.1:2375", "deploy_key"));
+        QVERIFY(!tcp.ok() &&
+                tcp.error().contains(QLatin1String("only for an engine reached over SSH")));
+        // The document keeps it as written, and a form's edit goes back into it.
+        EnvironmentDocument doc(env("ssh://deploy@example.com", "deploy_key"));
+        EnvironmentFields f = doc.fields(0);
+        QCOMPARE(f.identityFile, QStringLiteral("deploy_key"));
+        f.identityFile = QStringLiteral("~/.ssh/id_staging");
+        doc.setFields(0, f);
+        QVERIFY(doc.text().contains("\"identityFile\": \"~/.ssh/id_staging\""));
+    }
+
     // A Docker context is its endpoint, read from the context store, so an
     // ssh:// one takes the SSH connection like a docker.host does.
     void dockerContextIsItsEndpoint()

@@ -7,7 +7,9 @@
 // within 5 s. The remote end of the forward is a local socket of this test
 // (on loopback, the remote host is this one); the stack e2e forwards the
 // real engine's.
+#include "engine/connectioncheck.h"
 #include "engine/sshconnection.h"
+#include "env/environment.h"
 
 #include <QDir>
 #include <QFile>
@@ -87,6 +89,33 @@ private:
         c->setConnectTimeoutMs(3000);
         c->setRetryDelayMs(200, 1000);
         return c;
+    }
+
+    QString loginUser() const
+    {
+        return QString::fromLocal8Bit(qgetenv("USER").isEmpty() ? "root" : qgetenv("USER"));
+    }
+
+    // "Test connection" of an environment with docker.host ssh://…:port,
+    // run to its end; the steps and how long it took.
+    QList<ConnectionCheck::Step> check(int port, qint64 *ms, const QString &identity = {})
+    {
+        Environment env;
+        env.name = QStringLiteral("check");
+        env.kind = EnvironmentKind::Compose;
+        env.project = QStringLiteral("phcheck");
+        env.dockerHost = QStringLiteral("ssh://%1@127.0.0.1:%2").arg(loginUser()).arg(port);
+        env.sshIdentityFile = identity;
+        ConnectionCheck c(env);
+        c.setRemoteSocket(path(QStringLiteral("missing/docker.sock")));
+        QSignalSpy finished(&c, &ConnectionCheck::finished);
+        QElapsedTimer t;
+        t.start();
+        c.start();
+        if (!c.isFinished())
+            (void)finished.wait(10000);
+        *ms = t.elapsed();
+        return c.steps();
     }
 
     // Waits for the first Connected or Failed; returns the time it took.
@@ -389,6 +418,84 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(!again.isEmpty(), 3000);
         c->close();
         writeClientConfig(path(QStringLiteral("known_hosts")), path(QStringLiteral("user_key")));
+    }
+
+    // Test connection: each stage says what it found, up to the remote
+    // engine socket (missing here, so that stage says so and compose is
+    // not tried). The key comes from docker.identityFile (the ssh_config
+    // names another), and the diagnosis of the refused socket runs through
+    // the connection.
+    void checkReportsEachStage()
+    {
+        writeClientConfig(path(QStringLiteral("known_hosts")), path(QStringLiteral("other_key")));
+        qint64 ms = 0;
+        const auto steps = check(m_port, &ms, path(QStringLiteral("user_key")));
+        writeClientConfig(path(QStringLiteral("known_hosts")), path(QStringLiteral("user_key")));
+        QCOMPARE(steps.size(), 5);
+        for (const auto &s : steps)
+            qInfo("%s: %s: %s", qPrintable(ConnectionCheck::nameOf(s.stage)),
+                  qPrintable(ConnectionCheck::nameOf(s.result)), qPrintable(s.detail));
+        QVERIFY(ms < 5000);
+        QCOMPARE(int(steps.at(0).result), int(ConnectionCheck::Result::Passed));
+        QVERIFY(steps.at(0).detail.contains(
+            QStringLiteral("127.0.0.1:%1 answers (SSH-2.0-").arg(m_port)));
+        QCOMPARE(int(steps.at(1).result), int(ConnectionCheck::Result::Passed));
+        QVERIFY2(steps.at(1).detail.contains(m_hostFingerprint), qPrintable(steps.at(1).detail));
+        QCOMPARE(int(steps.at(2).result), int(ConnectionCheck::Result::Passed));
+        QVERIFY2(steps.at(2).detail.contains(path(QStringLiteral("user_key"))),
+                 qPrintable(steps.at(2).detail));
+        QCOMPARE(int(steps.at(3).result), int(ConnectionCheck::Result::Failed));
+        QVERIFY2(steps.at(3).detail.contains(QStringLiteral("there is no Docker socket at %1")
+                                                 .arg(path(QStringLiteral("missing/docker.sock")))),
+                 qPrintable(steps.at(3).detail));
+        QCOMPARE(int(steps.at(4).result), int(ConnectionCheck::Result::Skipped));
+    }
+
+    void checkNamesTheStageThatFailed()
+    {
+        qint64 ms = 0;
+        // Nothing listens.
+        auto steps = check(freePort(), &ms);
+        QVERIFY(ms < 5000);
+        QCOMPARE(int(steps.at(0).result), int(ConnectionCheck::Result::Failed));
+        QVERIFY2(steps.at(0).detail.contains(QLatin1String("refused the connection")),
+                 qPrintable(steps.at(0).detail));
+        for (int i = 1; i < 5; ++i)
+            QCOMPARE(int(steps.at(i).result), int(ConnectionCheck::Result::Skipped));
+        // Something that is not sshd listens.
+        QTcpServer web;
+        QVERIFY(web.listen(QHostAddress::LocalHost));
+        connect(&web, &QTcpServer::newConnection, &web, [&web] {
+            QTcpSocket *s = web.nextPendingConnection();
+            s->write("HTTP/1.1 400 Bad Request\r\n\r\n");
+        });
+        steps = check(web.serverPort(), &ms);
+        QVERIFY(ms < 5000);
+        QCOMPARE(int(steps.at(0).result), int(ConnectionCheck::Result::Failed));
+        QVERIFY2(steps.at(0).detail.contains(QLatin1String("not as an SSH server")) &&
+                     steps.at(0).detail.contains(QLatin1String("HTTP/1.1 400")),
+                 qPrintable(steps.at(0).detail));
+        // A host key nobody trusted: its fingerprint, and the login is not tried.
+        writeClientConfig(path(QStringLiteral("empty_known_hosts")),
+                          path(QStringLiteral("user_key")));
+        steps = check(m_port, &ms);
+        QVERIFY(ms < 8000);
+        QCOMPARE(int(steps.at(0).result), int(ConnectionCheck::Result::Passed));
+        QCOMPARE(int(steps.at(1).result), int(ConnectionCheck::Result::Failed));
+        QVERIFY2(steps.at(1).detail.contains(m_hostFingerprint) &&
+                     steps.at(1).detail.contains(QLatin1String("ssh-keyscan")),
+                 qPrintable(steps.at(1).detail));
+        QCOMPARE(int(steps.at(2).result), int(ConnectionCheck::Result::Skipped));
+        // A key the server refuses: the host key passed, the login did not.
+        writeClientConfig(path(QStringLiteral("known_hosts")), path(QStringLiteral("other_key")));
+        steps = check(m_port, &ms);
+        writeClientConfig(path(QStringLiteral("known_hosts")), path(QStringLiteral("user_key")));
+        QVERIFY(ms < 5000);
+        QCOMPARE(int(steps.at(1).result), int(ConnectionCheck::Result::Passed));
+        QCOMPARE(int(steps.at(2).result), int(ConnectionCheck::Result::Failed));
+        QVERIFY2(steps.at(2).detail.contains(QLatin1String("refused the login of user")),
+                 qPrintable(steps.at(2).detail));
+        QCOMPARE(int(steps.at(3).result), int(ConnectionCheck::Result::Skipped));
     }
 
     void cleanupTestCase()
