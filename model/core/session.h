@@ -119,11 +119,14 @@ signals:
     // The SSH connection connected, failed or is connecting again.
     void connectionChanged();
 
-private:
+public:
     // Runs `fn` once the engine can be reached: at once without an SSH
     // connection or with one up; else once it connects or fails (then the
-    // call fails with the connection's reason).
+    // call fails with the connection's reason). For every engine call made
+    // on the session's behalf (the deployer's too).
     void whenReachable(std::function<void()> fn);
+
+private:
     void setStates(const QList<ServiceState> &states);
     // Refuses (after the call returns) when locked; else prepares the driver.
     bool admit(StackOperation op, const QString &service);

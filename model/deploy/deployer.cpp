@@ -144,7 +144,22 @@ void Deployer::runCommand(const CommandSpec &spec, std::function<void(const Comm
             m_command = nullptr;
         done(r);
     });
-    cmd->start();
+    // Over SSH, once the connection is up (or has failed, which the command
+    // then reports).
+    startWhenReachable(cmd);
+}
+
+void Deployer::startWhenReachable(Command *cmd)
+{
+    if (!m_session) {
+        cmd->start();
+        return;
+    }
+    QPointer<Command> guard(cmd);
+    m_session->whenReachable([guard] {
+        if (guard)
+            guard->start();
+    });
 }
 
 void Deployer::refuse(const QString &message)

@@ -118,6 +118,7 @@ private:
     void setStep(DeployStep step, const QString &message);
     RunPhase phase() const;
     // cancellable: false for short steps that must finish (tagging, logs).
+    void startWhenReachable(Command *cmd);
     void runCommand(const CommandSpec &spec, std::function<void(const CommandResult &)> done,
                     bool cancellable = true);
     CommandSpec docker(const QStringList &args, int timeoutMs, const QString &what) const;

@@ -148,7 +148,7 @@ void Deployer::listTags(QObject *context, std::function<void(Expected<QList<Imag
             cmd->deleteLater();
             then(r);
         });
-        cmd->start();
+        startWhenReachable(cmd);
     };
     // Times: what the history knows first (a local build's own record, then
     // when a tag first showed up in a deployment), else the engine's image.

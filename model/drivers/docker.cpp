@@ -210,12 +210,13 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
         const SshConnection *c = SshConnections::instance().find(env);
         if (!c)
             return QStringLiteral("%1: there is no SSH connection to %2").arg(what, env.dockerHost);
+        if (c->state() == SshConnection::State::Failed)
+            return QStringLiteral("%1: the SSH connection to %2 failed: %3")
+                .arg(what, c->target().display(), c->reason());
         if (c->state() != SshConnection::State::Connected)
             return QStringLiteral("%1: the SSH connection to %2 is %3%4")
                 .arg(what, c->target().display(), toString(c->state()),
                      c->reason().isEmpty() ? QString() : QStringLiteral(": ") + c->reason());
-        if (!c->socketProblem().isEmpty())
-            return QStringLiteral("%1: %2").arg(what, c->socketProblem());
     }
     if (has("Cannot connect to the Docker daemon") || has("Is the docker daemon running") ||
         has("Couldn't connect to Docker daemon") || has("connect: connection refused") ||

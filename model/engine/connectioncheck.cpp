@@ -152,8 +152,10 @@ Command *ConnectionCheck::run(const QString &program, const QStringList &args, i
 QProcessEnvironment ConnectionCheck::childEnvironment() const
 {
     QProcessEnvironment pe = dockerEnvironment(m_env);
-    if (m_overSsh)
+    if (m_overSsh && !m_dockerHost.isEmpty())
         pe.insert(QStringLiteral("DOCKER_HOST"), m_dockerHost);
+    else if (m_overSsh)
+        pe.remove(QStringLiteral("DOCKER_HOST")); // ssh itself needs none
     return pe;
 }
 
@@ -380,6 +382,16 @@ void ConnectionCheck::onSshState(SshConnection::State state)
     case SshProblem::Kind::HostKeyChanged:
         fail(Stage::HostKey, m_ssh->reason());
         return;
+    case SshProblem::Kind::DockerSocketDenied:
+    case SshProblem::Kind::DockerSocketMissing: {
+        hostKeyPassed();
+        const QString key = captured(out, accepted);
+        set(Stage::Login, Result::Passed,
+            key.isEmpty() ? QStringLiteral("as %1").arg(user)
+                          : QStringLiteral("as %1 with the key %2").arg(user, key));
+        fail(Stage::DockerSocket, m_ssh->reason());
+        return;
+    }
     default:
         break;
     }
@@ -412,34 +424,11 @@ void ConnectionCheck::checkDocker()
             checkCompose();
             return;
         }
-        // A refused channel: the connection looks at the remote side; wait for that.
-        const auto explain = [this, r] {
-            if (m_finished)
-                return;
-            if (m_overSsh && m_ssh && !m_ssh->socketProblem().isEmpty()) {
-                fail(Stage::DockerSocket, m_ssh->socketProblem());
-                return;
-            }
-            fail(Stage::DockerSocket,
-                 m_overSsh ? QStringLiteral("the engine on %1 did not answer through the "
-                                            "connection: %2")
-                                 .arg(m_target.host, whatItSaid(r))
-                           : explainDockerFailure(r, QStringLiteral("docker version"), m_env));
-        };
-        if (m_overSsh && m_ssh && m_ssh->isDiagnosingSocket()) {
-            connect(m_ssh, &SshConnection::socketProblemFound, this, explain);
-            QTimer::singleShot(12000, this, explain);
-            return;
-        }
-        // ssh's line about the refused channel may come just after docker's error.
-        QTimer::singleShot(m_overSsh ? 200 : 0, this, [this, explain] {
-            if (m_overSsh && m_ssh && m_ssh->isDiagnosingSocket()) {
-                connect(m_ssh, &SshConnection::socketProblemFound, this, explain);
-                QTimer::singleShot(12000, this, explain);
-                return;
-            }
-            explain();
-        });
+        fail(Stage::DockerSocket,
+             m_overSsh ? QStringLiteral("the engine on %1 did not answer through the "
+                                        "connection: %2")
+                             .arg(m_target.host, whatItSaid(r))
+                       : explainDockerFailure(r, QStringLiteral("docker version"), m_env));
     });
     cmd->start();
 }

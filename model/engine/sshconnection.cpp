@@ -264,6 +264,8 @@ void SshConnection::close()
     m_poll.stop();
     if (m_probe)
         m_probe->dismiss();
+    if (m_look)
+        m_look->dismiss();
     if (m_master) {
         // SIGTERM to the master's group; it removes its sockets as it leaves.
         m_master->dismiss();
@@ -283,9 +285,6 @@ void SshConnection::start()
     QFile::remove(m_localSocket);
     QFile::remove(m_controlSocket);
     m_stderr.clear();
-    m_socketProblem.clear();
-    m_streamTarget.clear();
-    m_diagnosed = false;
     CommandSpec spec;
     spec.program = QStringLiteral("ssh");
     spec.description = QStringLiteral("ssh to %1").arg(m_target.display());
@@ -424,21 +423,12 @@ void SshConnection::onLine(const QString &line)
     if (m_stderr.size() > 400)
         m_stderr.remove(0, 200);
     m_stderr << line;
-    // "Connection to port -2 forwarding to /var/run/docker.sock port -2
-    // requested." then, when the remote cannot connect it, "channel N: open
-    // failed: connect failed: open failed" (sshd says no more than that).
-    static const QRegularExpression stream(
-        QStringLiteral("forwarding to (\\S+) port -2 requested"));
-    if (const auto m = stream.match(line); m.hasMatch())
-        m_streamTarget = m.captured(1);
-    else if (line.contains(QLatin1String("open failed")) && m_streamTarget == m_remoteSocket &&
-             !m_diagnosed && !m_diagnosing)
-        diagnoseSocket();
 }
 
+// A refused channel to the engine's socket says only "open failed", so the
+// remote side is asked directly, once per connection, before Connected.
 void SshConnection::diagnoseSocket()
 {
-    m_diagnosing = true;
     CommandSpec spec;
     spec.program = QStringLiteral("ssh");
     spec.description = QStringLiteral("a look at the Docker socket of %1").arg(m_target.display());
@@ -459,10 +449,12 @@ void SshConnection::diagnoseSocket()
                                      "echo groups=$(id -Gn)")
                           .arg(m_remoteSocket);
     auto *cmd = new Command(spec, this);
+    m_look = cmd;
     connect(cmd, &Command::finished, this, [this, cmd](const CommandResult &r) {
         cmd->deleteLater();
-        m_diagnosing = false;
-        m_diagnosed = true;
+        if (m_look != cmd || m_state != State::Connecting || !m_master)
+            return;
+        m_look = nullptr;
         QString group, mode, user = m_target.user;
         QStringList groups;
         bool answered = false;
@@ -478,31 +470,37 @@ void SshConnection::diagnoseSocket()
             }
         }
         const QString who = user.isEmpty() ? QStringLiteral("your login") : user;
+        SshProblem problem;
         if (!answered) {
-            m_socketProblem =
-                QStringLiteral("%1 refused the channel to its Docker socket %2, and "
-                               "a look at why failed: %3")
-                    .arg(m_target.display(), m_remoteSocket, r.errorOutput.trimmed().left(200));
+            // No shell for the look (a forced command, a restricted shell):
+            // the socket is taken as usable; a refused call says the rest.
+            qCInfo(lcSsh, "could not look at the Docker socket of %s: %s",
+                   qPrintable(m_target.display()), qPrintable(r.errorOutput.trimmed().left(200)));
         } else if (group.isEmpty()) {
-            m_socketProblem = QStringLiteral("On %1 there is no Docker socket at %2: is Docker "
-                                             "installed and running there (sudo systemctl start "
-                                             "docker)?")
-                                  .arg(m_target.host, m_remoteSocket);
-        } else if (user != QLatin1String("root") && !groups.contains(group)) {
-            m_socketProblem =
-                QStringLiteral(
-                    "On %1, user \"%2\" may not use the Docker socket %3 (it "
-                    "belongs to group \"%4\", and %2 is not in it). Add them to it there (sudo "
-                    "usermod -aG %4 %2), then connect again.")
-                    .arg(m_target.host, who, m_remoteSocket, group);
-        } else {
-            m_socketProblem = QStringLiteral("On %1 the Docker socket %2 is there (group %3, mode "
-                                             "%4) but nothing answers on it: is the engine "
-                                             "running (sudo systemctl start docker)?")
-                                  .arg(m_target.host, m_remoteSocket, group, mode);
+            problem = { SshProblem::Kind::DockerSocketMissing,
+                        QStringLiteral("On %1 there is no Docker socket at %2: is Docker "
+                                       "installed and running there (sudo systemctl start "
+                                       "docker)?")
+                            .arg(m_target.host, m_remoteSocket) };
+        } else if (user != QLatin1String("root") && !groups.contains(group) &&
+                   !mode.endsWith(QLatin1Char('6')) && !mode.endsWith(QLatin1Char('7'))) {
+            problem = { SshProblem::Kind::DockerSocketDenied,
+                        QStringLiteral("On %1, user \"%2\" may not use the Docker socket %3 (it "
+                                       "belongs to group \"%4\", and %2 is not in it). Add them to "
+                                       "it there (sudo usermod -aG %4 %2), then connect again.")
+                            .arg(m_target.host, who, m_remoteSocket, group) };
         }
-        qCWarning(lcSsh, "%s", qPrintable(m_socketProblem));
-        emit socketProblemFound(m_socketProblem);
+        if (problem.kind != SshProblem::Kind::None) {
+            // Not usable: the master goes (a retry looks again, with backoff).
+            if (m_master) {
+                m_master->dismiss();
+                m_master = nullptr;
+            }
+            QFile::remove(m_localSocket);
+            fail(problem);
+            return;
+        }
+        connected();
     });
     cmd->start();
 }
@@ -515,12 +513,7 @@ void SshConnection::checkForward()
     }
     if (QFileInfo(m_localSocket).exists()) {
         m_poll.stop();
-        m_nextRetryMs = m_firstRetryMs;
-        qCInfo(lcSsh, "connected to %s in %lld ms", qPrintable(m_target.display()),
-               m_attempt.elapsed());
-        setState(State::Connected);
-        for (const TcpForward &f : std::as_const(m_forwards))
-            control(QStringLiteral("forward"), f);
+        diagnoseSocket();
         return;
     }
     // ssh's own ConnectTimeout covers the TCP connect; this covers a server
@@ -531,6 +524,16 @@ void SshConnection::checkForward()
         m_master = nullptr;
         onExited();
     }
+}
+
+void SshConnection::connected()
+{
+    m_nextRetryMs = m_firstRetryMs;
+    qCInfo(lcSsh, "connected to %s in %lld ms", qPrintable(m_target.display()),
+           m_attempt.elapsed());
+    setState(State::Connected);
+    for (const TcpForward &f : std::as_const(m_forwards))
+        control(QStringLiteral("forward"), f);
 }
 
 void SshConnection::onExited()

@@ -50,6 +50,7 @@ struct SshProblem
         TimedOut,
         UnknownHost,
         DockerSocketDenied, // the remote user may not open the engine's socket
+        DockerSocketMissing, // no engine socket on the remote host
         Other,
     };
     Kind kind = Kind::None;
@@ -69,6 +70,10 @@ class SshConnection final : public QObject
 {
     Q_OBJECT
 public:
+    // Connected: logged in, the socket forwarded, and the remote engine's
+    // socket there and usable by the remote user (a look through the master
+    // at its group and the user's groups; a remote without a shell for that
+    // look is taken as usable).
     enum class State { Idle, Connecting, Connected, Failed };
     Q_ENUM(State)
 
@@ -91,13 +96,6 @@ public:
     QString localSocket() const { return m_localSocket; }
     QString dockerHost() const { return QStringLiteral("unix://") + m_localSocket; }
     QString controlSocket() const { return m_controlSocket; }
-    // The remote refused the engine socket's channel (ssh only says "open
-    // failed"): what a look at the remote side found, once per connection,
-    // through the master (the socket's group and mode, the user's groups).
-    // Empty until a channel was refused and the look came back.
-    QString socketProblem() const { return m_socketProblem; }
-    // That look is under way.
-    bool isDiagnosingSocket() const { return m_diagnosing; }
     // ssh's verbose output of this attempt (the last few hundred lines).
     const QStringList &output() const { return m_stderr; }
 
@@ -122,8 +120,6 @@ signals:
     void stateChanged(pilothouse::SshConnection::State state);
     // A TCP forward was added (ok) or refused by the master.
     void forwardChanged(int localPort, bool ok, const QString &error);
-    // socketProblem() was found.
-    void socketProblemFound(const QString &problem);
 
 private:
     struct TcpForward
@@ -143,6 +139,7 @@ private:
     void setState(State s, const QString &reason = {});
     void describeHostKey(SshProblem problem);
     void diagnoseSocket();
+    void connected();
 
     SshTarget m_target;
     QString m_localSocket;
@@ -158,10 +155,7 @@ private:
     QString m_reason;
     SshProblem::Kind m_problem = SshProblem::Kind::None;
     bool m_wanted = false;
-    QString m_socketProblem;
-    QString m_streamTarget; // the remote end of the last stream forward asked for
-    bool m_diagnosing = false;
-    bool m_diagnosed = false;
+    QPointer<Command> m_look; // the remote socket's check before Connected
     int m_connectTimeoutMs = 10000;
     int m_firstRetryMs = 1000;
     int m_maxRetryMs = 30000;

@@ -652,9 +652,16 @@ class Sshd:
     gets an ssh_config (PILOTHOUSE_SSH_CONFIG) with this host key trusted and
     this key, so the user's ~/.ssh is neither read nor written."""
 
-    def __init__(self, workdir: Path):
-        self.dir = workdir / "sshd"
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, workdir: Path, shared: bool = False):
+        # shared: a folder other users can read (sshd reads authorized_keys
+        # as the user who logs in), outside the private workdir.
+        self.shared = shared
+        if shared:
+            self.dir = Path(tempfile.mkdtemp(prefix="phsshd-"))
+            self.dir.chmod(0o755)
+        else:
+            self.dir = workdir / "sshd"
+            self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.log = self.dir / "sshd.log"
@@ -666,6 +673,7 @@ class Sshd:
         for key in ("host_key", "user_key"):
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.dir / key)])
         shutil.copy(self.dir / "user_key.pub", self.dir / "authorized_keys")
+        (self.dir / "authorized_keys").chmod(0o644)
         config = self.dir / "sshd_config"
         config.write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.dir / 'host_key'}\n"
@@ -701,6 +709,8 @@ class Sshd:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        if self.shared:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def ssh_masters(port: int) -> list[str]:
@@ -721,40 +731,126 @@ def ssh_masters(port: int) -> list[str]:
     return found
 
 
+SSH_USERS = {"phdeploy": ["docker"], "phnodocker": [], "phpanel": []}
+
+
+def make_users() -> dict:
+    """The e2e's local users: phdeploy logs in over ssh and is in the docker
+    group (the remote side), phnodocker logs in and is not, phpanel runs
+    pilothousectl and may not open the local engine's socket."""
+    import pwd
+    users = {}
+    for name, groups in SSH_USERS.items():
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            cmd = ["useradd", "--create-home", "--shell", "/bin/sh"]
+            if groups:
+                cmd += ["--groups", ",".join(groups)]
+            run(cmd + [name])
+        # "*": no password, but not locked ("!"), which sshd refuses even for keys.
+        run(["usermod", "--password", "*", name])
+        users[name] = pwd.getpwnam(name)
+    return users
+
+
+def remove_users() -> None:
+    for name in SSH_USERS:
+        run(["userdel", "--remove", name], check=False)
+
+
+def container_states(engine: Engine, project: str) -> dict[str, str]:
+    """container id -> its StartedAt, for "nothing changed"."""
+    ids = out([engine.docker, "ps", "-aq", "--no-trunc", "--filter",
+               f"label=com.docker.compose.project={project}"]).split()
+    states = {}
+    for cid in ids:
+        states[cid] = out([engine.docker, "inspect", "--format", "{{.State.StartedAt}}", cid])
+    return states
+
+
 def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, str]) -> None:
-    """A staging-style environment, docker.host ssh://root@127.0.0.1:PORT,
+    """A staging-style environment, docker.host ssh://phdeploy@127.0.0.1:PORT,
     through the panel's own SSH connection to a real sshd, with Debian's
-    compose v1 and no paramiko: up until healthy, status (the connection
-    connected), logs, restart, down. The traffic takes the connection: no
-    child of pilothousectl ever gets an ssh:// DOCKER_HOST (sampled from
-    /proc while it runs), and sshd's log shows the forwards of the engine's
-    socket."""
-    sshd = Sshd(workdir)
+    compose v1 and no paramiko, driven by pilothousectl running as phpanel, a
+    user who may not open the local engine's socket (so a call that bypassed
+    the connection would fail): check-connection, up until healthy, status
+    (connected), health of an internal endpoint and the stack's unpublished
+    database through forwards, logs, restart, deploy and rollback, a SIGKILLed
+    follower leaving no ssh behind, down. No child is ever given an ssh://
+    DOCKER_HOST (sampled from /proc), and sshd's log shows the forwards.
+    Then each failure (wrong port, unknown or changed host key, refused key,
+    a login without docker access) is a specific message within 5 s that
+    changes nothing."""
+    users = make_users()
+    panel = users["phpanel"]
+    sshd = Sshd(workdir, shared=True)
     sshd.start()
+    # The panel user's own files: its key, known_hosts, ssh_config, the
+    # environments, pilothousectl and compose.yaml (its home, not the checkout).
+    home = Path(panel.pw_dir) / "e2e"
+    shutil.rmtree(home, ignore_errors=True)
+    for sub in ("", "run", "data", "config", "cache"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    shutil.copy(sshd.dir / "user_key", home / "id_ed25519")
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "other_key")])
+    shutil.copy(sshd.dir / "known_hosts", home / "known_hosts")
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "imposter_host_key")])
+    imposter = (home / "imposter_host_key.pub").read_text().split()
+    (home / "changed_known_hosts").write_text(
+        f"[127.0.0.1]:{sshd.port} {imposter[0]} {imposter[1]}\n")
+    (home / "empty_known_hosts").write_text("")
+
+    def ssh_config(name: str, known: str, key: str) -> Path:
+        path = home / name
+        path.write_text(f"Host *\n  UserKnownHostsFile {home / known}\n"
+                        f"  GlobalKnownHostsFile /dev/null\n  IdentityFile {home / key}\n"
+                        "  IdentitiesOnly yes\n  IdentityAgent none\n")
+        return path
+    good_config = ssh_config("ssh_config", "known_hosts", "id_ed25519")
+    shutil.copy(ctl, home / "pilothousectl")
+    shutil.copy(REPO / "compose.yaml", home / "compose.yaml")
+    ctl_copy = str(home / "pilothousectl")
+
     project = f"phssh{os.getpid()}{secrets.token_hex(3)}"
     stack = Stack(engine, project, free_port(), 10)
-    config = workdir / "ssh-envs.json"
-    config.write_text(json.dumps({"version": 1, "environments": [{
-        "name": "sshstage", "kind": "compose",
-        "docker": {"host": f"ssh://root@127.0.0.1:{sshd.port}"},
-        "compose": {"files": [str(REPO / "compose.yaml")], "project": project},
-        # As the remote host sees it: through the connection, not the published port.
-        "services": [{"name": "api", "health": [{
-            "url": f"http://127.0.0.1:{stack.port}/readyz", "intervalSeconds": 1,
-            "timeoutSeconds": 2, "internal": True}]},
-            {"name": "worker"}, {"name": "postgres"}, {"name": "redis"}],
-        # The stack's unpublished PostgreSQL, at its container's address on the remote host.
-        "database": {"compose": {"service": "postgres"}},
-    }]}))
+    config = home / "ssh-envs.json"
+
+    def write_envs(host: str) -> None:
+        config.write_text(json.dumps({"version": 1, "environments": [{
+            "name": "sshstage", "kind": "compose",
+            "docker": {"host": host},
+            "compose": {"files": [str(home / "compose.yaml")], "project": project},
+            # As the remote host sees it: through the connection, not the published port.
+            "services": [{"name": "api", "health": [{
+                "url": f"http://127.0.0.1:{stack.port}/readyz", "intervalSeconds": 1,
+                "timeoutSeconds": 2, "internal": True}]},
+                {"name": "worker"}, {"name": "postgres"}, {"name": "redis"}],
+            # The stack's unpublished PostgreSQL, at its container's address on the remote host.
+            "database": {"compose": {"service": "postgres"}},
+            # Tags from the engine: deploy and roll back with no registry.
+            "image": {"repository": DECKHAND_IMAGE, "services": ["api", "worker"],
+                      "source": "engine"},
+            "deploy": {"healthWindowSeconds": 3, "timeoutSeconds": 120},
+        }]}))
+    good_host = f"ssh://phdeploy@127.0.0.1:{sshd.port}"
+    write_envs(good_host)
+    run(["chown", "-R", f"{panel.pw_uid}:{panel.pw_gid}", str(home)])
+    for key in ("id_ed25519", "other_key"):
+        (home / key).chmod(0o600)
+
     mark = secrets.token_hex(8)
     env = dict(stack.env)
-    env.pop("COMPOSE_PROJECT_NAME", None)
-    env.pop("DOCKER_HOST", None)
-    env.update({"PILOTHOUSE_SSH_CONFIG": str(sshd.client_config),
+    for name in ("COMPOSE_PROJECT_NAME", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG"):
+        env.pop(name, None)
+    env.update({"HOME": panel.pw_dir, "USER": "phpanel", "LOGNAME": "phpanel",
+                "PILOTHOUSE_SSH_CONFIG": str(good_config),
                 "PILOTHOUSE_E2E_SSH_MARK": mark,
-                "XDG_DATA_HOME": str(workdir / "ssh-home/data"),
-                "XDG_CONFIG_HOME": str(workdir / "ssh-home/config"),
-                "XDG_CACHE_HOME": str(workdir / "ssh-home/cache")})
+                "XDG_RUNTIME_DIR": str(home / "run"),
+                "XDG_DATA_HOME": str(home / "data"),
+                "XDG_CONFIG_HOME": str(home / "config"),
+                "XDG_CACHE_HOME": str(home / "cache")})
+    (home / "run").chmod(0o700)
     seen_hosts: set[str] = set()
     sampling = True
 
@@ -777,24 +873,58 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
 
-    def ctl_run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return run([ctl, "--config", str(config), "--env", "sshstage", *args], env=env,
-                   timeout=timeout, check=False)
+    def as_panel(args: list[str], timeout: float = 300, extra: dict | None = None,
+                 **kw) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(args, env={**env, **(extra or {})}, timeout=timeout,
+                                  capture_output=True, user=panel.pw_uid, group=panel.pw_gid,
+                                  extra_groups=[], cwd=str(home), **kw)
+        except subprocess.TimeoutExpired as exc:
+            raise Failure(f"{' '.join(args[:4])} ... hung for {timeout:.0f} s") from exc
+
+    def ctl_run(*args: str, timeout: float = 300, extra: dict | None = None
+                ) -> subprocess.CompletedProcess:
+        return as_panel([ctl_copy, "--config", str(config), "--env", "sshstage", *args],
+                        timeout=timeout, extra=extra)
+
+    def said(proc: subprocess.CompletedProcess) -> str:
+        return (proc.stdout + proc.stderr).decode(errors="replace")
 
     try:
+        # The panel's user cannot reach the local engine: only the connection can.
+        proc = as_panel([engine.docker, "-H", "unix:///var/run/docker.sock", "version"],
+                        timeout=60)
+        check(proc.returncode != 0 and "permission denied" in said(proc).lower(),
+              "phpanel may not open the local engine's socket (a bypass would fail)")
+
+        t = time.monotonic()
+        proc = ctl_run("check-connection", "--json", timeout=60)
+        took = time.monotonic() - t
+        report = json.loads(proc.stdout or b"{}")
+        stages = {s["stage"]: s for s in report.get("steps", [])}
+        check(proc.returncode == 0 and report.get("ok") is True and
+              all(s["result"] == "ok" for s in stages.values()) and len(stages) == 5,
+              f"check-connection: TCP, host key, login, Docker socket, compose all ok in "
+              f"{took:.1f} s ({[(k, v['result']) for k, v in stages.items()]} {said(proc)[-600:]})")
+        check("phdeploy" in stages["login"]["detail"] and
+              "through the connection" in stages["Docker socket"]["detail"] and
+              "docker-compose" in stages["compose"]["detail"],
+              f"each stage says what it found ({stages['login']['detail']}; "
+              f"{stages['Docker socket']['detail']}; {stages['compose']['detail']})")
+        numbers["ssh: check-connection"] = f"{took:.1f} s"
+
         stack.started = True
         timings = {}
         t = time.monotonic()
         proc = ctl_run("up", "--wait", "240", timeout=400)
         timings["up"] = time.monotonic() - t
-        text = (proc.stdout + proc.stderr).decode(errors="replace")
-        check(proc.returncode == 0, f"up over ssh works ({text[-1500:]})")
+        check(proc.returncode == 0, f"up over ssh works, as phpanel ({said(proc)[-1500:]})")
         t = time.monotonic()
         status = json.loads(ctl_run("status", "--json").stdout or b"{}")
         timings["status"] = time.monotonic() - t
         conn = status.get("connection", {})
         check(status.get("health") == "healthy" and conn.get("state") == "connected" and
-              conn.get("target") == f"root@127.0.0.1:{sshd.port}",
+              conn.get("target") == f"phdeploy@127.0.0.1:{sshd.port}",
               f"status: healthy, through the SSH connection ({status.get('health')}, {conn})")
         health = json.loads(ctl_run("health", "--json").stdout or b"{}")
         urls = [e.get("url", "") for e in health.get("endpoints", [])]
@@ -815,12 +945,71 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         t = time.monotonic()
         proc = ctl_run("restart", "api", "--wait", "120")
         timings["restart api"] = time.monotonic() - t
-        check(proc.returncode == 0, f"restart api over ssh ({proc.stderr.decode()[-600:]})")
+        check(proc.returncode == 0, f"restart api over ssh ({said(proc)[-600:]})")
+
+        # Deploy and roll back over the connection: a second tag of the image.
+        second = f"sha-{secrets.token_hex(20)}"
+        run([engine.docker, "tag", f"{DECKHAND_IMAGE}:{DECKHAND_TAG}", f"{DECKHAND_IMAGE}:{second}"])
+        try:
+            proc = ctl_run("tags", "--json", timeout=120)
+            tags = json.loads(proc.stdout or b"{}").get("tags", [])
+            check(second in tags, f"tags over ssh lists the engine's {second[:12]}... "
+                  f"({tags[:4]} {said(proc)[-600:]})")
+            proc = ctl_run("deploy", "--tag", second, timeout=600)
+            check(proc.returncode == 0, f"deploy {second[:12]}... over ssh passes its gate "
+                  f"({said(proc)[-600:]})")
+            ids = stack.containers()
+            image = stack.inspect(ids["api"])["Config"]["Image"]
+            check(image == f"{DECKHAND_IMAGE}:{second}", f"api runs {image}")
+            proc = ctl_run("rollback", "--to", DECKHAND_TAG, timeout=600)
+            check(proc.returncode == 0, f"rollback over ssh ({said(proc)[-600:]})")
+            image = stack.inspect(stack.containers()["api"])["Config"]["Image"]
+            check(image == f"{DECKHAND_IMAGE}:{DECKHAND_TAG}", f"api runs {image} again")
+            history = json.loads(ctl_run("history", "--json", timeout=120).stdout or b"{}")
+            outcomes = [d.get("outcome") for d in history.get("deployments", [])][:2]
+            check(outcomes == ["succeeded", "succeeded"], f"the history says so: {outcomes}")
+        finally:
+            run([engine.docker, "rmi", f"{DECKHAND_IMAGE}:{second}"], check=False)
+
+        # Failures: each a specific message within 5 s, nothing hung, nothing changed.
+        before = container_states(engine, project)
+        cases = [
+            ("a wrong port", f"ssh://phdeploy@127.0.0.1:{free_port()}", good_config,
+             "refused the connection"),
+            ("an unknown host key", good_host,
+             ssh_config("unknown_cfg", "empty_known_hosts", "id_ed25519"), "is not known"),
+            ("a changed host key", good_host,
+             ssh_config("changed_cfg", "changed_known_hosts", "id_ed25519"), "has CHANGED"),
+            ("a refused key", good_host,
+             ssh_config("refused_cfg", "known_hosts", "other_key"),
+             'refused the login of user "phdeploy"'),
+            ("a login without docker access", f"ssh://phnodocker@127.0.0.1:{sshd.port}",
+             good_config, 'user "phnodocker" may not use the Docker socket'),
+        ]
+        run(["chown", "-R", f"{panel.pw_uid}:{panel.pw_gid}", str(home)])
+        for label, host, cfg, expect in cases:
+            write_envs(host)
+            for command in (("up",), ("check-connection",)):
+                t = time.monotonic()
+                proc = ctl_run(*command, timeout=30, extra={"PILOTHOUSE_SSH_CONFIG": str(cfg)})
+                took = time.monotonic() - t
+                text = said(proc)
+                check(proc.returncode != 0 and expect in text and took < 5.0,
+                      f"{label}: {command[0]} says \"{expect}\" in {took:.1f} s "
+                      f"({text.strip().splitlines()[-1][:200] if text.strip() else ''})")
+            check("systemctl start docker" not in text or "no Docker socket" in text,
+                  f"{label}: not taken for a stopped engine")
+        write_envs(good_host)
+        check(container_states(engine, project) == before,
+              "the failed attempts changed no container")
+        check(not ssh_masters(sshd.port), "and left no ssh master behind")
+
         # SIGKILL of pilothousectl while it follows logs over the connection:
         # its ssh master ends with it (the children's reaper).
-        follower = subprocess.Popen([ctl, "--config", str(config), "--env", "sshstage", "logs",
-                                     "api", "-f"], env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+        follower = subprocess.Popen([ctl_copy, "--config", str(config), "--env", "sshstage",
+                                     "logs", "api", "-f"], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, user=panel.pw_uid,
+                                    group=panel.pw_gid, extra_groups=[], cwd=str(home))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not ssh_masters(sshd.port):
             time.sleep(0.1)
@@ -834,7 +1023,7 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         t = time.monotonic()
         proc = ctl_run("down")
         timings["down"] = time.monotonic() - t
-        check(proc.returncode == 0, f"down over ssh ({proc.stderr.decode()[-600:]})")
+        check(proc.returncode == 0, f"down over ssh ({said(proc)[-600:]})")
         left = stack.leftovers()
         check(not left.get("containers") and not left.get("networks"),
               f"no container or network of the project is left, its volumes are ({left})")
@@ -858,6 +1047,8 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         if stack.started:
             stack.down()
         sshd.stop()
+        shutil.rmtree(home, ignore_errors=True)
+        remove_users()
 
 
 # --------------------------------------------------------------------------- main
