@@ -8,6 +8,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QLocalSocket>
 #include <QLoggingCategory>
 #include <QRegularExpression>
 #include <QTcpServer>
@@ -425,8 +426,43 @@ void SshConnection::onLine(const QString &line)
     m_stderr << line;
 }
 
-// A refused channel to the engine's socket says only "open failed", so the
-// remote side is asked directly, once per connection, before Connected.
+// Through the forward: the engine's /_ping. Any answer means the remote end
+// is usable (a few ms); a channel the remote refuses closes with nothing
+// (ssh says no more than "open failed"), and then the remote side is asked
+// why. Something that accepts and stays silent is given the benefit of the
+// doubt after a while.
+void SshConnection::pingEngine()
+{
+    auto *socket = new QLocalSocket(this);
+    auto *limit = new QTimer(socket);
+    limit->setSingleShot(true);
+    auto settled = std::make_shared<bool>(false);
+    const auto settle = [this, socket, settled](bool answered) {
+        if (*settled)
+            return;
+        *settled = true;
+        socket->disconnect(this);
+        socket->abort();
+        socket->deleteLater();
+        if (m_state != State::Connecting || !m_master)
+            return;
+        if (answered)
+            connected();
+        else
+            diagnoseSocket();
+    };
+    connect(socket, &QLocalSocket::connected, this,
+            [socket] { socket->write("GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"); });
+    connect(socket, &QLocalSocket::readyRead, this, [settle] { settle(true); });
+    connect(socket, &QLocalSocket::disconnected, this, [settle] { settle(false); });
+    connect(socket, &QLocalSocket::errorOccurred, this, [settle] { settle(false); });
+    connect(limit, &QTimer::timeout, this, [settle] { settle(true); });
+    limit->start(3000);
+    socket->connectToServer(m_localSocket);
+}
+
+// Why the engine's socket did not answer, asked of the remote side through
+// the master: no socket, a group the login lacks, or an engine that is down.
 void SshConnection::diagnoseSocket()
 {
     CommandSpec spec;
@@ -472,10 +508,7 @@ void SshConnection::diagnoseSocket()
         const QString who = user.isEmpty() ? QStringLiteral("your login") : user;
         SshProblem problem;
         if (!answered) {
-            // No shell for the look (a forced command, a restricted shell):
-            // the socket is taken as usable; a refused call says the rest.
-            qCInfo(lcSsh, "could not look at the Docker socket of %s: %s",
-                   qPrintable(m_target.display()), qPrintable(r.errorOutput.trimmed().left(200)));
+            // No shell for the look (a forced command, a restricted shell).
         } else if (group.isEmpty()) {
             problem = { SshProblem::Kind::DockerSocketMissing,
                         QStringLiteral("On %1 there is no Docker socket at %2: is Docker "
@@ -489,6 +522,19 @@ void SshConnection::diagnoseSocket()
                                        "belongs to group \"%4\", and %2 is not in it). Add them to "
                                        "it there (sudo usermod -aG %4 %2), then connect again.")
                             .arg(m_target.host, who, m_remoteSocket, group) };
+        }
+        if (problem.kind == SshProblem::Kind::None && answered) {
+            problem = { SshProblem::Kind::DockerSocketMissing,
+                        QStringLiteral("On %1 the Docker socket %2 is there (group %3, mode %4) "
+                                       "but nothing answers on it: is the engine running (sudo "
+                                       "systemctl start docker)?")
+                            .arg(m_target.host, m_remoteSocket, group, mode) };
+        } else if (problem.kind == SshProblem::Kind::None) {
+            problem = { SshProblem::Kind::Other,
+                        QStringLiteral("%1 refused the channel to its Docker socket %2, and a "
+                                       "look at why failed: %3")
+                            .arg(m_target.display(), m_remoteSocket,
+                                 r.errorOutput.trimmed().left(200)) };
         }
         if (problem.kind != SshProblem::Kind::None) {
             // Not usable: the master goes (a retry looks again, with backoff).
@@ -513,7 +559,7 @@ void SshConnection::checkForward()
     }
     if (QFileInfo(m_localSocket).exists()) {
         m_poll.stop();
-        diagnoseSocket();
+        pingEngine();
         return;
     }
     // ssh's own ConnectTimeout covers the TCP connect; this covers a server

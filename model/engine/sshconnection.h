@@ -70,10 +70,10 @@ class SshConnection final : public QObject
 {
     Q_OBJECT
 public:
-    // Connected: logged in, the socket forwarded, and the remote engine's
-    // socket there and usable by the remote user (a look through the master
-    // at its group and the user's groups; a remote without a shell for that
-    // look is taken as usable).
+    // Connected: logged in, the socket forwarded, and the remote engine
+    // answering its /_ping through it; when it does not, the remote side is
+    // asked why (no socket, a group the login lacks, an engine that is
+    // down) and the connection fails with that.
     enum class State { Idle, Connecting, Connected, Failed };
     Q_ENUM(State)
 
@@ -138,6 +138,7 @@ private:
     void fail(SshProblem problem);
     void setState(State s, const QString &reason = {});
     void describeHostKey(SshProblem problem);
+    void pingEngine();
     void diagnoseSocket();
     void connected();
 
