@@ -1,7 +1,9 @@
 #include "config.h"
 #include "servers.h"
 
+#include <QFile>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace deckhand;
@@ -130,6 +132,101 @@ private Q_SLOTS:
     }
 
     // The binary itself: every bad variable listed, exit 78, no password printed.
+    // Docker and Swarm secrets: <NAME>_FILE for every password-bearing
+    // variable, read once at start; a file others can read is refused.
+    void secretsFromFiles()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const auto write = [&dir](const char *name, const QByteArray &text,
+                                  QFile::Permissions mode) {
+            QFile f(dir.filePath(QLatin1String(name)));
+            f.open(QIODevice::WriteOnly);
+            f.write(text);
+            f.close();
+            f.setPermissions(mode);
+            return f.fileName();
+        };
+        const auto owner = QFile::ReadOwner | QFile::WriteOwner;
+        const QString db = write("db", "postgresql://app:FromFile1@db:5432/app\n", owner);
+        const QString redis = write("redis", "redis://:FromFile2@cache:6379/0", owner);
+        const QString token = write("token", "0123456789abcdef0123\n", owner);
+        QProcessEnvironment e;
+        e.insert(QStringLiteral("DATABASE_URL_FILE"), db);
+        e.insert(QStringLiteral("REDIS_URL_FILE"), redis);
+        e.insert(QStringLiteral("JOBS_API_TOKEN_FILE"), token);
+        auto parsed = Config::fromEnvironment(e);
+        QVERIFY(std::holds_alternative<Config>(parsed));
+        QCOMPARE(std::get<Config>(parsed).database.password, QStringLiteral("FromFile1"));
+        QCOMPARE(std::get<Config>(parsed).redis->password, QStringLiteral("FromFile2"));
+        QCOMPARE(std::get<Config>(parsed).jobsToken, QByteArray("0123456789abcdef0123"));
+
+        // Readable by others: refused, naming the file and the fix, never the value.
+        const QString open = write("open", "postgresql://app:Leaky3@db:5432/app",
+                                   owner | QFile::ReadGroup | QFile::ReadOther);
+        e.insert(QStringLiteral("DATABASE_URL_FILE"), open);
+        parsed = Config::fromEnvironment(e);
+        QVERIFY(std::holds_alternative<QStringList>(parsed));
+        const QString why = std::get<QStringList>(parsed).join(u'\n');
+        QVERIFY2(why.contains(QLatin1String("DATABASE_URL_FILE=")) &&
+                     why.contains(QLatin1String("other users can read it (mode 0644)")) &&
+                     !why.contains(QLatin1String("Leaky3")),
+                 qPrintable(why));
+        // Both ways at once, a missing file, a symbolic link, an empty file.
+        QProcessEnvironment both;
+        both.insert(QStringLiteral("REDIS_URL"), QStringLiteral("redis://cache:6379"));
+        both.insert(QStringLiteral("REDIS_URL_FILE"), redis);
+        both.insert(QStringLiteral("DATABASE_URL_FILE"), dir.filePath(QStringLiteral("nope")));
+        QVERIFY(QFile::link(db, dir.filePath(QStringLiteral("link"))));
+        both.insert(QStringLiteral("JOBS_API_TOKEN_FILE"), dir.filePath(QStringLiteral("link")));
+        parsed = Config::fromEnvironment(both);
+        QVERIFY(std::holds_alternative<QStringList>(parsed));
+        const QStringList problems = std::get<QStringList>(parsed);
+        QVERIFY2(problems.size() == 3, qPrintable(problems.join(u'\n')));
+        QVERIFY(problems.join(u'\n').contains(QLatin1String("set REDIS_URL or REDIS_URL_FILE")));
+        QProcessEnvironment empty;
+        empty.insert(QStringLiteral("REDIS_URL_FILE"), write("empty", "\n", owner));
+        parsed = Config::fromEnvironment(empty);
+        QVERIFY(std::holds_alternative<QStringList>(parsed) &&
+                std::get<QStringList>(parsed).join(u' ').contains(QLatin1String("is empty")));
+        // The binary: exit 78 on the world-readable one.
+        QProcess p;
+        QProcessEnvironment pe = QProcessEnvironment::systemEnvironment();
+        pe.insert(QStringLiteral("DATABASE_URL_FILE"), open);
+        p.setProcessEnvironment(pe);
+        p.start(pilothouse::fixtures::Deckhand::binary(), { QStringLiteral("serve") });
+        QVERIFY(p.waitForFinished(10000));
+        QCOMPARE(p.exitCode(), kExitConfig);
+        const QByteArray out = p.readAllStandardOutput() + p.readAllStandardError();
+        QVERIFY2(out.contains("DATABASE_URL_FILE") && !out.contains("Leaky3"), out.constData());
+    }
+
+    // The heartbeat is private by default (never a shared /tmp); the jobs
+    // token must be long enough to matter; the queue has a cap.
+    void heartbeatTokenAndQueueDefaults()
+    {
+        QTemporaryDir runtime;
+        QProcessEnvironment e;
+        e.insert(QStringLiteral("XDG_RUNTIME_DIR"), runtime.path());
+        auto parsed = Config::fromEnvironment(e);
+        QVERIFY(std::holds_alternative<Config>(parsed));
+        QCOMPARE(std::get<Config>(parsed).workerHeartbeatFile,
+                 runtime.filePath(QStringLiteral("deckhand-worker.heartbeat")));
+        QCOMPARE(std::get<Config>(parsed).maxQueuedJobs, 10000);
+        parsed = Config::fromEnvironment(QProcessEnvironment());
+        QVERIFY(!std::get<Config>(parsed).workerHeartbeatFile.startsWith(QLatin1String("/tmp/")));
+        QVERIFY(std::get<Config>(parsed).jobsToken.isEmpty());
+        e.insert(QStringLiteral("JOBS_API_TOKEN"), QStringLiteral("short"));
+        e.insert(QStringLiteral("JOBS_MAX_QUEUED"), QStringLiteral("0"));
+        parsed = Config::fromEnvironment(e);
+        QVERIFY(std::holds_alternative<QStringList>(parsed));
+        const QString why = std::get<QStringList>(parsed).join(u'\n');
+        QVERIFY2(why.contains(QLatin1String("JOBS_API_TOKEN: too short")) &&
+                     why.contains(QLatin1String("JOBS_MAX_QUEUED")) &&
+                     !why.contains(QLatin1String("=short")),
+                 qPrintable(why));
+    }
+
     void binaryFailsFastWithExConfig()
     {
         QProcess p;

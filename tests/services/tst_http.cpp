@@ -741,6 +741,40 @@ private Q_SLOTS:
         QCOMPARE(httpRequest(one->port, "GET", "/livez", {}, {}, 3000).status, 200);
     }
 
+    // RFC 9110 5.5: control characters in a field value are refused (not
+    // cut at, not passed on); a tab is a space.
+    void controlCharactersInFieldValuesAreRefused_data()
+    {
+        QTest::addColumn<QByteArray>("value");
+        QTest::addColumn<int>("status");
+        QTest::newRow("NUL") << QByteArray("a\0b", 3) << 400;
+        QTest::newRow("lone CR") << QByteArray("a\rb") << 400;
+        QTest::newRow("SOH") << QByteArray("a\x01b") << 400;
+        QTest::newRow("ESC") << QByteArray("a\x1b[31mb") << 400;
+        QTest::newRow("DEL") << QByteArray("a\x7f") << 400;
+        QTest::newRow("HTAB") << QByteArray("a\tb") << 200;
+        QTest::newRow("obs-text") << QByteArray("caf\xc3\xa9") << 200;
+    }
+    void controlCharactersInFieldValuesAreRefused()
+    {
+        QFETCH(QByteArray, value);
+        QFETCH(int, status);
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        s.write(QByteArray("GET /livez HTTP/1.1\r\nHost: x\r\nX-Note: ") + value + "\r\n\r\n");
+        const HttpReply r = readReply(s, 3000);
+        QCOMPARE(r.status, status);
+        if (status == 400)
+            QVERIFY2(r.body.contains("control character"), r.body.constData());
+        // In the request line too.
+        QTcpSocket t;
+        t.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(t.waitForConnected(2000));
+        t.write(QByteArray("GET /livez\x01 HTTP/1.1\r\nHost: x\r\n\r\n"));
+        QCOMPARE(readReply(t, 3000).status, 400);
+    }
+
     void connectionCloseAndHttp10AreHonoured_data()
     {
         QTest::addColumn<QByteArray>("request");

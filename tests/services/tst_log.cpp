@@ -78,6 +78,31 @@ private Q_SLOTS:
         QVERIFY(line.contains("port=8000"));
     }
 
+    // What a client sent (a path, a header) cannot forge a line or drive the
+    // terminal: every C0 control and DEL escaped; string values quoted.
+    void consoleEscapesControlsAndQuotesValues()
+    {
+        const QByteArray line = Log::format(
+            LogLevel::Info, LogFormat::Console, "deckhand.http",
+            QStringLiteral("bad\x1b[2Jrequest"),
+            { { QStringLiteral("path"), QStringLiteral("/a\"b\\c\r\nFAKE 200\x7f\x01\t") },
+              { QStringLiteral("status"), 400 },
+              { QStringLiteral("ok"), false } },
+            QDateTime::currentDateTimeUtc());
+        QCOMPARE(line.count('\n'), 1);
+        QVERIFY(line.endsWith('\n'));
+        for (char c = 0; c < 0x20; ++c) {
+            if (c != '\n')
+                QVERIFY2(!line.contains(c), qPrintable(QString::number(int(c))));
+        }
+        QVERIFY(!line.contains('\x7f'));
+        QVERIFY2(line.contains("bad\\x1b[2Jrequest"), line.constData());
+        QVERIFY2(line.contains("path=\"/a\\\"b\\\\c\\r\\nFAKE 200\\x7f\\x01\\t\""),
+                 line.constData());
+        QVERIFY(line.contains("status=400"));
+        QVERIFY(line.contains("ok=false"));
+    }
+
     void levelFilters()
     {
         QTemporaryFile file;

@@ -550,6 +550,99 @@ private Q_SLOTS:
         QCOMPARE(worker.exitCode(), 0);
     }
 
+    // JOBS_API_TOKEN: the jobs API asks for the bearer token (probes stay
+    // open); JOBS_MAX_QUEUED: a full queue is 503 with the reason, not a
+    // growing Redis list. Its own Redis db, with no worker taking the jobs.
+    void jobsTokenAndQueueCap()
+    {
+        QTemporaryDir dir;
+        const QString redisUrl = QStringLiteral("redis://127.0.0.1:%1/2").arg(m_redis->port());
+        QProcessEnvironment e =
+            env(QStringLiteral("sqlite://") + dir.filePath(QStringLiteral("d.db")), redisUrl);
+        const quint16 port = freePort();
+        const QByteArray token = "e2e-token-0123456789abcdef";
+        e.insert(QStringLiteral("PORT"), QString::number(port));
+        e.insert(QStringLiteral("JOBS_API_TOKEN"), QString::fromLatin1(token));
+        e.insert(QStringLiteral("JOBS_MAX_QUEUED"), QStringLiteral("2"));
+        Deckhand api(e);
+        QString error;
+        QVERIFY2(api.start(&error), qPrintable(error));
+        QVERIFY(api.waitFor(port, "/readyz", 200, 10000));
+        const QByteArray job = R"({"type":"echo","payload":{}})";
+        const QList<QPair<QByteArray, QByteArray>> json { { "Content-Type", "application/json" } };
+        HttpReply r = httpRequest(port, "POST", "/v1/jobs", job, json);
+        QCOMPARE(r.status, 401);
+        QVERIFY(r.header("WWW-Authenticate").startsWith("Bearer"));
+        auto wrong = json;
+        wrong.append(qMakePair(QByteArray("Authorization"),
+                               QByteArray("Bearer e2e-token-0123456789abcdeX")));
+        QCOMPARE(httpRequest(port, "POST", "/v1/jobs", job, wrong).status, 401);
+        auto right = json;
+        right.append(qMakePair(QByteArray("Authorization"), "Bearer " + token));
+        r = httpRequest(port, "POST", "/v1/jobs", job, right);
+        QCOMPARE(r.status, 202);
+        const QByteArray location = r.header("Location");
+        QCOMPARE(httpRequest(port, "GET", location).status, 401);
+        QCOMPARE(httpRequest(port, "GET", location, {}, { { "Authorization", "Bearer " + token } })
+                     .status,
+                 200);
+        QCOMPARE(httpRequest(port, "POST", "/v1/jobs", job, right).status, 202);
+        r = httpRequest(port, "POST", "/v1/jobs", job, right);
+        QCOMPARE(r.status, 503);
+        QVERIFY2(r.body.contains("the job queue is full (2 jobs waiting, JOBS_MAX_QUEUED=2)"),
+                 r.body.constData());
+        QCOMPARE(r.header("Retry-After"), QByteArray("5"));
+        QCOMPARE(m_redis
+                     ->cli({ QStringLiteral("-n"), QStringLiteral("2"), QStringLiteral("LLEN"),
+                             QStringLiteral("deckhand:jobs") })
+                     .trimmed(),
+                 QStringLiteral("2"));
+        // Probes and the version stay open.
+        QCOMPARE(httpRequest(port, "GET", "/readyz").status, 200);
+        QCOMPARE(httpRequest(port, "GET", "/version").status, 200);
+        m_redis->cli({ QStringLiteral("-n"), QStringLiteral("2"), QStringLiteral("FLUSHDB") });
+    }
+
+    // The heartbeat is written without following a symbolic link, and
+    // `healthcheck --worker` counts only the worker's own plain file.
+    void heartbeatRefusesSymbolicLinks()
+    {
+        QTemporaryDir dir;
+        const QString target = dir.filePath(QStringLiteral("victim"));
+        QFile victim(target);
+        QVERIFY(victim.open(QIODevice::WriteOnly));
+        victim.write("keep me");
+        victim.close();
+        const QString hb = dir.filePath(QStringLiteral("hb"));
+        QVERIFY(QFile::link(target, hb));
+        QProcessEnvironment e =
+            env(m_pg->url(), QStringLiteral("redis://127.0.0.1:%1/3").arg(m_redis->port()));
+        e.insert(QStringLiteral("WORKER_HEARTBEAT_FILE"), hb);
+        e.insert(QStringLiteral("PORT"), QString::number(freePort()));
+        Deckhand worker(e, { QStringLiteral("worker") });
+        QString error;
+        QVERIFY2(worker.start(&error), qPrintable(error));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            worker.outputLines().join('\n').contains("it is a symbolic link; refused"), 10000);
+        QVERIFY(victim.open(QIODevice::ReadOnly));
+        QCOMPARE(victim.readAll(), QByteArray("keep me")); // not followed
+        victim.close();
+        QCOMPARE(runDeckhand(e, { QStringLiteral("healthcheck"), QStringLiteral("--worker") }), 1);
+        worker.terminate();
+        QVERIFY(worker.waitForExit(5000));
+        // A plain file of its own passes.
+        QFile::remove(hb);
+        e.insert(QStringLiteral("WORKER_HEARTBEAT_FILE"), hb);
+        Deckhand again(e, { QStringLiteral("worker") });
+        QVERIFY2(again.start(&error), qPrintable(error));
+        QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(hb), 10000);
+        QCOMPARE(QFileInfo(hb).permissions() & (QFile::ReadOther | QFile::ReadGroup),
+                 QFile::Permissions());
+        QCOMPARE(runDeckhand(e, { QStringLiteral("healthcheck"), QStringLiteral("--worker") }), 0);
+        again.terminate();
+        QVERIFY(again.waitForExit(5000));
+    }
+
     void cleanupTestCase()
     {
         if (m_worker) {

@@ -152,8 +152,35 @@ Response Api::metricsText() const
     return r;
 }
 
+// JOBS_API_TOKEN: "Authorization: Bearer <token>", compared in constant time.
+std::optional<Response> Api::refuseUnauthorized(const Request &request) const
+{
+    if (m_config.jobsToken.isEmpty())
+        return std::nullopt;
+    const QByteArray prefix = QByteArrayLiteral("Bearer ");
+    const QByteArray given = request.authorization.startsWith(prefix)
+        ? request.authorization.mid(prefix.size()).trimmed()
+        : QByteArray();
+    unsigned char diff = given.size() == m_config.jobsToken.size() ? 0 : 1;
+    for (qsizetype i = 0; i < m_config.jobsToken.size(); ++i)
+        diff |= static_cast<unsigned char>(m_config.jobsToken.at(i) ^
+                                           (i < given.size() ? given.at(i) : 0));
+    if (diff == 0)
+        return std::nullopt;
+    Response r = Response::error(
+        401,
+        given.isEmpty()
+            ? QStringLiteral("the jobs API needs \"Authorization: Bearer <token>\" (the "
+                             "JOBS_API_TOKEN deckhand was started with)")
+            : QStringLiteral("that token is not the jobs API token"));
+    r.headers.emplaceBack("WWW-Authenticate", "Bearer realm=\"deckhand jobs\"");
+    return r;
+}
+
 Response Api::createJob(const Request &request)
 {
+    if (auto refused = refuseUnauthorized(request))
+        return *refused;
     if (!request.contentType.isEmpty() && !request.contentType.startsWith("application/json"))
         return Response::error(415, QStringLiteral("send the job as application/json"));
     auto parsed = JobRequest::fromJson(request.body);
@@ -175,6 +202,21 @@ Response Api::createJob(const Request &request)
     if (health->redis.knownDown())
         return Response::error(
             503, QStringLiteral("job queue unavailable: %1").arg(health->redis.last.error));
+
+    // A bounded queue: a client that floods it gets 503, not the database.
+    if (auto waiting = m_redis->llen(kJobQueueKey); !waiting) {
+        return Response::error(503,
+                               QStringLiteral("job queue unavailable: %1").arg(waiting.error()));
+    } else if (*waiting >= m_config.maxQueuedJobs) {
+        Response r = Response::error(
+            503,
+            QStringLiteral("the job queue is full (%1 jobs waiting, JOBS_MAX_QUEUED=%2); "
+                           "retry later")
+                .arg(*waiting)
+                .arg(m_config.maxQueuedJobs));
+        r.headers.emplaceBack("Retry-After", "5");
+        return r;
+    }
 
     Job job;
     job.id = QUuid::createUuid().toString(QUuid::WithoutBraces);
@@ -208,6 +250,8 @@ Response Api::createJob(const Request &request)
 
 Response Api::getJob(const Request &request)
 {
+    if (auto refused = refuseUnauthorized(request))
+        return *refused;
     const QUuid id = QUuid::fromString(request.parameter);
     if (id.isNull())
         return Response::error(

@@ -8,6 +8,7 @@
 #include "redisclient.h"
 
 #include <memory>
+#include <optional>
 
 namespace deckhand {
 
@@ -34,6 +35,7 @@ private:
     Response healthz() const;
     Response version() const;
     Response metricsText() const;
+    std::optional<Response> refuseUnauthorized(const Request &request) const;
     Response createJob(const Request &request);
     Response getJob(const Request &request);
     QString imageTag() const;

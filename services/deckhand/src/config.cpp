@@ -1,11 +1,17 @@
 #include "config.h"
 
 #include <QDir>
+#include <QFile>
+#include <QFileInfo>
 #include <QHostAddress>
 #include <QStandardPaths>
 #include <QUrl>
 #include <QUrlQuery>
 #include <cmath>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace deckhand {
 
@@ -155,6 +161,64 @@ QString Config::defaultSqlitePath()
     return QDir(base).filePath(QStringLiteral("deckhand/deckhand.db"));
 }
 
+namespace {
+
+// A secret from <NAME>_FILE (Docker and Swarm secrets): read once, here. The
+// file must be a regular file of at most 64 KiB that other users cannot read;
+// one trailing newline is dropped. nullopt with *problem set when it is not.
+std::optional<QString> secretFromFile(const char *name, const QString &path, QString *problem)
+{
+    const QString var = QLatin1String(name) + QStringLiteral("_FILE");
+    const int fd = ::open(QFile::encodeName(path).constData(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        *problem = QStringLiteral("%1=%2: cannot be read (%3)")
+                       .arg(var, path, QString::fromLocal8Bit(std::strerror(errno)));
+        return std::nullopt;
+    }
+    struct stat st
+    {
+    };
+    QString why;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        why = QStringLiteral("not a regular file");
+    else if (st.st_mode & S_IROTH)
+        why = QStringLiteral("other users can read it (mode %1); chmod 0400 it, or give the "
+                             "Docker secret mode: 0400 and the service's uid")
+                  .arg(st.st_mode & 07777, 4, 8, QLatin1Char('0'));
+    else if (st.st_size > 64 * 1024)
+        why = QStringLiteral("larger than 64 KiB; it should hold one value");
+    QByteArray bytes;
+    if (why.isEmpty()) {
+        bytes.resize(qsizetype(st.st_size));
+        qsizetype got = 0;
+        while (got < bytes.size()) {
+            const ssize_t n = ::read(fd, bytes.data() + got, size_t(bytes.size() - got));
+            if (n <= 0)
+                break;
+            got += n;
+        }
+        bytes.truncate(got);
+    }
+    ::close(fd);
+    if (why.isEmpty()) {
+        if (bytes.endsWith('\n'))
+            bytes.chop(1);
+        if (bytes.endsWith('\r'))
+            bytes.chop(1);
+        if (bytes.isEmpty())
+            why = QStringLiteral("the file is empty");
+        else if (bytes.contains('\n'))
+            why = QStringLiteral("holds more than one line; it should hold one value");
+    }
+    if (!why.isEmpty()) {
+        *problem = QStringLiteral("%1=%2: %3").arg(var, path, why);
+        return std::nullopt;
+    }
+    return QString::fromUtf8(bytes);
+}
+
+} // namespace
+
 std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironment &env)
 {
     Config c;
@@ -162,15 +226,30 @@ std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironm
     auto problem = [&problems](const char *name, const QString &value, const QString &expected) {
         problems << QStringLiteral("%1=%2: %3").arg(QLatin1String(name), shown(value), expected);
     };
+    // A password-bearing variable, or its <NAME>_FILE; empty when neither is set.
+    auto secret = [&env, &problems](const char *name, const QString &fallback = {}) -> QString {
+        const QString file = env.value(QLatin1String(name) + QStringLiteral("_FILE"));
+        if (file.isEmpty())
+            return env.value(QLatin1String(name), fallback);
+        if (env.contains(QLatin1String(name))) {
+            problems << QStringLiteral("set %1 or %1_FILE, not both").arg(QLatin1String(name));
+            return fallback;
+        }
+        QString why;
+        const auto value = secretFromFile(name, file, &why);
+        if (!value)
+            problems << why;
+        return value.value_or(fallback);
+    };
 
-    const QString dbText = env.value(QStringLiteral("DATABASE_URL"),
-                                     QStringLiteral("sqlite://") + defaultSqlitePath());
+    const QString dbText =
+        secret("DATABASE_URL", QStringLiteral("sqlite://") + defaultSqlitePath());
     if (auto db = DatabaseUrl::parse(dbText))
         c.database = *db;
     else
         problem("DATABASE_URL", dbText, db.error());
 
-    const QString redisText = env.value(QStringLiteral("REDIS_URL"));
+    const QString redisText = secret("REDIS_URL");
     if (!redisText.isEmpty()) {
         if (auto redis = RedisUrl::parse(redisText))
             c.redis = *redis;
@@ -259,9 +338,23 @@ std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironm
                         .arg(c.checkIntervalMs / 1000.0);
 
     c.imageTag = env.value(QStringLiteral("DECKHAND_IMAGE_TAG"));
-    c.workerHeartbeatFile =
-        env.value(QStringLiteral("WORKER_HEARTBEAT_FILE"),
-                  QDir(QDir::tempPath()).filePath(QStringLiteral("deckhand-worker.heartbeat")));
+    c.workerHeartbeatFile = env.value(QStringLiteral("WORKER_HEARTBEAT_FILE"));
+    if (c.workerHeartbeatFile.isEmpty()) {
+        // A private place: the session's runtime folder (0700, the user's
+        // own), else the state folder next to the SQLite default.
+        const QString runtime = env.value(QStringLiteral("XDG_RUNTIME_DIR"));
+        const QString dir = !runtime.isEmpty() && QDir(runtime).exists()
+            ? runtime
+            : QFileInfo(defaultSqlitePath()).absolutePath();
+        c.workerHeartbeatFile = QDir(dir).filePath(QStringLiteral("deckhand-worker.heartbeat"));
+    }
+    c.jobsToken = secret("JOBS_API_TOKEN").toUtf8();
+    if (!c.jobsToken.isEmpty() && c.jobsToken.size() < 16)
+        problems << QStringLiteral("JOBS_API_TOKEN: too short to guess at (%1 characters); use 16 "
+                                   "or more, e.g. from "
+                                   "openssl rand -hex 24")
+                        .arg(c.jobsToken.size());
+    integer("JOBS_MAX_QUEUED", c.maxQueuedJobs, 1, 10000000, &c.maxQueuedJobs);
 
     if (!problems.isEmpty())
         return problems;

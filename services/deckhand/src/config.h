@@ -63,8 +63,16 @@ struct Config
     int requestTimeoutMs = 10000;
     int httpThreads = 0; // 0: one per CPU core (at most 8)
     QString imageTag; // empty: the tag baked in at build time
+    // Where the worker's heartbeat goes (WORKER_HEARTBEAT_FILE); by default
+    // a private place: $XDG_RUNTIME_DIR, else the state folder. Never a
+    // shared /tmp on a host.
     QString workerHeartbeatFile;
     int workerLeaseSeconds = 30; // a worker silent this long is presumed dead
+    // The jobs API (POST /v1/jobs, GET /v1/jobs/{id}) asks for
+    // "Authorization: Bearer <token>" when set (JOBS_API_TOKEN[_FILE]);
+    // probes, /version and /metrics stay open.
+    QByteArray jobsToken;
+    int maxQueuedJobs = 10000; // JOBS_MAX_QUEUED: past it POST /v1/jobs answers 503
 
     static QString defaultSqlitePath();
     // Returns the config, or every problem found, one line each.

@@ -1,10 +1,13 @@
 #include "commands.h"
 
 #include <QDateTime>
+#include <QFile>
 #include <QFileInfo>
 #include <QHostAddress>
 #include <QTcpSocket>
 #include <cstdio>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace deckhand {
 
@@ -19,8 +22,20 @@ int fail(const QString &why)
 int checkHeartbeat(const Config &config)
 {
     const QFileInfo info(config.workerHeartbeatFile);
-    if (!info.exists())
+    struct stat st
+    {
+    };
+    if (::lstat(QFile::encodeName(info.filePath()).constData(), &st) != 0)
         return fail(QStringLiteral("no worker heartbeat at %1").arg(info.filePath()));
+    // Only the worker's own file counts: not a link, not another user's.
+    if (S_ISLNK(st.st_mode))
+        return fail(QStringLiteral("%1 is a symbolic link, not the worker's heartbeat")
+                        .arg(info.filePath()));
+    if (st.st_uid != ::geteuid())
+        return fail(QStringLiteral("%1 belongs to uid %2, not to this user (uid %3)")
+                        .arg(info.filePath())
+                        .arg(st.st_uid)
+                        .arg(::geteuid()));
     const qint64 age = info.lastModified().secsTo(QDateTime::currentDateTime());
     if (age > 30)
         return fail(QStringLiteral("worker heartbeat is %1 s old").arg(age));

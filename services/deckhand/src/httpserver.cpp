@@ -337,6 +337,17 @@ bool isToken(QByteArrayView text)
     return true;
 }
 
+// RFC 9110 5.5: a field value is visible characters, spaces and tabs (and
+// obs-text); NUL, a lone CR, the other C0 controls and DEL are refused, not
+// passed on to code that may cut or split at them.
+bool hasControl(QByteArrayView text)
+{
+    return std::any_of(text.begin(), text.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return (c < 0x20 && c != '\t') || c == 0x7f;
+    });
+}
+
 bool isDigits(QByteArrayView text)
 {
     return !text.isEmpty() &&
@@ -370,7 +381,8 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
     const QByteArrayView line = head.first(lineEnd);
     const qsizetype sp1 = line.indexOf(' ');
     const qsizetype sp2 = sp1 > 0 ? line.lastIndexOf(' ') : -1;
-    if (sp1 <= 0 || sp2 <= sp1 + 1 || line.sliced(sp1 + 1, sp2 - sp1 - 1).contains(' ')) {
+    if (sp1 <= 0 || sp2 <= sp1 + 1 || line.sliced(sp1 + 1, sp2 - sp1 - 1).contains(' ') ||
+        hasControl(line)) {
         reject(400,
                QStringLiteral("malformed request line; expected e.g. \"GET /livez HTTP/1.1\""));
         return false;
@@ -408,6 +420,15 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
         const QByteArrayView name = colon > 0 ? field.first(colon) : QByteArrayView();
         if (!isToken(name)) {
             reject(400, QStringLiteral("malformed header line"), m_method, m_target, m_requestId);
+            return false;
+        }
+        if (hasControl(field.sliced(colon + 1))) {
+            reject(400,
+                   QStringLiteral("header field \"%1\" has a control character in its value "
+                                  "(NUL, CR, another C0 control or DEL); only visible "
+                                  "characters, spaces and tabs are accepted")
+                       .arg(QString::fromLatin1(name.toByteArray().left(64))),
+                   m_method, m_target, m_requestId);
             return false;
         }
         const QByteArrayView value = field.sliced(colon + 1).trimmed();
@@ -822,6 +843,7 @@ HttpServer::Exchange HttpServer::process(const QHttpServerRequest &httpRequest)
     x.request.path = httpRequest.url().path();
     x.request.body = httpRequest.body();
     x.request.contentType = httpRequest.value("content-type");
+    x.request.authorization = httpRequest.value("authorization");
     x.requestId = requestIdFor(httpRequest.value("x-request-id"));
     x.request.requestId = QString::fromLatin1(x.requestId);
     x.response = dispatch(x.request, &x.route);

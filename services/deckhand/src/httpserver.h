@@ -174,6 +174,7 @@ struct Request
     QString parameter; // the {id} part of a parameterised route
     QByteArray body;
     QByteArray contentType;
+    QByteArray authorization; // the Authorization header, as sent
     QString requestId;
 };
 

@@ -90,13 +90,39 @@ void appendJsonValue(QByteArray &out, const QJsonValue &value)
     }
 }
 
+// Console text from anything a client may have sent: every C0 control and
+// DEL escaped (\n, \r, \t, else \xNN), so a value can neither break the
+// line nor send terminal escape sequences; inside quotes, " and \ too.
+QString escapedForConsole(const QString &text, bool quoted)
+{
+    QString out;
+    out.reserve(text.size() + 2);
+    for (const QChar ch : text) {
+        const char16_t c = ch.unicode();
+        if (c == u'\n')
+            out += QStringLiteral("\\n");
+        else if (c == u'\r')
+            out += QStringLiteral("\\r");
+        else if (c == u'\t')
+            out += QStringLiteral("\\t");
+        else if (c < 0x20 || c == 0x7f)
+            out += QStringLiteral("\\x%1").arg(int(c), 2, 16, QLatin1Char('0'));
+        else if (quoted && (c == u'"' || c == u'\\'))
+            out += QLatin1Char('\\') + ch;
+        else
+            out += ch;
+    }
+    return out;
+}
+
+// key="value" (logfmt): strings always quoted; numbers, booleans, null as JSON.
 QString consoleValue(const QJsonValue &value)
 {
     if (value.isString())
-        return value.toString();
+        return QLatin1Char('"') + escapedForConsole(value.toString(), true) + QLatin1Char('"');
     QByteArray out;
     appendJsonValue(out, value);
-    return QString::fromUtf8(out);
+    return escapedForConsole(QString::fromUtf8(out), false);
 }
 
 } // namespace
@@ -140,14 +166,13 @@ QByteArray Log::format(LogLevel level, LogFormat fmt, const char *logger, const 
         line.append("}\n");
         return line;
     }
+    // One record, one line: nothing in it can start another or move the cursor.
     QString text = timestamp + QLatin1Char(' ') +
         QString::fromLatin1(levelName(level)).toUpper().leftJustified(7) + QLatin1Char(' ') +
-        QString::fromLatin1(logger) + QStringLiteral(": ") + event;
+        QString::fromLatin1(logger) + QStringLiteral(": ") + escapedForConsole(event, false);
     for (auto it = fields.begin(); it != fields.end(); ++it)
-        text += QLatin1Char(' ') + it.key() + QLatin1Char('=') + consoleValue(it.value());
-    // One record, one line, even when a message has newlines in it.
-    text.replace(QLatin1Char('\n'), QStringLiteral("\\n"))
-        .replace(QLatin1Char('\r'), QStringLiteral("\\r"));
+        text += QLatin1Char(' ') + escapedForConsole(it.key(), false) + QLatin1Char('=') +
+            consoleValue(it.value());
     line = text.toUtf8();
     line.append('\n');
     return line;

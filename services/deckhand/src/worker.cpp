@@ -9,12 +9,16 @@
 #include <QFile>
 #include <QHostInfo>
 #include <QJsonDocument>
-#include <QSaveFile>
 #include <QThread>
 #include <QUuid>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <functional>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace deckhand {
 
@@ -27,13 +31,29 @@ void requestStop(int)
     g_stop = true;
 }
 
+// Written in place, never through a symbolic link (O_NOFOLLOW: a link put
+// there by someone else is refused, not followed to a file of theirs choosing),
+// mode 0600. A refusal is said once, not every second.
 void touchHeartbeat(const QString &path)
 {
-    QSaveFile file(path);
-    if (file.open(QIODevice::WriteOnly)) {
-        file.write(QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs).toLatin1());
-        file.commit();
+    static bool warned = false;
+    const int fd = ::open(QFile::encodeName(path).constData(),
+                          O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (!warned)
+            Log::error("deckhand.worker", QStringLiteral("cannot write the heartbeat file"),
+                       { { QStringLiteral("path"), path },
+                         { QStringLiteral("error"),
+                           errno == ELOOP ? QStringLiteral("it is a symbolic link; refused")
+                                          : QString::fromLocal8Bit(std::strerror(errno)) } });
+        warned = true;
+        return;
     }
+    warned = false;
+    const QByteArray now = QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs).toLatin1();
+    if (::ftruncate(fd, 0) == 0 && ::write(fd, now.constData(), size_t(now.size())) > 0)
+        ::futimens(fd, nullptr); // the age healthcheck reads
+    ::close(fd);
 }
 
 // Sleeps in short steps so a stop request is noticed quickly; false if stopped.
