@@ -19,6 +19,7 @@ DatabasePage::DatabasePage(QWidget *parent)
     , m_checked(new QLabel(this))
     , m_refresh(new QPushButton(icon("refresh"), tr("&Refresh"), this))
 {
+    m_view->setTabKeyNavigation(false); // Tab leaves the table; arrows move in it
     m_view->setModel(m_model);
     m_view->setObjectName(QStringLiteral("databaseView"));
     m_view->setAccessibleName(tr("Database facts"));

@@ -132,6 +132,7 @@ DeploymentsPage::DeploymentsPage(QWidget *parent)
     auto *proxy = new QSortFilterProxyModel(this);
     proxy->setSourceModel(m_model);
     proxy->setSortRole(SortRole);
+    m_history->setTabKeyNavigation(false);
     m_history->setModel(proxy);
     m_history->setObjectName(QStringLiteral("historyView"));
     m_history->setAccessibleName(tr("Deployment history"));

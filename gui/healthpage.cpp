@@ -25,6 +25,7 @@ HealthPage::HealthPage(QWidget *parent)
 {
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(SortRole);
+    m_view->setTabKeyNavigation(false); // Tab leaves the table; arrows move in it
     m_view->setModel(m_proxy);
     m_view->setObjectName(QStringLiteral("endpointsView"));
     m_view->setAccessibleName(tr("Health endpoints"));

@@ -15,25 +15,10 @@
 
 using namespace pilothouse;
 
-int main(int argc, char *argv[])
-{
-    // Without a display Qt would abort with its own message; say what to do instead.
-    if (qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY") &&
-        qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
-        std::fprintf(stderr,
-                     "pilothouse: no display (DISPLAY or WAYLAND_DISPLAY is not set); "
-                     "run the environment headless with: pilothousectl up --env local\n");
-        return 2;
-    }
-    QApplication app(argc, argv);
-    QApplication::setApplicationName(QStringLiteral("pilothouse"));
-    QApplication::setApplicationDisplayName(QStringLiteral("Pilothouse"));
-    QApplication::setApplicationVersion(QStringLiteral(PILOTHOUSE_VERSION));
-    QApplication::setDesktopFileName(QStringLiteral("io.pilothouse.Pilothouse"));
-    // With a tray, closing the window keeps Pilothouse running there.
-    QApplication::setQuitOnLastWindowClosed(false);
+namespace {
 
-    QCommandLineParser p;
+void describe(QCommandLineParser &p)
+{
     p.setApplicationDescription(QStringLiteral("Pilothouse: start, watch, deploy and roll back "
                                                "a backend stack."));
     p.addHelpOption();
@@ -47,6 +32,48 @@ int main(int argc, char *argv[])
         { QStringLiteral("start"),
           QStringLiteral("start the environment given with --env once the window shows") },
     });
+}
+
+void nameApplication()
+{
+    QCoreApplication::setApplicationName(QStringLiteral("pilothouse"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(PILOTHOUSE_VERSION));
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    // Without a display Qt would abort with its own message; say what to do instead.
+    if (qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY") &&
+        qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
+        // --help and --version need no display: answered as usual (exit 0).
+        for (int i = 1; i < argc; ++i) {
+            const QByteArray a(argv[i]);
+            if (a == "-h" || a == "--help" || a == "--help-all" || a == "-v" || a == "--version" ||
+                a == "-?") {
+                QCoreApplication core(argc, argv);
+                nameApplication();
+                QCommandLineParser p;
+                describe(p);
+                p.process(core); // prints and exits
+                return 0;
+            }
+        }
+        std::fprintf(stderr,
+                     "pilothouse: no display (DISPLAY or WAYLAND_DISPLAY is not set); "
+                     "run the environment headless with: pilothousectl up --env local\n");
+        return 2;
+    }
+    QApplication app(argc, argv);
+    nameApplication();
+    QApplication::setApplicationDisplayName(QStringLiteral("Pilothouse"));
+    QApplication::setDesktopFileName(QStringLiteral("io.pilothouse.Pilothouse"));
+    // With a tray, closing the window keeps Pilothouse running there.
+    QApplication::setQuitOnLastWindowClosed(false);
+
+    QCommandLineParser p;
+    describe(p);
     p.process(app);
 
     Workspace workspace;

@@ -495,9 +495,38 @@ void MainWindow::updateActions()
     StackSession *s = m_workspace->session(m_environment);
     Deployer *d = m_workspace->deployer(m_environment);
     const bool busy = (s && s->isBusy()) || (d && d->isBusy());
-    m_start->setEnabled(!busy);
-    m_stop->setEnabled(!busy);
-    m_restart->setEnabled(!busy);
+    // By what runs: Start while something is not running, Stop and Restart
+    // while something is. Not knowing (no services seen yet, an engine out
+    // of reach) leaves all three to the user.
+    bool known = s != nullptr;
+    bool anyRunning = false;
+    bool allRunning = true;
+    const QList<ServiceRow> rows = s ? s->services() : QList<ServiceRow>();
+    if (rows.isEmpty())
+        known = false;
+    for (const ServiceRow &r : rows) {
+        switch (r.state.state) {
+        case RunState::Unknown:
+            known = false;
+            break;
+        case RunState::Running:
+        case RunState::Restarting:
+        case RunState::Starting:
+        case RunState::Paused:
+            anyRunning = true;
+            break;
+        default:
+            allRunning = false;
+        }
+    }
+    const bool canStart = !known || !allRunning;
+    const bool canStop = !known || anyRunning;
+    m_start->setEnabled(!busy && canStart);
+    m_stop->setEnabled(!busy && canStop);
+    m_restart->setEnabled(!busy && canStop);
+    m_start->setToolTip(canStart ? tr("Start the stack") : tr("Everything is running already"));
+    m_stop->setToolTip(canStop ? tr("Stop the stack") : tr("Nothing is running"));
+    m_restart->setToolTip(canStop ? tr("Restart the stack") : tr("Nothing is running to restart"));
     // Builds are for environments that run an image made from a checkout.
     m_build->setVisible(s && s->canBuild());
     m_build->setEnabled(!busy && s && s->canBuild());

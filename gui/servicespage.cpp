@@ -4,13 +4,14 @@
 #include "delegates.h"
 
 #include <QAction>
+#include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QMenu>
 #include <QSortFilterProxyModel>
 #include <QTableView>
 #include <QTimer>
-#include <QToolBar>
+#include <QToolButton>
 #include <QVBoxLayout>
 
 namespace pilothouse::gui {
@@ -23,21 +24,45 @@ ServicesPage::ServicesPage(QWidget *parent)
     , m_stale(new QLabel(this))
     , m_uptime(new QTimer(this))
 {
-    auto *bar = new QToolBar(this);
-    bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    bar->setIconSize(QSize(16, 16));
-    m_restart = bar->addAction(icon("restart"), tr("Restart service"));
-    m_stop = bar->addAction(icon("stop"), tr("Stop service"));
-    m_start = bar->addAction(icon("start"), tr("Start service"));
-    m_logs = bar->addAction(icon("logs"), tr("Show logs"));
-    m_restart->setObjectName(QStringLiteral("serviceRestart"));
-    m_stop->setObjectName(QStringLiteral("serviceStop"));
-    m_start->setObjectName(QStringLiteral("serviceStart"));
-    m_logs->setObjectName(QStringLiteral("serviceLogs"));
+    // Buttons, not a QToolBar: a toolbar's buttons take no focus, and these
+    // must be reachable with Tab, before the table they act on.
+    auto *bar = new QWidget(this);
+    auto *barLayout = new QHBoxLayout(bar);
+    barLayout->setContentsMargins(4, 2, 4, 2);
+    const auto add = [this, bar, barLayout](const char *iconName, const QString &text,
+                                            const char *name) {
+        auto *action = new QAction(icon(iconName), text, this);
+        action->setObjectName(QLatin1String(name));
+        auto *button = new QToolButton(bar);
+        button->setDefaultAction(action);
+        button->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+        button->setIconSize(QSize(16, 16));
+        button->setAutoRaise(true);
+        button->setFocusPolicy(Qt::TabFocus);
+        button->setAccessibleName(text);
+        barLayout->addWidget(button);
+        return action;
+    };
+    // View first in creation order, buttons after: the Tab order is set below.
+    m_restart = add("restart", tr("Restart service"), "serviceRestart");
+    m_stop = add("stop", tr("Stop service"), "serviceStop");
+    m_start = add("start", tr("Start service"), "serviceStart");
+    m_logs = add("logs", tr("Show logs"), "serviceLogs");
+    barLayout->addStretch();
     bar->setAccessibleName(tr("Service actions"));
+    // Tab: the buttons, then the table they act on.
+    QWidget *previous = nullptr;
+    for (QToolButton *b : bar->findChildren<QToolButton *>()) {
+        if (previous)
+            setTabOrder(previous, b);
+        previous = b;
+    }
+    if (previous)
+        setTabOrder(previous, m_view);
 
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(SortRole);
+    m_view->setTabKeyNavigation(false); // Tab leaves the table; arrows move in it
     m_view->setModel(m_proxy);
     m_view->setObjectName(QStringLiteral("servicesView"));
     m_view->setAccessibleName(tr("Services"));

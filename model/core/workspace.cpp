@@ -605,6 +605,8 @@ void Workspace::up(const QString &environment)
         m_owners.remove(environment);
     }
     e->releasing = false; // started again before the owner socket was let go
+    // What the user starts comes up; that is not a recovery to announce.
+    e->serviceHealth.clear();
     if (e->deployer) {
         // The tag deployed last comes back, whichever face starts the stack.
         openHistory();
@@ -649,6 +651,8 @@ void Workspace::stopService(const QString &environment, const QString &service)
 
 void Workspace::startService(const QString &environment, const QString &service)
 {
+    if (Entry *e = entry(environment))
+        e->serviceHealth.remove(service);
     forward(environment, StackOperation::StartService, service,
             [service](StackSession *s) { s->startService(service); });
 }

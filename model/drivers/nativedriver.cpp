@@ -7,6 +7,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <csignal>
+#include <cstring>
 #include <unistd.h>
 
 #ifndef PILOTHOUSE_BIN_DIRS
@@ -330,6 +331,22 @@ void NativeDriver::readOutput(Supervised &s)
     }
 }
 
+namespace {
+
+// "exited (exit code 3)", "killed (SIGKILL)", "killed (SIGSEGV)": what a
+// person reads, not a raw number whose meaning depends on how it ended.
+QString describeExit(QProcess::ExitStatus status, int exitCode)
+{
+    if (status == QProcess::CrashExit) {
+        const char *name = exitCode > 0 ? ::sigabbrev_np(exitCode) : nullptr;
+        return name ? QStringLiteral("killed (SIG%1)").arg(QLatin1String(name))
+                    : QStringLiteral("crashed");
+    }
+    return QStringLiteral("exited (exit code %1)").arg(exitCode);
+}
+
+} // namespace
+
 void NativeDriver::onExited(Supervised &s, int exitCode, QProcess::ExitStatus status)
 {
     readOutput(s);
@@ -345,9 +362,8 @@ void NativeDriver::onExited(Supervised &s, int exitCode, QProcess::ExitStatus st
         s.settleTimer.stop();
         if (m_pending && m_pending->targets.contains(&s)) {
             s.wanted = false; // a start that failed is not retried: the user sees why
-            m_pending->failures << QStringLiteral("%1 exited with code %2 right after it started%3")
-                                       .arg(s.spec.name)
-                                       .arg(status == QProcess::CrashExit ? -1 : exitCode)
+            m_pending->failures << QStringLiteral("%1 %2 right after it started%3")
+                                       .arg(s.spec.name, describeExit(status, exitCode))
                                        .arg(s.recent.isEmpty() ? QString()
                                                                : QStringLiteral(":\n  ") +
                                                     s.recent.toList().join(QStringLiteral("\n  ")));
@@ -370,10 +386,8 @@ void NativeDriver::onExited(Supervised &s, int exitCode, QProcess::ExitStatus st
             : std::min(s.backoffMs * 2, m_maxBackoffMs);
         s.state.state = RunState::Restarting;
         s.state.restartCount += 1;
-        s.state.detail = QStringLiteral("%1 (exit code %2); restarting in %3 s")
-                             .arg(status == QProcess::CrashExit ? QStringLiteral("crashed")
-                                                                : QStringLiteral("exited"))
-                             .arg(exitCode)
+        s.state.detail = QStringLiteral("%1; restarting in %2 s")
+                             .arg(describeExit(status, exitCode))
                              .arg(s.backoffMs / 1000.0);
         emit outputLine(s.spec.name,
                         QStringLiteral("pilothouse: %1 %2").arg(s.spec.name, s.state.detail));

@@ -270,6 +270,26 @@ def compose_kills(gui: str, ctl: str, compose_file: str, project: str, env: dict
         os.environ.update(saved)
 
 
+def window_without_display(gui: str) -> None:
+    """With no display, --help and --version still answer (exit 0); a
+    start says there is no display and what to run instead (exit 2)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([gui, "--help"], env=env, capture_output=True, timeout=30)
+    text = proc.stdout.decode(errors="replace")
+    if proc.returncode != 0 or "--env" not in text or "--start" not in text:
+        raise Failure(f"pilothouse --help without a display: exit {proc.returncode}, "
+                      f"{(text + proc.stderr.decode(errors='replace'))[-400:]}")
+    proc = subprocess.run([gui, "--version"], env=env, capture_output=True, timeout=30)
+    if proc.returncode != 0 or b"pilothouse" not in proc.stdout:
+        raise Failure(f"pilothouse --version without a display: exit {proc.returncode}")
+    proc = subprocess.run([gui], env=env, capture_output=True, timeout=30)
+    if proc.returncode != 2 or b"no display" not in proc.stderr:
+        raise Failure(f"pilothouse without a display: exit {proc.returncode}, "
+                      f"{proc.stderr.decode(errors='replace')[-300:]}")
+    log("ok: without a display, --help and --version answer; a start says what to run")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gui", required=True)
@@ -278,6 +298,7 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pilothouse-lifetime-"))
     try:
+        window_without_display(args.gui)
         window_sigterm(args.gui, args.deckhand, work)
         window_double_sigterm(args.gui, args.deckhand, work)
         native_kills(args.gui, args.ctl, args.deckhand, work)
@@ -286,7 +307,7 @@ def main() -> int:
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("lifetime: 4 passed, 0 failed", flush=True)
+    print("lifetime: 5 passed, 0 failed", flush=True)
     return 0
 
 

@@ -16,6 +16,7 @@
 #include "servicespage.h"
 #include "settingsdialog.h"
 
+#include <QAbstractButton>
 #include <QAbstractItemModelTester>
 #include <QAction>
 #include <QApplication>
@@ -30,6 +31,7 @@
 #include <QListView>
 #include <QListWidget>
 #include <QPushButton>
+#include <QSet>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
@@ -220,6 +222,7 @@ private slots:
         QToolButton *start = toolButton(m_window->startAction());
         QVERIFY(start);
         QVERIFY(start->isEnabled());
+        const qsizetype noticesBefore = m_window->notices().size();
         QSignalSpy finished(m_workspace.get(), &Workspace::operationFinished);
         QTest::mouseClick(start, Qt::LeftButton);
         // The click returns at once; the window stays responsive while it starts.
@@ -236,6 +239,15 @@ private slots:
         QCOMPARE(first.siblingAtColumn(EnvironmentModel::Status).data().toString(),
                  QStringLiteral("healthy"));
         QVERIFY(m_window->statusText().contains(QLatin1String("up done")));
+        // A start the user asked for is not a recovery.
+        QVERIFY2(!m_window->notices()
+                      .mid(noticesBefore)
+                      .join(u'\n')
+                      .contains(QLatin1String("recovered")),
+                 qPrintable(m_window->notices().mid(noticesBefore).join(u'\n')));
+        // Running: Start has nothing to do; Stop and Restart do.
+        QTRY_VERIFY(!m_window->startAction()->isEnabled());
+        QVERIFY(m_window->stopAction()->isEnabled() && m_window->restartAction()->isEnabled());
         // The environment is this window's: pilothousectl would find its socket.
         QVERIFY(m_workspace->hasRunningNative());
     }
@@ -304,7 +316,7 @@ private slots:
             }
             return false;
         };
-        QTRY_VERIFY2_WITH_TIMEOUT(noticed("deckhand in ") && noticed("exit code 9"),
+        QTRY_VERIFY2_WITH_TIMEOUT(noticed("deckhand in ") && noticed("killed (SIGKILL)"),
                                   qPrintable(m_window->notices().join(u'\n')), 10000);
         // The supervisor restarts it; the window says it recovered.
         QTRY_VERIFY_WITH_TIMEOUT(noticed("recovered"), 20000);
@@ -611,6 +623,40 @@ private slots:
         QVERIFY(logs.index(0, 0).data().toString().contains(QLatin1String(" | ")));
     }
 
+    // Tab walks every control and leaves the tables (arrows move inside);
+    // the service toolbar is on the way, and each stop has a name.
+    void keyboardReachesEveryControl()
+    {
+        m_window->showPage(MainWindow::Services);
+        m_window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(m_window.get()));
+        QTableView *view = m_window->servicesPage()->view();
+        view->setFocus(Qt::TabFocusReason);
+        QTRY_COMPARE(QApplication::focusWidget(), view);
+        // A chosen row enables the buttons that act on it.
+        view->selectRow(0);
+        QTRY_VERIFY(view->selectionModel()->hasSelection());
+        QTest::keyClick(view, Qt::Key_Tab);
+        QVERIFY2(QApplication::focusWidget() != view, "Tab stays inside the services table");
+        QSet<QString> visited;
+        QWidget *first = QApplication::focusWidget();
+        for (int i = 0; i < 60; ++i) {
+            QWidget *w = QApplication::focusWidget();
+            QVERIFY(w);
+            visited << (w->objectName().isEmpty() ? w->accessibleName() : w->objectName());
+            QVERIFY2(!w->accessibleName().isEmpty() || !w->objectName().isEmpty() ||
+                         qobject_cast<QAbstractButton *>(w),
+                     w->metaObject()->className());
+            QTest::keyClick(w, Qt::Key_Tab);
+            if (QApplication::focusWidget() == first)
+                break;
+        }
+        qInfo("Tab visits: %s", qPrintable(QStringList(visited.begin(), visited.end()).join(u',')));
+        for (const char *must : { "servicesView", "Restart service", "Stop service", "Show logs" })
+            QVERIFY2(visited.contains(QLatin1String(must)),
+                     qPrintable(QStringList(visited.begin(), visited.end()).join(u',')));
+    }
+
     void stopThroughTheToolbar()
     {
         m_window->selectEnvironment(m_local);
@@ -628,6 +674,7 @@ private slots:
         QTRY_VERIFY(!alive(pid));
         // Stopping on purpose is not news.
         QCOMPARE(m_window->notices().size(), notices);
+        QTRY_VERIFY(m_window->startAction()->isEnabled() && !m_window->stopAction()->isEnabled());
         // Start again, for the last test.
         QSignalSpy again(m_workspace.get(), &Workspace::operationFinished);
         m_window->activateWindow();

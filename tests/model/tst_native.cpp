@@ -481,7 +481,7 @@ private slots:
         const auto r = finished.first().first().value<OperationResult>();
         QCOMPARE(int(r.outcome), int(OperationResult::Outcome::Failed));
         QVERIFY2(r.message.contains(
-                     QLatin1String("deckhand exited with code 78 right after it started")),
+                     QLatin1String("deckhand exited (exit code 78) right after it started")),
                  qPrintable(r.message));
         QVERIFY2(r.message.contains(QLatin1String("PORT=eighty")), qPrintable(r.message));
     }
