@@ -540,15 +540,25 @@ QList<ServiceRow> StackSession::services() const
         ServiceRow row;
         row.state.service = ws.name;
         // A native environment's service may be something we do not supervise.
-        row.state.state =
-            m_env.kind == EnvironmentKind::Native ? RunState::Unknown : RunState::Exited;
+        // A compose one has no container, as far as an engine that answers
+        // says; with the engine out of reach nobody knows.
+        const bool engineKnows = m_watcher && m_watcher->isSeeded() &&
+            m_watcher->engineStatus() != EngineWatcher::EngineStatus::Disconnected;
+        row.state.state = m_env.kind == EnvironmentKind::Native ? RunState::Unknown
+            : engineKnows                                       ? RunState::NotCreated
+                                                                : RunState::Unknown;
         const auto [any, httpDetail] = endpointsOf(ws.name);
         row.hasEndpoints = any;
         row.http = m_monitor->serviceStatus(ws.name);
         row.configured = true;
-        if (m_env.kind == EnvironmentKind::Compose) {
+        if (m_env.kind == EnvironmentKind::Compose && engineKnows) {
             row.health = ServiceHealth::Down;
-            row.detail = QStringLiteral("no container (not created)");
+            row.detail = QStringLiteral("no container yet: Start creates it");
+        } else if (m_env.kind == EnvironmentKind::Compose) {
+            row.health = ServiceHealth::Unknown;
+            row.detail = m_watcher && !m_watcher->engineError().isEmpty()
+                ? QStringLiteral("the engine is out of reach: %1").arg(m_watcher->engineError())
+                : QStringLiteral("waiting for the engine");
         } else {
             row.health = combine(row.state, any, row.http, &row.detail);
             row.detail = httpDetail;

@@ -287,7 +287,11 @@ void NativeDriver::startOne(Supervised &s)
     connect(p, &QProcess::finished, this,
             [this, raw](int code, QProcess::ExitStatus status) { onExited(*raw, code, status); });
     s.state.state = RunState::Starting;
-    emit progress(QStringLiteral("Starting %1").arg(s.spec.name));
+    // Progress of what the user asked for; a restart after a crash is the
+    // notices' news (crashed, then recovered), not a status line that would
+    // say "Starting" long after it is up.
+    if (m_pending)
+        emit progress(QStringLiteral("Starting %1").arg(s.spec.name));
     p->start();
     s.startedPid = p->processId();
 }

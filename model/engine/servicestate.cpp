@@ -25,6 +25,8 @@ QString toString(RunState state)
         return QStringLiteral("exited");
     case RunState::Dead:
         return QStringLiteral("dead");
+    case RunState::NotCreated:
+        return QStringLiteral("not created");
     }
     return {};
 }
@@ -112,7 +114,7 @@ ServiceState serviceStateFromJson(const QJsonObject &o)
     const QString state = o.value(QStringLiteral("state")).toString();
     for (RunState r : { RunState::Unknown, RunState::Created, RunState::Starting, RunState::Running,
                         RunState::Restarting, RunState::Paused, RunState::Stopping,
-                        RunState::Exited, RunState::Dead }) {
+                        RunState::Exited, RunState::Dead, RunState::NotCreated }) {
         if (toString(r) == state)
             s.state = r;
     }

@@ -20,7 +20,8 @@ enum class RunState {
     Paused,
     Stopping,
     Exited,
-    Dead
+    Dead,
+    NotCreated, // a compose service the engine has no container for
 };
 enum class EngineHealth { None, Starting, Healthy, Unhealthy };
 

@@ -117,6 +117,19 @@ private slots:
                                   int(EngineWatcher::EngineStatus::Connected), 30000);
     }
 
+    // Before up, the engine answers and has no container of the project:
+    // each service is "not created" (not "exited"), and Start creates it.
+    void notCreatedBeforeUp()
+    {
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->watcher()->isSeeded(), 30000);
+        const QList<ServiceRow> rows = m_session->services();
+        QCOMPARE(rows.size(), 4);
+        for (const ServiceRow &r : rows) {
+            QCOMPARE(toString(r.state.state), QStringLiteral("not created"));
+            QVERIFY2(r.detail.contains(QLatin1String("Start creates it")), qPrintable(r.detail));
+        }
+    }
+
     void upAndHealthy()
     {
         QElapsedTimer clock;

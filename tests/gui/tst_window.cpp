@@ -321,6 +321,10 @@ private slots:
         // The supervisor restarts it; the window says it recovered.
         QTRY_VERIFY_WITH_TIMEOUT(noticed("recovered"), 20000);
         QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::Health), QStringLiteral("healthy"), 10000);
+        // The supervisor's restart is news in the notices, not a status line
+        // that keeps saying "Starting" while it is healthy.
+        QVERIFY2(!m_window->statusText().contains(QLatin1String("Starting")),
+                 qPrintable(m_window->statusText()));
         QVERIFY(deckhandPid() != pid);
     }
 
