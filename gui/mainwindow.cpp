@@ -14,9 +14,11 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDockWidget>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileDialog>
+#include <QHeaderView>
 #include <QLabel>
 #include <QListView>
 #include <QMenuBar>
@@ -27,8 +29,10 @@
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTime>
 #include <QTimer>
 #include <QToolBar>
+#include <QTreeWidget>
 #include <QVBoxLayout>
 
 namespace pilothouse::gui {
@@ -346,6 +350,29 @@ void MainWindow::buildActions()
         a->setShortcut(QKeySequence(QStringLiteral("Alt+%1").arg(int(page) + 1)));
     }
     view->addSeparator();
+    // The notice history: a dock, hidden until asked for or until a notice
+    // comes while no tray can show it.
+    m_noticeDock = new QDockWidget(tr("Notices"), this);
+    m_noticeDock->setObjectName(QStringLiteral("noticeHistory"));
+    m_noticeList = new QTreeWidget(m_noticeDock);
+    m_noticeList->setObjectName(QStringLiteral("noticeList"));
+    m_noticeList->setAccessibleName(tr("Notice history"));
+    m_noticeList->setColumnCount(4);
+    m_noticeList->setHeaderLabels({ tr("Time"), tr("Environment"), tr("Notice"), tr("Detail") });
+    m_noticeList->setRootIsDecorated(false);
+    m_noticeList->setAlternatingRowColors(true);
+    m_noticeList->setTabKeyNavigation(false);
+    for (int c = 0; c < 3; ++c)
+        m_noticeList->header()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
+    m_noticeList->header()->setStretchLastSection(true);
+    m_noticeDock->setWidget(m_noticeList);
+    addDockWidget(Qt::BottomDockWidgetArea, m_noticeDock);
+    m_noticeDock->hide();
+    QAction *history = m_noticeDock->toggleViewAction();
+    history->setText(tr("&Notices"));
+    history->setShortcut(QKeySequence(QStringLiteral("Ctrl+Shift+N")));
+    history->setObjectName(QStringLiteral("showNotices"));
+    view->addAction(history);
     QAction *find = view->addAction(tr("&Find in logs"), this, [this] {
         showPage(Logs);
         m_logs->focusSearch();
@@ -577,8 +604,25 @@ void MainWindow::onNotice(const Notice &n)
     m_notices << n.title + QStringLiteral(": ") + n.text;
     if (m_notices.size() > 100)
         m_notices.removeFirst();
-    if (!m_tray->notify(n))
-        statusBar()->showMessage(n.title + QStringLiteral(" \u2014 ") + n.text, 15000);
+    auto *item = new QTreeWidgetItem;
+    item->setText(0, QTime::currentTime().toString(QStringLiteral("HH:mm:ss")));
+    item->setText(1, n.environment);
+    item->setText(2, n.title);
+    item->setText(3, n.text);
+    item->setToolTip(3, n.text);
+    const Tone tone =
+        n.kind == Notice::Kind::Recovered || n.kind == Notice::Kind::DeploymentSucceeded
+        ? Tone::Good
+        : Tone::Bad;
+    item->setForeground(2, colourOf(tone));
+    m_noticeList->insertTopLevelItem(0, item);
+    while (m_noticeList->topLevelItemCount() > 500)
+        delete m_noticeList->takeTopLevelItem(m_noticeList->topLevelItemCount() - 1);
+    if (!m_tray->notify(n)) {
+        // No tray to keep it: the status bar says it, and the history keeps it.
+        statusBar()->showMessage(
+            n.title + QStringLiteral(" \u2014 ") + n.text + tr("  (View > Notices)"), 15000);
+    }
 }
 
 QString MainWindow::statusText() const

@@ -7,6 +7,8 @@
 #include <QPointer>
 
 class QAction;
+class QDockWidget;
+class QTreeWidget;
 class QLabel;
 class QListView;
 class QProgressBar;
@@ -63,6 +65,10 @@ public:
     bool hasPainted() const { return m_painted; }
     // Notices the window showed itself (no tray, or in addition to it).
     QStringList notices() const { return m_notices; }
+    // Every notice of this run, newest first, with when and where: a
+    // notice shown for a moment (tray or status bar) can be read again.
+    QDockWidget *noticeHistory() const { return m_noticeDock; }
+    QTreeWidget *noticeList() const { return m_noticeList; }
 
 protected:
     bool eventFilter(QObject *watched, QEvent *event) override;
@@ -107,6 +113,8 @@ private:
     QAction *m_settings = nullptr;
     Tray *m_tray;
     QStringList m_notices;
+    QDockWidget *m_noticeDock = nullptr;
+    QTreeWidget *m_noticeList = nullptr;
     bool m_painted = false;
     bool m_quitting = false;
 };

@@ -23,6 +23,7 @@
 #include <QCheckBox>
 #include <QClipboard>
 #include <QComboBox>
+#include <QDockWidget>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -321,6 +322,29 @@ private slots:
         // The supervisor restarts it; the window says it recovered.
         QTRY_VERIFY_WITH_TIMEOUT(noticed("recovered"), 20000);
         QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::Health), QStringLiteral("healthy"), 10000);
+        // Both stay in the notice history (View > Notices), newest first,
+        // with when and where, after the status bar and tray moved on.
+        QTreeWidget *history = m_window->noticeList();
+        QVERIFY(history && history->topLevelItemCount() >= 2);
+        QVERIFY2(history->topLevelItem(0)->text(2).contains(QLatin1String("recovered")),
+                 qPrintable(history->topLevelItem(0)->text(2)));
+        bool crashListed = false;
+        for (int i = 0; i < history->topLevelItemCount(); ++i) {
+            const QTreeWidgetItem *it = history->topLevelItem(i);
+            crashListed = crashListed ||
+                (it->text(3).contains(QLatin1String("killed (SIGKILL)")) &&
+                 it->text(1) == m_local && !it->text(0).isEmpty());
+        }
+        QVERIFY(crashListed);
+        QAction *show = m_window->findChild<QAction *>(QStringLiteral("showNotices"));
+        QVERIFY(show && !m_window->noticeHistory()->isVisible());
+        show->trigger();
+        QVERIFY(m_window->noticeHistory()->isVisible());
+        if (!qEnvironmentVariableIsEmpty("PILOTHOUSE_SHOTS"))
+            m_window->grab().save(qEnvironmentVariable("PILOTHOUSE_SHOTS") +
+                                  QStringLiteral("/notice-history.png"));
+        show->trigger();
+        QVERIFY(!m_window->noticeHistory()->isVisible());
         // The supervisor's restart is news in the notices, not a status line
         // that keeps saying "Starting" while it is healthy.
         QVERIFY2(!m_window->statusText().contains(QLatin1String("Starting")),
