@@ -1,6 +1,7 @@
 #include "redisclient.h"
 
 #include <QElapsedTimer>
+#include <cerrno>
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 #include <vector>
@@ -90,14 +91,43 @@ Expected<RedisClient::Reply> RedisClient::command(const QList<QByteArray> &args,
     const bool reused = m_context != nullptr;
     auto reply = commandOnce(args, timeoutMs);
     // A connection that sat idle may have died unseen (server restart):
-    // one retry on a fresh connection. Protocol errors are not retried.
-    if (!reply && reused && !m_context)
+    // one retry on a fresh connection. Protocol errors are not retried, and
+    // neither is a write that timed out: the server may have done it, and a
+    // second LPUSH would queue the job twice.
+    if (!reply && reused && !m_context && (isIdempotent(args.value(0)) || !m_timedOut))
         reply = commandOnce(args, timeoutMs);
     return reply;
 }
 
+QString RedisClient::typeName(Reply::Type type)
+{
+    switch (type) {
+    case Reply::Type::Nil:
+        return QStringLiteral("nil");
+    case Reply::Type::Integer:
+        return QStringLiteral("an integer");
+    case Reply::Type::String:
+        return QStringLiteral("a string");
+    case Reply::Type::Status:
+        return QStringLiteral("a status");
+    case Reply::Type::Array:
+        return QStringLiteral("an array");
+    }
+    return QStringLiteral("something else");
+}
+
+bool RedisClient::isIdempotent(const QByteArray &command)
+{
+    // Reads, and writes whose repetition changes nothing (set semantics, SET
+    // of the same value, DEL, LREM of every copy).
+    static const QByteArrayList safe { "PING", "LLEN", "EXISTS", "SMEMBERS", "GET",  "SET",
+                                       "DEL",  "SADD", "SREM",   "LREM",     "AUTH", "SELECT" };
+    return safe.contains(command.toUpper());
+}
+
 Expected<RedisClient::Reply> RedisClient::commandOnce(const QList<QByteArray> &args, int timeoutMs)
 {
+    m_timedOut = false;
     if (!m_context) {
         if (auto r = connect(); !r)
             return Error { r.error() };
@@ -114,6 +144,11 @@ Expected<RedisClient::Reply> RedisClient::commandOnce(const QList<QByteArray> &a
     auto *raw = static_cast<redisReply *>(
         redisCommandArgv(m_context, int(argv.size()), argv.data(), lengths.data()));
     if (!raw) {
+        const int savedErrno = errno;
+        // hiredis 0.14 says a timeout as an I/O error with EAGAIN.
+        m_timedOut = m_context->err == REDIS_ERR_IO &&
+            (savedErrno == EAGAIN || savedErrno == EWOULDBLOCK ||
+             QByteArray(m_context->errstr).contains("temporarily unavailable"));
         const QString why =
             m_context->err ? QString::fromLocal8Bit(m_context->errstr) : QStringLiteral("no reply");
         return dropWith(
@@ -160,6 +195,11 @@ Expected<qint64> RedisClient::integer(const QList<QByteArray> &args)
     auto r = command(args, m_timeoutMs);
     if (!r)
         return Error { r.error() };
+    // Every reply's type is checked: a proxy or a wrong server answering
+    // something else is an error, not a zero.
+    if (r->type != Reply::Type::Integer)
+        return Error { QStringLiteral("Redis %1 answered %2, not an integer")
+                           .arg(QString::fromLatin1(args.value(0)), typeName(r->type)) };
     return r->integer;
 }
 
@@ -170,8 +210,8 @@ Expected<double> RedisClient::ping()
     auto r = command({ "PING" }, m_timeoutMs);
     if (!r)
         return Error { r.error() };
-    if (r->string != "PONG")
-        return Error { QStringLiteral("unexpected PING reply") };
+    if (r->type != Reply::Type::Status || r->string != "PONG")
+        return Error { QStringLiteral("unexpected PING reply (%1)").arg(typeName(r->type)) };
     return double(timer.nsecsElapsed()) / 1e6;
 }
 
@@ -200,6 +240,10 @@ RedisClient::blmove(const QByteArray &source, const QByteArray &destination, int
         return Error { r.error() };
     if (r->type == Reply::Type::String)
         return std::optional<QByteArray>(r->string);
+    if (r->type != Reply::Type::Nil)
+        return Error {
+            QStringLiteral("Redis list move answered %1, not an id or nil").arg(typeName(r->type))
+        };
     return std::optional<QByteArray>();
 }
 
@@ -211,6 +255,10 @@ Expected<std::optional<QByteArray>> RedisClient::lmoveToTail(const QByteArray &s
         return Error { r.error() };
     if (r->type == Reply::Type::String)
         return std::optional<QByteArray>(r->string);
+    if (r->type != Reply::Type::Nil)
+        return Error {
+            QStringLiteral("Redis list move answered %1, not an id or nil").arg(typeName(r->type))
+        };
     return std::optional<QByteArray>();
 }
 
@@ -224,6 +272,8 @@ Outcome RedisClient::setWithExpiry(const QByteArray &key, const QByteArray &valu
     auto r = command({ "SET", key, value, "EX", QByteArray::number(seconds) }, m_timeoutMs);
     if (!r)
         return Error { r.error() };
+    if (r->type != Reply::Type::Status || r->string != "OK")
+        return Error { QStringLiteral("Redis SET answered %1, not OK").arg(typeName(r->type)) };
     return success();
 }
 
@@ -255,6 +305,10 @@ Expected<QList<QByteArray>> RedisClient::smembers(const QByteArray &key)
     auto r = command({ "SMEMBERS", key }, m_timeoutMs);
     if (!r)
         return Error { r.error() };
+    if (r->type != Reply::Type::Array)
+        return Error {
+            QStringLiteral("Redis SMEMBERS answered %1, not an array").arg(typeName(r->type))
+        };
     return r->elements;
 }
 

@@ -56,12 +56,16 @@ private:
     };
     Expected<Reply> command(const QList<QByteArray> &args, int timeoutMs);
     Expected<Reply> commandOnce(const QList<QByteArray> &args, int timeoutMs);
+    static bool isIdempotent(const QByteArray &command);
+    static QString typeName(Reply::Type type);
     Expected<qint64> integer(const QList<QByteArray> &args); // commands with an integer reply
     Error dropWith(const QString &what);
 
     RedisUrl m_url;
     int m_timeoutMs;
     redisContext *m_context = nullptr;
+    // The last failure was a timeout: the server may have run the command.
+    bool m_timedOut = false;
     QString m_serverVersion;
 };
 
