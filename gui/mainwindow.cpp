@@ -440,6 +440,8 @@ void MainWindow::selectEnvironment(const QString &name)
     m_deployments->setEnvironment(m_workspace, name);
     m_sessionConnections << connect(session, &StackSession::engineStatusChanged, this,
                                     &MainWindow::updateBanner);
+    m_sessionConnections << connect(session, &StackSession::engineStatusChanged, this,
+                                    &MainWindow::updateActions);
     m_sessionConnections << connect(session, &StackSession::connectionChanged, this,
                                     &MainWindow::updateBanner);
     m_sessionConnections << connect(session, &StackSession::servicesChanged, this,
@@ -530,6 +532,10 @@ void MainWindow::updateActions()
     bool allRunning = true;
     const QList<ServiceRow> rows = s ? s->services() : QList<ServiceRow>();
     if (rows.isEmpty())
+        known = false;
+    // Rows from before the engine went out of reach are not what runs now.
+    if (s && s->watcher() &&
+        s->watcher()->engineStatus() == EngineWatcher::EngineStatus::Disconnected)
         known = false;
     for (const ServiceRow &r : rows) {
         switch (r.state.state) {

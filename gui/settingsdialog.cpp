@@ -22,6 +22,7 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
@@ -322,6 +323,10 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     });
     connect(m_kind, &QComboBox::currentIndexChanged, this, &SettingsDialog::updateKind);
     connect(m_engine, &QComboBox::currentIndexChanged, this, &SettingsDialog::updateEngine);
+    connect(m_dockerHost, &QLineEdit::textEdited, this, [this](const QString &text) {
+        if (m_engine->currentData().toString() == QLatin1String("url"))
+            m_urlHost = text;
+    });
     for (QLineEdit *e : { m_sshHost, m_sshUser })
         connect(e, &QLineEdit::textEdited, this, &SettingsDialog::updateEngine);
     connect(m_sshPort, &QSpinBox::valueChanged, this, &SettingsDialog::updateEngine);
@@ -414,7 +419,17 @@ void SettingsDialog::load(int row)
     m_files->setPlainText(f.composeFiles.join(QLatin1Char('\n')));
     m_project->setText(f.project);
     m_envFile->setText(f.envFile);
+    // The engine fields are set together; updateEngine() runs once at the end.
+    const QSignalBlocker holdPort(m_sshPort);
+    const QSignalBlocker holdEngine(m_engine);
+    if (m_check) {
+        m_check->disconnect(this);
+        m_check->deleteLater();
+        m_check = nullptr;
+        m_test->setEnabled(true);
+    }
     m_dockerHost->setText(f.dockerHost);
+    m_urlHost = f.dockerHost.startsWith(QLatin1String("ssh://")) ? QString() : f.dockerHost;
     m_dockerContext->setText(f.dockerContext);
     m_identityFile->setText(f.identityFile);
     m_sshHost->clear();
@@ -492,10 +507,12 @@ void SettingsDialog::updateEngine()
     m_composeForm->setRowVisible(m_dockerContext->parentWidget(),
                                  engine == QLatin1String("context"));
     m_dockerHost->setReadOnly(ssh);
+    // One field shows either the address made from the SSH fields or the
+    // one typed for tcp:// / unix://, each kept when the other is shown.
     if (ssh)
         m_dockerHost->setText(sshHostUrl());
-    else if (m_dockerHost->text().startsWith(QLatin1String("ssh://")))
-        m_dockerHost->clear();
+    else
+        m_dockerHost->setText(m_urlHost);
 }
 
 void SettingsDialog::updateKind()

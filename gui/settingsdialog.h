@@ -107,6 +107,7 @@ private:
     QTreeWidget *m_checkSteps;
     QLabel *m_checkSummary;
     QPointer<ConnectionCheck> m_check;
+    QString m_urlHost; // docker.host as typed for a tcp:// or unix:// engine
     QGroupBox *m_nativeBox;
     QPlainTextEdit *m_processes;
     QTableWidget *m_services;

@@ -118,7 +118,7 @@ void ConnectionCheck::fail(Stage stage, const QString &detail)
 {
     set(stage, Result::Failed, detail);
     for (int i = int(stage) + 1; i < m_steps.size(); ++i) {
-        if (m_steps.at(i).result == Result::Waiting)
+        if (m_steps.at(i).result == Result::Waiting || m_steps.at(i).result == Result::Running)
             set(m_steps.at(i).stage, Result::Skipped,
                 QStringLiteral("not checked: %1 failed").arg(nameOf(stage)));
     }
@@ -211,6 +211,7 @@ void ConnectionCheck::resolve()
             return;
         }
         m_hostName = m_target.host;
+        QString via;
         for (const QString &line : r.output.split(QLatin1Char('\n'))) {
             const QString key = line.section(QLatin1Char(' '), 0, 0);
             const QString value = line.section(QLatin1Char(' '), 1).trimmed();
@@ -220,6 +221,17 @@ void ConnectionCheck::resolve()
                 m_port = value.toInt();
             else if (key == QLatin1String("user"))
                 m_user = value;
+            else if ((key == QLatin1String("proxyjump") || key == QLatin1String("proxycommand")) &&
+                     value != QLatin1String("none"))
+                via = value;
+        }
+        if (!via.isEmpty()) {
+            // Reached through a jump host or a proxy: a direct TCP try says
+            // nothing; ssh itself is the test.
+            set(Stage::Tcp, Result::Skipped,
+                QStringLiteral("reached through %1 (~/.ssh/config); ssh checks the way").arg(via));
+            openSsh();
+            return;
         }
         connectTcp();
     });
@@ -371,6 +383,16 @@ void ConnectionCheck::onSshState(SshConnection::State state)
     }
     if (state != SshConnection::State::Failed)
         return;
+    // Lost after it connected: the stage under way fails, not the login.
+    if (m_steps.at(int(Stage::Login)).result == Result::Passed) {
+        for (const Step &s : m_steps) {
+            if (s.result == Result::Running) {
+                fail(s.stage, m_ssh->reason());
+                return;
+            }
+        }
+        return;
+    }
     switch (m_ssh->problem()) {
     case SshProblem::Kind::HostKeyUnknown:
         set(Stage::HostKey, Result::Failed, m_ssh->reason());

@@ -286,6 +286,9 @@ void SshConnection::start()
     QFile::remove(m_localSocket);
     QFile::remove(m_controlSocket);
     m_stderr.clear();
+    ++m_attemptId;
+    if (m_look)
+        m_look->dismiss();
     CommandSpec spec;
     spec.program = QStringLiteral("ssh");
     spec.description = QStringLiteral("ssh to %1").arg(m_target.display());
@@ -437,14 +440,15 @@ void SshConnection::pingEngine()
     auto *limit = new QTimer(socket);
     limit->setSingleShot(true);
     auto settled = std::make_shared<bool>(false);
-    const auto settle = [this, socket, settled](bool answered) {
+    const int attempt = m_attemptId;
+    const auto settle = [this, socket, settled, attempt](bool answered) {
         if (*settled)
             return;
         *settled = true;
         socket->disconnect(this);
         socket->abort();
         socket->deleteLater();
-        if (m_state != State::Connecting || !m_master)
+        if (attempt != m_attemptId || m_state != State::Connecting || !m_master)
             return;
         if (answered)
             connected();
@@ -486,9 +490,10 @@ void SshConnection::diagnoseSocket()
                           .arg(m_remoteSocket);
     auto *cmd = new Command(spec, this);
     m_look = cmd;
-    connect(cmd, &Command::finished, this, [this, cmd](const CommandResult &r) {
+    const int attempt = m_attemptId;
+    connect(cmd, &Command::finished, this, [this, cmd, attempt](const CommandResult &r) {
         cmd->deleteLater();
-        if (m_look != cmd || m_state != State::Connecting || !m_master)
+        if (m_look != cmd || attempt != m_attemptId || m_state != State::Connecting || !m_master)
             return;
         m_look = nullptr;
         QString group, mode, user = m_target.user;
@@ -526,8 +531,10 @@ void SshConnection::diagnoseSocket()
         if (problem.kind == SshProblem::Kind::None && answered) {
             problem = { SshProblem::Kind::DockerSocketMissing,
                         QStringLiteral("On %1 the Docker socket %2 is there (group %3, mode %4) "
-                                       "but nothing answers on it: is the engine running (sudo "
-                                       "systemctl start docker)?")
+                                       "but the forward to it gets no answer: is the engine "
+                                       "running (sudo systemctl start docker), and does sshd "
+                                       "there allow socket forwarding (AllowStreamLocalForwarding "
+                                       "yes, no DisableForwarding)?")
                             .arg(m_target.host, m_remoteSocket, group, mode) };
         } else if (problem.kind == SshProblem::Kind::None) {
             problem = { SshProblem::Kind::Other,
@@ -584,6 +591,9 @@ void SshConnection::connected()
 
 void SshConnection::onExited()
 {
+    ++m_attemptId; // this attempt's ping or look no longer counts
+    if (m_look)
+        m_look->dismiss();
     m_poll.stop();
     m_established.clear();
     QFile::remove(m_localSocket);

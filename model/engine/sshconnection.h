@@ -157,6 +157,7 @@ private:
     SshProblem::Kind m_problem = SshProblem::Kind::None;
     bool m_wanted = false;
     QPointer<Command> m_look; // the remote socket's check before Connected
+    int m_attemptId = 0; // a ping or look of an earlier attempt is ignored
     int m_connectTimeoutMs = 10000;
     int m_firstRetryMs = 1000;
     int m_maxRetryMs = 30000;

@@ -510,6 +510,21 @@ private slots:
             dialog->grab().save(qEnvironmentVariable("PILOTHOUSE_SHOTS") +
                                 QStringLiteral("/settings-test-connection.png"));
 
+        // A typed tcp:// address survives a look at the SSH form and a switch
+        // to another environment and back.
+        engine->setCurrentIndex(engine->findData(QStringLiteral("url")));
+        dockerHost->clear();
+        QTest::keyClicks(dockerHost, QStringLiteral("tcp://127.0.0.1:2375"));
+        engine->setCurrentIndex(engine->findData(QStringLiteral("ssh")));
+        QVERIFY(dockerHost->text().startsWith(QLatin1String("ssh://deploy@")));
+        engine->setCurrentIndex(engine->findData(QStringLiteral("url")));
+        QCOMPARE(dockerHost->text(), QStringLiteral("tcp://127.0.0.1:2375"));
+        dialog->selectEnvironment(m_local);
+        dialog->selectEnvironment(m_compose);
+        QCOMPARE(engine->currentData().toString(), QStringLiteral("url"));
+        QCOMPARE(dockerHost->text(), QStringLiteral("tcp://127.0.0.1:2375"));
+        QVERIFY(dialog->documentText().contains("tcp://127.0.0.1:2375"));
+
         // Back to this machine's engine: nothing of SSH stays in the file.
         engine->setCurrentIndex(engine->findData(QStringLiteral("local")));
         QVERIFY(!dialog->documentText().contains("ssh://"));

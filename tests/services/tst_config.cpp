@@ -5,6 +5,7 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
+#include <sys/stat.h>
 
 using namespace deckhand;
 
@@ -177,13 +178,23 @@ private Q_SLOTS:
         both.insert(QStringLiteral("REDIS_URL"), QStringLiteral("redis://cache:6379"));
         both.insert(QStringLiteral("REDIS_URL_FILE"), redis);
         both.insert(QStringLiteral("DATABASE_URL_FILE"), dir.filePath(QStringLiteral("nope")));
-        QVERIFY(QFile::link(db, dir.filePath(QStringLiteral("link"))));
-        both.insert(QStringLiteral("JOBS_API_TOKEN_FILE"), dir.filePath(QStringLiteral("link")));
+        // A FIFO would block a plain open: refused at once, as not a regular file.
+        QVERIFY(::mkfifo(QFile::encodeName(dir.filePath(QStringLiteral("fifo"))).constData(),
+                         0600) == 0);
+        both.insert(QStringLiteral("JOBS_API_TOKEN_FILE"), dir.filePath(QStringLiteral("fifo")));
         parsed = Config::fromEnvironment(both);
         QVERIFY(std::holds_alternative<QStringList>(parsed));
         const QStringList problems = std::get<QStringList>(parsed);
         QVERIFY2(problems.size() == 3, qPrintable(problems.join(u'\n')));
         QVERIFY(problems.join(u'\n').contains(QLatin1String("set REDIS_URL or REDIS_URL_FILE")));
+        QVERIFY(problems.join(u'\n').contains(QLatin1String("not a regular file")));
+        // A link (Kubernetes mounts secrets so) is followed to its private file.
+        QVERIFY(QFile::link(db, dir.filePath(QStringLiteral("link"))));
+        QProcessEnvironment linked;
+        linked.insert(QStringLiteral("DATABASE_URL_FILE"), dir.filePath(QStringLiteral("link")));
+        parsed = Config::fromEnvironment(linked);
+        QVERIFY(std::holds_alternative<Config>(parsed));
+        QCOMPARE(std::get<Config>(parsed).database.password, QStringLiteral("FromFile1"));
         QProcessEnvironment empty;
         empty.insert(QStringLiteral("REDIS_URL_FILE"), write("empty", "\n", owner));
         parsed = Config::fromEnvironment(empty);

@@ -158,7 +158,7 @@ std::optional<Response> Api::refuseUnauthorized(const Request &request) const
     if (m_config.jobsToken.isEmpty())
         return std::nullopt;
     const QByteArray prefix = QByteArrayLiteral("Bearer ");
-    const QByteArray given = request.authorization.startsWith(prefix)
+    const QByteArray given = request.authorization.left(prefix.size()).toLower() == prefix.toLower()
         ? request.authorization.mid(prefix.size()).trimmed()
         : QByteArray();
     unsigned char diff = given.size() == m_config.jobsToken.size() ? 0 : 1;

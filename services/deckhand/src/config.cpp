@@ -169,7 +169,9 @@ namespace {
 std::optional<QString> secretFromFile(const char *name, const QString &path, QString *problem)
 {
     const QString var = QLatin1String(name) + QStringLiteral("_FILE");
-    const int fd = ::open(QFile::encodeName(path).constData(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // Links are followed (Kubernetes mounts secrets as links); what they end
+    // at must be a regular file. O_NONBLOCK: a FIFO cannot hang the start.
+    const int fd = ::open(QFile::encodeName(path).constData(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         *problem = QStringLiteral("%1=%2: cannot be read (%3)")
                        .arg(var, path, QString::fromLocal8Bit(std::strerror(errno)));
@@ -182,8 +184,9 @@ std::optional<QString> secretFromFile(const char *name, const QString &path, QSt
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         why = QStringLiteral("not a regular file");
     else if (st.st_mode & S_IROTH)
-        why = QStringLiteral("other users can read it (mode %1); chmod 0400 it, or give the "
-                             "Docker secret mode: 0400 and the service's uid")
+        why = QStringLiteral("other users can read it (mode %1); chmod 0400 it (or 0440 with "
+                             "the service's group), or give the Swarm secret mode: 0400 and "
+                             "the service's uid")
                   .arg(st.st_mode & 07777, 4, 8, QLatin1Char('0'));
     else if (st.st_size > 64 * 1024)
         why = QStringLiteral("larger than 64 KiB; it should hold one value");
@@ -347,6 +350,7 @@ std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironm
             ? runtime
             : QFileInfo(defaultSqlitePath()).absolutePath();
         c.workerHeartbeatFile = QDir(dir).filePath(QStringLiteral("deckhand-worker.heartbeat"));
+        c.workerHeartbeatDefault = true;
     }
     c.jobsToken = secret("JOBS_API_TOKEN").toUtf8();
     if (!c.jobsToken.isEmpty() && c.jobsToken.size() < 16)

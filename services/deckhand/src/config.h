@@ -67,6 +67,7 @@ struct Config
     // a private place: $XDG_RUNTIME_DIR, else the state folder. Never a
     // shared /tmp on a host.
     QString workerHeartbeatFile;
+    bool workerHeartbeatDefault = false; // its folder is made (0700) when missing
     int workerLeaseSeconds = 30; // a worker silent this long is presumed dead
     // The jobs API (POST /v1/jobs, GET /v1/jobs/{id}) asks for
     // "Authorization: Bearer <token>" when set (JOBS_API_TOKEN[_FILE]);

@@ -340,11 +340,11 @@ bool isToken(QByteArrayView text)
 // RFC 9110 5.5: a field value is visible characters, spaces and tabs (and
 // obs-text); NUL, a lone CR, the other C0 controls and DEL are refused, not
 // passed on to code that may cut or split at them.
-bool hasControl(QByteArrayView text)
+bool hasControl(QByteArrayView text, bool tabAllowed = true)
 {
-    return std::any_of(text.begin(), text.end(), [](char ch) {
+    return std::any_of(text.begin(), text.end(), [tabAllowed](char ch) {
         const auto c = static_cast<unsigned char>(ch);
-        return (c < 0x20 && c != '\t') || c == 0x7f;
+        return (c < 0x20 && !(tabAllowed && c == '\t')) || c == 0x7f;
     });
 }
 
@@ -382,7 +382,7 @@ bool ConnectionGuard::headersComplete(QByteArrayView head)
     const qsizetype sp1 = line.indexOf(' ');
     const qsizetype sp2 = sp1 > 0 ? line.lastIndexOf(' ') : -1;
     if (sp1 <= 0 || sp2 <= sp1 + 1 || line.sliced(sp1 + 1, sp2 - sp1 - 1).contains(' ') ||
-        hasControl(line)) {
+        hasControl(line, false)) {
         reject(400,
                QStringLiteral("malformed request line; expected e.g. \"GET /livez HTTP/1.1\""));
         return false;

@@ -5,8 +5,10 @@
 
 #include <QCoreApplication>
 #include <QDateTime>
+#include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QFileInfo>
 #include <QHostInfo>
 #include <QJsonDocument>
 #include <QThread>
@@ -50,6 +52,7 @@ void touchHeartbeat(const QString &path)
         return;
     }
     warned = false;
+    ::fchmod(fd, 0600); // a file left by someone else's umask is narrowed
     const QByteArray now = QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs).toLatin1();
     if (::ftruncate(fd, 0) == 0 && ::write(fd, now.constData(), size_t(now.size())) > 0)
         ::futimens(fd, nullptr); // the age healthcheck reads
@@ -141,6 +144,11 @@ int runWorker(const Config &config)
               context({ { QStringLiteral("database"), config.database.redacted() },
                         { QStringLiteral("redis"), config.redis->redacted() },
                         { QStringLiteral("queue"), QString::fromLatin1(kJobQueueKey) } }));
+
+    // The default heartbeat folder (the state folder) may not exist yet
+    // when the database is not SQLite: made, once.
+    if (config.workerHeartbeatDefault)
+        QDir().mkpath(QFileInfo(config.workerHeartbeatFile).absolutePath());
 
     QElapsedTimer sinceLease;
     auto renewLease = [&] {
