@@ -852,7 +852,9 @@ struct Verb
     const char *name;
     const char *synopsis; // as the help shows it
     const char *help;
-    int (Ctl::*run)(const QStringList &args); // null: needs no environment (envs)
+    // null: handled in main() without a session (envs, stack-folder,
+    // check-connection, which opens a connection of its own)
+    int (Ctl::*run)(const QStringList &args);
 };
 
 const Verb kCommands[] = {

@@ -607,9 +607,6 @@ void MainWindow::onOperationFinished(const QString &environment, const Operation
 
 void MainWindow::onNotice(const Notice &n)
 {
-    m_notices << n.title + QStringLiteral(": ") + n.text;
-    if (m_notices.size() > 100)
-        m_notices.removeFirst();
     auto *item = new QTreeWidgetItem;
     item->setText(0, QTime::currentTime().toString(QStringLiteral("HH:mm:ss")));
     item->setText(1, n.environment);
@@ -629,6 +626,16 @@ void MainWindow::onNotice(const Notice &n)
         statusBar()->showMessage(
             n.title + QStringLiteral(" \u2014 ") + n.text + tr("  (View > Notices)"), 15000);
     }
+}
+
+QStringList MainWindow::notices() const
+{
+    QStringList out;
+    for (int i = m_noticeList->topLevelItemCount() - 1; i >= 0; --i) {
+        const QTreeWidgetItem *item = m_noticeList->topLevelItem(i);
+        out << item->text(2) + QStringLiteral(": ") + item->text(3);
+    }
+    return out;
 }
 
 QString MainWindow::statusText() const

@@ -63,8 +63,9 @@ public:
     DeploymentsPage *deploymentsPage() const { return m_deployments; }
     Tray *tray() const { return m_tray; }
     bool hasPainted() const { return m_painted; }
-    // Notices the window showed itself (no tray, or in addition to it).
-    QStringList notices() const { return m_notices; }
+    // The notices of this run, oldest first, as "title: text" (read from
+    // the notice history).
+    QStringList notices() const;
     // Every notice of this run, newest first, with when and where: a
     // notice shown for a moment (tray or status bar) can be read again.
     QDockWidget *noticeHistory() const { return m_noticeDock; }
@@ -112,7 +113,6 @@ private:
     QAction *m_refresh = nullptr;
     QAction *m_settings = nullptr;
     Tray *m_tray;
-    QStringList m_notices;
     QDockWidget *m_noticeDock = nullptr;
     QTreeWidget *m_noticeList = nullptr;
     bool m_painted = false;

@@ -43,7 +43,6 @@ ServicesPage::ServicesPage(QWidget *parent)
         barLayout->addWidget(button);
         return action;
     };
-    // View first in creation order, buttons after: the Tab order is set below.
     m_restart = add("restart", tr("Restart service"), "serviceRestart");
     m_stop = add("stop", tr("Stop service"), "serviceStop");
     m_start = add("start", tr("Start service"), "serviceStart");

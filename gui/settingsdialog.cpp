@@ -196,7 +196,6 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
              tr("optional private key; empty: ssh-agent and ~/.ssh/config choose"));
     m_fields[QStringLiteral("docker.identityFile")].widget = m_identityFile;
     identityRow->setObjectName(QStringLiteral("identityFileRow"));
-    identityRow->setAccessibleName(QString());
     m_identityFile->setObjectName(QStringLiteral("field:docker.identityFile"));
     m_identityFile->setAccessibleName(tr("Identity file"));
     addField(compose, QStringLiteral("docker.host"), tr("Docker &host"), m_dockerHost,
@@ -753,6 +752,7 @@ void SettingsDialog::testConnection()
         // The failed stage's words in full, where they wrap and can be copied.
         m_checkSummary->setText(ok ? tr("%1: the engine is reachable.").arg(name) : failed);
         m_check->deleteLater();
+        m_check = nullptr;
     });
     m_check->start();
 }

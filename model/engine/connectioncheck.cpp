@@ -190,14 +190,7 @@ void ConnectionCheck::start()
 void ConnectionCheck::resolve()
 {
     set(Stage::Tcp, Result::Running);
-    QStringList args;
-    const QString config = qEnvironmentVariable("PILOTHOUSE_SSH_CONFIG");
-    if (!config.isEmpty())
-        args << QStringLiteral("-F") << config;
-    if (m_target.port > 0)
-        args << QStringLiteral("-p") << QString::number(m_target.port);
-    if (!m_target.user.isEmpty())
-        args << QStringLiteral("-l") << m_target.user;
+    QStringList args = sshTargetArguments(m_target);
     args << QStringLiteral("-G") << QStringLiteral("--") << m_target.host;
     Command *cmd = run(QStringLiteral("ssh"), args, 5000);
     connect(cmd, &Command::finished, this, [this](const CommandResult &r) {
@@ -357,7 +350,14 @@ void ConnectionCheck::onSshState(SshConnection::State state)
                                  : QStringLiteral(", trusted in %1").arg(file);
         set(Stage::HostKey, Result::Passed, detail);
     };
-    const QString user = captured(out, as).isEmpty() ? m_user : captured(out, as);
+    const auto loginPassed = [&] {
+        hostKeyPassed();
+        const QString user = captured(out, as).isEmpty() ? m_user : captured(out, as);
+        const QString key = captured(out, accepted);
+        set(Stage::Login, Result::Passed,
+            key.isEmpty() ? QStringLiteral("as %1").arg(user)
+                          : QStringLiteral("as %1 with the key %2").arg(user, key));
+    };
 
     if (m_steps.at(int(Stage::HostKey)).result == Result::Failed) {
         // The unknown key's fingerprint came (ssh-keyscan): the same failure, with it.
@@ -372,11 +372,7 @@ void ConnectionCheck::onSshState(SshConnection::State state)
     if (m_finished)
         return;
     if (state == SshConnection::State::Connected) {
-        hostKeyPassed();
-        const QString key = captured(out, accepted);
-        set(Stage::Login, Result::Passed,
-            key.isEmpty() ? QStringLiteral("as %1").arg(user)
-                          : QStringLiteral("as %1 with the key %2").arg(user, key));
+        loginPassed();
         m_dockerHost = m_ssh->dockerHost();
         checkDocker();
         return;
@@ -404,18 +400,16 @@ void ConnectionCheck::onSshState(SshConnection::State state)
     case SshProblem::Kind::HostKeyChanged:
         fail(Stage::HostKey, m_ssh->reason());
         return;
-    case SshProblem::Kind::DockerSocketDenied:
-    case SshProblem::Kind::DockerSocketMissing: {
-        hostKeyPassed();
-        const QString key = captured(out, accepted);
-        set(Stage::Login, Result::Passed,
-            key.isEmpty() ? QStringLiteral("as %1").arg(user)
-                          : QStringLiteral("as %1 with the key %2").arg(user, key));
-        fail(Stage::DockerSocket, m_ssh->reason());
-        return;
-    }
     default:
         break;
+    }
+    // Logged in, then failed: the way to the engine's socket (a refused
+    // channel, which the connection looked into).
+    static const QRegularExpression authenticated(QStringLiteral("^Authenticated to (\\S+)"));
+    if (!captured(out, authenticated).isEmpty()) {
+        loginPassed();
+        fail(Stage::DockerSocket, m_ssh->reason());
+        return;
     }
     if (!captured(out, matches).isEmpty() || !captured(out, serverKey).isEmpty()) {
         hostKeyPassed();

@@ -158,13 +158,6 @@ SshProblem explainSsh(const QStringList &lines, const SshTarget &t)
                                 "in ~/.ssh/config).")
                      .arg(t.host) };
     }
-    if (has("open failed") && has("Permission denied")) {
-        return { SshProblem::Kind::DockerSocketDenied,
-                 QStringLiteral("On %1, user \"%2\" may not use the Docker socket. Add them to "
-                                "the docker group there (sudo usermod -aG docker %2) and connect "
-                                "again.")
-                     .arg(t.host, t.user.isEmpty() ? QStringLiteral("(your login)") : t.user) };
-    }
     // The last line ssh itself meant for a person.
     for (qsizetype i = lines.size() - 1; i >= 0; --i) {
         const QString l = lines.at(i).trimmed();
@@ -320,7 +313,7 @@ void SshConnection::start()
     m_poll.start();
 }
 
-QStringList SshConnection::baseArguments() const
+QStringList sshTargetArguments(const SshTarget &t)
 {
     QStringList args;
     // PILOTHOUSE_SSH_CONFIG: an ssh_config to use instead of ~/.ssh/config
@@ -328,15 +321,21 @@ QStringList SshConnection::baseArguments() const
     const QString config = qEnvironmentVariable("PILOTHOUSE_SSH_CONFIG");
     if (!config.isEmpty())
         args << QStringLiteral("-F") << config;
+    if (t.port > 0)
+        args << QStringLiteral("-p") << QString::number(t.port);
+    if (!t.user.isEmpty())
+        args << QStringLiteral("-l") << t.user;
+    return args;
+}
+
+QStringList SshConnection::baseArguments() const
+{
+    QStringList args = sshTargetArguments(m_target);
     QStringList options = sshForcedOptions();
     options << QStringLiteral("ControlPath=") + m_controlSocket
             << QStringLiteral("ConnectTimeout=%1").arg(qMax(1, m_connectTimeoutMs / 1000));
     for (const QString &o : std::as_const(options))
         args << QStringLiteral("-o") << o;
-    if (m_target.port > 0)
-        args << QStringLiteral("-p") << QString::number(m_target.port);
-    if (!m_target.user.isEmpty())
-        args << QStringLiteral("-l") << m_target.user;
     if (!m_target.identityFile.isEmpty())
         args << QStringLiteral("-i") << m_target.identityFile << QStringLiteral("-o")
              << QStringLiteral("IdentitiesOnly=yes");
@@ -374,6 +373,15 @@ void SshConnection::cancelTcp(int localPort)
     }
 }
 
+// A client of the master: its socket and the target, none of the master's
+// options (a client given ControlMaster=yes would become a master itself).
+QStringList SshConnection::clientArguments() const
+{
+    return sshTargetArguments(m_target)
+        << QStringLiteral("-o") << QStringLiteral("ControlPath=") + m_controlSocket
+        << QStringLiteral("-o") << QStringLiteral("BatchMode=yes");
+}
+
 void SshConnection::control(const QString &op, const TcpForward &f)
 {
     CommandSpec spec;
@@ -382,16 +390,7 @@ void SshConnection::control(const QString &op, const TcpForward &f)
     spec.timeoutMs = 10000;
     const QString hostPart =
         f.host.contains(QLatin1Char(':')) ? QStringLiteral("[%1]").arg(f.host) : f.host;
-    // A client of the master: its socket and the target, none of the master's options.
-    const QString config = qEnvironmentVariable("PILOTHOUSE_SSH_CONFIG");
-    if (!config.isEmpty())
-        spec.arguments << QStringLiteral("-F") << config;
-    spec.arguments << QStringLiteral("-o") << QStringLiteral("ControlPath=") + m_controlSocket
-                   << QStringLiteral("-o") << QStringLiteral("BatchMode=yes");
-    if (m_target.port > 0)
-        spec.arguments << QStringLiteral("-p") << QString::number(m_target.port);
-    if (!m_target.user.isEmpty())
-        spec.arguments << QStringLiteral("-l") << m_target.user;
+    spec.arguments = clientArguments();
     spec.arguments
         << QStringLiteral("-O") << op << QStringLiteral("-L")
         << QStringLiteral("127.0.0.1:%1:%2:%3").arg(f.localPort).arg(hostPart).arg(f.port)
@@ -473,15 +472,7 @@ void SshConnection::diagnoseSocket()
     spec.program = QStringLiteral("ssh");
     spec.description = QStringLiteral("a look at the Docker socket of %1").arg(m_target.display());
     spec.timeoutMs = 10000;
-    const QString config = qEnvironmentVariable("PILOTHOUSE_SSH_CONFIG");
-    if (!config.isEmpty())
-        spec.arguments << QStringLiteral("-F") << config;
-    spec.arguments << QStringLiteral("-o") << QStringLiteral("ControlPath=") + m_controlSocket
-                   << QStringLiteral("-o") << QStringLiteral("BatchMode=yes");
-    if (m_target.port > 0)
-        spec.arguments << QStringLiteral("-p") << QString::number(m_target.port);
-    if (!m_target.user.isEmpty())
-        spec.arguments << QStringLiteral("-l") << m_target.user;
+    spec.arguments = clientArguments();
     // The remote login shell reads this line; it is fixed text (the socket
     // path is a constant of this class), nothing of the user's goes in.
     spec.arguments << QStringLiteral("--") << m_target.host
@@ -511,9 +502,15 @@ void SshConnection::diagnoseSocket()
             }
         }
         const QString who = user.isEmpty() ? QStringLiteral("your login") : user;
+        // It runs only after the engine did not answer: every outcome fails
+        // the attempt, with the most specific reason found.
         SshProblem problem;
-        if (!answered) {
-            // No shell for the look (a forced command, a restricted shell).
+        if (!answered) { // no shell for the look (a forced command, a restricted shell)
+            problem = { SshProblem::Kind::Other,
+                        QStringLiteral("%1 refused the channel to its Docker socket %2, and a "
+                                       "look at why failed: %3")
+                            .arg(m_target.display(), m_remoteSocket,
+                                 r.errorOutput.trimmed().left(200)) };
         } else if (group.isEmpty()) {
             problem = { SshProblem::Kind::DockerSocketMissing,
                         QStringLiteral("On %1 there is no Docker socket at %2: is Docker "
@@ -527,8 +524,7 @@ void SshConnection::diagnoseSocket()
                                        "belongs to group \"%4\", and %2 is not in it). Add them to "
                                        "it there (sudo usermod -aG %4 %2), then connect again.")
                             .arg(m_target.host, who, m_remoteSocket, group) };
-        }
-        if (problem.kind == SshProblem::Kind::None && answered) {
+        } else {
             problem = { SshProblem::Kind::DockerSocketMissing,
                         QStringLiteral("On %1 the Docker socket %2 is there (group %3, mode %4) "
                                        "but the forward to it gets no answer: is the engine "
@@ -536,24 +532,14 @@ void SshConnection::diagnoseSocket()
                                        "there allow socket forwarding (AllowStreamLocalForwarding "
                                        "yes, no DisableForwarding)?")
                             .arg(m_target.host, m_remoteSocket, group, mode) };
-        } else if (problem.kind == SshProblem::Kind::None) {
-            problem = { SshProblem::Kind::Other,
-                        QStringLiteral("%1 refused the channel to its Docker socket %2, and a "
-                                       "look at why failed: %3")
-                            .arg(m_target.display(), m_remoteSocket,
-                                 r.errorOutput.trimmed().left(200)) };
         }
-        if (problem.kind != SshProblem::Kind::None) {
-            // Not usable: the master goes (a retry looks again, with backoff).
-            if (m_master) {
-                m_master->dismiss();
-                m_master = nullptr;
-            }
-            QFile::remove(m_localSocket);
-            fail(problem);
-            return;
+        // Not usable: the master goes (a retry looks again, with backoff).
+        if (m_master) {
+            m_master->dismiss();
+            m_master = nullptr;
         }
-        connected();
+        QFile::remove(m_localSocket);
+        fail(problem);
     });
     cmd->start();
 }
@@ -591,9 +577,6 @@ void SshConnection::connected()
 
 void SshConnection::onExited()
 {
-    ++m_attemptId; // this attempt's ping or look no longer counts
-    if (m_look)
-        m_look->dismiss();
     m_poll.stop();
     m_established.clear();
     QFile::remove(m_localSocket);

@@ -66,6 +66,10 @@ SshProblem explainSsh(const QStringList &stderrLines, const SshTarget &target);
 // the connection when it cannot be made, keep-alives that notice a dead link.
 QStringList sshForcedOptions();
 
+// [-F $PILOTHOUSE_SSH_CONFIG] [-p PORT] [-l USER]: what every ssh call for a
+// target shares (the master, its clients, `ssh -G`).
+QStringList sshTargetArguments(const SshTarget &target);
+
 class SshConnection final : public QObject
 {
     Q_OBJECT
@@ -131,6 +135,7 @@ private:
     // `ssh -O <op> -L spec` through the control master.
     void control(const QString &op, const TcpForward &f);
     QStringList baseArguments() const;
+    QStringList clientArguments() const;
     void start();
     void onLine(const QString &line);
     void onExited();

@@ -975,21 +975,23 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
         before = container_states(engine, project)
         cases = [
             ("a wrong port", f"ssh://phdeploy@127.0.0.1:{free_port()}", good_config,
-             "refused the connection"),
+             "refused the connection", "TCP"),
             ("an unknown host key", good_host,
-             ssh_config("unknown_cfg", "empty_known_hosts", "id_ed25519"), "is not known"),
+             ssh_config("unknown_cfg", "empty_known_hosts", "id_ed25519"), "is not known",
+             "host key"),
             ("a changed host key", good_host,
-             ssh_config("changed_cfg", "changed_known_hosts", "id_ed25519"), "has CHANGED"),
+             ssh_config("changed_cfg", "changed_known_hosts", "id_ed25519"), "has CHANGED",
+             "host key"),
             ("a refused key", good_host,
              ssh_config("refused_cfg", "known_hosts", "other_key"),
-             'refused the login of user "phdeploy"'),
+             'refused the login of user "phdeploy"', "login"),
             ("a login without docker access", f"ssh://phnodocker@127.0.0.1:{sshd.port}",
-             good_config, 'user "phnodocker" may not use the Docker socket'),
+             good_config, 'user "phnodocker" may not use the Docker socket', "Docker socket"),
         ]
         run(["chown", "-R", f"{panel.pw_uid}:{panel.pw_gid}", str(home)])
-        for label, host, cfg, expect in cases:
+        for label, host, cfg, expect, stage in cases:
             write_envs(host)
-            for command in (("up",), ("check-connection",)):
+            for command in (("up",), ("check-connection", "--json")):
                 t = time.monotonic()
                 proc = ctl_run(*command, timeout=30, extra={"PILOTHOUSE_SSH_CONFIG": str(cfg)})
                 took = time.monotonic() - t
@@ -997,6 +999,10 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
                 check(proc.returncode != 0 and expect in text and took < 5.0,
                       f"{label}: {command[0]} says \"{expect}\" in {took:.1f} s "
                       f"({text.strip().splitlines()[-1][:200] if text.strip() else ''})")
+            # The check names the stage that failed, and the one before it passed.
+            steps = json.loads(proc.stdout or b"{}").get("steps", [])
+            failed = [s["stage"] for s in steps if s["result"] == "failed"]
+            check(failed == [stage], f"{label}: check-connection fails at {stage} ({failed})")
             check("systemctl start docker" not in text or "no Docker socket" in text,
                   f"{label}: not taken for a stopped engine")
         write_envs(good_host)

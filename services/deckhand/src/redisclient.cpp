@@ -120,8 +120,8 @@ bool RedisClient::isIdempotent(const QByteArray &command)
 {
     // Reads, and writes whose repetition changes nothing (set semantics, SET
     // of the same value, DEL, LREM of every copy).
-    static const QByteArrayList safe { "PING", "LLEN", "EXISTS", "SMEMBERS", "GET",  "SET",
-                                       "DEL",  "SADD", "SREM",   "LREM",     "AUTH", "SELECT" };
+    static const QByteArrayList safe { "PING", "LLEN", "EXISTS", "SMEMBERS", "SET",
+                                       "DEL",  "SADD", "SREM",   "LREM" };
     return safe.contains(command.toUpper());
 }
 

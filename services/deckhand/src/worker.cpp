@@ -147,8 +147,11 @@ int runWorker(const Config &config)
 
     // The default heartbeat folder (the state folder) may not exist yet
     // when the database is not SQLite: made, once.
-    if (config.workerHeartbeatDefault)
-        QDir().mkpath(QFileInfo(config.workerHeartbeatFile).absolutePath());
+    if (config.workerHeartbeatDefault) {
+        const QString dir = QFileInfo(config.workerHeartbeatFile).absolutePath();
+        if (!QFileInfo::exists(dir) && QDir().mkpath(dir))
+            QFile::setPermissions(dir, QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+    }
 
     QElapsedTimer sinceLease;
     auto renewLease = [&] {
