@@ -214,11 +214,11 @@ private:
                       << Qt::endl;
             if (engineDown)
                 out() << "  engine: " << w->engineError() << Qt::endl;
-            out() << "  " << pad(QStringLiteral("SERVICE"), 14) << pad(QStringLiteral("STATE"), 11)
+            out() << "  " << pad(QStringLiteral("SERVICE"), 14) << pad(QStringLiteral("STATE"), 13)
                   << pad(QStringLiteral("HEALTH"), 11) << pad(QStringLiteral("IMAGE"), 40)
                   << "DETAIL" << Qt::endl;
             for (const ServiceRow &r : rows) {
-                out() << "  " << pad(r.state.service, 14) << pad(toString(r.state.state), 11)
+                out() << "  " << pad(r.state.service, 14) << pad(toString(r.state.state), 13)
                       << pad(toString(r.health), 11) << pad(r.state.image, 40) << r.detail
                       << Qt::endl;
             }
@@ -841,7 +841,11 @@ int checkConnection(const Environment &env, bool json)
                                 { QStringLiteral("ok"), check.passed() },
                                 { QStringLiteral("steps"), steps } });
     } else if (check.passed()) {
-        out() << env.name << ": the engine is reachable" << Qt::endl;
+        out() << env.name
+              << (env.kind == EnvironmentKind::Native
+                      ? QStringLiteral(": runs natively on this machine, no engine to reach")
+                      : QStringLiteral(": the engine is reachable"))
+              << Qt::endl;
     }
     return check.passed() ? Ok : EnvError;
 }

@@ -537,10 +537,17 @@ void MainWindow::updateActions()
     if (s && s->watcher() &&
         s->watcher()->engineStatus() == EngineWatcher::EngineStatus::Disconnected)
         known = false;
+    // A native environment's processes are unknown only while nobody owns
+    // them (an owner's states are adopted): then nothing of ours runs.
+    const bool nativeUnowned = s && s->environment().kind == EnvironmentKind::Native &&
+        m_workspace->nativeOwner(m_environment).isEmpty();
     for (const ServiceRow &r : rows) {
         switch (r.state.state) {
         case RunState::Unknown:
-            known = false;
+            if (nativeUnowned)
+                allRunning = false;
+            else
+                known = false;
             break;
         case RunState::Running:
         case RunState::Restarting:

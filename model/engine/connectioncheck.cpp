@@ -2,9 +2,11 @@
 
 #include "core/ownerlock.h"
 #include "drivers/command.h"
+#include "drivers/composedriver.h"
 #include "drivers/docker.h"
 
 #include <QDir>
+#include <QFile>
 #include <QRegularExpression>
 #include <QTcpSocket>
 #include <QTemporaryDir>
@@ -471,6 +473,25 @@ void ConnectionCheck::checkCompose()
             const QString name = QStringLiteral("%1 %2").arg(
                 found.v2 ? QStringLiteral("docker compose") : QStringLiteral("docker-compose"),
                 v.ok() ? v.output.trimmed() : QStringLiteral("(version unknown)"));
+            // What a start would do first: a variable the compose file needs
+            // and nothing sets is said as the driver says it; a fresh
+            // checkout's .env is made by the first Start, not by a check.
+            const QString missing = prepareComposeEnv(m_env, {}, false, nullptr);
+            if (!missing.isEmpty()) {
+                const QDir folder(m_env.stackDirectory());
+                if (m_env.envFile.isEmpty() &&
+                    !QFile::exists(folder.filePath(QStringLiteral(".env"))) &&
+                    QFile::exists(folder.filePath(QStringLiteral(".env.example")))) {
+                    set(Stage::Compose, Result::Passed,
+                        QStringLiteral("%1; %2 is not made yet: the first Start makes it from "
+                                       ".env.example")
+                            .arg(name, folder.filePath(QStringLiteral(".env"))));
+                    finish();
+                } else {
+                    fail(Stage::Compose, QStringLiteral("%1: %2").arg(name, missing));
+                }
+                return;
+            }
             CommandSpec spec =
                 composeCommand(m_env, found, { QStringLiteral("ps"), QStringLiteral("-q") }, 30000,
                                QStringLiteral("compose ps"));

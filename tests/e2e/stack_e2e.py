@@ -1198,6 +1198,16 @@ def check_fresh_clone(engine: Engine, ctl: str, workdir: Path, numbers: dict[str
         if t.startswith(f"sha-{head}"):
             run([engine.docker, "image", "rm", f"ghcr.io/pilothouse/deckhand:{t}"], check=False)
     tags_before = local_tags_()
+    # Test connection on the fresh clone: the engine and compose are fine, and
+    # the missing .env is Start's to make, not a failure; nothing is written.
+    proc = run([ctl, "--config", str(config), "--env", "local-compose", "check-connection",
+                "--json"], env=env, timeout=120, check=False)
+    report = json.loads(proc.stdout or b"{}")
+    compose_step = next((s for s in report.get("steps", []) if s["stage"] == "compose"), {})
+    check(proc.returncode == 0 and report.get("ok") is True and
+          "the first Start makes it from .env.example" in compose_step.get("detail", "") and
+          not (clone / ".env").exists(),
+          f"check-connection on the fresh clone passes and leaves .env to Start ({compose_step})")
     t0 = time.monotonic()
     try:
         proc = run([ctl, "--config", str(config), "--env", "local-compose", "up", "--wait", "240"],

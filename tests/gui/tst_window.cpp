@@ -223,6 +223,9 @@ private slots:
         QToolButton *start = toolButton(m_window->startAction());
         QVERIFY(start);
         QVERIFY(start->isEnabled());
+        // Nothing runs (no owner anywhere): Stop and Restart have nothing to act on.
+        QTRY_VERIFY(!m_window->stopAction()->isEnabled() &&
+                    !m_window->restartAction()->isEnabled() && start->isEnabled());
         const qsizetype noticesBefore = m_window->notices().size();
         QSignalSpy finished(m_workspace.get(), &Workspace::operationFinished);
         QTest::mouseClick(start, Qt::LeftButton);
