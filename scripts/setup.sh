@@ -7,7 +7,7 @@ set -euo pipefail
 
 what="${1:-test}"
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
-            qt6-base-dev qt6-httpserver-dev qt6-websockets-dev
+            qt6-base-dev
             libqt6sql6-psql libqt6sql6-sqlite libhiredis-dev qtkeychain-qt6-dev
             qt6-svg-dev qt6-qpa-plugins)
 test_pkgs=(postgresql-15 postgresql-client-15 redis-server redis-tools python3 python3-yaml

@@ -242,6 +242,54 @@ class RssSampler(threading.Thread):
         self.join(5)
 
 
+class Flood(threading.Thread):
+    """Clients that pipeline requests as fast as the server takes them and
+    never read an answer (issue 16). Runs beside the load generator."""
+
+    def __init__(self, port, route, clients):
+        super().__init__(daemon=True)
+        self.port = port
+        self.payload = (f"GET {route} HTTP/1.1\r\nHost: x\r\n\r\n".encode()) * 4096
+        self.clients = clients
+        self.sent = [0] * clients
+        self.reset = [False] * clients
+        self._stop_event = threading.Event()
+
+    def run(self):
+        _client_affinity()
+        socks = []
+        try:
+            for _ in range(self.clients):
+                s = socket.create_connection((LOOPBACK, self.port), timeout=5)
+                s.setblocking(False)
+                socks.append(s)
+            view = memoryview(self.payload)
+            while not self._stop_event.is_set():
+                moved = False
+                for i, s in enumerate(socks):
+                    if self.reset[i]:
+                        continue
+                    at = self.sent[i] % len(self.payload)
+                    try:
+                        n = s.send(view[at:])
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        self.reset[i] = True
+                        continue
+                    self.sent[i] += n
+                    moved = moved or n > 0
+                if not moved:
+                    self._stop_event.wait(0.005)
+        finally:
+            for s in socks:
+                s.close()
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(5)
+
+
 # --------------------------------------------------------------------------
 # Managed processes
 # --------------------------------------------------------------------------
@@ -776,6 +824,10 @@ def main(argv=None):
                     help="measure every target this many times, interleaved; report the median")
     ap.add_argument("--starts", type=int, default=5, help="deckhand starts for start-to-ready (default 5)")
     ap.add_argument("--ready-timeout", type=float, default=15.0, help="seconds to wait for /readyz 200")
+    ap.add_argument("--hostile-duration", type=int, default=5,
+                    help="seconds of the never-reading clients' run per peer (0: skip; default 5)")
+    ap.add_argument("--hostile-clients", type=int, default=2,
+                    help="clients that pipeline and never read (default 2)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--keep-temp", action="store_true", help="keep the temp dirs (logs) for debugging")
     ap.add_argument("--self-check", action="store_true",
@@ -1048,6 +1100,36 @@ def run(args, deckhand_path, deckhand_env, state):
             if proc.poll() is not None:
                 observations.append(f"{label} exited with code {proc.returncode} during the {route} run")
 
+    # --- clients that never read -----------------------------------------
+    hostile = []
+    if args.hostile_duration:
+        for label, port, proc, routes in peers:
+            if label not in ("nginx", "deckhand"):
+                continue
+            route = routes[0]
+            pids = group_pids(proc.pid) or [proc.pid]
+            flood = Flood(port, route, args.hostile_clients)
+            sampler = RssSampler(pids, 0.1)
+            log(f"{label} {route}: {args.hostile_clients} clients pipeline and never read, "
+                f"-t1 -c8 -d{args.hostile_duration}s beside them")
+            flood.start()
+            sampler.start()
+            time.sleep(1.0)  # the flood fills whatever the server lets it
+            try:
+                res = run_wrk(f"http://{LOOPBACK}:{port}{route}", 1, 8, args.hostile_duration)
+            finally:
+                flood.stop()
+                sampler.stop()
+            hostile.append({"peer": label, "route": route, "rps": res["rps"],
+                            "p50_ms": res.get("p50_ms"), "p99_ms": res.get("p99_ms"),
+                            "errors": res["non_2xx"] + sum(res["socket_errors"].values()),
+                            "flood_sent_mb": [round(b / 1048576, 1) for b in flood.sent],
+                            "flood_reset": flood.reset, "rss_peak_kb": sampler.peak_kb,
+                            "steal_pct": res["steal_pct"]})
+            time.sleep(0.5)
+    if deckhand is not None:
+        dh_info["hostile"] = hostile
+
     # --- deckhand after load ------------------------------------------------
     if deckhand is not None:
         dpid = deckhand.proc.pid
@@ -1219,6 +1301,15 @@ def summarize(args, versions, measurements, dh_info, observations, load):
         dh_info["rss_under_load_kb"] = {"sampled_peak_VmRSS": sampled, "VmHWM": hwm}
         add("RSS under load", worst and worst / 1024 < TARGET_RSS_MB,
             f"peak VmRSS {fmt_mb(sampled)}, VmHWM {fmt_mb(hwm)}", f"< {TARGET_RSS_MB:.0f} MB")
+        by_peer = {h["peer"]: h for h in dh_info.get("hostile", [])}
+        dh_h, ng_h = by_peer.get("deckhand"), by_peer.get("nginx")
+        if dh_h:
+            beside = f" (nginx {fmt_ms(ng_h['p99_ms'])})" if ng_h else ""
+            add("/livez p99 beside clients that never read",
+                dh_h["p99_ms"] is not None and dh_h["p99_ms"] < TARGET_P99_MS and not dh_h["errors"],
+                f"{fmt_ms(dh_h['p99_ms'])}{beside}", f"< {TARGET_P99_MS:.0f} ms")
+            add("RSS beside clients that never read", dh_h["rss_peak_kb"] / 1024 < TARGET_RSS_MB,
+                f"peak VmRSS {fmt_mb(dh_h['rss_peak_kb'])}", f"< {TARGET_RSS_MB:.0f} MB")
         s2r = dh_info["start_to_ready_ms"]
         add("start to ready (median)", s2r["median"] < TARGET_READY_MS,
             f"{s2r['median']:.1f} ms (samples: {', '.join(f'{v:.1f}' for v in s2r['samples'])})",
@@ -1290,6 +1381,16 @@ def print_report(res):
                    f"{fmt_mb(dh['after_load_immediate'].get('VmHWM'))}; 2 s after load "
                    f"{fmt_mb(dh['after_load_2s'].get('VmRSS'))}; threads "
                    f"{dh['after_load_2s'].get('Threads', '–')}")
+        if dh.get("hostile"):
+            out.append(f"- beside {len(dh['hostile'][0]['flood_sent_mb'])} clients that pipeline "
+                       "`GET` and never read an answer (`wrk -t1 -c8`, same route):")
+            out.append("\n  | peer | route | req/s | p50 | p99 | errors | flood sent (MB each) | flood reset | peak RSS |")
+            out.append("  |---|---|---:|---:|---:|---:|---|---|---:|")
+            for h in dh["hostile"]:
+                out.append(f"  | {h['peer']} | `{h['route']}` | {fmt_rps(h['rps'])} | {fmt_ms(h['p50_ms'])} | "
+                           f"{fmt_ms(h['p99_ms'])} | {h['errors']} | {h['flood_sent_mb']} | "
+                           f"{sum(h['flood_reset'])} | {fmt_mb(h['rss_peak_kb'])} |")
+            out.append("")
         st = dh.get("sigterm_after_load") or {}
         out.append(f"- SIGTERM after load: exit {st.get('exit_code')} in {st.get('stop_s', 0):.2f} s")
     if res["checks"]:

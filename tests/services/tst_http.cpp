@@ -13,7 +13,14 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QThread>
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
 #include <memory>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace pilothouse::fixtures;
 
@@ -161,6 +168,81 @@ protected:
 
 private:
     std::atomic<quint16> m_port { 0 };
+};
+
+// A kB figure from /proc/<pid>/status ("VmRSS", "VmHWM"); -1 when unreadable.
+qint64 statusKiB(qint64 pid, const QByteArray &key)
+{
+    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : f.readAll().split('\n')) {
+        if (line.startsWith(QByteArray(key + ':')))
+            return line.mid(key.size() + 1).trimmed().split(' ').value(0).toLongLong();
+    }
+    return -1;
+}
+
+// A plain non-blocking TCP client: it writes what the kernel takes and reads
+// only when told, as a client that pipelines and never reads would.
+class RawClient
+{
+public:
+    explicit RawClient(quint16 port)
+    {
+        m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a {};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        m_connected = ::connect(m_fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+    }
+    ~RawClient() { ::close(m_fd); }
+    RawClient(const RawClient &) = delete;
+    RawClient &operator=(const RawClient &) = delete;
+    bool connected() const { return m_connected; }
+    // Sends from an endless repetition of `pattern` (whole requests) up to
+    // `total` bytes in all; returns false once the connection is gone.
+    bool push(const QByteArray &pattern, qint64 total)
+    {
+        while (m_sent < total) {
+            const qsizetype at = qsizetype(m_sent % pattern.size());
+            const qint64 want = std::min<qint64>(pattern.size() - at, total - m_sent);
+            const ssize_t n =
+                ::send(m_fd, pattern.constData() + at, size_t(want), MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                m_sent += n;
+                continue;
+            }
+            return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        }
+        return true;
+    }
+    // Reads what has arrived; false once the peer closed or reset.
+    bool pull(QByteArray *into)
+    {
+        char buffer[65536];
+        for (;;) {
+            const ssize_t n = ::recv(m_fd, buffer, sizeof buffer, MSG_DONTWAIT);
+            if (n > 0) {
+                into->append(buffer, n);
+                continue;
+            }
+            return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        }
+    }
+    // True once deckhand reset the connection (a write fails).
+    bool wasReset()
+    {
+        const ssize_t n = ::send(m_fd, "G", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return n < 0 && (errno == ECONNRESET || errno == EPIPE);
+    }
+    qint64 sent() const { return m_sent; }
+
+private:
+    int m_fd = -1;
+    bool m_connected = false;
+    qint64 m_sent = 0;
 };
 
 } // namespace
@@ -471,6 +553,32 @@ private Q_SLOTS:
         QVERIFY(r.header("X-Request-ID") != QByteArray("bad id with spaces"));
     }
 
+    // "Expect: 100-continue" (curl sends it before a large body): the
+    // interim answer comes once the head passed its checks, then the body.
+    void expectContinueGetsAnInterimAnswer()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        const QByteArray body = "{\"type\":\"echo\",\"payload\":{}}";
+        s.write("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Expect: 100-continue\r\nContent-Length: " +
+                QByteArray::number(body.size()) + "\r\n\r\n");
+        QByteArray interim;
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                interim += s.readAll();
+                return interim.contains("\r\n\r\n");
+            },
+            3000));
+        QCOMPARE(interim, QByteArray("HTTP/1.1 100 Continue\r\n\r\n"));
+        s.write(body);
+        QCOMPARE(readReply(s, 3000).status, 503); // valid; the queue is off here
+        // Any other expectation is refused.
+        const HttpReply r = httpRequest(port(), "GET", "/livez", {}, { { "Expect", "later" } });
+        QCOMPARE(r.status, 417);
+    }
+
     void oversizedBodyIs413BeforeItArrives()
     {
         QTcpSocket s;
@@ -662,6 +770,120 @@ private Q_SLOTS:
         const HttpReply r = readReply(s, 3000);
         QCOMPARE(r.status, 408);
         QVERIFY(timer.elapsed() < 3500);
+    }
+
+    // Clients that pipeline tens of MiB of requests and never read an answer:
+    // deckhand stops reading them once their unsent answers pass the mark
+    // (their writes block: TCP's own backpressure), another client on the
+    // same event loop keeps being answered, memory stays within the
+    // documented bound, and each is closed once its answers have waited
+    // SEND_TIMEOUT_SECONDS.
+    void clientsThatNeverReadAreThrottledThenClosed()
+    {
+        auto one = launch({ { QStringLiteral("HTTP_THREADS"), QStringLiteral("1") },
+                            { QStringLiteral("SEND_TIMEOUT_SECONDS"), QStringLiteral("2") },
+                            { QStringLiteral("IDLE_TIMEOUT_SECONDS"), QStringLiteral("60") } });
+        QVERIFY(one->process->waitFor(one->port, "/livez", 200, 10000));
+        const qint64 pid = one->process->pid();
+        const qint64 before = statusKiB(pid, "VmRSS");
+        QVERIFY(before > 0);
+        const QByteArray request = "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n";
+        const QByteArray pattern = request.repeated(4096);
+        constexpr qint64 kTotal = 64ll * 1024 * 1024;
+        std::vector<std::unique_ptr<RawClient>> hostile;
+        for (int i = 0; i < 2; ++i) {
+            hostile.push_back(std::make_unique<RawClient>(one->port));
+            QVERIFY(hostile.back()->connected());
+        }
+        QTcpSocket probe;
+        probe.connectToHost(QHostAddress::LocalHost, one->port);
+        QVERIFY(probe.waitForConnected(2000));
+        QList<qint64> waits;
+        QElapsedTimer timer;
+        timer.start();
+        QElapsedTimer stuck; // since the hostile clients last got a byte out
+        stuck.start();
+        while (timer.elapsed() < 20000 && stuck.elapsed() < 1000) {
+            for (auto &client : hostile) {
+                const qint64 was = client->sent();
+                QVERIFY(client->push(pattern, kTotal));
+                if (client->sent() != was)
+                    stuck.restart();
+            }
+            QElapsedTimer answer;
+            answer.start();
+            probe.write(request);
+            QCOMPARE(readReply(probe, 2000).status, 200);
+            waits << answer.elapsed();
+        }
+        // Throttled: neither could send all it wanted; deckhand stopped reading.
+        for (auto &client : hostile)
+            QVERIFY2(client->sent() < kTotal / 2,
+                     qPrintable(QStringLiteral("a client sent %1 bytes").arg(client->sent())));
+        std::sort(waits.begin(), waits.end());
+        const qint64 p99 = waits.value(waits.size() * 99 / 100);
+        qInfo("other client: %lld answers, p99 %lld ms, max %lld ms, while the others sent %lld "
+              "and %lld bytes",
+              qint64(waits.size()), p99, waits.last(), hostile[0]->sent(), hostile[1]->sent());
+        QVERIFY2(p99 < 100, "the other client waited on the ones that do not read");
+        // Memory: within the documented bound per connection (256 KiB), with
+        // room for the allocator and the metrics' series.
+        const qint64 peak = statusKiB(pid, "VmHWM");
+        qInfo("RSS before %lld KiB, peak %lld KiB", before, peak);
+        QVERIFY2(peak - before < 2 * 256 + 4096,
+                 qPrintable(QStringLiteral("RSS grew from %1 to %2 KiB").arg(before).arg(peak)));
+        // Closed once their answers waited SEND_TIMEOUT_SECONDS (2 s), the
+        // sweep a little later.
+        QElapsedTimer closing;
+        closing.start();
+        for (auto &client : hostile)
+            QTRY_VERIFY_WITH_TIMEOUT(client->wasReset(), 6000);
+        QVERIFY(closing.elapsed() < 6000);
+        probe.write(request);
+        QCOMPARE(readReply(probe, 2000).status, 200);
+        QTRY_VERIFY([&] {
+            for (const QByteArray &line : one->process->outputLines())
+                if (line.contains("stopped reading its answers"))
+                    return true;
+            return false;
+        }());
+    }
+
+    // A client that pipelines a lot and reads only after a pause (shorter
+    // than the send timeout) gets every answer, in order: reading resumes
+    // when it takes them.
+    void clientThatReadsLateGetsEveryAnswer()
+    {
+        auto one = launch({ { QStringLiteral("HTTP_THREADS"), QStringLiteral("1") },
+                            { QStringLiteral("SEND_TIMEOUT_SECONDS"), QStringLiteral("3") } });
+        QVERIFY(one->process->waitFor(one->port, "/livez", 200, 10000));
+        const QByteArray request = "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n";
+        // More than the kernel's buffers on both sides hold (autotuned up to
+        // 6 MiB each way): 13 MiB of requests, 60 MiB of answers.
+        constexpr int kRequests = 400000;
+        const qint64 total = qint64(request.size()) * kRequests;
+        RawClient client(one->port);
+        QVERIFY(client.connected());
+        QElapsedTimer timer;
+        timer.start();
+        while (timer.elapsed() < 1000) {
+            QVERIFY(client.push(request, total));
+            QTest::qWait(20);
+        }
+        QVERIFY2(client.sent() < total, "deckhand read everything without being read from");
+        QByteArray received;
+        qint64 answers = 0;
+        const QByteArray status = "HTTP/1.1 200 OK\r\n";
+        while (answers < kRequests && timer.elapsed() < 60000) {
+            QVERIFY(client.push(request, total));
+            QVERIFY(client.pull(&received));
+            // Count whole status lines; keep a tail that may be cut.
+            qsizetype at = 0;
+            for (qsizetype hit; (hit = received.indexOf(status, at)) >= 0; at = hit + status.size())
+                ++answers;
+            received.remove(0, std::max<qsizetype>(at, received.size() - status.size()));
+        }
+        QCOMPARE(answers, qint64(kRequests));
     }
 
     void idleConnectionsAreClosed()

@@ -331,6 +331,7 @@ std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironm
     seconds("CHECK_TIMEOUT_SECONDS", c.checkTimeoutMs, 0.05, 600, &c.checkTimeoutMs);
     seconds("IDLE_TIMEOUT_SECONDS", c.idleTimeoutMs, 0.1, 3600, &c.idleTimeoutMs);
     seconds("REQUEST_TIMEOUT_SECONDS", c.requestTimeoutMs, 0.1, 3600, &c.requestTimeoutMs);
+    seconds("SEND_TIMEOUT_SECONDS", c.sendTimeoutMs, 0.1, 3600, &c.sendTimeoutMs);
     integer("MAX_CONNECTIONS", c.maxConnections, 1, 100000, &c.maxConnections);
     integer("HTTP_THREADS", 0, 1, 64, &c.httpThreads);
     integer("WORKER_LEASE_SECONDS", c.workerLeaseSeconds, 1, 3600, &c.workerLeaseSeconds);

@@ -61,6 +61,7 @@ struct Config
     int maxConnections = 1024;
     int idleTimeoutMs = 15000;
     int requestTimeoutMs = 10000;
+    int sendTimeoutMs = 10000; // SEND_TIMEOUT_SECONDS: answers left unread this long close it
     int httpThreads = 0; // 0: one per CPU core (at most 8)
     QString imageTag; // empty: the tag baked in at build time
     // Where the worker's heartbeat goes (WORKER_HEARTBEAT_FILE); by default

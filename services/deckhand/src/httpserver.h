@@ -1,17 +1,15 @@
 #pragma once
 
-#include <QAbstractHttpServer>
+#include "requestparser.h"
+
 #include <QByteArray>
-#include <QElapsedTimer>
 #include <QHash>
-#include <QHttpServerRequest>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QTcpServer>
 #include <QTimer>
 #include <atomic>
 #include <functional>
-#include <optional>
 
 class QTcpSocket;
 
@@ -23,87 +21,80 @@ struct HttpLimits
     qint64 maxBodyBytes = 1024 * 1024;
     int idleTimeoutMs = 15000;
     int requestTimeoutMs = 10000;
+    // A connection whose answers wait unread this long, with none taken by
+    // the client meanwhile, is closed.
+    int sendTimeoutMs = 10000;
+    // Backpressure, per connection. Requests received but not answered yet:
+    // this many bytes of them (more only for the one request whose body is
+    // arriving); the rest stays in the kernel, which slows the client down.
+    qsizetype readAheadBytes = 64 * 1024;
+    // Answers the client has not taken yet: past this many bytes no further
+    // request is answered, or read, until it takes some.
+    qsizetype unsentHighWater = 64 * 1024;
+    // Requests one connection is answered in a row before the event loop
+    // turns to the others.
+    int requestsPerTurn = 16;
+    // After a last answer with "Connection: close": how long what the client
+    // still sends is read and dropped, so that it reads the answer rather
+    // than a reset.
+    int lingerMs = 2000;
 };
 
-// Watches one connection's bytes before QHttpServer parses them, and enforces
-// what QHttpServer 6.4 cannot: header and body limits (431, 413), a deadline
-// for a request to arrive whole (408), an idle keep-alive timeout, and a
-// graceful close once the connection is idle during shutdown.
-// Writes a whole answer, straight to the kernel when it can.
-void sendNow(QTcpSocket *socket, const QByteArray &bytes);
+class HttpServer;
 
-// Answers a simple request (GET or HEAD, no body, one in the buffer) without
-// QtHttpServer's parser; nullopt: let QtHttpServer serve it.
-using FastPath = std::function<std::optional<QByteArray>(
-    QByteArrayView method, QByteArrayView target, QByteArrayView requestId)>;
-// Told of each request the guard refuses itself (400, 408, 411, 413, 431,
-// 501, 505) so that it is counted and logged like any other; method, target
-// and the caller's X-Request-ID are empty when not read. Returns the request
-// id for the answer.
-using Refusal = std::function<QByteArray(QByteArrayView method, QByteArrayView target,
-                                         QByteArrayView requestId, int status, double seconds)>;
-
-class ConnectionGuard final : public QObject
+// One client connection: frames requests with http::parseRequest (nothing
+// else reads request bytes), hands them to the server in order, writes the
+// answers, and enforces the limits: header and body size (431, 413), a
+// deadline for a request to arrive whole (408), an idle keep-alive timeout,
+// backpressure on a client that does not read its answers, and a graceful
+// close once idle during shutdown.
+class HttpConnection final : public QObject
 {
 public:
-    ConnectionGuard(QTcpSocket *socket, const HttpLimits &limits, FastPath fast = {},
-                    Refusal refusal = {});
-    ~ConnectionGuard() override;
-    // True while a request is partly received or a response is still being sent.
+    HttpConnection(QTcpSocket *socket, HttpServer &server, const HttpLimits &limits);
+    // True while a request is partly received or an answer is still being sent.
     bool busy() const;
-    // Closes now if idle, else as soon as the current exchange completes.
+    // Closes now if idle, else as soon as the request under way is answered.
     void drain();
-    // Acts on an expired deadline (request timeout, idle timeout, linger);
-    // called by the listener's sweep, so no timer is restarted per request.
+    // Serves whatever the socket already holds (a client admitted late).
+    void start();
+    // Acts on an expired deadline (request, idle, send, linger); called by
+    // the listener's sweep, so that no timer is restarted per request.
     void checkDeadline(qint64 nowMs);
     static qint64 nowMs();
-    // QtHttpServer has just taken one whole request off the socket whose
-    // bytes are being read on this thread (it reads only inside readyRead,
-    // where this socket's guard always runs first): what it left in the
-    // buffer was scanned already.
-    static void serverTookRequest();
 
 private:
-    enum class State { Idle, Headers, Body };
-    void onReadyRead();
+    void pump();
+    void schedulePump();
     void onBytesWritten();
-    void expire();
+    // Writes straight to the kernel when nothing is queued: a small answer
+    // is taken whole, and the socket's write notifier is never switched on
+    // and off (each switch wakes the event loop through an eventfd).
+    void send(const QByteArray &bytes);
+    void refuse(int status, const QString &message, const http::RequestHead &head = {});
+    // After the last answer: stop sending once it is out, drop what still
+    // comes for a while, then close.
+    void closeAfterAnswer();
+    void shutdownWrite();
     void discardInput();
-    // Consumes new bytes; false when the request was rejected.
-    bool scan(QByteArrayView bytes);
-    bool headersComplete(QByteArrayView head);
-    void reject(int status, const QString &message, QByteArrayView method = {},
-                QByteArrayView target = {}, QByteArrayView requestId = {});
-    // The first LF in text[from..] not preceded by a CR, or -1.
-    static qsizetype bareLineFeed(QByteArrayView text, qsizetype from);
-    bool rejectBareLineFeed();
-    void rearm();
-    void closeIfDrainingAndIdle();
+    qsizetype pending() const { return m_in.size() - m_inPos; }
 
     QTcpSocket *m_socket;
+    HttpServer &m_server;
     HttpLimits m_limits;
-    qint64 m_deadlineMs = 0;
-    State m_state = State::Idle;
-    QByteArray m_head;
-    qint64 m_bodyRemaining = 0;
-    static constexpr int kMaxBlankBytes = 4; // CR/LF before a request line: two empty lines
-    int m_blankBytes = 0;
-    // Bytes at the front of the read buffer that were scanned already:
-    // QtHttpServer takes one request per read and announces the rest again.
-    qsizetype m_scannedInBuffer = 0;
-    // The guard whose socket's readyRead is being handled on this thread.
-    static thread_local ConnectionGuard *t_reading;
+    http::ParserLimits m_parserLimits;
+    QByteArray m_in; // received, not yet answered, from m_inPos on
+    qsizetype m_inPos = 0;
+    qsizetype m_resumeAt = 0; // the parser's, for the request under way
+    qsizetype m_frameSize = 0; // of the request under way once its head is whole
+    bool m_continueSent = false;
+    qint64 m_requestStartMs = -1; // first byte of the request under way
+    qint64 m_idleSinceMs = 0;
+    qint64 m_writeProgressMs = 0;
+    qint64 m_lingerUntilMs = 0;
+    bool m_closing = false; // the last answer is written or being written
     bool m_draining = false;
-    bool m_rejected = false;
-    bool m_closeAfterResponse = false; // "Connection: close" or HTTP/1.0
-    FastPath m_fast;
-    Refusal m_refusal;
-    // Of the last request head scanned, for the fast path.
-    int m_headsInScan = 0;
-    QByteArrayView m_method;
-    QByteArrayView m_target;
-    QByteArrayView m_requestId;
-    bool m_plain = false; // GET/HEAD, HTTP/1.1, no body, nothing unusual asked
+    bool m_pumpQueued = false;
 };
 
 // The process-wide connection cap, shared by every listener (each HTTP thread
@@ -128,17 +119,14 @@ private:
     std::atomic<int> m_used { 0 };
 };
 
-// The listening socket. Hands accepted sockets to QHttpServer with a guard
-// attached first, holds back clients over the connection cap, and drains on
-// shutdown.
+// The listening socket. Gives each accepted socket its connection, holds
+// back clients over the connection cap, and drains on shutdown.
 class Listener final : public QTcpServer
 {
     Q_OBJECT
 public:
-    Listener(const HttpLimits &limits, ConnectionBudget &budget, QObject *parent = nullptr);
-    // Given to every connection's guard from now on.
-    void setFastPath(FastPath fast) { m_fast = std::move(fast); }
-    void setRefusal(Refusal refusal) { m_refusal = std::move(refusal); }
+    Listener(const HttpLimits &limits, ConnectionBudget &budget, HttpServer &server,
+             QObject *parent = nullptr);
     // Stops accepting and closes every connection once idle; drained() when none are left.
     void drain();
     // Closes whatever is still open, busy or not.
@@ -158,9 +146,8 @@ private:
 
     HttpLimits m_limits;
     ConnectionBudget &m_budget;
-    FastPath m_fast;
-    Refusal m_refusal;
-    QHash<QTcpSocket *, ConnectionGuard *> m_guards;
+    HttpServer &m_server;
+    QHash<QTcpSocket *, HttpConnection *> m_connections;
     QList<QTcpSocket *> m_waiting; // accepted over the cap, not yet served
     QTimer m_sweep;
     bool m_draining = false;
@@ -196,10 +183,9 @@ QByteArray reasonPhrase(int status);
 QByteArray serializeResponse(const Response &response, const QByteArray &requestId, bool withBody,
                              bool close);
 
-// Routes requests to handlers and writes their responses. A thin layer over
-// QAbstractHttpServer: the request/responder hand-over is the one place where
-// QtHttpServer's API differs between 6.4 and later versions.
-class HttpServer final : public QAbstractHttpServer
+// Routes requests to handlers and turns their responses into bytes. Knows
+// nothing of sockets: a connection hands it each request it framed.
+class HttpServer final : public QObject
 {
 public:
     using Handler = std::function<Response(const Request &)>;
@@ -211,61 +197,35 @@ public:
     // pattern: an exact path, or a prefix ending in "{id}" for one parameter.
     void route(const QByteArray &method, const QString &pattern, Handler handler);
     void setObserver(Observer observer) { m_observer = std::move(observer); }
-    Response dispatch(Request &request, QString *routeName) const;
-    // The probe-and-scrape path: a plain GET or HEAD of an exact route,
-    // answered and observed exactly as through QtHttpServer, without its
-    // parser (which costs more than everything else a /livez does).
-    std::optional<QByteArray> serveSimple(QByteArrayView method, QByteArrayView target,
-                                          QByteArrayView requestId);
-    // A request the connection guard answered itself: observed (counted,
-    // logged) under the route its target names; returns its request id.
+    // Answers one framed request: the whole response as it goes on the wire
+    // ("Connection: close" in it when `close`). Observed (counted, logged)
+    // before it is returned, so a scrape sent after it counts it.
+    QByteArray serve(const http::RequestHead &head, QByteArrayView body, bool close);
+    // A request the connection refused itself (400, 408, 411, 413, 417, 431,
+    // 501, 505): observed under the route its target names, method and target
+    // empty when not read; returns the request id for the answer.
     QByteArray refused(QByteArrayView method, QByteArrayView target, QByteArrayView requestId,
                        int status, double seconds);
 
-protected:
-#if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
-    bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
-    void missingHandler(const QHttpServerRequest &request, QTcpSocket *socket) override;
-#else
-    bool handleRequest(const QHttpServerRequest &request, QHttpServerResponder &responder) override;
-#if QT_VERSION >= QT_VERSION_CHECK(6, 8, 0)
-    void missingHandler(const QHttpServerRequest &request,
-                        QHttpServerResponder &responder) override;
-#else
-    void missingHandler(const QHttpServerRequest &request,
-                        QHttpServerResponder &&responder) override;
-#endif
-#endif
-
 private:
-    struct Exchange
-    {
-        Request request;
-        Response response;
-        QString route;
-        QByteArray requestId;
-        QElapsedTimer timer;
-    };
-    Exchange process(const QHttpServerRequest &request);
-    // The caller's X-Request-ID when it is short and plain, else a new one.
-    QByteArray requestIdFor(QByteArrayView given);
-    void finish(const Exchange &exchange);
-    static QByteArray wire(const Exchange &exchange);
-#if QT_VERSION >= QT_VERSION_CHECK(6, 5, 0)
-    static void respond(const Exchange &exchange, QHttpServerResponder &responder);
-#endif
-
     struct Route
     {
         QString pattern;
         QHash<QByteArray, Handler> byMethod;
     };
+    // The caller's X-Request-ID when it is short and plain, else a new one.
+    QByteArray requestIdFor(QByteArrayView given);
+    // The route whose pattern matches `path` (percent-decoded), or nullptr; sets the {id} part.
+    const Route *match(const QString &path, QString *parameter) const;
+    // Matches the target's path (origin- or absolute-form, without the
+    // query) and fills request.path and request.parameter.
+    const Route *resolve(QByteArrayView target, Request &request) const;
+    Response invoke(const Route *route, const Request &request) const;
+
     QHash<QString, Route> m_exact;
-    // The same routes by their path's bytes, for serveSimple (no conversion per request).
+    // The same routes by their path's bytes: no conversion for a plain path.
     QHash<QByteArray, const Route *> m_exactBytes;
     QList<QPair<QString, Route>> m_prefixed; // prefix without "{id}"
-    // The route whose pattern matches `path`, or nullptr; sets the {id} part.
-    const Route *match(const QString &path, QString *parameter) const;
     Observer m_observer;
     quint64 m_requestCounter = 0;
     QByteArray m_requestIdPrefix;

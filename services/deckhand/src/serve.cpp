@@ -109,16 +109,7 @@ public:
         m_api->refreshHealth(); // anything that changed before the connection
         m_server = new HttpServer(this);
         m_api->install(*m_server);
-        m_listener = new Listener(m_limits, m_budget, m_server);
-        m_listener->setFastPath([server = m_server](QByteArrayView method, QByteArrayView target,
-                                                    QByteArrayView requestId) {
-            return server->serveSimple(method, target, requestId);
-        });
-        m_listener->setRefusal([server = m_server](QByteArrayView method, QByteArrayView target,
-                                                   QByteArrayView requestId, int status,
-                                                   double seconds) {
-            return server->refused(method, target, requestId, status, seconds);
-        });
+        m_listener = new Listener(m_limits, m_budget, *m_server, m_server);
         if (!m_listener->setSocketDescriptor(m_fd)) {
             // One loop not accepting would leave a server that half works: stop.
             Log::error("deckhand", QStringLiteral("cannot adopt the listening socket"),
@@ -128,7 +119,6 @@ public:
                 Qt::QueuedConnection);
             return;
         }
-        m_server->bind(m_listener);
         connect(m_listener, &Listener::drained, this, &HttpLoop::drained);
     }
     void drain() { m_listener->drain(); }
@@ -160,6 +150,7 @@ int runServe(const Config &config)
     HttpLimits limits;
     limits.idleTimeoutMs = config.idleTimeoutMs;
     limits.requestTimeoutMs = config.requestTimeoutMs;
+    limits.sendTimeoutMs = config.sendTimeoutMs;
 
     const QHostAddress address = config.host == QLatin1String("localhost")
         ? QHostAddress(QHostAddress::LocalHost)
