@@ -106,6 +106,7 @@ public:
     int down(const QStringList &args) { return control(QStringLiteral("down"), args); }
     int restart(const QStringList &args) { return control(QStringLiteral("restart"), args); }
     int logs(const QStringList &args) { return logsImpl(args); }
+    int watch(const QStringList &) { return watchImpl(); }
     int deploy(const QStringList &) { return deployOrRollback(false); }
     int rollback(const QStringList &) { return deployOrRollback(true); }
     int tags(const QStringList &);
@@ -437,6 +438,35 @@ private:
         return agg == ServiceHealth::Healthy ? Ok : Unhealthy;
     }
 
+    // A notice as the window's notice history has it: a line, or one JSON
+    // object a line ({"notice": {...}}).
+    void printNotice(const Notice &n)
+    {
+        if (n.environment != m_env.name)
+            return;
+        if (m_json)
+            out() << QJsonDocument(QJsonObject { { QStringLiteral("notice"), toJson(n) } })
+                         .toJson(QJsonDocument::Compact)
+                  << Qt::endl;
+        else
+            out() << toLine(n) << QStringLiteral("  [") << toString(n.kind) << ']' << Qt::endl;
+    }
+
+    // The environment's notices as they happen (crashed, unhealthy,
+    // recovered, deployment ended, and what anyone started or stopped
+    // through this process), until Ctrl+C.
+    int watchImpl()
+    {
+        connect(&m_workspace, &Workspace::notice, this, &Ctl::printNotice);
+        installSignalHandlers([this] { done(0); });
+        m_session->startWatching();
+        m_workspace.followOwners(); // a native environment another process runs
+        if (!m_json)
+            err() << m_env.name << ": watching; Ctrl+C stops" << Qt::endl;
+        loop();
+        return Ok;
+    }
+
     // Native `up`: the processes are this process's children, supervised here
     // until Ctrl+C or SIGTERM, then stopped cleanly.
     int supervise()
@@ -468,6 +498,11 @@ private:
             }
         };
         connect(m_session, &StackSession::servicesChanged, this, report);
+        // The window's vocabulary: crashed, recovered, unhealthy...
+        connect(&m_workspace, &Workspace::notice, this, [this](const Notice &n) {
+            if (!n.byUser())
+                printNotice(n);
+        });
         connect(m_session->logs(), &LogStore::appended, this,
                 [this](const QString &service, const LogLine &l) {
                     if (m_verbose)
@@ -876,6 +911,10 @@ const Verb kCommands[] = {
     { "down", "down", "stop the stack", &Ctl::down },
     { "restart", "restart [SERVICE]", "restart the stack or one service", &Ctl::restart },
     { "logs", "logs SERVICE", "recent logs (-f to follow)", &Ctl::logs },
+    { "watch", "watch",
+      "the notices as they happen, in the window's words (crashed, unhealthy, recovered, "
+      "deployment ended...), until Ctrl+C",
+      &Ctl::watch },
     { "health", "health", "every health endpoint, checked once", &Ctl::health },
     { "db", "db", "the database's status", &Ctl::db },
     { "set-db-password", "set-db-password",

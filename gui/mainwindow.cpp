@@ -13,25 +13,31 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QClipboard>
 #include <QCloseEvent>
 #include <QDockWidget>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileDialog>
+#include <QFontDatabase>
+#include <QGridLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QListView>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPainter>
+#include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTextDocument>
 #include <QTime>
 #include <QTimer>
 #include <QToolBar>
+#include <QToolButton>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
@@ -147,7 +153,11 @@ MainWindow::MainWindow(Workspace *workspace, QWidget *parent)
     , m_envModel(new EnvironmentModel(this))
     , m_sidebar(new QListView(this))
     , m_title(new QLabel(this))
-    , m_banner(new QLabel(this))
+    , m_bannerFrame(new QFrame(this))
+    , m_banner(new QLabel(m_bannerFrame))
+    , m_bannerDetailsButton(new QToolButton(m_bannerFrame))
+    , m_bannerCopy(new QToolButton(m_bannerFrame))
+    , m_bannerDetails(new QPlainTextEdit(m_bannerFrame))
     , m_tabs(new QTabWidget(this))
     , m_services(new ServicesPage(this))
     , m_health(new HealthPage(this))
@@ -177,11 +187,54 @@ MainWindow::MainWindow(Workspace *workspace, QWidget *parent)
     titleFont.setBold(true);
     m_title->setFont(titleFont);
     m_title->setObjectName(QStringLiteral("environmentTitle"));
+    // The banner: what to do first, in a sentence or two; a failed
+    // command's own output behind Details, as plain text; both copyable.
+    m_bannerFrame->setObjectName(QStringLiteral("bannerFrame"));
     m_banner->setObjectName(QStringLiteral("banner"));
     m_banner->setWordWrap(true);
     m_banner->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_banner->setAccessibleName(tr("Messages"));
-    m_banner->hide();
+    m_bannerDetailsButton->setObjectName(QStringLiteral("bannerDetailsButton"));
+    m_bannerDetailsButton->setText(tr("&Details"));
+    m_bannerDetailsButton->setCheckable(true);
+    m_bannerDetailsButton->setFocusPolicy(Qt::StrongFocus);
+    m_bannerDetailsButton->setAccessibleName(tr("Show the command's output"));
+    m_bannerDetailsButton->setToolTip(tr("The failed command and everything it printed"));
+    m_bannerCopy->setObjectName(QStringLiteral("bannerCopy"));
+    m_bannerCopy->setText(tr("Cop&y"));
+    m_bannerCopy->setFocusPolicy(Qt::StrongFocus);
+    m_bannerCopy->setAccessibleName(tr("Copy the message"));
+    m_bannerCopy->setToolTip(tr("Copy the message and the command's output"));
+    m_bannerDetails->setObjectName(QStringLiteral("bannerDetails"));
+    m_bannerDetails->setReadOnly(true);
+    m_bannerDetails->setAccessibleName(tr("Command output"));
+    m_bannerDetails->setLineWrapMode(QPlainTextEdit::NoWrap);
+    m_bannerDetails->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_bannerDetails->setMaximumHeight(fontMetrics().lineSpacing() * 12);
+    m_bannerDetails->hide();
+    connect(m_bannerDetailsButton, &QToolButton::toggled, m_bannerDetails, &QWidget::setVisible);
+    connect(m_bannerCopy, &QToolButton::clicked, this, [this] {
+        QString text = m_banner->text();
+        // The label's rich text as a person reads it.
+        QTextDocument doc;
+        doc.setHtml(text);
+        text = doc.toPlainText();
+        if (!m_lastErrorDetails.isEmpty())
+            text += QStringLiteral("\n\n") + m_lastErrorDetails;
+        QGuiApplication::clipboard()->setText(text);
+        m_statusLabel->setText(tr("Message copied"));
+    });
+    auto *bannerLayout = new QGridLayout(m_bannerFrame);
+    bannerLayout->setContentsMargins(6, 6, 6, 6);
+    bannerLayout->addWidget(m_banner, 0, 0);
+    auto *bannerButtons = new QVBoxLayout;
+    bannerButtons->addWidget(m_bannerDetailsButton);
+    bannerButtons->addWidget(m_bannerCopy);
+    bannerButtons->addStretch();
+    bannerLayout->addLayout(bannerButtons, 0, 1);
+    bannerLayout->addWidget(m_bannerDetails, 1, 0, 1, 2);
+    bannerLayout->setColumnStretch(0, 1);
+    m_bannerFrame->hide();
 
     m_tabs->setObjectName(QStringLiteral("pages"));
     m_tabs->addTab(m_services, tr("&Services"));
@@ -193,7 +246,7 @@ MainWindow::MainWindow(Workspace *workspace, QWidget *parent)
     auto *main = new QWidget(this);
     auto *mainLayout = new QVBoxLayout(main);
     mainLayout->addWidget(m_title);
-    mainLayout->addWidget(m_banner);
+    mainLayout->addWidget(m_bannerFrame);
     mainLayout->addWidget(m_tabs, 1);
     auto *split = new QSplitter(this);
     split->setObjectName(QStringLiteral("mainSplitter"));
@@ -357,8 +410,9 @@ void MainWindow::buildActions()
     m_noticeList = new QTreeWidget(m_noticeDock);
     m_noticeList->setObjectName(QStringLiteral("noticeList"));
     m_noticeList->setAccessibleName(tr("Notice history"));
-    m_noticeList->setColumnCount(4);
-    m_noticeList->setHeaderLabels({ tr("Time"), tr("Environment"), tr("Notice"), tr("Detail") });
+    m_noticeList->setColumnCount(5);
+    m_noticeList->setHeaderLabels(
+        { tr("Time"), tr("Environment"), tr("What"), tr("Notice"), tr("Detail") });
     m_noticeList->setRootIsDecorated(false);
     m_noticeList->setAlternatingRowColors(true);
     m_noticeList->setTabKeyNavigation(false);
@@ -424,6 +478,7 @@ void MainWindow::selectEnvironment(const QString &name)
     m_sessionConnections.clear();
     m_environment = name;
     m_lastError.clear();
+    m_lastErrorDetails.clear();
     m_workspace->show(name);
     StackSession *session = m_workspace->session(name);
     for (int row = 0; row < m_envModel->rowCount(); ++row) {
@@ -511,11 +566,17 @@ void MainWindow::updateBanner()
                                                                     QStringLiteral("; "))));
     }
     m_banner->setText(lines.join(QStringLiteral("<br>")));
-    m_banner->setVisible(!lines.isEmpty());
+    m_bannerFrame->setVisible(!lines.isEmpty());
+    const bool hasDetails = !m_lastError.isEmpty() && !m_lastErrorDetails.isEmpty();
+    if (m_bannerDetails->toPlainText() != m_lastErrorDetails)
+        m_bannerDetails->setPlainText(m_lastErrorDetails); // plain: shown as printed
+    m_bannerDetailsButton->setVisible(hasDetails);
+    if (!hasDetails)
+        m_bannerDetailsButton->setChecked(false);
     const bool error = !m_startupError.isEmpty() || !m_lastError.isEmpty() ||
         (lines.size() > (owner.isEmpty() ? 0 : 1));
-    m_banner->setStyleSheet(
-        QStringLiteral("QLabel#banner { border: 1px solid %1; border-radius: 4px; padding: 6px; }")
+    m_bannerFrame->setStyleSheet(
+        QStringLiteral("QFrame#bannerFrame { border: 1px solid %1; border-radius: 4px; }")
             .arg(colourOf(error ? Tone::Bad : Tone::Neutral).name()));
 }
 
@@ -549,6 +610,9 @@ void MainWindow::updateActions()
             else
                 known = false;
             break;
+        case RunState::Unreachable:
+            known = false;
+            break;
         case RunState::Running:
         case RunState::Restarting:
         case RunState::Starting:
@@ -581,6 +645,7 @@ void MainWindow::onOperationStarted(const QString &environment, StackOperation o
     if (environment != m_environment)
         return;
     m_lastError.clear();
+    m_lastErrorDetails.clear();
     updateBanner();
     m_statusLabel->setText(service.isEmpty()
                                ? tr("%1: %2...").arg(environment, toString(op))
@@ -592,12 +657,8 @@ void MainWindow::onOperationStarted(const QString &environment, StackOperation o
 
 void MainWindow::onOperationFinished(const QString &environment, const OperationResult &r)
 {
-    if (environment != m_environment) {
-        if (!r.ok() && r.outcome != OperationResult::Outcome::Cancelled)
-            onNotice({ Notice::Kind::DeploymentFailed, environment,
-                       tr("%1 in %2 failed").arg(toString(r.operation), environment), r.message });
-        return;
-    }
+    if (environment != m_environment)
+        return; // its notice is in the history
     updateActions();
     const QString what = r.service.isEmpty() ? toString(r.operation)
                                              : toString(r.operation) + QLatin1Char(' ') + r.service;
@@ -608,6 +669,7 @@ void MainWindow::onOperationFinished(const QString &environment, const Operation
     } else {
         m_statusLabel->setText(tr("%1: %2 failed").arg(environment, what));
         m_lastError = r.message;
+        m_lastErrorDetails = r.details;
         updateBanner();
     }
 }
@@ -615,19 +677,21 @@ void MainWindow::onOperationFinished(const QString &environment, const Operation
 void MainWindow::onNotice(const Notice &n)
 {
     auto *item = new QTreeWidgetItem;
-    item->setText(0, QTime::currentTime().toString(QStringLiteral("HH:mm:ss")));
+    item->setText(0, n.at.toLocalTime().toString(QStringLiteral("HH:mm:ss")));
     item->setText(1, n.environment);
-    item->setText(2, n.title);
-    item->setText(3, n.text);
-    item->setToolTip(3, n.text);
-    const Tone tone =
-        n.kind == Notice::Kind::Recovered || n.kind == Notice::Kind::DeploymentSucceeded
-        ? Tone::Good
-        : Tone::Bad;
+    item->setText(2, toString(n.kind));
+    item->setText(3, n.title);
+    item->setText(4, n.text);
+    item->setToolTip(4, n.text);
+    const Tone tone = n.bad() ? Tone::Bad : (n.byUser() ? Tone::Neutral : Tone::Good);
     item->setForeground(2, colourOf(tone));
     m_noticeList->insertTopLevelItem(0, item);
     while (m_noticeList->topLevelItemCount() > 500)
         delete m_noticeList->takeTopLevelItem(m_noticeList->topLevelItemCount() - 1);
+    // What the user asked for is news only in the history: the status bar
+    // and the banner say it already.
+    if (n.byUser())
+        return;
     if (!m_tray->notify(n)) {
         // No tray to keep it: the status bar says it, and the history keeps it.
         statusBar()->showMessage(
@@ -640,7 +704,8 @@ QStringList MainWindow::notices() const
     QStringList out;
     for (int i = m_noticeList->topLevelItemCount() - 1; i >= 0; --i) {
         const QTreeWidgetItem *item = m_noticeList->topLevelItem(i);
-        out << item->text(2) + QStringLiteral(": ") + item->text(3);
+        out << item->text(2) + QStringLiteral(": ") + item->text(3) + QStringLiteral(": ") +
+                item->text(4);
     }
     return out;
 }
@@ -680,11 +745,13 @@ void MainWindow::chooseStackFolder()
     connect(dialog, &QFileDialog::fileSelected, this, [this](const QString &folder) {
         if (const Outcome chosen = setStackFolder(folder); !chosen) {
             m_lastError = chosen.error();
+            m_lastErrorDetails.clear();
             updateBanner();
             return;
         }
         if (const Outcome r = m_workspace->reload(); !r) {
             m_lastError = r.error();
+            m_lastErrorDetails.clear();
             updateBanner();
             return;
         }
@@ -700,6 +767,7 @@ void MainWindow::openSettings()
     connect(dialog, &SettingsDialog::saved, this, [this] {
         if (const Outcome r = m_workspace->reload(); !r) {
             m_lastError = r.error();
+            m_lastErrorDetails.clear();
             updateBanner();
             return;
         }
@@ -716,7 +784,7 @@ void MainWindow::closeEvent(QCloseEvent *event)
         // Like other tray tools: closing hides; Quit (Ctrl+Q, tray menu) leaves.
         saveSettings();
         hide();
-        m_tray->notify({ Notice::Kind::Recovered,
+        m_tray->notify({ Notice::Kind::Info,
                          {},
                          tr("Pilothouse keeps watching"),
                          tr("It is in the tray; Quit from its menu.") });

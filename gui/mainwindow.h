@@ -8,6 +8,9 @@
 
 class QAction;
 class QDockWidget;
+class QFrame;
+class QPlainTextEdit;
+class QToolButton;
 class QTreeWidget;
 class QLabel;
 class QListView;
@@ -55,6 +58,10 @@ public:
     QListView *sidebar() const { return m_sidebar; }
     QTabWidget *pages() const { return m_tabs; }
     QLabel *banner() const { return m_banner; }
+    // The banner's raw output of a failed command, behind its Details toggle.
+    QToolButton *bannerDetailsButton() const { return m_bannerDetailsButton; }
+    QToolButton *bannerCopyButton() const { return m_bannerCopy; }
+    QPlainTextEdit *bannerDetails() const { return m_bannerDetails; }
     QString statusText() const;
     ServicesPage *servicesPage() const { return m_services; }
     HealthPage *healthPage() const { return m_health; }
@@ -92,11 +99,16 @@ private:
     QString m_environment;
     QString m_startupError;
     QString m_lastError;
+    QString m_lastErrorDetails;
     QList<QMetaObject::Connection> m_sessionConnections;
     EnvironmentModel *m_envModel;
     QListView *m_sidebar;
     QLabel *m_title;
+    QFrame *m_bannerFrame;
     QLabel *m_banner;
+    QToolButton *m_bannerDetailsButton;
+    QToolButton *m_bannerCopy;
+    QPlainTextEdit *m_bannerDetails;
     QTabWidget *m_tabs;
     ServicesPage *m_services;
     HealthPage *m_health;

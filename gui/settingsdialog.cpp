@@ -21,6 +21,7 @@
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScopedValueRollback>
 #include <QScrollArea>
 #include <QSignalBlocker>
 #include <QSpinBox>
@@ -91,6 +92,9 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     , m_window(new QDoubleSpinBox(this))
     , m_timeout(new QDoubleSpinBox(this))
 {
+    m_liveCheck.setSingleShot(true);
+    m_liveCheck.setInterval(300);
+    connect(&m_liveCheck, &QTimer::timeout, this, &SettingsDialog::validateLive);
     setWindowTitle(tr("Environments"));
     setObjectName(QStringLiteral("settingsDialog"));
     resize(900, 680);
@@ -396,6 +400,25 @@ QWidget *SettingsDialog::addField(QFormLayout *form, const QString &key, const Q
     w->setObjectName(QStringLiteral("field:") + key);
     m_fields.insert(key, Field { w, error });
     m_fieldOrder << key;
+    // An edit by the person (not a load) is checked a moment later.
+    const auto edited = [this] {
+        if (!m_loading)
+            m_liveCheck.start();
+    };
+    QList<QWidget *> parts { w };
+    parts += w->findChildren<QWidget *>();
+    for (QWidget *part : std::as_const(parts)) {
+        if (auto *e = qobject_cast<QLineEdit *>(part))
+            connect(e, &QLineEdit::textEdited, this, edited);
+        else if (auto *c = qobject_cast<QComboBox *>(part))
+            connect(c, &QComboBox::activated, this, edited);
+        else if (auto *spin = qobject_cast<QSpinBox *>(part))
+            connect(spin, &QSpinBox::valueChanged, this, edited);
+        else if (auto *d = qobject_cast<QDoubleSpinBox *>(part))
+            connect(d, &QDoubleSpinBox::valueChanged, this, edited);
+        else if (auto *p = qobject_cast<QPlainTextEdit *>(part))
+            connect(p, &QPlainTextEdit::textChanged, this, edited);
+    }
     return box;
 }
 
@@ -409,6 +432,8 @@ void SettingsDialog::selectEnvironment(const QString &name)
 
 void SettingsDialog::load(int row)
 {
+    m_liveCheck.stop();
+    const QScopedValueRollback<bool> loading(m_loading, true);
     m_current = row;
     clearErrors();
     const EnvironmentFields f = row >= 0 ? m_document.fields(row) : EnvironmentFields {};
@@ -642,6 +667,46 @@ void SettingsDialog::removeEnvironment()
     }
 }
 
+QStringList SettingsDialog::placeIssues(const QList<EnvironmentDocument::Issue> &issues)
+{
+    const QString here = m_current >= 0 ? m_name->text().trimmed() : QString();
+    QStringList elsewhere;
+    for (const EnvironmentDocument::Issue &issue : issues) {
+        // Next to its field when it is about the environment shown.
+        if (issue.environment != here || issue.field.isEmpty() || !m_fields.contains(issue.field)) {
+            elsewhere << (issue.environment.isEmpty()
+                              ? issue.message
+                              : tr("%1: %2%3")
+                                    .arg(issue.environment,
+                                         issue.path.isEmpty() ? QString()
+                                                              : issue.path + QStringLiteral(": "),
+                                         issue.message));
+            continue;
+        }
+        QLabel *error = m_fields.value(issue.field).error;
+        const QString text = issue.path == issue.field
+            ? issue.message
+            : QStringLiteral("%1: %2").arg(issue.path, issue.message);
+        error->setText(error->text().isEmpty() ? text : error->text() + QLatin1Char('\n') + text);
+        error->show();
+    }
+    return elsewhere;
+}
+
+void SettingsDialog::validateLive()
+{
+    if (m_current < 0 || m_saving)
+        return;
+    // The fields of the environment shown, checked as a save would check
+    // them, while the person types; the rest waits for Save.
+    const QList<EnvironmentDocument::Issue> issues = document().issues(targetPath());
+    for (const Field &f : std::as_const(m_fields)) {
+        f.error->clear();
+        f.error->hide();
+    }
+    placeIssues(issues);
+}
+
 void SettingsDialog::save()
 {
     if (m_saving)
@@ -651,30 +716,7 @@ void SettingsDialog::save()
     const QString path = targetPath();
     const QList<EnvironmentDocument::Issue> issues = m_document.issues(path);
     if (!issues.isEmpty()) {
-        const QString here = m_current >= 0 ? m_name->text().trimmed() : QString();
-        QStringList elsewhere;
-        for (const EnvironmentDocument::Issue &issue : issues) {
-            // Next to its field when it is about the environment shown.
-            if (issue.environment != here || issue.field.isEmpty() ||
-                !m_fields.contains(issue.field)) {
-                elsewhere << (issue.environment.isEmpty()
-                                  ? issue.message
-                                  : tr("%1: %2%3")
-                                        .arg(issue.environment,
-                                             issue.path.isEmpty()
-                                                 ? QString()
-                                                 : issue.path + QStringLiteral(": "),
-                                             issue.message));
-                continue;
-            }
-            QLabel *error = m_fields.value(issue.field).error;
-            const QString text = issue.path == issue.field
-                ? issue.message
-                : QStringLiteral("%1: %2").arg(issue.path, issue.message);
-            error->setText(error->text().isEmpty() ? text
-                                                   : error->text() + QLatin1Char('\n') + text);
-            error->show();
-        }
+        const QStringList elsewhere = placeIssues(issues);
         if (!elsewhere.isEmpty()) {
             m_general->setText(tr("Not saved: %1").arg(elsewhere.join(QLatin1Char('\n'))));
             m_general->show();

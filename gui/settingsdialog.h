@@ -5,6 +5,7 @@
 #include <QDialog>
 #include <QHash>
 #include <QPointer>
+#include <QTimer>
 
 class QComboBox;
 class QDoubleSpinBox;
@@ -75,6 +76,10 @@ private:
     EnvironmentDocument document() const; // with what the form holds now
     void showIssues();
     void clearErrors();
+    // Shows each issue of the environment shown next to its field; returns
+    // the others, as lines.
+    QStringList placeIssues(const QList<EnvironmentDocument::Issue> &issues);
+    void validateLive();
     void updateKind();
     void updateEngine();
     // docker.host from the SSH fields (ssh://user@host:port).
@@ -127,6 +132,8 @@ private:
     // Typed secrets, by keychain key, written only on a valid save.
     QHash<QString, QString> m_secrets;
     bool m_saving = false;
+    bool m_loading = false; // a load() fills the form: no live check
+    QTimer m_liveCheck;
 };
 
 } // namespace pilothouse::gui

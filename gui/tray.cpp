@@ -76,7 +76,7 @@ bool Tray::notify(const Notice &n)
 {
     if (!m_icon || !m_icon->isVisible() || !QSystemTrayIcon::supportsMessages())
         return false;
-    const bool bad = n.kind == Notice::Kind::Unhealthy || n.kind == Notice::Kind::DeploymentFailed;
+    const bool bad = n.bad();
     m_icon->showMessage(n.title, n.text,
                         bad ? QSystemTrayIcon::Warning : QSystemTrayIcon::Information, 8000);
     return true;

@@ -520,6 +520,21 @@ QList<ServiceRow> StackSession::services() const
         }
         return false;
     };
+    // The engine out of reach (or the SSH connection to it down): what was
+    // seen before is not what runs now, and not down either.
+    QString outOfReach;
+    if (m_env.kind == EnvironmentKind::Compose) {
+        if (m_ssh && m_ssh->state() != SshConnection::State::Connected)
+            outOfReach = m_ssh->reason().isEmpty()
+                ? QStringLiteral("the SSH connection to %1 is %2")
+                      .arg(m_ssh->target().display(), toString(m_ssh->state()))
+                : m_ssh->reason();
+        else if (m_watcher &&
+                 m_watcher->engineStatus() == EngineWatcher::EngineStatus::Disconnected)
+            outOfReach = m_watcher->engineError().isEmpty()
+                ? QStringLiteral("the engine does not answer")
+                : m_watcher->engineError();
+    }
     for (const ServiceState &s : m_states) {
         ServiceRow row;
         row.state = s;
@@ -527,6 +542,14 @@ QList<ServiceRow> StackSession::services() const
         row.hasEndpoints = any;
         row.http = m_monitor->serviceStatus(s.service);
         row.configured = configured(s.service);
+        if (!outOfReach.isEmpty()) {
+            row.state.state = RunState::Unreachable;
+            row.health = ServiceHealth::Unknown;
+            row.detail = QStringLiteral("last seen %1; %2").arg(toString(s.state), outOfReach);
+            seen.insert(s.service);
+            rows << row;
+            continue;
+        }
         row.health = combine(s, any, row.http, &row.detail);
         if (row.detail.isEmpty())
             row.detail = httpDetail;

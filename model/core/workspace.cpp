@@ -273,6 +273,8 @@ Workspace::Entry *Workspace::entry(const QString &environment)
                     }
                 }
                 emit operationFinished(environment, r);
+                if (const auto n = noticeOf(environment, r))
+                    emit notice(*n);
             });
     if (env->kind == EnvironmentKind::Compose && !env->imageRepository.isEmpty() &&
         !env->imageServices.isEmpty()) {
@@ -326,6 +328,17 @@ void Workspace::startLive(const QString &shown)
         if (!e.isRemote() || e.name == shown)
             watch(e.name);
     }
+    m_ownerPoll.start();
+    for (const Environment &e : m_set.environments) {
+        if (e.kind == EnvironmentKind::Native)
+            pollOwner(e.name);
+    }
+}
+
+void Workspace::followOwners()
+{
+    if (m_ownerPoll.isActive())
+        return;
     m_ownerPoll.start();
     for (const Environment &e : m_set.environments) {
         if (e.kind == EnvironmentKind::Native)
@@ -396,6 +409,42 @@ ServiceHealth Workspace::overallHealth() const
     return any ? worst : ServiceHealth::Unknown;
 }
 
+std::optional<Notice> Workspace::noticeOf(const QString &environment, const OperationResult &r)
+{
+    if (r.outcome == OperationResult::Outcome::Cancelled)
+        return std::nullopt;
+    const QString what =
+        r.service.isEmpty() ? environment : tr("%1 in %2").arg(r.service, environment);
+    Notice n;
+    n.environment = environment;
+    if (!r.ok()) {
+        if (r.operation == StackOperation::Pull || r.operation == StackOperation::Build)
+            return std::nullopt; // said where it was asked, not news
+        n.kind = Notice::Kind::ActionFailed;
+        n.title = tr("%1 of %2 failed").arg(toString(r.operation), what);
+        n.text = r.message;
+        return n;
+    }
+    switch (r.operation) {
+    case StackOperation::Up:
+    case StackOperation::StartService:
+        n.kind = Notice::Kind::Started;
+        break;
+    case StackOperation::Down:
+    case StackOperation::StopService:
+        n.kind = Notice::Kind::Stopped;
+        break;
+    case StackOperation::Restart:
+        n.kind = Notice::Kind::Restarted;
+        break;
+    case StackOperation::Pull:
+    case StackOperation::Build:
+        return std::nullopt;
+    }
+    n.title = tr("%1 %2").arg(what, toString(n.kind));
+    return n;
+}
+
 void Workspace::evaluate(const QString &environment)
 {
     Entry *e = entry(environment);
@@ -417,7 +466,7 @@ void Workspace::evaluate(const QString &environment)
         const bool crashed = e->restarts.contains(name) && restarts > e->restarts.value(name);
         e->restarts.insert(name, restarts);
         if (crashed && !deploying) {
-            emit notice({ Notice::Kind::Unhealthy, environment,
+            emit notice({ Notice::Kind::Crashed, environment,
                           tr("%1 in %2 crashed and is restarting").arg(name, environment),
                           r.state.detail.isEmpty() ? r.detail : r.state.detail });
             e->serviceHealth.insert(name, ServiceHealth::Down);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/notice.h"
 #include "core/session.h"
 #include "deploy/deployer.h"
 
@@ -7,6 +8,7 @@
 #include <QObject>
 #include <QTimer>
 #include <memory>
+#include <optional>
 
 // Everything the window shows, for every environment at once: the
 // environments file, a session per environment (made when first needed), a
@@ -29,15 +31,6 @@ struct Snapshot
 
 QJsonObject toJson(const ServiceRow &row);
 ServiceRow serviceRowFromJson(const QJsonObject &o);
-
-struct Notice
-{
-    enum class Kind { Unhealthy, Recovered, DeploymentSucceeded, DeploymentFailed };
-    Kind kind = Kind::Unhealthy;
-    QString environment;
-    QString title;
-    QString text;
-};
 
 class Workspace final : public QObject
 {
@@ -75,6 +68,9 @@ public:
     // Opens the deployment history (once; calls made meanwhile wait for it).
     void openHistory();
 
+    // Native environments another process owns: their states are asked for
+    // every 2 s (startLive() does it too), so their news reaches this process.
+    void followOwners();
     // Live data starts here, not in the constructor: the window asks after its
     // first paint. Local environments are watched in the background too (the
     // tray's status); remote ones only while shown.
@@ -128,6 +124,8 @@ private:
     Entry *entry(const QString &environment);
     void watch(const QString &environment);
     void evaluate(const QString &environment);
+    // The notice a finished start, stop or restart makes, if any.
+    static std::optional<Notice> noticeOf(const QString &environment, const OperationResult &r);
     void pollOwner(const QString &environment, std::function<void()> then = {});
     void loadSnapshots();
     void forward(const QString &environment, StackOperation op, const QString &service,
@@ -151,5 +149,3 @@ private:
 };
 
 } // namespace pilothouse
-
-Q_DECLARE_METATYPE(pilothouse::Notice)

@@ -1,9 +1,11 @@
 #include "drivers/command.h"
 
 #include "core/childprocess.h"
+#include "env/dotenv.h"
 
 #include <QFileInfo>
 #include <QStandardPaths>
+#include <algorithm>
 #include <csignal>
 
 namespace pilothouse {
@@ -18,6 +20,48 @@ QString CommandSpec::display() const
     for (const QString &a : arguments)
         parts << (a.contains(QLatin1Char(' ')) ? QLatin1Char('\'') + a + QLatin1Char('\'') : a);
     return parts.join(QLatin1Char(' '));
+}
+
+QString commandDetails(const CommandSpec &spec, const CommandResult &result,
+                       const QStringList &secrets)
+{
+    QString text = QStringLiteral("$ ") + spec.display() + QLatin1Char('\n');
+    switch (result.end) {
+    case CommandResult::End::Exited:
+        text += QStringLiteral("exit code %1").arg(result.exitCode);
+        break;
+    case CommandResult::End::FailedToStart:
+        text += QStringLiteral("could not start: ") + result.startError;
+        break;
+    case CommandResult::End::Crashed:
+        text += QStringLiteral("crashed");
+        break;
+    case CommandResult::End::TimedOut:
+        text += QStringLiteral("stopped after %1 s without an end").arg(result.elapsedMs / 1000);
+        break;
+    case CommandResult::End::Cancelled:
+        text += QStringLiteral("cancelled");
+        break;
+    }
+    text += QStringLiteral(" after %1 s\n").arg(result.elapsedMs / 1000.0, 0, 'f', 1);
+    if (!result.errorOutput.trimmed().isEmpty())
+        text +=
+            QStringLiteral("\n--- stderr ---\n") + result.errorOutput.trimmed() + QLatin1Char('\n');
+    if (!result.output.trimmed().isEmpty())
+        text += QStringLiteral("\n--- stdout ---\n") + result.output.trimmed() + QLatin1Char('\n');
+    QStringList hidden = secrets;
+    for (const QString &name : spec.environment.keys()) {
+        if (isSecretVariable(name))
+            hidden << spec.environment.value(name);
+    }
+    // Longest first: a secret that contains another is hidden whole.
+    std::sort(hidden.begin(), hidden.end(),
+              [](const QString &a, const QString &b) { return a.size() > b.size(); });
+    for (const QString &secret : std::as_const(hidden)) {
+        if (secret.size() >= 4)
+            text.replace(secret, QStringLiteral("***"));
+    }
+    return text;
 }
 
 QString findProgram(const QString &name, const QProcessEnvironment &env)

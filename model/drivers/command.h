@@ -41,6 +41,13 @@ struct CommandResult
     bool ok() const { return end == End::Exited && exitCode == 0; }
 };
 
+// How a program ended and what it printed, for a Details view: the command
+// line, the end (exit code, timeout, ...), stderr and stdout. Every value of
+// a secret variable in the command's environment (*_PASSWORD, *_SECRET,
+// *_TOKEN) and every string in `secrets` is shown as ***.
+QString commandDetails(const CommandSpec &spec, const CommandResult &result,
+                       const QStringList &secrets = {});
+
 class Command final : public QObject
 {
     Q_OBJECT

@@ -88,6 +88,25 @@ void ComposeDriver::cancel()
         m_build->cancel();
 }
 
+namespace {
+
+// What a compose call's output must not show: the .env's secrets and the
+// secret variables the panel passes.
+QStringList secretsOf(const Environment &env, const QMap<QString, QString> &variables)
+{
+    const QString envFile = env.envFile.isEmpty()
+        ? QDir(env.stackDirectory()).filePath(QStringLiteral(".env"))
+        : env.envFile;
+    QStringList secrets = secretValues(envFile);
+    for (auto it = variables.cbegin(); it != variables.cend(); ++it) {
+        if (isSecretVariable(it.key()))
+            secrets << it.value();
+    }
+    return secrets;
+}
+
+} // namespace
+
 QString prepareComposeEnv(const Environment &env, const QMap<QString, QString> &variables,
                           bool mayCreate, QString *created)
 {
@@ -206,8 +225,10 @@ void ComposeDriver::run(StackOperation op, const QString &service, const QString
                         } else if (r.ok()) {
                             finish({ op, service, OperationResult::Outcome::Succeeded, {} });
                         } else {
-                            finish({ op, service, OperationResult::Outcome::Failed,
-                                     explainDockerFailure(r, what, m_env) });
+                            finish(
+                                { op, service, OperationResult::Outcome::Failed,
+                                  explainDockerFailure(r, what, m_env),
+                                  commandDetails(cmd->spec(), r, secretsOf(m_env, m_variables)) });
                         }
                     });
             cmd->start();

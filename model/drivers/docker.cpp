@@ -135,6 +135,18 @@ static QString lastMeaningfulLine(const QString &text)
     return {};
 }
 
+namespace {
+// Where the stack's compose variables live, as a path a person can open.
+QString stackEnvFile(const Environment &env)
+{
+    if (!env.envFile.isEmpty())
+        return env.envFile;
+    const QString folder = env.stackDirectory();
+    return folder.isEmpty() ? QStringLiteral("the stack's .env")
+                            : QDir(folder).filePath(QStringLiteral(".env"));
+}
+} // namespace
+
 QString explainDockerFailure(const CommandResult &result, const QString &what,
                              const Environment &env)
 {
@@ -196,8 +208,8 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
     if (has("manifest unknown") || has("not found: manifest") ||
         (has("manifest for") && has("not found"))) {
         return QStringLiteral("%1: %2 does not exist in its registry. Check the image name and "
-                              "tag (the stack's .env sets them) and try again.")
-            .arg(what, image);
+                              "tag (%3 sets them) and try again.")
+            .arg(what, image, stackEnvFile(env));
     }
     if (has("permission denied while trying to connect") ||
         (has("PermissionError") && has("Permission denied"))) {
@@ -220,7 +232,9 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
     }
     if (has("Cannot connect to the Docker daemon") || has("Is the docker daemon running") ||
         has("Couldn't connect to Docker daemon") || has("connect: connection refused") ||
-        has("error during connect")) {
+        has("error during connect") ||
+        // compose v1 (python) on a socket nobody listens at
+        has("Error while fetching server API version")) {
         return QStringLiteral("%1: the Docker daemon at %2 is not running or not reachable. "
                               "Start it (systemctl start docker) or check the environment's "
                               "docker host/context.")
@@ -234,11 +248,11 @@ QString explainDockerFailure(const CommandResult &result, const QString &what,
         const QString p = pm.captured(1).isEmpty() ? pm.captured(2) : pm.captured(1);
         const QString owner = env.isRemote() ? QString() : localPortOwner(p.toInt());
         return QStringLiteral("%1: port %2 is already in use%3. Stop that program, or give "
-                              "the stack another port (API_PORT in the stack's .env), and try "
-                              "again.")
+                              "the stack another port (API_PORT in %4), and try again.")
             .arg(what, p,
                  owner.isEmpty() ? QStringLiteral(" by another program")
-                                 : QStringLiteral(" by %1").arg(owner));
+                                 : QStringLiteral(" by %1").arg(owner),
+                 stackEnvFile(env));
     }
     if (has("is invalid because") || has("yaml:") || has("ScannerError") || has("ParserError") ||
         has("validating ") || has("Additional property") || has("Unsupported config option") ||

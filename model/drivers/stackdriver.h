@@ -19,6 +19,9 @@ struct OperationResult
     QString service; // empty: the whole stack
     Outcome outcome = Outcome::Succeeded;
     QString message; // on failure: what went wrong and what to do
+    // On failure, when a program failed: its command line and raw output,
+    // for a Details view (the message holds only what a person acts on).
+    QString details {};
     bool ok() const { return outcome == Outcome::Succeeded; }
 };
 

@@ -27,6 +27,8 @@ QString toString(RunState state)
         return QStringLiteral("dead");
     case RunState::NotCreated:
         return QStringLiteral("not created");
+    case RunState::Unreachable:
+        return QStringLiteral("unreachable");
     }
     return {};
 }
@@ -112,9 +114,10 @@ ServiceState serviceStateFromJson(const QJsonObject &o)
     s.tag = o.value(QStringLiteral("tag")).toString();
     s.digest = o.value(QStringLiteral("digest")).toString();
     const QString state = o.value(QStringLiteral("state")).toString();
-    for (RunState r : { RunState::Unknown, RunState::Created, RunState::Starting, RunState::Running,
-                        RunState::Restarting, RunState::Paused, RunState::Stopping,
-                        RunState::Exited, RunState::Dead, RunState::NotCreated }) {
+    for (RunState r :
+         { RunState::Unknown, RunState::Created, RunState::Starting, RunState::Running,
+           RunState::Restarting, RunState::Paused, RunState::Stopping, RunState::Exited,
+           RunState::Dead, RunState::NotCreated, RunState::Unreachable }) {
         if (toString(r) == state)
             s.state = r;
     }

@@ -22,6 +22,7 @@ enum class RunState {
     Exited,
     Dead,
     NotCreated, // a compose service the engine has no container for
+    Unreachable, // seen before; its engine is out of reach now
 };
 enum class EngineHealth { None, Starting, Healthy, Unhealthy };
 

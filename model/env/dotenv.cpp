@@ -40,6 +40,22 @@ QHash<QString, QString> readAssignments(const QString &path)
 
 } // namespace
 
+bool isSecretVariable(const QString &name)
+{
+    return isSecretName(name);
+}
+
+QStringList secretValues(const QString &envFile)
+{
+    QStringList values;
+    const QHash<QString, QString> assignments = readAssignments(envFile);
+    for (auto it = assignments.cbegin(); it != assignments.cend(); ++it) {
+        if (isSecretName(it.key()) && !it.value().isEmpty())
+            values << it.value();
+    }
+    return values;
+}
+
 QByteArray randomSecret()
 {
     QByteArray bytes(32, Qt::Uninitialized);

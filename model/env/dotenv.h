@@ -41,6 +41,11 @@ Expected<DotEnvCreated> ensureDotEnv(const QString &folder);
 // (`${NAME:-default}`); empty when none sets it.
 QString stackVariable(const QString &name, const QStringList &composeFiles, const QString &envFile);
 
+// True for a variable that holds a secret: *_PASSWORD, *_SECRET, *_TOKEN.
+bool isSecretVariable(const QString &name);
+// The values of the secret variables a .env file sets, for redaction.
+QStringList secretValues(const QString &envFile);
+
 // The variables a compose file requires (`${NAME:?message}`) that are set
 // neither in `.env` of its folder nor in the process environment.
 QStringList missingRequiredVariables(const QString &composeFile, const QString &envFile);

@@ -15,6 +15,7 @@
 #include <QtTest>
 #include <algorithm>
 #include <csignal>
+#include <optional>
 
 using namespace pilothouse;
 
@@ -231,10 +232,38 @@ private slots:
                                                          "stack_e2e.py, so it cannot restart it")
                                         : QString());
         QSignalSpy status(m_session->watcher(), &EngineWatcher::engineStatusChanged);
+        // The rows as the window would draw them the moment the engine goes.
+        std::optional<ServiceRow> away;
+        ServiceHealth awayHealth = ServiceHealth::Unknown;
+        const QMetaObject::Connection look =
+            connect(m_session->watcher(), &EngineWatcher::engineStatusChanged, this,
+                    [&](EngineWatcher::EngineStatus s) {
+                        if (s == EngineWatcher::EngineStatus::Disconnected && !away) {
+                            away = rowOf(QStringLiteral("api"));
+                            awayHealth = m_session->aggregate();
+                        }
+                    });
         QCOMPARE(::kill(pid_t(harness), SIGUSR1), 0);
         QTRY_COMPARE_WITH_TIMEOUT(int(m_session->watcher()->engineStatus()),
                                   int(EngineWatcher::EngineStatus::Disconnected), 60000);
         QVERIFY(!m_session->watcher()->engineError().isEmpty());
+        // Not down while the engine is away: nobody knows what runs. A
+        // container seen before is "unreachable" ("last seen ..."); one the
+        // stopping daemon stopped listing first is "unknown"; either way with
+        // the reason.
+        QVERIFY(away.has_value());
+        const QString awayState = toString(away->state.state);
+        QVERIFY2(awayState == QLatin1String("unreachable") || awayState == QLatin1String("unknown"),
+                 qPrintable(awayState));
+        QCOMPARE(int(away->health), int(ServiceHealth::Unknown));
+        QVERIFY2(away->detail.contains(QLatin1String("not running or not reachable")) ||
+                     away->detail.contains(QLatin1String("out of reach")) ||
+                     away->detail.startsWith(QLatin1String("last seen ")),
+                 qPrintable(away->detail));
+        qInfo("api while the engine is away: %s (%s)", qPrintable(awayState),
+              qPrintable(away->detail));
+        QVERIFY(awayHealth != ServiceHealth::Down);
+        disconnect(look);
         QTRY_COMPARE_WITH_TIMEOUT(int(m_session->watcher()->engineStatus()),
                                   int(EngineWatcher::EngineStatus::Connected), 120000);
         // The restart policy brings the stack back; the model follows without help.

@@ -31,6 +31,8 @@
 #include <QLineEdit>
 #include <QListView>
 #include <QListWidget>
+#include <QPlainTextEdit>
+#include <QPointer>
 #include <QPushButton>
 #include <QSet>
 #include <QSignalSpy>
@@ -243,12 +245,16 @@ private slots:
         QCOMPARE(first.siblingAtColumn(EnvironmentModel::Status).data().toString(),
                  QStringLiteral("healthy"));
         QVERIFY(m_window->statusText().contains(QLatin1String("up done")));
-        // A start the user asked for is not a recovery.
+        // A start the user asked for is not a recovery: it is "started by you".
         QVERIFY2(!m_window->notices()
                       .mid(noticesBefore)
                       .join(u'\n')
                       .contains(QLatin1String("recovered")),
                  qPrintable(m_window->notices().mid(noticesBefore).join(u'\n')));
+        QTRY_VERIFY(m_window->notices()
+                        .mid(noticesBefore)
+                        .join(u'\n')
+                        .contains(QLatin1String("started by you: ")));
         // Running: Start has nothing to do; Stop and Restart do.
         QTRY_VERIFY(!m_window->startAction()->isEnabled());
         QVERIFY(m_window->stopAction()->isEnabled() && m_window->restartAction()->isEnabled());
@@ -335,7 +341,8 @@ private slots:
         for (int i = 0; i < history->topLevelItemCount(); ++i) {
             const QTreeWidgetItem *it = history->topLevelItem(i);
             crashListed = crashListed ||
-                (it->text(3).contains(QLatin1String("killed (SIGKILL)")) &&
+                (it->text(2) == QLatin1String("crashed") &&
+                 it->text(4).contains(QLatin1String("killed (SIGKILL)")) &&
                  it->text(1) == m_local && !it->text(0).isEmpty());
         }
         QVERIFY(crashListed);
@@ -365,6 +372,45 @@ private slots:
         QVERIFY2(m_window->banner()->text().contains(QLatin1String("Docker engine")),
                  qPrintable(m_window->banner()->text()));
         QVERIFY(m_window->banner()->text().contains(QLatin1String("not running or not reachable")));
+        // A failed Start: the banner says what to do in a sentence; the
+        // command's own output is behind Details, as it printed it (escaped
+        // once), and both can be copied.
+        QVERIFY(!m_window->bannerDetailsButton()->isVisible());
+        QVERIFY(m_window->startAction()->isEnabled());
+        m_window->startAction()->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->bannerDetailsButton()->isVisible(), 30000);
+        const QString summary = m_window->banner()->text();
+        QVERIFY2(summary.contains(QLatin1String("Start it (systemctl start docker)")),
+                 qPrintable(summary));
+        // The failed start's own line leads with the fix too; no raw dump.
+        QVERIFY2(summary.contains(QLatin1String("up: the Docker daemon at")), qPrintable(summary));
+        QVERIFY2(!summary.contains(QLatin1String("stderr")) &&
+                     !summary.contains(QLatin1String("Traceback")) &&
+                     !summary.contains(QLatin1String("docker.errors")),
+                 qPrintable(summary));
+        QVERIFY(!m_window->bannerDetails()->isVisible());
+        m_window->bannerDetailsButton()->click();
+        QVERIFY(m_window->bannerDetails()->isVisible());
+        const QString details = m_window->bannerDetails()->toPlainText();
+        QVERIFY2(details.startsWith(QLatin1String("$ ")) && details.contains(QLatin1String(" up")),
+                 qPrintable(details));
+        QVERIFY2(details.contains(QLatin1String("exit code 1")) &&
+                     details.contains(QLatin1String("--- stderr ---")),
+                 qPrintable(details));
+        QVERIFY(!details.contains(QLatin1String("&quot;")) &&
+                !details.contains(QLatin1String("&amp;")) &&
+                !details.contains(QLatin1String("<br>")));
+        if (!qEnvironmentVariableIsEmpty("PILOTHOUSE_SHOTS"))
+            m_window->grab().save(qEnvironmentVariable("PILOTHOUSE_SHOTS") +
+                                  QStringLiteral("/error-details.png"));
+        m_window->bannerCopyButton()->click();
+        const QString copied = QGuiApplication::clipboard()->text();
+        QVERIFY2(copied.contains(QLatin1String("Start it (systemctl start docker)")) &&
+                     copied.contains(QLatin1String("--- stderr ---")) &&
+                     !copied.contains(QLatin1String("<b>")),
+                 qPrintable(copied));
+        m_window->bannerDetailsButton()->click();
+        QVERIFY(!m_window->bannerDetails()->isVisible());
         // Deployments of a compose environment: the registry's answer shows, no crash.
         m_window->showPage(MainWindow::Deployments);
         QTRY_VERIFY_WITH_TIMEOUT(!m_window->deploymentsPage()
@@ -412,6 +458,16 @@ private slots:
         auto *project =
             qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("compose.project")));
         QVERIFY(project);
+        // Checked while it is typed, before any Save; put right, it clears.
+        project->selectAll();
+        QTest::keyClicks(project, QStringLiteral("Bad Name"));
+        QTRY_VERIFY2(dialog->errorFor(QStringLiteral("compose.project"))
+                         .contains(QLatin1String("is not a valid project name")),
+                     qPrintable(dialog->errorFor(QStringLiteral("compose.project"))));
+        project->selectAll();
+        QTest::keyClicks(project, m_compose);
+        QTRY_VERIFY(dialog->errorFor(QStringLiteral("compose.project")).isEmpty());
+        QCOMPARE(contents(), before); // nothing written by the checks
         project->setText(QStringLiteral("Not A Project"));
         auto *save = dialog->findChild<QPushButton *>(QStringLiteral("saveEnvironments"));
         QVERIFY(save);
@@ -434,9 +490,12 @@ private slots:
             qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("description")));
         description->setText(QStringLiteral("edited in the dialog"));
         QSignalSpy changed(m_workspace.get(), &Workspace::environmentsChanged);
+        // The dialog closes itself (and is deleted) once saved.
+        const QPointer<SettingsDialog> open(dialog);
         QTest::mouseClick(save, Qt::LeftButton);
-        QTRY_VERIFY(!dialog->isVisible() || !dialog->generalError().isEmpty());
-        QVERIFY2(dialog->generalError().isEmpty(), qPrintable(dialog->generalError()));
+        QTRY_VERIFY(!open || !open->isVisible() || !open->generalError().isEmpty());
+        const QString notSaved = open ? open->generalError() : QString();
+        QVERIFY2(notSaved.isEmpty(), qPrintable(notSaved));
         QVERIFY(contents() != before);
         const auto saved = loadEnvironments(target);
         QVERIFY2(saved.ok(), qPrintable(saved ? QString() : saved.error()));
@@ -718,8 +777,11 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::State), QStringLiteral("exited"), 5000);
         QTRY_COMPARE_WITH_TIMEOUT(cell(ServiceModel::Health), QStringLiteral("down"), 5000);
         QTRY_VERIFY(!alive(pid));
-        // Stopping on purpose is not news.
-        QCOMPARE(m_window->notices().size(), notices);
+        // Stopping on purpose is one line in the history, in the words of
+        // the notices: no "down" or "unhealthy" news.
+        QTRY_COMPARE(m_window->notices().size(), notices + 1);
+        QVERIFY2(m_window->notices().last().startsWith(QLatin1String("stopped by you: ")),
+                 qPrintable(m_window->notices().last()));
         QTRY_VERIFY(m_window->startAction()->isEnabled() && !m_window->stopAction()->isEnabled());
         // Start again, for the last test.
         QSignalSpy again(m_workspace.get(), &Workspace::operationFinished);

@@ -673,8 +673,38 @@ private slots:
                 ? svc.value(QStringLiteral("pid")).toInteger()
                 : qint64(0);
         };
-        const qint64 pid1 = deckhandPid();
-        QVERIFY(pid1 > 0); // the owner's view: running, with its pid
+        const qint64 pid0 = deckhandPid();
+        QVERIFY(pid0 > 0); // the owner's view: running, with its pid
+        // `watch`, another process, tells what happens in the window's words.
+        QProcess watch;
+        watch.start(QStringLiteral(PILOTHOUSECTL),
+                    QStringList { QStringLiteral("watch"), QStringLiteral("--json") } + env);
+        QVERIFY(watch.waitForStarted());
+        QTest::qWait(2000); // it has seen deckhand running
+        QVERIFY(watch.state() == QProcess::Running);
+        QByteArray seen;
+        const auto saw = [&](const char *kind) {
+            seen += watch.readAllStandardOutput();
+            for (const QByteArray &line : seen.split('\n')) {
+                const QJsonObject n = QJsonDocument::fromJson(line)
+                                          .object()
+                                          .value(QStringLiteral("notice"))
+                                          .toObject();
+                if (n.value(QStringLiteral("kind")).toString() == QLatin1String(kind) &&
+                    n.value(QStringLiteral("environment")).toString() == QLatin1String("t"))
+                    return true;
+            }
+            return false;
+        };
+        QCOMPARE(::kill(pid_t(pid0), SIGKILL), 0);
+        QTRY_VERIFY2_WITH_TIMEOUT(saw("crashed"), seen.constData(), 15000);
+        QVERIFY2(seen.contains("killed (SIGKILL)"), seen.constData());
+        QTRY_VERIFY2_WITH_TIMEOUT(saw("recovered"), seen.constData(), 30000);
+        watch.terminate();
+        QVERIFY(watch.waitForFinished(5000));
+        QCOMPARE(watch.exitCode(), 0);
+        qint64 pid1 = 0;
+        QTRY_VERIFY_WITH_TIMEOUT((pid1 = deckhandPid()) > 0 && pid1 != pid0, 15000);
         r = ctl(QStringList { QStringLiteral("up") } + env);
         QCOMPARE(r.exitCode, 3);
         QVERIFY2(r.err.contains("is already running under pilothousectl (pid"), r.err.constData());

@@ -735,6 +735,43 @@ private Q_SLOTS:
         QVERIFY(timer.elapsed() < 900); // not the request timeout's 408 (1 s here)
     }
 
+    // The rest of a body that came in the same read as the end of its head
+    // (past the read-ahead) is taken at once, not left until a 408.
+    void aBodyBehindAHeadSentInTwoPartsIsServed()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        s.setSocketOption(QAbstractSocket::LowDelayOption, 1);
+        QByteArray body = "{\"type\":\"echo\",\"payload\":{\"pad\":\"";
+        body += QByteArray(60000 - body.size() - 3, 'a') + "\"}}";
+        s.write("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "X-Pad: " +
+                QByteArray(10000, 'p') + "\r\nContent-Length: " + QByteArray::number(body.size()));
+        QVERIFY(s.waitForBytesWritten(2000));
+        QTRY_VERIFY_WITH_TIMEOUT(serverReadEverything(s), 3000);
+        QElapsedTimer timer;
+        timer.start();
+        s.write("\r\n\r\n" + body);
+        const HttpReply r = readReply(s, 3000);
+        QCOMPARE(r.status, 503); // whole and valid; the queue is off here
+        QVERIFY2(timer.elapsed() < 900, "answered by the request timeout, not at once");
+    }
+
+    // A stray CRLF after a request (older clients send one after a body)
+    // starts no request: no 408 comes for it, the idle timeout closes.
+    void aStrayLineEndAfterARequestIsNotARequest()
+    {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port());
+        QVERIFY(s.waitForConnected(2000));
+        s.write("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n\r\n");
+        QCOMPARE(readReply(s, 3000).status, 200);
+        // IDLE_TIMEOUT_SECONDS=1 and REQUEST_TIMEOUT_SECONDS=1 here.
+        QVERIFY(s.state() == QAbstractSocket::UnconnectedState || s.waitForDisconnected(5000));
+        QCOMPARE(s.readAll(), QByteArray());
+    }
+
     void slowClientDoesNotBlockOthers()
     {
         QTcpSocket slow;

@@ -229,6 +229,8 @@ private Q_SLOTS:
         QTest::newRow("bare LF in a field") << field("X-A: b\nX-C: d") << 400 << "bare LF";
         QTest::newRow("five line ends first")
             << QByteArray("\r\n\r\n\r\n" + kLivez) << 400 << "malformed request line";
+        QTest::newRow("bare LF empty lines first")
+            << QByteArray("\n\n" + kLivez) << 400 << "bare LF";
         QTest::newRow("obs-fold") << field("X-A: b\r\n c") << 400 << "obs-fold";
         QTest::newRow("space before colon") << field("Host : x") << 400 << "malformed header";
         QTest::newRow("no colon") << field("Hostx") << 400 << "malformed header";
@@ -294,6 +296,17 @@ private Q_SLOTS:
     {
         const Outcome o = drive({ "GET /livez HTTP/1.1\r\nHo", "st: x\n" });
         QCOMPARE(o.refusal, 400);
+    }
+
+    void emptyLinesBeforeARequest()
+    {
+        using deckhand::http::leadingEmptyLines;
+        QCOMPARE(leadingEmptyLines("\r\n\r\nGET"), 4);
+        QCOMPARE(leadingEmptyLines("\r\n\r"), 3); // its LF may follow
+        QCOMPARE(leadingEmptyLines("\r\n\r\n\r\n"), 4); // a third is a malformed request
+        QCOMPARE(leadingEmptyLines("\n"), 0);
+        QCOMPARE(leadingEmptyLines("\rX"), 0);
+        QVERIFY(parseRequest("\r\n\r", {}).status == Status::NeedMore);
     }
 
     void headerLimitIsExact()

@@ -95,9 +95,15 @@ qint64 HttpConnection::nowMs()
         .count();
 }
 
+bool HttpConnection::requestBegun() const
+{
+    const QByteArrayView input = QByteArrayView(m_in).sliced(m_inPos);
+    return http::leadingEmptyLines(input) < input.size();
+}
+
 bool HttpConnection::busy() const
 {
-    return m_closing || pending() > 0 || m_socket->bytesToWrite() > 0 ||
+    return m_closing || requestBegun() || m_socket->bytesToWrite() > 0 ||
         m_socket->bytesAvailable() > 0;
 }
 
@@ -167,7 +173,9 @@ void HttpConnection::pump()
         }
         if (pending() == 0)
             break;
-        if (m_requestStartMs < 0)
+        // Empty lines alone (a stray CRLF after a body) start no request
+        // and no request deadline.
+        if (m_requestStartMs < 0 && requestBegun())
             m_requestStartMs = nowMs();
         if (m_frameSize > pending()) {
             if (m_socket->bytesAvailable() > 0)
@@ -189,14 +197,20 @@ void HttpConnection::pump()
         if (r.status == http::ParseResult::Status::NeedMore) {
             if (r.headComplete) {
                 m_frameSize = r.frameSize;
-                if (r.head.expectContinue && !m_continueSent) {
+                // An HTTP/1.0 client would not know the interim answer.
+                if (r.head.expectContinue && !m_continueSent && r.head.version == "HTTP/1.1") {
                     m_continueSent = true;
                     send(QByteArrayLiteral("HTTP/1.1 100 Continue\r\n\r\n"));
                 }
             } else {
                 m_resumeAt = r.resumeAt;
             }
-            if (m_socket->bytesAvailable() > 0 && pending() < m_limits.readAheadBytes)
+            // More of it may be in the socket's buffer already, which
+            // announces nothing again: take it now (the read above stops at
+            // the frame, or at the read-ahead for a head, where the parser
+            // has refused an oversized head long before).
+            const qsizetype limit = r.headComplete ? m_frameSize : m_limits.readAheadBytes;
+            if (m_socket->bytesAvailable() > 0 && pending() < limit)
                 continue;
             break;
         }
@@ -211,6 +225,11 @@ void HttpConnection::pump()
                 m_in = QByteArray();
             else
                 m_in.resize(0);
+        } else if (m_in.capacity() > 2 * m_limits.readAheadBytes) {
+            // A body made it big and the next request has begun: keep that
+            // alone, in a buffer of its own size.
+            m_in = m_in.sliced(m_inPos);
+            m_inPos = 0;
         }
         m_resumeAt = 0;
         m_frameSize = 0;
@@ -314,10 +333,16 @@ void HttpConnection::checkDeadline(qint64 now)
     if (m_closing)
         return;
     if (m_requestStartMs >= 0) {
-        if (now - m_requestStartMs >= m_limits.requestTimeoutMs)
+        if (now - m_requestStartMs >= m_limits.requestTimeoutMs) {
+            // A head read whole (the body is what is late) is counted and
+            // logged under its route, with the caller's request id.
+            const QByteArray input = m_in.sliced(m_inPos);
+            const http::ParseResult r = http::parseRequest(input, m_parserLimits);
             refuse(408,
                    QStringLiteral("the request did not arrive whole within %1 s")
-                       .arg(m_limits.requestTimeoutMs / 1000.0));
+                       .arg(m_limits.requestTimeoutMs / 1000.0),
+                   r.headComplete ? r.head : http::RequestHead {});
+        }
         return;
     }
     if (m_socket->bytesAvailable() == 0 && now - m_idleSinceMs >= m_limits.idleTimeoutMs)

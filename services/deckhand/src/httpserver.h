@@ -78,6 +78,8 @@ private:
     void shutdownWrite();
     void discardInput();
     qsizetype pending() const { return m_in.size() - m_inPos; }
+    // Bytes of a request are here, not only empty lines before one.
+    bool requestBegun() const;
 
     QTcpSocket *m_socket;
     HttpServer &m_server;

@@ -102,17 +102,32 @@ bool validTarget(QByteArrayView method, QByteArrayView target)
     return scheme("http://") || scheme("https://");
 }
 
+// The complete empty lines (CRLF) at the start, at most two.
+qsizetype skipEmptyLines(QByteArrayView buffer)
+{
+    qsizetype start = 0;
+    while (start < 2 * kMaxLeadingEmptyLines && start + 1 < buffer.size() &&
+           buffer[start] == '\r' && buffer[start + 1] == '\n')
+        start += 2;
+    return start;
+}
 } // namespace
+
+qsizetype leadingEmptyLines(QByteArrayView buffer)
+{
+    qsizetype start = skipEmptyLines(buffer);
+    // A CR whose LF is still on its way.
+    if (start < 2 * kMaxLeadingEmptyLines && start + 1 == buffer.size() && buffer[start] == '\r')
+        ++start;
+    return start;
+}
 
 ParseResult parseRequest(QByteArrayView buffer, const ParserLimits &limits, qsizetype resumeAt)
 {
     ParseResult r;
-    qsizetype start = 0;
-    while (start < buffer.size() && start < kMaxLeadingLineEndBytes &&
-           (buffer[start] == '\r' || buffer[start] == '\n'))
-        ++start;
+    const qsizetype start = skipEmptyLines(buffer);
     if (start == buffer.size())
-        return r; // line ends alone so far
+        return r; // empty lines alone so far
 
     const qsizetype from = std::max(start, resumeAt);
     const qsizetype end = buffer.indexOf("\r\n\r\n", from);

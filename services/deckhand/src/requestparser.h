@@ -56,9 +56,13 @@ struct ParseResult
     }
 };
 
-// Up to this many CR and LF bytes before a request line are skipped (two
-// empty lines, RFC 9112 2.2); more are the start of a malformed request.
-inline constexpr int kMaxLeadingLineEndBytes = 4;
+// Up to two empty lines (CRLF) before a request line are skipped (RFC 9112
+// 2.2); more are the start of a malformed request.
+inline constexpr int kMaxLeadingEmptyLines = 2;
+
+// The bytes of the empty lines at the buffer's start that parseRequest()
+// skips: when that is the whole buffer, no request has begun.
+qsizetype leadingEmptyLines(QByteArrayView buffer);
 
 // Frames the request at the start of `buffer`. `resumeAt` is the previous
 // NeedMore result's, for the same buffer grown at its end (0 for a new one);
