@@ -7,6 +7,7 @@
 #include "core/session.h"
 #include "core/terminationsignals.h"
 #include "core/workspace.h"
+#include "db/backup.h"
 #include "deploy/deployer.h"
 #include "deploy/history.h"
 #include "deploy/historystore.h"
@@ -107,6 +108,8 @@ public:
     int restart(const QStringList &args) { return control(QStringLiteral("restart"), args); }
     int logs(const QStringList &args) { return logsImpl(args); }
     int watch(const QStringList &) { return watchImpl(); }
+    int backup(const QStringList &) { return backupImpl(); }
+    int backups(const QStringList &) { return backupsImpl(); }
     int deploy(const QStringList &) { return deployOrRollback(false); }
     int rollback(const QStringList &) { return deployOrRollback(true); }
     int tags(const QStringList &);
@@ -262,6 +265,114 @@ private:
         else if (mon->ids().isEmpty())
             out() << m_env.name << ": no health endpoints configured" << Qt::endl;
         return allGood ? Ok : Unhealthy;
+    }
+
+    // Backs up the environment's database, verified; prints where. The probe
+    // runs first: it finds the database's container and its schema version.
+    int backupImpl()
+    {
+        DatabaseProbe *probe = m_session->databaseProbe();
+        if (!probe) {
+            err() << "pilothousectl: environment \"" << m_env.name
+                  << "\" has no database configured (add \"database\": {\"dsn\": ...})" << Qt::endl;
+            return EnvError;
+        }
+        int rc = Ok;
+        BackupJob job(m_session);
+        connect(&job, &BackupJob::progress, this, [this](const QString &message) {
+            if (!m_json)
+                err() << m_env.name << ": " << message << Qt::endl;
+        });
+        connect(&job, &BackupJob::finished, this,
+                [this, &rc](const BackupInfo &i, const QString &error) {
+                    if (!error.isEmpty()) {
+                        err() << "pilothousectl: the backup of " << m_env.name
+                              << " failed: " << error << Qt::endl;
+                        rc = EnvError;
+                    } else if (m_json) {
+                        printJson(toJson(i));
+                    } else {
+                        out() << i.path << Qt::endl
+                              << "  " << QString::number(i.size / 1048576.0, 'f', 2) << " MiB, "
+                              << i.format << ", schema version "
+                              << (i.schemaVersion < 0 ? QStringLiteral("unknown")
+                                                      : QString::number(i.schemaVersion))
+                              << ", sha256 " << i.sha256 << Qt::endl
+                              << "  verified: " << i.verified << ", in "
+                              << QString::number(i.elapsedMs / 1000.0, 'f', 1) << " s" << Qt::endl;
+                    }
+                    done(0);
+                });
+        bool started = false;
+        connect(
+            probe, &DatabaseProbe::finished, &job,
+            [&job, &started] {
+                if (!started) {
+                    started = true;
+                    job.start(QStringLiteral("manual"));
+                }
+            },
+            Qt::SingleShotConnection);
+        // The database is found through the engine; one that never answers
+        // is an error, not a wait without end.
+        QTimer noEngine;
+        noEngine.setSingleShot(true);
+        connect(&noEngine, &QTimer::timeout, this, [this, &rc, &started] {
+            if (started)
+                return;
+            started = true;
+            const EngineWatcher *w = m_session->watcher();
+            err() << "pilothousectl: the database of " << m_env.name << " could not be found"
+                  << (w && !w->engineError().isEmpty() ? QStringLiteral(": ") + w->engineError()
+                                                       : QString())
+                  << Qt::endl;
+            rc = EnvError;
+            done(0);
+        });
+        noEngine.start(probe->timeoutMs() + 20000);
+        installSignalHandlers([&job, &rc, &started, this] {
+            if (job.isRunning()) {
+                job.cancel(); // its finished() ends the command, with exit 3
+                return;
+            }
+            started = true;
+            rc = EnvError;
+            done(0);
+        });
+        if (m_session->watcher())
+            m_session->watcher()->start();
+        m_session->probeDatabase();
+        loop();
+        return rc;
+    }
+
+    int backupsImpl()
+    {
+        const QList<BackupInfo> list = listBackups(m_env.name);
+        if (m_json) {
+            QJsonArray a;
+            for (const BackupInfo &i : list)
+                a.append(toJson(i));
+            printJson(QJsonObject { { QStringLiteral("environment"), m_env.name },
+                                    { QStringLiteral("folder"), backupFolder(m_env.name) },
+                                    { QStringLiteral("backups"), a } });
+            return Ok;
+        }
+        if (list.isEmpty()) {
+            out() << "no backups of " << m_env.name << " yet (in " << backupFolder(m_env.name)
+                  << "); pilothousectl backup takes one" << Qt::endl;
+            return Ok;
+        }
+        for (const BackupInfo &i : list)
+            out() << i.takenAt.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")) << "  "
+                  << pad(QString::number(i.size / 1048576.0, 'f', 2) + QStringLiteral(" MiB"), 12)
+                  << "  schema "
+                  << pad(i.schemaVersion < 0 ? QStringLiteral("?")
+                                             : QString::number(i.schemaVersion),
+                         4)
+                  << "  " << pad(i.verifiedOk() ? QStringLiteral("verified") : i.verified, 9)
+                  << "  " << i.path << Qt::endl;
+        return Ok;
     }
 
     int dbImpl()
@@ -917,6 +1028,11 @@ const Verb kCommands[] = {
       &Ctl::watch },
     { "health", "health", "every health endpoint, checked once", &Ctl::health },
     { "db", "db", "the database's status", &Ctl::db },
+    { "backup", "backup",
+      "back up the database (pg_dump in its own container, or SQLite's online backup), "
+      "verified, to a private file in the data folder",
+      &Ctl::backup },
+    { "backups", "backups", "the environment's backups, newest first", &Ctl::backups },
     { "set-db-password", "set-db-password",
       "store the database password (stdin) in the keychain (--delete removes it)",
       &Ctl::setDbPassword },

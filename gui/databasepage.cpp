@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QTableView>
+#include <QTreeWidget>
 #include <QVBoxLayout>
 
 namespace pilothouse::gui {
@@ -18,6 +19,9 @@ DatabasePage::DatabasePage(QWidget *parent)
     , m_status(new QLabel(this))
     , m_checked(new QLabel(this))
     , m_refresh(new QPushButton(icon("refresh"), tr("&Refresh"), this))
+    , m_backup(new QPushButton(tr("&Back up now"), this))
+    , m_backupStatus(new QLabel(this))
+    , m_backups(new QTreeWidget(this))
 {
     m_view->setTabKeyNavigation(false); // Tab leaves the table; arrows move in it
     m_view->setModel(m_model);
@@ -34,24 +38,63 @@ DatabasePage::DatabasePage(QWidget *parent)
     m_refresh->setObjectName(QStringLiteral("databaseRefresh"));
     m_refresh->setToolTip(tr("Probe the database again"));
 
+    m_backup->setObjectName(QStringLiteral("backupNow"));
+    m_backup->setToolTip(tr("A verified backup of the database, in a private file"));
+    m_backupStatus->setObjectName(QStringLiteral("backupStatus"));
+    m_backupStatus->setWordWrap(true);
+    m_backupStatus->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_backups->setObjectName(QStringLiteral("backupList"));
+    m_backups->setAccessibleName(tr("Backups"));
+    m_backups->setRootIsDecorated(false);
+    m_backups->setAlternatingRowColors(true);
+    m_backups->setTabKeyNavigation(false);
+    m_backups->setHeaderLabels(
+        { tr("Taken"), tr("Size"), tr("Schema"), tr("Verified"), tr("File") });
+    m_backups->header()->setStretchLastSection(true);
+    for (int c = 0; c < 4; ++c)
+        m_backups->header()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
+
     auto *top = new QHBoxLayout;
     top->addWidget(m_status, 1);
     top->addWidget(m_checked);
     top->addWidget(m_refresh);
+    auto *backupBar = new QHBoxLayout;
+    auto *backupTitle = new QLabel(tr("<b>Backups</b>"), this);
+    backupBar->addWidget(backupTitle);
+    backupBar->addWidget(m_backupStatus, 1);
+    backupBar->addWidget(m_backup);
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 4, 0, 0);
     layout->addLayout(top);
-    layout->addWidget(m_view);
+    layout->addWidget(m_view, 3);
+    layout->addLayout(backupBar);
+    layout->addWidget(m_backups, 2);
     connect(m_refresh, &QPushButton::clicked, this, &DatabasePage::refresh);
+    connect(m_backup, &QPushButton::clicked, this, &DatabasePage::backUpOrCancel);
 }
 
 void DatabasePage::setSession(StackSession *session)
 {
     if (m_connection)
         disconnect(m_connection);
+    if (m_job) {
+        // A backup belongs to the environment it was asked for: cancelled,
+        // and no longer this page's (it removes its files and itself).
+        m_job->disconnect(this);
+        m_job->disconnect(m_backupStatus);
+        connect(m_job, &BackupJob::finished, m_job, &QObject::deleteLater);
+        m_job->cancel();
+        m_job = nullptr;
+        m_backup->setText(tr("&Back up now"));
+    }
     m_session = session;
     DatabaseProbe *probe = session ? session->databaseProbe() : nullptr;
     m_refresh->setEnabled(probe != nullptr);
+    m_backup->setEnabled(probe != nullptr);
+    m_backupStatus->clear();
+    m_backups->clear();
+    if (session)
+        listBackupsOf(session->environment().name);
     if (!probe) {
         m_model->setFacts({});
         m_status->setText(tr("This environment has no database to probe. Add one "
@@ -78,6 +121,57 @@ void DatabasePage::refresh()
     m_refresh->setEnabled(false);
     m_checked->setText(tr("probing..."));
     probe->probe();
+}
+
+void DatabasePage::backUpOrCancel()
+{
+    if (m_job && m_job->isRunning()) {
+        m_job->cancel();
+        return;
+    }
+    if (!m_session || !m_session->databaseProbe())
+        return;
+    if (!m_job) {
+        m_job = new BackupJob(m_session, this);
+        connect(m_job, &BackupJob::progress, m_backupStatus, &QLabel::setText);
+        connect(m_job, &BackupJob::finished, this,
+                [this](const BackupInfo &info, const QString &error) {
+                    m_backup->setText(tr("&Back up now"));
+                    m_job->deleteLater();
+                    m_job = nullptr;
+                    if (!error.isEmpty()) {
+                        m_backupStatus->setText(QStringLiteral("<b style='color:%1'>%2</b> %3")
+                                                    .arg(colourOf(Tone::Bad).name(),
+                                                         tr("Backup failed:"),
+                                                         error.toHtmlEscaped()));
+                    } else {
+                        m_backupStatus->setText(tr("Backed up and verified: %1 (%2 MiB in %3 s)")
+                                                    .arg(info.path.toHtmlEscaped())
+                                                    .arg(info.size / 1048576.0, 0, 'f', 2)
+                                                    .arg(info.elapsedMs / 1000.0, 0, 'f', 1));
+                    }
+                    listBackupsOf(info.environment);
+                });
+    }
+    m_backup->setText(tr("Cancel &backup"));
+    m_job->start(QStringLiteral("manual"));
+}
+
+void DatabasePage::listBackupsOf(const QString &environment)
+{
+    if (!m_session || m_session->environment().name != environment)
+        return; // another environment's list is shown now
+    m_backups->clear();
+    for (const BackupInfo &b : listBackups(environment)) {
+        auto *item = new QTreeWidgetItem(m_backups);
+        item->setText(0, QLocale().toString(b.takenAt.toLocalTime(), QLocale::ShortFormat));
+        item->setText(1, QStringLiteral("%1 MiB").arg(b.size / 1048576.0, 0, 'f', 2));
+        item->setText(2, b.schemaVersion < 0 ? tr("unknown") : QString::number(b.schemaVersion));
+        item->setText(3, b.verifiedOk() ? tr("verified") : b.verified);
+        item->setForeground(3, colourOf(b.verifiedOk() ? Tone::Good : Tone::Bad));
+        item->setText(4, b.path);
+        item->setToolTip(4, QStringLiteral("sha256 %1").arg(b.sha256));
+    }
 }
 
 void DatabasePage::show(const DatabaseFacts &f)

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "db/backup.h"
 #include "models/models.h"
 
 #include <QPointer>
@@ -8,6 +9,7 @@
 class QLabel;
 class QPushButton;
 class QTableView;
+class QTreeWidget;
 
 namespace pilothouse::gui {
 
@@ -24,10 +26,16 @@ public:
     QTableView *view() const { return m_view; }
     QLabel *status() const { return m_status; }
     QPushButton *refreshButton() const { return m_refresh; }
+    // "Back up now", or "Cancel backup" while one runs.
+    QPushButton *backupButton() const { return m_backup; }
+    QTreeWidget *backupList() const { return m_backups; }
+    QLabel *backupStatus() const { return m_backupStatus; }
     void refresh();
+    void backUpOrCancel();
 
 private:
     void show(const DatabaseFacts &facts);
+    void listBackupsOf(const QString &environment);
 
     QPointer<StackSession> m_session;
     QMetaObject::Connection m_connection;
@@ -36,6 +44,10 @@ private:
     QLabel *m_status;
     QLabel *m_checked;
     QPushButton *m_refresh;
+    QPushButton *m_backup;
+    QLabel *m_backupStatus;
+    QTreeWidget *m_backups;
+    BackupJob *m_job = nullptr; // the one running, for this page's environment
 };
 
 } // namespace pilothouse::gui

@@ -613,10 +613,13 @@ void MainWindow::updateActions()
         case RunState::Unreachable:
             known = false;
             break;
+        case RunState::Paused: // Stop stops it; Start resumes it
+            anyRunning = true;
+            allRunning = false;
+            break;
         case RunState::Running:
         case RunState::Restarting:
         case RunState::Starting:
-        case RunState::Paused:
             anyRunning = true;
             break;
         default:

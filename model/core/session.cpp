@@ -357,8 +357,17 @@ bool StackSession::admit(StackOperation op, const QString &service)
 void StackSession::up()
 {
     whenReachable([this] {
-        if (admit(StackOperation::Up, {}))
-            m_driver->up();
+        if (!admit(StackOperation::Up, {}))
+            return;
+        if (auto *compose = qobject_cast<ComposeDriver *>(m_driver.get())) {
+            QStringList paused;
+            for (const ServiceState &s : std::as_const(m_states)) {
+                if (s.state == RunState::Paused && !paused.contains(s.service))
+                    paused << s.service;
+            }
+            compose->setPaused(paused);
+        }
+        m_driver->up();
     });
 }
 
@@ -464,6 +473,10 @@ ServiceHealth StackSession::combine(const ServiceState &state, bool hasEndpoints
     case RunState::Restarting:
         say(state.detail.isEmpty() ? QStringLiteral("restarting") : state.detail);
         return ServiceHealth::Unhealthy;
+    case RunState::Paused:
+        // Frozen by the engine: it answers nothing until resumed.
+        say(QStringLiteral("paused: it answers nothing until resumed (Start resumes it)"));
+        return ServiceHealth::Down;
     case RunState::Unknown:
         // Not supervised or watched here: the endpoints are all we know.
         if (!hasEndpoints || http == EndpointStatus::Unknown)

@@ -3,6 +3,7 @@
 #include "core/childprocess.h"
 #include "env/dotenv.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QStandardPaths>
 #include <algorithm>
@@ -140,7 +141,23 @@ void Command::start()
     }
     m_process.setProgram(program);
     m_process.setArguments(m_spec.arguments);
-    m_process.setStandardInputFile(QProcess::nullDevice());
+    m_process.setStandardInputFile(m_spec.inputFile.isEmpty() ? QProcess::nullDevice()
+                                                              : m_spec.inputFile);
+    if (!m_spec.outputFile.isEmpty()) {
+        // Private before anything is written to it.
+        QFile out(m_spec.outputFile);
+        if (!out.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
+            !out.setPermissions(QFile::ReadOwner | QFile::WriteOwner)) {
+            m_startError =
+                QStringLiteral("cannot write %1: %2").arg(m_spec.outputFile, out.errorString());
+            QMetaObject::invokeMethod(
+                this, [this] { finish(CommandResult::End::FailedToStart, -1); },
+                Qt::QueuedConnection);
+            return;
+        }
+        out.close();
+        m_process.setStandardOutputFile(m_spec.outputFile, QIODevice::Append);
+    }
     bindToOwner(m_process);
     if (m_spec.timeoutMs > 0)
         m_timeout.start(m_spec.timeoutMs);
@@ -224,7 +241,8 @@ void Command::finish(CommandResult::End end, int exitCode)
     r.errorOutput = QString::fromUtf8(m_kept[1].right(kMaxKeptBytes));
     r.elapsedMs = m_clock.isValid() ? m_clock.elapsed() : 0;
     if (end == CommandResult::End::FailedToStart) {
-        r.startError = findProgram(m_spec.program, m_spec.environment).isEmpty()
+        r.startError = !m_startError.isEmpty() ? m_startError
+            : findProgram(m_spec.program, m_spec.environment).isEmpty()
             ? QStringLiteral("%1 is not installed (not found on PATH)").arg(m_spec.program)
             : m_process.errorString();
     }

@@ -24,6 +24,11 @@ struct CommandSpec
     // the last of stderr (why it ended).
     bool keepOutput = true;
     QString description; // "docker compose up", for messages
+    // Binary streams: stdin read from this file, stdout written to this one
+    // (created 0600, truncated) instead of being kept; empty: /dev/null in,
+    // stdout kept as text.
+    QString inputFile;
+    QString outputFile;
 
     QString display() const; // program and arguments, for logs (no secrets go in arguments)
 };
@@ -85,6 +90,7 @@ private:
     std::optional<CommandResult::End> m_stopReason;
     qint64 m_pid = 0; // once started; kept after it exits, to release its group
     bool m_done = false;
+    QString m_startError; // set before the process could be started
 };
 
 // Finds a program on PATH (as given in env) without running anything.

@@ -204,7 +204,7 @@ void ComposeDriver::run(StackOperation op, const QString &service, const QString
             finish({ op, service, OperationResult::Outcome::Failed, why });
             return;
         }
-        const auto compose = [this, op, service, args, what, finish, cli = *cli] {
+        const auto launch = [this, op, service, args, what, finish, cli = *cli] {
             CommandSpec spec = composeCommand(m_env, cli, args, m_timeoutMs, what, m_variables);
             emit progress(QStringLiteral("Running %1").arg(spec.display()));
             auto *cmd = new Command(spec, this);
@@ -232,6 +232,41 @@ void ComposeDriver::run(StackOperation op, const QString &service, const QString
                         }
                     });
             cmd->start();
+        };
+        const auto compose = [this, op, service, what, finish, launch, cli = *cli] {
+            if (op != StackOperation::Up || m_paused.isEmpty()) {
+                launch();
+                return;
+            }
+            // Paused containers first (`compose up` leaves them paused):
+            // resumed, then up as usual.
+            const QStringList paused = std::exchange(m_paused, {});
+            emit progress(QStringLiteral("Resuming %1").arg(paused.join(QStringLiteral(", "))));
+            auto *resume = new Command(
+                composeCommand(m_env, cli, QStringList { QStringLiteral("unpause") } + paused,
+                               m_timeoutMs, QStringLiteral("compose unpause"), m_variables),
+                this);
+            m_command = resume;
+            connect(resume, &Command::finished, this,
+                    [this, resume, op, service, what, finish, launch](const CommandResult &r) {
+                        resume->deleteLater();
+                        m_command = nullptr;
+                        if (m_cancelled || r.end == CommandResult::End::Cancelled) {
+                            finish({ op, service, OperationResult::Outcome::Cancelled,
+                                     what + QStringLiteral(" was cancelled") });
+                            return;
+                        }
+                        if (!r.ok()) {
+                            finish({ op, service, OperationResult::Outcome::Failed,
+                                     explainDockerFailure(
+                                         r, QStringLiteral("resuming the paused services"), m_env),
+                                     commandDetails(resume->spec(), r,
+                                                    secretsOf(m_env, m_variables)) });
+                            return;
+                        }
+                        launch();
+                    });
+            resume->start();
         };
         // Tags from the engine: a build is made (or found) for the checkout
         // before a start that has no tag to keep, so what starts is a rollback point.

@@ -43,6 +43,9 @@ public:
     // Variables for compose's interpolation (the backend's image and tag),
     // passed in the process environment, where they win over the env file.
     void setVariables(const QMap<QString, QString> &variables) { m_variables = variables; }
+    // Services the engine has paused: the next up() resumes them first
+    // (`compose up` leaves a paused container paused).
+    void setPaused(const QStringList &services) { m_paused = services; }
 
 signals:
     // A build was made or found for the checkout (startsIt: as part of a start).
@@ -61,6 +64,7 @@ private:
     bool m_cancelled = false;
     int m_timeoutMs = 300000;
     QMap<QString, QString> m_variables;
+    QStringList m_paused;
 };
 
 } // namespace pilothouse

@@ -4,10 +4,13 @@
 // engine and builds the images) with PILOTHOUSE_E2E_* set; on its own it skips
 // (and fails under CI=true).
 #include "core/session.h"
+#include "db/backup.h"
 #include "drivers/command.h"
 #include "drivers/docker.h"
 #include "servers.h"
 
+#include <QCryptographicHash>
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -16,6 +19,7 @@
 #include <algorithm>
 #include <csignal>
 #include <optional>
+#include <sys/stat.h>
 
 using namespace pilothouse;
 
@@ -103,6 +107,10 @@ private slots:
                     QJsonArray { QString::fromUtf8(qgetenv("PILOTHOUSE_E2E_COMPOSE_FILE")) } },
                   { QStringLiteral("project"), QString::fromUtf8(project) } } },
             { QStringLiteral("services"), services },
+            { QStringLiteral("database"),
+              QJsonObject {
+                  { QStringLiteral("compose"),
+                    QJsonObject { { QStringLiteral("service"), QStringLiteral("postgres") } } } } },
         };
         f.write(
             QJsonDocument(QJsonObject { { QStringLiteral("version"), 1 },
@@ -210,6 +218,28 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 120000);
     }
 
+    // A container the engine paused is "paused" (down: it answers nothing),
+    // and Start resumes it (`compose up` alone would leave it paused).
+    void pausedIsShownAndStartResumesIt()
+    {
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 120000);
+        const QString id = rowOf(QStringLiteral("worker")).state.containerId;
+        const CommandResult p = docker({ QStringLiteral("pause"), id });
+        QVERIFY2(p.ok(), qPrintable(p.errorOutput));
+        QTRY_COMPARE_WITH_TIMEOUT(toString(rowOf(QStringLiteral("worker")).state.state),
+                                  QStringLiteral("paused"), 5000);
+        const ServiceRow paused = rowOf(QStringLiteral("worker"));
+        QCOMPARE(int(paused.health), int(ServiceHealth::Down));
+        QVERIFY2(paused.detail.contains(QLatin1String("Start resumes it")),
+                 qPrintable(paused.detail));
+        const OperationResult r = operate([this] { m_session->up(); }, 180000);
+        QVERIFY2(r.ok(), qPrintable(r.message));
+        QTRY_COMPARE_WITH_TIMEOUT(toString(rowOf(QStringLiteral("worker")).state.state),
+                                  QStringLiteral("running"), 10000);
+        QCOMPARE(rowOf(QStringLiteral("worker")).state.containerId, id); // resumed, not replaced
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 120000);
+    }
+
     void followsLogs()
     {
         m_session->followLogs(QStringLiteral("api"), 20);
@@ -273,6 +303,64 @@ private slots:
         QVERIFY(docker({ QStringLiteral("kill"), id }).ok());
         QTRY_VERIFY_WITH_TIMEOUT(!rowOf(QStringLiteral("worker")).state.isRunning(), 5000);
         QVERIFY(docker({ QStringLiteral("start"), id }).ok());
+    }
+
+    // Back up now: pg_dump in the database's own container, streamed to a
+    // private file, read back whole by pg_restore, its sha256 recorded.
+    void backUpThePostgresInTheStack()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QDir(backupFolder(m_env->name)).removeRecursively();
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 120000);
+        // A row to find in the archive.
+        const CommandResult marked = docker(
+            { QStringLiteral("exec"), rowOf(QStringLiteral("postgres")).state.containerId,
+              QStringLiteral("psql"), QStringLiteral("-U"),
+              qEnvironmentVariable("POSTGRES_USER", QStringLiteral("deckhand")),
+              QStringLiteral("-d"), qEnvironmentVariable("POSTGRES_DB", QStringLiteral("deckhand")),
+              QStringLiteral("-c"),
+              QStringLiteral("CREATE TABLE backup_marker (note text); INSERT INTO backup_marker "
+                             "VALUES ('found in the archive')") });
+        QVERIFY2(marked.ok(), qPrintable(marked.errorOutput));
+        BackupJob job(m_session.get());
+        QSignalSpy done(&job, &BackupJob::finished);
+        QElapsedTimer clock;
+        clock.start();
+        job.start();
+        QVERIFY(done.wait(120000));
+        const auto info = done.first().at(0).value<BackupInfo>();
+        const QString error = done.first().at(1).toString();
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        qInfo("BENCH pg_backup_ms=%lld size=%lld", clock.elapsed(), info.size);
+        QCOMPARE(info.format, QStringLiteral("pg_dump-custom"));
+        QVERIFY(info.verifiedOk());
+        struct stat st
+        {
+        };
+        QCOMPARE(::stat(QFile::encodeName(info.path).constData(), &st), 0);
+        QCOMPARE(int(st.st_mode & 0777), 0600);
+        QFile archive(info.path);
+        QVERIFY(archive.open(QIODevice::ReadOnly));
+        const QByteArray bytes = archive.readAll();
+        QVERIFY(bytes.startsWith("PGDMP")); // pg_dump's custom format
+        QCOMPARE(info.sha256,
+                 QString::fromLatin1(
+                     QCryptographicHash::hash(bytes, QCryptographicHash::Sha256).toHex()));
+        QCOMPARE(listBackups(m_env->name).size(), 1);
+        // The archive holds the row: its table of contents lists the table.
+        CommandSpec list = dockerCommand(*m_env,
+                                         { QStringLiteral("exec"), QStringLiteral("--interactive"),
+                                           rowOf(QStringLiteral("postgres")).state.containerId,
+                                           QStringLiteral("pg_restore"), QStringLiteral("--list") },
+                                         60000, QStringLiteral("pg_restore --list"));
+        list.inputFile = info.path;
+        Command toc(list);
+        QSignalSpy listed(&toc, &Command::finished);
+        toc.start();
+        QVERIFY(listed.wait(65000));
+        const auto r = listed.first().first().value<CommandResult>();
+        QVERIFY2(r.ok() && r.output.contains(QLatin1String("TABLE DATA public backup_marker")),
+                 qPrintable(r.output + r.errorOutput));
     }
 
     void down()

@@ -24,6 +24,7 @@
 #include <QClipboard>
 #include <QComboBox>
 #include <QDockWidget>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -290,6 +291,20 @@ private slots:
             !m_window->databasePage()->status()->text().contains(QLatin1String("not reachable")));
         QVERIFY(facts->rowCount() >= 5); // version, latency, size, migration, tables
         QCOMPARE(facts->facts().migrationVersion, 1);
+        // Back up now, while deckhand runs on it: verified, listed, with the
+        // schema version of the moment.
+        DatabasePage *db = m_window->databasePage();
+        QCOMPARE(db->backupList()->topLevelItemCount(), 0);
+        QTest::mouseClick(db->backupButton(), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(db->backupList()->topLevelItemCount() == 1, 20000);
+        QVERIFY2(db->backupStatus()->text().contains(QLatin1String("Backed up and verified")),
+                 qPrintable(db->backupStatus()->text()));
+        const QTreeWidgetItem *backup = db->backupList()->topLevelItem(0);
+        QCOMPARE(backup->text(2), QStringLiteral("1"));
+        QCOMPARE(backup->text(3), QStringLiteral("verified"));
+        QVERIFY(QFileInfo::exists(backup->text(4)));
+        QVERIFY(backup->text(4).startsWith(m_dir.path())); // under XDG_DATA_HOME
+        QVERIFY(db->backupButton()->text().contains(QLatin1String("Back up now")));
 
         m_window->showPage(MainWindow::Logs);
         LogsPage *logs = m_window->logsPage();

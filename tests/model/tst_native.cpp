@@ -9,6 +9,7 @@
 #include "servers.h"
 
 #include <QAbstractItemModelTester>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -732,6 +733,25 @@ private slots:
         r = ctl(QStringList { QStringLiteral("down") } + env);
         QCOMPARE(r.exitCode, 0); // already down
         QVERIFY(r.err.contains("is not running"));
+
+        // A verified backup of its SQLite database from the command line, and
+        // the list of them (the data folder kept in the temp dir).
+        const QByteArray savedData = qgetenv("XDG_DATA_HOME");
+        qputenv("XDG_DATA_HOME", QFile::encodeName(m_dir.filePath(QStringLiteral("data"))));
+        r = ctl(QStringList { QStringLiteral("backup") } + env);
+        const Run listed =
+            ctl(QStringList { QStringLiteral("backups"), QStringLiteral("--json") } + env);
+        qputenv("XDG_DATA_HOME", savedData);
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.contains("verified: ok") && r.out.contains("schema version 1"),
+                 r.out.constData());
+        const QJsonArray backups =
+            QJsonDocument::fromJson(listed.out).object().value(QStringLiteral("backups")).toArray();
+        QCOMPARE(backups.size(), 1);
+        QCOMPARE(backups.first().toObject().value(QStringLiteral("verified")).toString(),
+                 QStringLiteral("ok"));
+        QVERIFY(
+            QFileInfo::exists(backups.first().toObject().value(QStringLiteral("path")).toString()));
         QCOMPARE(ctl(QStringList { QStringLiteral("restart") } + env).exitCode, 3);
 
         // SIGTERM of the owner: it stops deckhand cleanly and exits 0.
