@@ -435,8 +435,7 @@ void BackupJob::conclude(const QString &error)
     m_running = false;
     // Never from inside start(): callers connect before or after it alike.
     QMetaObject::invokeMethod(
-        this, [this, info = m_info, error] { emit finished(info, error); },
-        Qt::QueuedConnection);
+        this, [this, info = m_info, error] { emit finished(info, error); }, Qt::QueuedConnection);
 }
 
 } // namespace pilothouse
