@@ -30,6 +30,7 @@
 #include <QTime>
 #include <QTimer>
 #include <cstdio>
+#include <optional>
 #include <termios.h>
 #include <unistd.h>
 
@@ -93,6 +94,8 @@ public:
             if (!m_json)
                 err() << "  " << m << Qt::endl;
         });
+        if (const QString restore = unfinishedRestore(env.name); !restore.isEmpty())
+            err() << "pilothousectl: " << restore << Qt::endl;
     }
 
     // The commands (see kCommands), each returning an exit code.
@@ -110,6 +113,7 @@ public:
     int watch(const QStringList &) { return watchImpl(); }
     int backup(const QStringList &) { return backupImpl(); }
     int backups(const QStringList &) { return backupsImpl(); }
+    int restore(const QStringList &args) { return restoreImpl(args); }
     int deploy(const QStringList &) { return deployOrRollback(false); }
     int rollback(const QStringList &) { return deployOrRollback(true); }
     int tags(const QStringList &);
@@ -342,6 +346,91 @@ private:
         if (m_session->watcher())
             m_session->watcher()->start();
         m_session->probeDatabase();
+        loop();
+        return rc;
+    }
+
+    // Puts a backup back (see RestoreJob); asks for --yes, since the data
+    // written since the backup is lost (a safety backup is taken first).
+    int restoreImpl(const QStringList &args)
+    {
+        if (args.size() != 1) {
+            err() << "pilothousectl: restore needs one BACKUP (a path from `pilothousectl "
+                     "backups`)"
+                  << Qt::endl;
+            return Usage;
+        }
+        const QString wanted = QFileInfo(args.first()).absoluteFilePath();
+        std::optional<BackupInfo> backup;
+        for (const BackupInfo &b : listBackups(m_env.name)) {
+            if (QFileInfo(b.path).absoluteFilePath() == wanted)
+                backup = b;
+        }
+        if (!backup) {
+            err() << "pilothousectl: " << wanted << " is not a backup of " << m_env.name
+                  << " (see pilothousectl backups)" << Qt::endl;
+            return EnvError;
+        }
+        if (!m_p.isSet(QStringLiteral("yes"))) {
+            err() << "pilothousectl: restoring " << backup->path << " (taken "
+                  << backup->takenAt.toLocalTime().toString(Qt::ISODate)
+                  << ") replaces the database of " << m_env.name
+                  << ": what was written since then is lost (a safety backup is taken "
+                     "first). Run again with --yes to do it."
+                  << Qt::endl;
+            return Usage;
+        }
+        DatabaseProbe *probe = m_session->databaseProbe();
+        if (!probe) {
+            err() << "pilothousectl: environment \"" << m_env.name << "\" has no database"
+                  << Qt::endl;
+            return EnvError;
+        }
+        int rc = Ok;
+        RestoreJob job(m_session);
+        connect(&job, &RestoreJob::progress, this, [this](const QString &message) {
+            if (!m_json)
+                err() << m_env.name << ": " << message << Qt::endl;
+        });
+        connect(&job, &RestoreJob::finished, this,
+                [this, &rc](const QString &error, const QString &safety) {
+                    if (!error.isEmpty()) {
+                        err() << "pilothousectl: " << error << Qt::endl;
+                        rc = EnvError;
+                    } else {
+                        out() << "restored " << m_env.name
+                              << (safety.isEmpty()
+                                      ? QString()
+                                      : QStringLiteral("; the state before it is in ") + safety)
+                              << Qt::endl;
+                    }
+                    done(0);
+                });
+        bool started = false;
+        const auto begin = [&job, &started, &backup] {
+            if (!started) {
+                started = true;
+                job.start(*backup);
+            }
+        };
+        if (backup->format == QLatin1String("sqlite")) {
+            // A native environment: whether it runs is known from its owner.
+            if (!askOwner())
+                return EnvError;
+            begin();
+        } else {
+            connect(probe, &DatabaseProbe::finished, &job, begin, Qt::SingleShotConnection);
+            if (m_session->watcher())
+                m_session->watcher()->start();
+            m_session->probeDatabase();
+        }
+        installSignalHandlers([&started, &rc, this] {
+            if (!started) {
+                rc = EnvError;
+                done(0);
+            }
+            // Under way: it finishes (stopping halfway would leave services stopped).
+        });
         loop();
         return rc;
     }
@@ -1033,6 +1122,10 @@ const Verb kCommands[] = {
       "verified, to a private file in the data folder",
       &Ctl::backup },
     { "backups", "backups", "the environment's backups, newest first", &Ctl::backups },
+    { "restore", "restore BACKUP --yes",
+      "put a backup back: the services that write are stopped, a safety backup taken, the "
+      "backup restored in one transaction, the services started again",
+      &Ctl::restore },
     { "set-db-password", "set-db-password",
       "store the database password (stdin) in the keychain (--delete removes it)",
       &Ctl::setDbPassword },
@@ -1123,6 +1216,7 @@ int main(int argc, char *argv[])
           QStringLiteral("SECONDS") },
         { QStringLiteral("all"), QStringLiteral("tags: also signature and attestation tags") },
         { QStringLiteral("delete"), QStringLiteral("set-db-password: remove it instead") },
+        { QStringLiteral("yes"), QStringLiteral("restore: yes, replace the database") },
         { QStringLiteral("tag"), QStringLiteral("deploy: the image tag"), QStringLiteral("TAG") },
         { QStringLiteral("to"), QStringLiteral("rollback: the tag to go back to"),
           QStringLiteral("TAG") },

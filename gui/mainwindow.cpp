@@ -549,6 +549,8 @@ void MainWindow::updateBanner()
             !sshDown && w && w->engineStatus() == EngineWatcher::EngineStatus::Disconnected)
             lines << tr("<b>Docker engine:</b> %1").arg(w->engineError().toHtmlEscaped());
     }
+    if (const QString restore = unfinishedRestore(m_environment); !restore.isEmpty())
+        lines << restore.toHtmlEscaped();
     const QString owner = m_workspace->nativeOwner(m_environment);
     if (!owner.isEmpty())
         lines << tr("%1 runs under %2: Stop and Restart go to it.")

@@ -4,6 +4,7 @@
 #include "core/workspace.h"
 
 #include "core/ownerlock.h"
+#include "db/backup.h"
 #include "deploy/historystore.h"
 #include "drivers/nativecontrol.h"
 #include "drivers/nativedriver.h"
@@ -272,6 +273,9 @@ Workspace::Entry *Workspace::entry(const QString &environment)
                             Qt::QueuedConnection);
                     }
                 }
+                // A start after a restore that did not finish finishes it.
+                if (r.ok() && r.operation == StackOperation::Up)
+                    clearRestoreMarker(environment);
                 emit operationFinished(environment, r);
                 if (const auto n = noticeOf(environment, r))
                     emit notice(*n);

@@ -10,6 +10,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QSaveFile>
 #include <QSqlDatabase>
@@ -436,6 +437,333 @@ void BackupJob::conclude(const QString &error)
     // Never from inside start(): callers connect before or after it alike.
     QMetaObject::invokeMethod(
         this, [this, info = m_info, error] { emit finished(info, error); }, Qt::QueuedConnection);
+}
+
+} // namespace pilothouse
+
+namespace pilothouse {
+
+namespace {
+
+QString markerPath(const QString &environment)
+{
+    return QDir(backupFolder(environment)).filePath(QStringLiteral("restore-in-progress.json"));
+}
+
+} // namespace
+
+QJsonObject restoreMarker(const QString &environment)
+{
+    QFile f(markerPath(environment));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+void clearRestoreMarker(const QString &environment)
+{
+    QFile::remove(markerPath(environment));
+}
+
+QString unfinishedRestore(const QString &environment)
+{
+    const QJsonObject m = restoreMarker(environment);
+    if (m.isEmpty())
+        return {};
+    const QString safety = m.value(QStringLiteral("safety")).toString();
+    const int stopped = int(m.value(QStringLiteral("stopped")).toArray().size());
+    QString text = QStringLiteral("A restore of %1 into \"%2\" did not finish (started %3).")
+                       .arg(m.value(QStringLiteral("backup")).toString(), environment,
+                            m.value(QStringLiteral("started_at")).toString());
+    if (stopped > 0)
+        text += QStringLiteral(" The %1 service(s) it stopped may still be stopped: Start "
+                               "starts them.")
+                    .arg(stopped);
+    if (!safety.isEmpty())
+        text += QStringLiteral(" The state before it is in %1 (pilothousectl restore %1 --yes "
+                               "puts it back).")
+                    .arg(safety);
+    return text;
+}
+
+RestoreJob::RestoreJob(StackSession *session, QObject *parent)
+    : QObject(parent)
+    , m_session(session)
+{ }
+
+RestoreJob::~RestoreJob()
+{
+    if (m_command)
+        m_command->dismiss();
+}
+
+void RestoreJob::start(const BackupInfo &backup)
+{
+    if (m_running)
+        return;
+    m_running = true;
+    m_backup = backup;
+    m_writers.clear();
+    m_safety.clear();
+    if (!m_session) {
+        conclude(QStringLiteral("no environment"));
+        return;
+    }
+    const Environment &env = m_session->environment();
+    if (!env.database || backup.environment != env.name) {
+        conclude(QStringLiteral("%1 is a backup of \"%2\", not of \"%3\"")
+                     .arg(backup.path, backup.environment, env.name));
+        return;
+    }
+    if ((backup.format == QLatin1String("sqlite")) != env.database->isSqlite()) {
+        conclude(QStringLiteral("%1 is a %2 backup; \"%3\"'s database is not")
+                     .arg(backup.path, backup.format, env.name));
+        return;
+    }
+    // What is put back is what was written: its sha256 first.
+    emit progress(QStringLiteral("Checking %1 against its recorded sha256").arg(backup.path));
+    const QString path = backup.path;
+    const QString expected = backup.sha256;
+    QPointer<RestoreJob> self(this);
+    QThreadPool::globalInstance()->start([self, path, expected] {
+        QString error;
+        const auto [sha, size] = digestOf(path, &error);
+        Q_UNUSED(size)
+        if (error.isEmpty() && sha != expected)
+            error = QStringLiteral("%1 is not the archive that was written (its sha256 differs "
+                                   "from the one recorded); it is not restored")
+                        .arg(path);
+        QMetaObject::invokeMethod(
+            qApp,
+            [self, error] {
+                if (!self)
+                    return;
+                if (!error.isEmpty())
+                    self->conclude(error);
+                else
+                    self->checked();
+            },
+            Qt::QueuedConnection);
+    });
+}
+
+void RestoreJob::checked()
+{
+    if (!m_session) {
+        conclude(QStringLiteral("the environment was reloaded meanwhile; nothing was changed"));
+        return;
+    }
+    if (m_backup.format == QLatin1String("sqlite")) {
+        restoreSqlite();
+        return;
+    }
+    const Environment &env = m_session->environment();
+    const auto db = m_session->stateOf(env.database->inStack->service);
+    if (!db || !db->isRunning()) {
+        conclude(QStringLiteral("%1 is not running in \"%2\": start the stack, then restore")
+                     .arg(env.database->inStack->service, env.name));
+        return;
+    }
+    m_database = db->containerId;
+    // The services that write: the image's (api, worker); with none named,
+    // every other service of the stack.
+    for (const ServiceRow &row : m_session->services()) {
+        const QString &service = row.state.service;
+        const bool writes = env.imageServices.isEmpty() ? service != env.database->inStack->service
+                                                        : env.imageServices.contains(service);
+        if (writes && row.state.isRunning() && !row.state.containerId.isEmpty())
+            m_writers << row.state.containerId;
+    }
+    writeMarker();
+    stopWriters();
+}
+
+void RestoreJob::writeMarker()
+{
+    QSaveFile f(markerPath(m_backup.environment));
+    if (f.open(QIODevice::WriteOnly)) {
+        f.setPermissions(QFile::ReadOwner | QFile::WriteOwner);
+        QJsonArray stopped;
+        for (const QString &id : std::as_const(m_writers))
+            stopped.append(id);
+        f.write(
+            QJsonDocument(QJsonObject { { QStringLiteral("backup"), m_backup.path },
+                                        { QStringLiteral("safety"), m_safety },
+                                        { QStringLiteral("stopped"), stopped },
+                                        { QStringLiteral("started_at"),
+                                          QDateTime::currentDateTimeUtc().toString(Qt::ISODate) } })
+                .toJson());
+        f.commit();
+    }
+}
+
+void RestoreJob::docker(const QStringList &args, const QString &what, const QString &inputFile,
+                        std::function<void(const CommandResult &)> then)
+{
+    CommandSpec spec = dockerCommand(m_session->environment(), args, kDumpTimeoutMs, what);
+    spec.inputFile = inputFile;
+    auto *cmd = new Command(spec, this);
+    m_command = cmd;
+    connect(cmd, &Command::finished, this, [this, cmd, then](const CommandResult &r) {
+        cmd->deleteLater();
+        m_command = nullptr;
+        then(r);
+    });
+    cmd->start();
+}
+
+void RestoreJob::stopWriters()
+{
+    if (m_writers.isEmpty()) {
+        safetyBackup();
+        return;
+    }
+    emit progress(QStringLiteral("Stopping the services that write (%1)").arg(m_writers.size()));
+    docker(QStringList { QStringLiteral("stop") } + m_writers, QStringLiteral("docker stop"), {},
+           [this](const CommandResult &r) {
+               if (!m_session) {
+                   conclude(QStringLiteral("the environment was reloaded meanwhile"));
+                   return;
+               }
+               if (!r.ok()) {
+                   startWriters(explainDockerFailure(r, QStringLiteral("stopping the services"),
+                                                     m_session->environment()));
+                   return;
+               }
+               safetyBackup();
+           });
+}
+
+void RestoreJob::safetyBackup()
+{
+    emit progress(QStringLiteral("Taking a safety backup of the current state first"));
+    m_safetyJob = new BackupJob(m_session, this);
+    connect(m_safetyJob, &BackupJob::finished, this,
+            [this](const BackupInfo &info, const QString &error) {
+                m_safetyJob->deleteLater();
+                m_safetyJob = nullptr;
+                if (!error.isEmpty()) {
+                    startWriters(QStringLiteral("the safety backup failed, so nothing was "
+                                                "restored: %1")
+                                     .arg(error));
+                    return;
+                }
+                m_safety = info.path;
+                writeMarker();
+                restorePostgres();
+            });
+    m_safetyJob->start(
+        QStringLiteral("before restoring %1").arg(QFileInfo(m_backup.path).fileName()));
+}
+
+void RestoreJob::restorePostgres()
+{
+    if (!m_session) {
+        conclude(QStringLiteral("the environment was reloaded meanwhile; the services stopped "
+                                "for the restore are still stopped: Start them"));
+        return;
+    }
+    const Environment &env = m_session->environment();
+    const auto &in = *env.database->inStack;
+    const QString folder = env.stackDirectory();
+    const QString envFile =
+        env.envFile.isEmpty() ? QDir(folder).filePath(QStringLiteral(".env")) : env.envFile;
+    QString user = stackVariable(in.userVariable, env.composeFiles, envFile);
+    if (user.isEmpty())
+        user = QStringLiteral("postgres");
+    QString database = stackVariable(in.databaseVariable, env.composeFiles, envFile);
+    if (database.isEmpty())
+        database = user;
+    emit progress(QStringLiteral("Restoring %1 (one transaction)").arg(m_backup.path));
+    docker({ QStringLiteral("exec"), QStringLiteral("--interactive"), m_database,
+             QStringLiteral("pg_restore"), QStringLiteral("--clean"), QStringLiteral("--if-exists"),
+             QStringLiteral("--single-transaction"), QStringLiteral("--exit-on-error"),
+             QStringLiteral("--no-password"), QStringLiteral("--username=") + user,
+             QStringLiteral("--dbname=") + database },
+           QStringLiteral("pg_restore"), m_backup.path, [this](const CommandResult &r) {
+               if (!r.ok()) {
+                   // One transaction: nothing of it was committed.
+                   startWriters(QStringLiteral("the restore failed and changed nothing (one "
+                                               "transaction): %1; the safety backup is %2")
+                                    .arg(r.errorOutput.trimmed().right(400), m_safety));
+                   return;
+               }
+               startWriters({});
+           });
+}
+
+void RestoreJob::startWriters(const QString &error)
+{
+    if (m_writers.isEmpty() || !m_session) {
+        conclude(error);
+        return;
+    }
+    emit progress(QStringLiteral("Starting the services again"));
+    docker(QStringList { QStringLiteral("start") } + m_writers, QStringLiteral("docker start"), {},
+           [this, error](const CommandResult &r) {
+               QString why = error;
+               if (!r.ok())
+                   why += (why.isEmpty() ? QString() : QStringLiteral("; ")) +
+                       QStringLiteral("the stopped services did not start again: %1; Start them")
+                           .arg(r.errorOutput.trimmed().right(300));
+               conclude(why);
+           });
+}
+
+void RestoreJob::restoreSqlite()
+{
+    const QString db = m_session->environment().database->dsn.path();
+    // A live SQLite is never replaced under its writer.
+    for (const ServiceRow &row : m_session->services()) {
+        if (row.state.state == RunState::Running || row.state.pid > 0) {
+            conclude(QStringLiteral("%1 is running: stop \"%2\" first, then restore")
+                         .arg(row.state.service, m_session->environment().name));
+            return;
+        }
+    }
+    emit progress(QStringLiteral("Replacing %1").arg(db));
+    const QString source = m_backup.path;
+    QPointer<RestoreJob> self(this);
+    QThreadPool::globalInstance()->start([self, db, source] {
+        QString error;
+        const QString incoming = db + QStringLiteral(".restoring");
+        QFile::remove(incoming);
+        if (!QFile::copy(source, incoming)) {
+            error = QStringLiteral("cannot copy %1 next to %2").arg(source, db);
+        } else {
+            QFile::setPermissions(incoming, QFile::ReadOwner | QFile::WriteOwner);
+            // The current file is kept aside until the new one is in place.
+            const QString before = db + QStringLiteral(".before-restore");
+            QFile::remove(before);
+            if (QFileInfo::exists(db) && !QFile::rename(db, before)) {
+                error = QStringLiteral("cannot move %1 aside").arg(db);
+                QFile::remove(incoming);
+            } else if (!QFile::rename(incoming, db)) {
+                error = QStringLiteral("cannot put the backup in place of %1").arg(db);
+                QFile::rename(before, db);
+            } else {
+                QFile::remove(db + QStringLiteral("-wal"));
+                QFile::remove(db + QStringLiteral("-shm"));
+            }
+        }
+        QMetaObject::invokeMethod(
+            qApp,
+            [self, error] {
+                if (self)
+                    self->conclude(error);
+            },
+            Qt::QueuedConnection);
+    });
+}
+
+void RestoreJob::conclude(const QString &error)
+{
+    m_running = false;
+    if (!m_backup.environment.isEmpty())
+        clearRestoreMarker(m_backup.environment);
+    QMetaObject::invokeMethod(
+        this, [this, error, safety = m_safety] { emit finished(error, safety); },
+        Qt::QueuedConnection);
 }
 
 } // namespace pilothouse

@@ -26,6 +26,7 @@ namespace pilothouse {
 
 class StackSession;
 class Command;
+struct CommandResult;
 
 struct BackupInfo
 {
@@ -91,3 +92,62 @@ private:
 } // namespace pilothouse
 
 Q_DECLARE_METATYPE(pilothouse::BackupInfo)
+
+namespace pilothouse {
+
+// Puts a backup back: for a PostgreSQL in the stack, the services that write
+// (the image's: api, worker; with none named, every other service) are stopped, a safety backup of
+// the current state is taken, the archive is restored with `pg_restore --clean
+// --if-exists --single-transaction` in the database's container (a restore
+// that fails, or whose client dies, commits nothing), and the services are
+// started again. For SQLite the environment must be stopped; the file is
+// replaced in one rename, its -wal/-shm files removed with it. A marker in
+// the backup folder says what is under way, so a panel that died in the
+// middle can say so (restoreMarker()) and the services it stopped can be
+// started again.
+class RestoreJob final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit RestoreJob(StackSession *session, QObject *parent = nullptr);
+    ~RestoreJob() override;
+    void start(const BackupInfo &backup);
+    bool isRunning() const { return m_running; }
+
+signals:
+    void progress(const QString &message);
+    // error empty: restored; safety: the backup taken first ("" for SQLite's
+    // stopped environment, whose replaced file is kept as <db>.before-restore).
+    void finished(const QString &error, const QString &safety);
+
+private:
+    void checked();
+    void stopWriters();
+    void safetyBackup();
+    void restorePostgres();
+    void startWriters(const QString &error);
+    void restoreSqlite();
+    void conclude(const QString &error);
+    void docker(const QStringList &args, const QString &what, const QString &inputFile,
+                std::function<void(const CommandResult &)> then);
+    void writeMarker();
+
+    QPointer<StackSession> m_session;
+    QPointer<Command> m_command;
+    BackupJob *m_safetyJob = nullptr;
+    BackupInfo m_backup;
+    QStringList m_writers; // container ids stopped for the restore
+    QString m_database; // PostgreSQL: the database's container
+    QString m_safety;
+    bool m_running = false;
+};
+
+// A restore that did not end (the panel died): what it was doing, or an
+// empty object. clearRestoreMarker() once dealt with.
+QJsonObject restoreMarker(const QString &environment);
+void clearRestoreMarker(const QString &environment);
+// What a person should know about such a marker, and what to do; empty
+// without one.
+QString unfinishedRestore(const QString &environment);
+
+} // namespace pilothouse

@@ -11,6 +11,8 @@
 
 #include <QCryptographicHash>
 #include <QDir>
+#include <QElapsedTimer>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -72,6 +74,8 @@ private:
                      QStringLiteral("test: timed out") };
         return done.first().first().value<OperationResult>();
     }
+
+    BackupInfo m_backup; // taken by backUpThePostgresInTheStack
 
 private slots:
     void initTestCase()
@@ -361,6 +365,76 @@ private slots:
         const auto r = listed.first().first().value<CommandResult>();
         QVERIFY2(r.ok() && r.output.contains(QLatin1String("TABLE DATA public backup_marker")),
                  qPrintable(r.output + r.errorOutput));
+        m_backup = info;
+    }
+
+    // Restore: what was written after the backup is gone, the marker row is
+    // back, the writers were stopped and started again, and a safety backup
+    // of the state before it was taken. A tampered archive is refused
+    // before anything is touched.
+    void restoreTheBackup()
+    {
+        QVERIFY(!m_backup.path.isEmpty());
+        const QString db = rowOf(QStringLiteral("postgres")).state.containerId;
+        const auto psql = [&](const QString &sql) {
+            return docker({ QStringLiteral("exec"), db, QStringLiteral("psql"),
+                            QStringLiteral("-U"),
+                            qEnvironmentVariable("POSTGRES_USER", QStringLiteral("deckhand")),
+                            QStringLiteral("-d"),
+                            qEnvironmentVariable("POSTGRES_DB", QStringLiteral("deckhand")),
+                            QStringLiteral("-At"), QStringLiteral("-c"), sql });
+        };
+        QVERIFY(psql(QStringLiteral("INSERT INTO backup_marker VALUES ('after the backup')")).ok());
+        const QString apiBefore = rowOf(QStringLiteral("api")).state.containerId;
+        const QDateTime apiStarted = rowOf(QStringLiteral("api")).state.startedAt;
+
+        // A copy with one byte changed: refused by its sha256, nothing stopped.
+        const QString tampered = m_dir.filePath(QStringLiteral("tampered.dump"));
+        QFile::remove(tampered);
+        QVERIFY(QFile::copy(m_backup.path, tampered));
+        {
+            QFile t(tampered);
+            QVERIFY(t.open(QIODevice::ReadWrite));
+            t.seek(t.size() / 2);
+            const char c = t.peek(1).at(0);
+            t.write(QByteArray(1, char(c ^ 0x55)));
+        }
+        BackupInfo bad = m_backup;
+        bad.path = tampered;
+        {
+            RestoreJob job(m_session.get());
+            QSignalSpy done(&job, &RestoreJob::finished);
+            job.start(bad);
+            QVERIFY(done.wait(60000));
+            QVERIFY2(done.first().at(0).toString().contains(QLatin1String("sha256")),
+                     qPrintable(done.first().at(0).toString()));
+        }
+        QCOMPARE(rowOf(QStringLiteral("api")).state.startedAt, apiStarted);
+
+        RestoreJob job(m_session.get());
+        QSignalSpy done(&job, &RestoreJob::finished);
+        QElapsedTimer clock;
+        clock.start();
+        job.start(m_backup);
+        QVERIFY(done.wait(300000));
+        const QString error = done.first().at(0).toString();
+        const QString safety = done.first().at(1).toString();
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        qInfo("BENCH pg_restore_ms=%lld", clock.elapsed());
+        const CommandResult rows =
+            psql(QStringLiteral("SELECT note FROM backup_marker ORDER BY 1"));
+        QVERIFY2(rows.ok(), qPrintable(rows.errorOutput));
+        QCOMPARE(rows.output.trimmed(), QStringLiteral("found in the archive"));
+        QVERIFY(QFileInfo::exists(safety));
+        QCOMPARE(listBackups(m_env->name).size(), 2); // the backup and the safety one
+        QVERIFY(restoreMarker(m_env->name).isEmpty());
+        // The writers were stopped and started again: the same containers, running.
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(QStringLiteral("api")).state.isRunning() &&
+                                     rowOf(QStringLiteral("worker")).state.isRunning(),
+                                 30000);
+        QCOMPARE(rowOf(QStringLiteral("api")).state.containerId, apiBefore);
+        QVERIFY(rowOf(QStringLiteral("api")).state.startedAt > apiStarted);
+        QTRY_VERIFY_WITH_TIMEOUT(m_session->aggregate() == ServiceHealth::Healthy, 120000);
     }
 
     void down()

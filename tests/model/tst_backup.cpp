@@ -145,6 +145,77 @@ private slots:
         QCOMPARE(list.last().sha256, b.sha256);
     }
 
+    // Restore into the stopped environment: the file replaced in one rename,
+    // its -wal and -shm gone with it, the replaced one kept aside; a
+    // tampered archive is refused before anything is touched.
+    void sqliteRestoreReplacesTheFile()
+    {
+        const QString dbPath = m_dir.filePath(QStringLiteral("live.db"));
+        const QList<BackupInfo> list = listBackups(QStringLiteral("bk"));
+        QVERIFY(!list.isEmpty());
+        // Written after the backup: lost by the restore.
+        {
+            QSqlDatabase w =
+                QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("w2"));
+            w.setDatabaseName(dbPath);
+            QVERIFY(w.open());
+            QSqlQuery q(w);
+            QVERIFY(q.exec(QStringLiteral("INSERT INTO jobs (body) VALUES ('later')")));
+            w.close();
+        }
+        QSqlDatabase::removeDatabase(QStringLiteral("w2"));
+        QCOMPARE(rowsIn(dbPath), 1001);
+        QFile wal(dbPath + QStringLiteral("-wal"));
+        QVERIFY(wal.open(QIODevice::WriteOnly)); // as a crashed writer would leave it
+        wal.close();
+
+        StackSession session(sqliteEnvironment(QStringLiteral("bk"), dbPath));
+        BackupInfo tampered = list.last();
+        tampered.sha256 = QString(64, QLatin1Char('0'));
+        {
+            RestoreJob job(&session);
+            QSignalSpy done(&job, &RestoreJob::finished);
+            job.start(tampered);
+            QVERIFY(done.wait(30000));
+            QVERIFY2(done.first().at(0).toString().contains(QLatin1String("sha256")),
+                     qPrintable(done.first().at(0).toString()));
+            QCOMPARE(rowsIn(dbPath), 1001); // untouched
+        }
+        RestoreJob job(&session);
+        QSignalSpy done(&job, &RestoreJob::finished);
+        job.start(list.last());
+        QVERIFY(done.wait(30000));
+        QVERIFY2(done.first().at(0).toString().isEmpty(),
+                 qPrintable(done.first().at(0).toString()));
+        QCOMPARE(rowsIn(dbPath), 1000);
+        QVERIFY(!QFileInfo::exists(dbPath + QStringLiteral("-wal")));
+        QCOMPARE(rowsIn(dbPath + QStringLiteral(".before-restore")), 1001);
+        QCOMPARE(modeOf(dbPath), 0600);
+        QVERIFY(restoreMarker(QStringLiteral("bk")).isEmpty());
+    }
+
+    // A restore cut off by the panel's death leaves its marker: the next
+    // start of either front end says what happened and what to do.
+    void anUnfinishedRestoreIsExplained()
+    {
+        QVERIFY(unfinishedRestore(QStringLiteral("bk")).isEmpty());
+        QFile marker(QDir(backupFolder(QStringLiteral("bk")))
+                         .filePath(QStringLiteral("restore-in-progress.json")));
+        QVERIFY(marker.open(QIODevice::WriteOnly));
+        marker.write(R"({"backup": "/b/x.dump", "safety": "/b/safe.dump", "stopped": ["a", "b"],
+                         "started_at": "2026-12-03T10:00:00Z"})");
+        marker.close();
+        const QString said = unfinishedRestore(QStringLiteral("bk"));
+        QVERIFY2(said.contains(QLatin1String("/b/x.dump")) &&
+                     said.contains(QLatin1String("did not finish")) &&
+                     said.contains(QLatin1String("2 service(s)")) &&
+                     said.contains(QLatin1String("Start starts them")) &&
+                     said.contains(QLatin1String("pilothousectl restore /b/safe.dump --yes")),
+                 qPrintable(said));
+        clearRestoreMarker(QStringLiteral("bk"));
+        QVERIFY(unfinishedRestore(QStringLiteral("bk")).isEmpty());
+    }
+
     // A database that is not there: a clear error, and no file of it left.
     void aFailedBackupLeavesNothing()
     {
