@@ -5,6 +5,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QMessageBox>
 #include <QPushButton>
 #include <QTableView>
 #include <QTreeWidget>
@@ -22,6 +23,7 @@ DatabasePage::DatabasePage(QWidget *parent)
     , m_backup(new QPushButton(tr("&Back up now"), this))
     , m_backupStatus(new QLabel(this))
     , m_backups(new QTreeWidget(this))
+    , m_restore(new QPushButton(tr("Re&store..."), this))
 {
     m_view->setTabKeyNavigation(false); // Tab leaves the table; arrows move in it
     m_view->setModel(m_model);
@@ -63,6 +65,15 @@ DatabasePage::DatabasePage(QWidget *parent)
     backupBar->addWidget(backupTitle);
     backupBar->addWidget(m_backupStatus, 1);
     backupBar->addWidget(m_backup);
+    backupBar->addWidget(m_restore);
+    m_restore->setObjectName(QStringLiteral("restoreBackup"));
+    m_restore->setToolTip(tr("Put the chosen backup back (a safety backup is taken first)"));
+    m_restore->setEnabled(false);
+    connect(m_backups, &QTreeWidget::itemSelectionChanged, this, [this] {
+        m_restore->setEnabled(!m_backups->selectedItems().isEmpty() && !m_restoreJob &&
+                              !(m_job && m_job->isRunning()));
+    });
+    connect(m_restore, &QPushButton::clicked, this, &DatabasePage::restoreChosen);
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 4, 0, 0);
     layout->addLayout(top);
@@ -92,7 +103,16 @@ void DatabasePage::setSession(StackSession *session)
     m_refresh->setEnabled(probe != nullptr);
     m_backup->setEnabled(probe != nullptr);
     m_backupStatus->clear();
+    if (m_restoreJob) {
+        // A restore is not stopped halfway: it ends on its own, off this page.
+        m_restoreJob->disconnect(this);
+        m_restoreJob->disconnect(m_backupStatus);
+        connect(m_restoreJob, &RestoreJob::finished, m_restoreJob, &QObject::deleteLater);
+        m_restoreJob = nullptr;
+    }
     m_backups->clear();
+    m_listed.clear();
+    m_restore->setEnabled(false);
     if (session)
         listBackupsOf(session->environment().name);
     if (!probe) {
@@ -157,12 +177,66 @@ void DatabasePage::backUpOrCancel()
     m_job->start(QStringLiteral("manual"));
 }
 
+void DatabasePage::restoreChosen()
+{
+    const QList<QTreeWidgetItem *> chosen = m_backups->selectedItems();
+    if (!m_session || chosen.isEmpty() || m_restoreJob)
+        return;
+    const qsizetype index = m_backups->indexOfTopLevelItem(chosen.first());
+    if (index < 0 || index >= m_listed.size())
+        return;
+    const BackupInfo backup = m_listed.at(index);
+    const bool sqlite = backup.format == QLatin1String("sqlite");
+    const QString text =
+        tr("Restore the backup of %1 taken %2 (%3 MiB, schema version %4)?\n\n"
+           "Everything written to the database since then is lost. %5 A safety backup of "
+           "the current state is taken first, so this can be undone.")
+            .arg(backup.environment,
+                 QLocale().toString(backup.takenAt.toLocalTime(), QLocale::ShortFormat))
+            .arg(backup.size / 1048576.0, 0, 'f', 2)
+            .arg(backup.schemaVersion < 0 ? tr("unknown") : QString::number(backup.schemaVersion))
+            .arg(sqlite ? tr("The environment must be stopped.")
+                        : tr("The services that write are stopped meanwhile and started again "
+                             "after."));
+    const bool yes = m_confirm ? m_confirm(text)
+                               : QMessageBox::warning(this, tr("Restore a backup"), text,
+                                                      QMessageBox::Yes | QMessageBox::Cancel,
+                                                      QMessageBox::Cancel) == QMessageBox::Yes;
+    if (!yes)
+        return;
+    m_restore->setEnabled(false);
+    m_backup->setEnabled(false);
+    m_restoreJob = new RestoreJob(m_session, this);
+    connect(m_restoreJob, &RestoreJob::progress, m_backupStatus, &QLabel::setText);
+    connect(
+        m_restoreJob, &RestoreJob::finished, this,
+        [this, environment = backup.environment](const QString &error, const QString &safety) {
+            m_restoreJob->deleteLater();
+            m_restoreJob = nullptr;
+            m_backup->setEnabled(m_session && m_session->databaseProbe());
+            if (!error.isEmpty())
+                m_backupStatus->setText(QStringLiteral("<b style='color:%1'>%2</b> %3")
+                                            .arg(colourOf(Tone::Bad).name(), tr("Restore failed:"),
+                                                 error.toHtmlEscaped()));
+            else
+                m_backupStatus->setText(
+                    safety.isEmpty()
+                        ? tr("Restored.")
+                        : tr("Restored; the state before it is in %1").arg(safety.toHtmlEscaped()));
+            listBackupsOf(environment);
+            refresh();
+        });
+    m_restoreJob->start(backup);
+}
+
 void DatabasePage::listBackupsOf(const QString &environment)
 {
     if (!m_session || m_session->environment().name != environment)
         return; // another environment's list is shown now
     m_backups->clear();
-    for (const BackupInfo &b : listBackups(environment)) {
+    m_listed = listBackups(environment);
+    m_restore->setEnabled(false);
+    for (const BackupInfo &b : std::as_const(m_listed)) {
         auto *item = new QTreeWidgetItem(m_backups);
         item->setText(0, QLocale().toString(b.takenAt.toLocalTime(), QLocale::ShortFormat));
         item->setText(1, QStringLiteral("%1 MiB").arg(b.size / 1048576.0, 0, 'f', 2));

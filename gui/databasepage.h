@@ -5,6 +5,7 @@
 
 #include <QPointer>
 #include <QWidget>
+#include <functional>
 
 class QLabel;
 class QPushButton;
@@ -30,8 +31,16 @@ public:
     QPushButton *backupButton() const { return m_backup; }
     QTreeWidget *backupList() const { return m_backups; }
     QLabel *backupStatus() const { return m_backupStatus; }
+    QPushButton *restoreButton() const { return m_restore; }
     void refresh();
     void backUpOrCancel();
+    // Restores the chosen backup after a confirmation that says what is lost.
+    void restoreChosen();
+    // The confirmation's answer, for tests (otherwise a dialog asks).
+    void setConfirm(std::function<bool(const QString &text)> confirm)
+    {
+        m_confirm = std::move(confirm);
+    }
 
 private:
     void show(const DatabaseFacts &facts);
@@ -47,7 +56,11 @@ private:
     QPushButton *m_backup;
     QLabel *m_backupStatus;
     QTreeWidget *m_backups;
+    QPushButton *m_restore;
     BackupJob *m_job = nullptr; // the one running, for this page's environment
+    RestoreJob *m_restoreJob = nullptr;
+    QList<BackupInfo> m_listed;
+    std::function<bool(const QString &)> m_confirm;
 };
 
 } // namespace pilothouse::gui

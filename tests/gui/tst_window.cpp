@@ -305,6 +305,30 @@ private slots:
         QVERIFY(QFileInfo::exists(backup->text(4)));
         QVERIFY(backup->text(4).startsWith(m_dir.path())); // under XDG_DATA_HOME
         QVERIFY(db->backupButton()->text().contains(QLatin1String("Back up now")));
+        // Restore: a confirmation that says what is lost; "no" changes nothing,
+        // and a running native environment is never replaced under its writer.
+        QVERIFY(!db->restoreButton()->isEnabled());
+        db->backupList()->setCurrentItem(db->backupList()->topLevelItem(0));
+        QVERIFY(db->restoreButton()->isEnabled());
+        QString asked;
+        db->setConfirm([&asked](const QString &text) {
+            asked = text;
+            return false;
+        });
+        QTest::mouseClick(db->restoreButton(), Qt::LeftButton);
+        QVERIFY2(asked.contains(QLatin1String("Everything written to the database since then is "
+                                              "lost")) &&
+                     asked.contains(QLatin1String("safety backup")),
+                 qPrintable(asked));
+        QVERIFY(db->backupStatus()->text().contains(QLatin1String("Backed up and verified")));
+        db->setConfirm([](const QString &) { return true; });
+        QTest::mouseClick(db->restoreButton(), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            db->backupStatus()->text().contains(QLatin1String("Restore failed")), 10000);
+        QVERIFY2(db->backupStatus()->text().contains(QLatin1String("stop")),
+                 qPrintable(db->backupStatus()->text()));
+        QVERIFY(alive(deckhandPid()));
+        db->setConfirm({});
 
         m_window->showPage(MainWindow::Logs);
         LogsPage *logs = m_window->logsPage();
