@@ -228,6 +228,8 @@ private:
             for (const ServiceRow &r : rows) {
                 out() << "  " << pad(r.state.service, 14) << pad(toString(r.state.state), 13)
                       << pad(toString(r.health), 11) << pad(r.state.image, 40) << r.detail
+                      << (r.rollout.isEmpty() ? QString()
+                                              : QStringLiteral(" [rollout: %1]").arg(r.rollout))
                       << Qt::endl;
             }
             if (m_session->databaseProbe()) {
@@ -581,6 +583,11 @@ private:
             done(0);
         });
         installSignalHandlers([&deployer] { deployer.cancel(); });
+        // What the strategy costs, before anything moves (no confirmation
+        // here: the command is the decision).
+        if (!m_json && !deployer.rolloutCaveat().isEmpty())
+            err() << "note: deploy.strategy " << deployer.strategyName() << ": "
+                  << deployer.rolloutCaveat() << Qt::endl;
         if (rollback) {
             std::optional<Expected<RollbackPlan>> plan;
             deployer.planRollback(tag, this, [this, &plan](Expected<RollbackPlan> r) {
@@ -989,7 +996,8 @@ int Ctl::history(const QStringList &)
     for (const Deployment &d : *rows)
         out() << d.startedAt.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm")) << "  "
               << pad(d.service, 14) << ' ' << pad(d.fromTag + QStringLiteral(" -> ") + d.toTag, 36)
-              << pad(toString(d.outcome), 12) << d.who
+              << pad(toString(d.outcome), 12)
+              << (d.strategy.isEmpty() ? QString() : pad(d.strategy, 12)) << d.who
               << (d.reason.isEmpty() ? QString() : QStringLiteral("  ") + d.reason) << Qt::endl;
     return Ok;
 }

@@ -99,6 +99,7 @@ DeploymentsPage::DeploymentsPage(QWidget *parent)
            std::pair { DeployStep::Pulling, tr("Pull the image by digest") },
            std::pair { DeployStep::Recreating, tr("Recreate the service") },
            std::pair { DeployStep::WaitingForHealth, tr("Health gate") },
+           std::pair { DeployStep::Draining, tr("Drain and remove the old version") },
            std::pair { DeployStep::Reverting, tr("Revert (only if the gate fails)") } }) {
         auto *l = new QLabel(QStringLiteral("\u25cb ") + text, m_progress);
         l->setProperty("stepText", text);
@@ -227,6 +228,18 @@ void DeploymentsPage::setEnvironment(Workspace *workspace, const QString &enviro
         return;
     }
     m_stack->setCurrentIndex(1);
+    // The steps of this environment's strategy.
+    for (auto &[s, l] : m_steps) {
+        if (s == DeployStep::Recreating) {
+            const QString text = m_deployer->startsFirst()
+                ? tr("Start the new version next to the old one")
+                : tr("Recreate the service (a short outage)");
+            l->setProperty("stepText", text);
+            l->setText(QStringLiteral("\u25cb ") + text.toHtmlEscaped());
+        }
+        if (s == DeployStep::Draining)
+            l->setVisible(m_deployer->startsFirst());
+    }
     m_connections << connect(m_deployer, &Deployer::stepChanged, this, &DeploymentsPage::onStep);
     m_connections << connect(m_deployer, &Deployer::finished, this, &DeploymentsPage::onFinished);
     m_connections << connect(m_deployer, &Deployer::started, this, [this] {
@@ -413,10 +426,10 @@ void DeploymentsPage::confirm(const RollbackPlan &plan, bool isRollback)
         m_dialog->close();
     const Environment *env =
         m_workspace ? m_workspace->environments().find(m_environment) : nullptr;
-    auto *dialog = new RollbackDialog(plan, m_environment,
-                                      isRollback ? RollbackDialog::Kind::Rollback
-                                                 : RollbackDialog::Kind::Deploy,
-                                      env ? env->healthWindowMs : 0, this);
+    auto *dialog = new RollbackDialog(
+        plan, m_environment,
+        isRollback ? RollbackDialog::Kind::Rollback : RollbackDialog::Kind::Deploy,
+        env ? env->healthWindowMs : 0, this, m_deployer && m_deployer->startsFirst());
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     m_dialog = dialog;
     connect(dialog, &QDialog::accepted, this, [this, plan, isRollback] {

@@ -10,7 +10,7 @@
 namespace pilothouse::gui {
 
 RollbackDialog::RollbackDialog(const RollbackPlan &plan, const QString &environment, Kind kind,
-                               int healthWindowMs, QWidget *parent)
+                               int healthWindowMs, QWidget *parent, bool startsFirst)
     : QDialog(parent)
     , m_plan(plan)
     , m_headline(new QLabel(this))
@@ -40,13 +40,21 @@ RollbackDialog::RollbackDialog(const RollbackPlan &plan, const QString &environm
                                             "padding: 6px; }")
                                  .arg(colourOf(Tone::Warning).name()));
     m_warning->setAccessibleName(tr("Schema warning"));
+    // What the environment's rollout strategy does, and what it costs.
     auto *gate = new QLabel(
-        tr("Only %1 is recreated. It must stay healthy for %2 s; if it does not, %3 comes "
-           "back by itself.")
-            .arg(plan.service)
-            .arg(healthWindowMs / 1000.0)
-            .arg(plan.fromTag),
+        startsFirst
+            ? tr("%1 on %2 starts next to %3, which keeps serving until the new one has passed "
+                 "its health checks for %4 s; then %3 drains and is removed. If the new one "
+                 "does not pass, it is removed and %3 never stopped: no outage either way.")
+                  .arg(plan.service, plan.toTag, plan.fromTag)
+                  .arg(healthWindowMs / 1000.0)
+            : tr("%1 is recreated: a short outage while the new containers start. It must stay "
+                 "healthy for %2 s; if it does not, %3 comes back by itself.")
+                  .arg(plan.service)
+                  .arg(healthWindowMs / 1000.0)
+                  .arg(plan.fromTag),
         this);
+    gate->setObjectName(QStringLiteral("rolloutNote"));
     gate->setWordWrap(true);
 
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Cancel, this);

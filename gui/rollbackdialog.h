@@ -17,7 +17,7 @@ class RollbackDialog final : public QDialog
 public:
     enum class Kind { Rollback, Deploy };
     RollbackDialog(const RollbackPlan &plan, const QString &environment, Kind kind,
-                   int healthWindowMs, QWidget *parent = nullptr);
+                   int healthWindowMs, QWidget *parent = nullptr, bool startsFirst = false);
 
     const RollbackPlan &plan() const { return m_plan; }
     QString headline() const;

@@ -90,6 +90,7 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     , m_tokenEnv(new QLineEdit(this))
     , m_token(new QLineEdit(this))
     , m_window(new QDoubleSpinBox(this))
+    , m_strategy(new QComboBox(this))
     , m_timeout(new QDoubleSpinBox(this))
 {
     m_liveCheck.setSingleShot(true);
@@ -137,6 +138,14 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     m_passwordSource->addItem(tr("libpq: ~/.pgpass or PGPASSWORD"), QStringLiteral("libpq"));
     m_passwordSource->addItem(tr("an environment variable"), QStringLiteral("env"));
     m_passwordSource->addItem(tr("the system keychain"), QStringLiteral("keychain"));
+    m_strategy->addItem(tr("recreate (a short outage on every deploy)"),
+                        QStringLiteral("recreate"));
+    m_strategy->addItem(tr("start-first (no outage; needs a proxy in front)"),
+                        QStringLiteral("start-first"));
+    m_strategy->setToolTip(
+        tr("start-first starts the new version next to the old one and removes the old one "
+           "once the new one passed the health gate. The services must not publish a fixed "
+           "host port: a proxy in front owns it, as this repository's compose.yaml has."));
     m_tokenSource->addItem(tr("none (public images)"), QStringLiteral("none"));
     m_tokenSource->addItem(tr("an environment variable"), QStringLiteral("env"));
     m_tokenSource->addItem(tr("the system keychain"), QStringLiteral("keychain"));
@@ -281,6 +290,7 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     addField(imageForm, QStringLiteral("image.tokenEnv"), tr("Token variable"), m_tokenEnv);
     addField(imageForm, QStringLiteral("image.token"), tr("Registry &token"), m_token,
              tr("goes to the system keychain, never to the file"));
+    addField(imageForm, QStringLiteral("deploy.strategy"), tr("Rollout"), m_strategy);
     addField(imageForm, QStringLiteral("deploy.healthWindowSeconds"), tr("Health window"), m_window,
              tr("how long a new tag must stay healthy"));
     addField(imageForm, QStringLiteral("deploy.timeoutSeconds"), tr("Gate timeout"), m_timeout,
@@ -496,6 +506,8 @@ void SettingsDialog::load(int row)
     m_tokenEnv->setText(f.tokenEnv);
     m_token->clear();
     m_window->setValue(f.healthWindowSeconds);
+    m_strategy->setCurrentIndex(std::max(
+        0, m_strategy->findData(f.strategy.isEmpty() ? QStringLiteral("recreate") : f.strategy)));
     m_timeout->setValue(f.deployTimeoutSeconds);
     updateKind();
     updateEngine();
@@ -550,6 +562,7 @@ void SettingsDialog::updateKind()
     const QString token = m_tokenSource->currentData().toString();
     m_tokenEnv->setEnabled(token == QLatin1String("env"));
     m_token->setEnabled(token == QLatin1String("keychain"));
+    m_strategy->setEnabled(compose);
 }
 
 EnvironmentFields SettingsDialog::formFields() const
@@ -585,6 +598,9 @@ EnvironmentFields SettingsDialog::formFields() const
     f.tokenSource = sourceAt(m_tokenSource);
     f.tokenEnv = m_tokenEnv->text();
     f.healthWindowSeconds = m_window->value();
+    // Said explicitly for a compose environment; a native one has none.
+    if (f.kind == QLatin1String("compose"))
+        f.strategy = m_strategy->currentData().toString();
     f.deployTimeoutSeconds = m_timeout->value();
     return f;
 }

@@ -127,6 +127,7 @@ private:
     QLineEdit *m_tokenEnv;
     QLineEdit *m_token;
     QDoubleSpinBox *m_window;
+    QComboBox *m_strategy;
     QDoubleSpinBox *m_timeout;
     QPushButton *m_save;
     // Typed secrets, by keychain key, written only on a valid save.

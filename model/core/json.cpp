@@ -77,6 +77,7 @@ QJsonObject toJson(const Deployment &d)
                          { QStringLiteral("finished_at"), isoTime(d.finishedAt) },
                          { QStringLiteral("outcome"), toString(d.outcome) },
                          { QStringLiteral("reason"), d.reason },
+                         { QStringLiteral("strategy"), d.strategy },
                          { QStringLiteral("log_lines"), QJsonArray::fromStringList(d.logLines) } };
 }
 

@@ -242,6 +242,24 @@ std::optional<ServiceState> StackSession::stateOf(const QString &service) const
     return std::nullopt;
 }
 
+void StackSession::setRolloutRoles(const QHash<QString, QString> &roles)
+{
+    if (roles == m_rolloutRoles)
+        return;
+    m_rolloutRoles = roles;
+    emit servicesChanged();
+}
+
+QList<ServiceState> StackSession::statesOf(const QString &service) const
+{
+    QList<ServiceState> all;
+    for (const ServiceState &s : m_states) {
+        if (s.service == service)
+            all << s;
+    }
+    return all;
+}
+
 void StackSession::probeDatabase()
 {
     if (!m_probe)
@@ -555,6 +573,7 @@ QList<ServiceRow> StackSession::services() const
         row.hasEndpoints = any;
         row.http = m_monitor->serviceStatus(s.service);
         row.configured = configured(s.service);
+        row.rollout = m_rolloutRoles.value(s.containerId);
         if (!outOfReach.isEmpty()) {
             row.state.state = RunState::Unreachable;
             row.health = ServiceHealth::Unknown;

@@ -38,6 +38,9 @@ struct ServiceRow
     bool configured = false; // listed in the environment
     ServiceHealth health = ServiceHealth::Unknown;
     QString detail; // why it is not healthy
+    // Its part in a start-first rollout under way ("old, serving", "new,
+    // health gate", "old, draining", ...); empty otherwise.
+    QString rollout;
 };
 
 class StackSession final : public QObject
@@ -87,8 +90,14 @@ public:
     QString pinnedTag() const { return m_pinnedTag; }
     // The compose variables the next operation passes (image repository and tag).
     QMap<QString, QString> composeVariables() const;
+    // What each container is in a rollout under way (container id -> role),
+    // set by the deployer; empty when none runs. servicesChanged follows a change.
+    void setRolloutRoles(const QHash<QString, QString> &roles);
     // The engine's (or supervisor's) state of one service, if it knows it.
     std::optional<ServiceState> stateOf(const QString &service) const;
+    // Every container of a service (more than one while a start-first
+    // rollout runs, or when it is scaled).
+    QList<ServiceState> statesOf(const QString &service) const;
 
     // Follows a service's logs (compose: `compose logs -f`; native: always captured).
     void followLogs(const QString &service = {}, int tail = 200);
@@ -139,6 +148,7 @@ private:
     std::unique_ptr<LogStore> m_logs;
     std::unique_ptr<ComposeLogFollower> m_follower;
     QList<ServiceState> m_states;
+    QHash<QString, QString> m_rolloutRoles;
     QTimer m_dbTimer;
     QTimer m_changeCoalesce;
     QString m_lockReason;

@@ -26,6 +26,8 @@ QJsonObject toJson(const ServiceRow &r)
     o[u"health"] = toString(r.health); // combined with the health endpoints
     o[u"http"] = r.hasEndpoints ? toString(r.http) : QString();
     o[u"detail"] = r.detail;
+    if (!r.rollout.isEmpty())
+        o[u"rollout"] = r.rollout;
     return o;
 }
 
@@ -33,6 +35,7 @@ ServiceRow serviceRowFromJson(const QJsonObject &o)
 {
     ServiceRow r;
     r.state = serviceStateFromJson(o);
+    r.rollout = o.value(u"rollout").toString();
     const QString health = o.value(u"health").toString();
     r.health = serviceHealthFromString(health).value_or(ServiceHealth::Unknown);
     const QString http = o.value(u"http").toString();

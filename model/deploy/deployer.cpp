@@ -10,6 +10,7 @@
 #include "core/session.h"
 #include "deploy/historystore.h"
 #include "drivers/docker.h"
+#include "engine/sshconnection.h"
 #include "registry/registryclient.h"
 
 #include <QJsonDocument>
@@ -33,6 +34,12 @@ struct Deployer::Run
     QString previousImageId; // the primary's image before: a revert brings back exactly this
     QMap<QString, QString> previousContainers; // service -> container before the change
     QMap<QString, QString> newContainers; // service -> the new container, once the gate failed
+    QStringList newIds; // every new container, once the gate failed
+    // service -> every container it had before the change (start-first
+    // keeps them through the gate and removes exactly these after it).
+    QHash<QString, QStringList> oldContainers;
+    bool finishing = false; // start-first: the gate passed, the old ones drain
+    QString oldRole, newRole; // what the window shows for each side (start-first)
     PreflightPlan plan; // what ran before, per service
     QString targetImageId; // the image id of the pinned digest, once known
     QString schemaWarning;
@@ -252,8 +259,17 @@ void Deployer::start(const QString &tag, const QString &knownDigest, const QStri
     m_run->services = env.imageServices;
     m_run->previousImageId = plan->previousImageId;
     m_run->previousContainers = plan->previousContainers;
+    for (const QString &svc : env.imageServices) {
+        QStringList ids;
+        for (const ServiceState &s : m_session->statesOf(svc)) {
+            if (!s.containerId.isEmpty())
+                ids << s.containerId;
+        }
+        m_run->oldContainers.insert(svc, ids);
+    }
     m_run->plan = *plan;
     Deployment &d = m_run->record;
+    d.strategy = m_strategy ? m_strategy->name() : QString();
     d.environment = env.name;
     d.service = env.imageServices.join(u',');
     d.fromTag = plan->fromTag;
@@ -482,10 +498,16 @@ void Deployer::tagAndRoll()
                                  .arg(svc, m_run->record.fromTag));
                 return;
             }
-            setStep(DeployStep::Recreating,
-                    QStringLiteral("Moving %1 to %2 (%3)")
-                        .arg(svc, m_run->record.toTag,
-                             m_strategy ? m_strategy->name() : QStringLiteral("recreate")));
+            if (m_strategy && m_strategy->keepsOld())
+                setStep(DeployStep::Recreating,
+                        QStringLiteral("Starting %1 on %2 next to %3 (start-first: %3 keeps "
+                                       "serving until %2 passes the gate)")
+                            .arg(svc, m_run->record.toTag, m_run->record.fromTag));
+            else
+                setStep(DeployStep::Recreating,
+                        QStringLiteral("Moving %1 to %2 (%3)")
+                            .arg(svc, m_run->record.toTag,
+                                 m_strategy ? m_strategy->name() : QStringLiteral("recreate")));
             m_run->changed = true;
             roll(m_run->record.toTag, false, guarded([this, svc](Outcome rolled) {
                      if (m_run->cancelRequested) {
@@ -509,7 +531,8 @@ void Deployer::roll(const QString &tag, bool reverting, std::function<void(Outco
         return;
     }
     m_run->rolling = true;
-    m_strategy->roll({ m_run->services, tag, reverting }, guarded([this, done](Outcome result) {
+    m_strategy->roll({ m_run->services, tag, reverting, m_run->oldContainers },
+                     guarded([this, done](Outcome result) {
                          m_run->rolling = false;
                          done(result);
                      }));
@@ -518,6 +541,10 @@ void Deployer::roll(const QString &tag, bool reverting, std::function<void(Outco
 void Deployer::startGate(bool reverting)
 {
     Run &run = *m_run;
+    if (reverting)
+        markRoles(QStringLiteral("old, health gate again"), {});
+    else
+        markRoles(QStringLiteral("old, serving"), QStringLiteral("new, health gate"));
     run.gating = true;
     run.changedAt = QDateTime::currentDateTimeUtc();
     run.gateClock.start();
@@ -537,8 +564,11 @@ void Deployer::evaluateGate()
     if (!m_run || !m_run->gating)
         return;
     Run &run = *m_run;
+    // New containers show up while it waits: give them their role.
+    markRoles(run.oldRole, run.newRole);
     GateTarget target;
-    target.services = run.services;
+    const auto [names, units] = gateUnits();
+    target.services = names;
     target.reverting = run.reverting;
     target.tag = run.reverting ? run.record.fromTag : run.record.toTag;
     target.imageId = run.reverting ? run.previousImageId : run.targetImageId;
@@ -546,13 +576,17 @@ void Deployer::evaluateGate()
     target.changedAt = run.changedAt;
     QList<EndpointSeen> endpoints;
     HealthMonitor *monitor = m_session->monitor();
-    for (int id : monitor->ids()) {
-        const EndpointState *e = monitor->endpoint(id);
-        if (run.services.contains(e->service))
-            endpoints.append(
-                { e->service, e->endpoint.url.toString(), e->status, e->detail, e->lastChecked });
+    if (!run.reverting && m_strategy && m_strategy->keepsOld()) {
+        endpoints = directEndpoints(names, units);
+    } else {
+        for (int id : monitor->ids()) {
+            const EndpointState *e = monitor->endpoint(id);
+            if (run.services.contains(e->service))
+                endpoints.append({ e->service, e->endpoint.url.toString(), e->status, e->detail,
+                                   e->lastChecked });
+        }
     }
-    const GateJudgement judgement = judgeGate(target, states(run.services), endpoints);
+    const GateJudgement judgement = judgeGate(target, units, endpoints);
     const GateDecision decision = advanceGate(
         judgement, run.gateClock.elapsed(),
         run.windowClock.isValid() ? run.windowClock.elapsed() : -1, m_windowMs, m_timeoutMs);
@@ -560,6 +594,8 @@ void Deployer::evaluateGate()
     case GateAction::KeepWaiting:
         // Answers while it starts should come every tick, not after the monitor's backoff.
         monitor->checkNow();
+        if (m_direct)
+            m_direct->checkNow();
         return;
     case GateAction::StartWindow:
         run.windowClock.start();
@@ -577,23 +613,198 @@ void Deployer::evaluateGate()
     }
     run.gating = false;
     m_gateTimer.stop();
+    stopDirectChecks();
     if (run.reverting) {
         reverted(true, {});
         return;
     }
-    fetchSchema(guarded([this](int schema) {
-        m_run->record.toSchema = schema;
-        if (m_run->cancelRequested) { // asked while the gate was closing
-            revert(QStringLiteral("cancelled by the user"), true);
-            return;
-        }
-        conclude(
-            DeployResult::Outcome::Succeeded,
-            QStringLiteral("%1 %2 %3 and passed the health checks for %4")
-                .arg(named(m_run->services),
-                     m_run->services.size() > 1 ? QStringLiteral("run") : QStringLiteral("runs"),
-                     m_run->record.toTag, seconds(m_windowMs)));
+    succeed();
+}
+
+void Deployer::succeed()
+{
+    const QString passed =
+        QStringLiteral("%1 %2 %3 and passed the health checks for %4")
+            .arg(named(m_run->services),
+                 m_run->services.size() > 1 ? QStringLiteral("run") : QStringLiteral("runs"),
+                 m_run->record.toTag, seconds(m_windowMs));
+    const auto end = [this, passed](const QString &note, bool drained) {
+        fetchSchema(guarded([this, passed, note, drained](int schema) {
+            m_run->record.toSchema = schema;
+            // Asked while the gate was closing: back to the previous tag,
+            // unless the old containers are gone already.
+            if (m_run->cancelRequested && !drained) {
+                revert(QStringLiteral("cancelled by the user"), true);
+                return;
+            }
+            conclude(DeployResult::Outcome::Succeeded,
+                     passed + note +
+                         (m_run->cancelRequested
+                              ? QStringLiteral(" (the cancel came after the old containers "
+                                               "were drained, so it stays)")
+                              : QString()));
+        }));
+    };
+    if (!m_strategy || !m_strategy->keepsOld()) {
+        end({}, false);
+        return;
+    }
+    m_run->finishing = true;
+    markRoles(QStringLiteral("old, draining"), QStringLiteral("new, serving"));
+    setStep(DeployStep::Draining,
+            QStringLiteral("%1 on %2 passed the gate; draining %3 (SIGTERM: what it is doing "
+                           "finishes, then it is removed)")
+                .arg(named(m_run->services), m_run->record.toTag, m_run->record.fromTag));
+    m_strategy->finish(guarded([this, end](Outcome drained) {
+        m_run->finishing = false;
+        end(drained ? QString()
+                    : QStringLiteral("; the old containers were not all removed (%1): remove "
+                                     "them with docker rm -f")
+                          .arg(drained.error()),
+            true);
     }));
+}
+
+std::pair<QStringList, QList<std::optional<ServiceState>>> Deployer::gateUnits() const
+{
+    QStringList names;
+    QList<std::optional<ServiceState>> units;
+    const Run &run = *m_run;
+    for (const QString &svc : run.services) {
+        bool any = false;
+        for (const ServiceState &s : m_session->statesOf(svc)) {
+            // The new side: not a container from before the change. On a
+            // revert: not one of the new ones that failed.
+            const bool other = run.reverting ? run.newIds.contains(s.containerId)
+                                             : run.oldContainers.value(svc).contains(s.containerId);
+            if (other)
+                continue;
+            names << svc;
+            units << s;
+            any = true;
+        }
+        if (!any) {
+            names << svc;
+            units << std::nullopt;
+        }
+    }
+    return { names, units };
+}
+
+QList<EndpointSeen> Deployer::directEndpoints(const QStringList &names,
+                                              const QList<std::optional<ServiceState>> &states)
+{
+    const Environment &env = m_session->environment();
+    SshConnection *ssh = m_session->sshConnection();
+    if (!ssh && env.isRemote()) {
+        // tcp:// or a named context: container addresses are the remote
+        // host's, and no connection of ours reaches them.
+        if (!std::exchange(m_directNoted, true))
+            emit stepChanged(
+                m_step,
+                QStringLiteral("The new containers' addresses cannot be reached from "
+                               "here (docker.host %1); the gate checks them through "
+                               "the engine's healthcheck only")
+                    .arg(env.dockerHost.isEmpty() ? env.dockerContext : env.dockerHost));
+        return {};
+    }
+    if (!m_direct) {
+        m_direct = std::make_unique<HealthMonitor>();
+        m_direct->start();
+    }
+    QList<EndpointSeen> out;
+    for (qsizetype i = 0; i < names.size(); ++i) {
+        const std::optional<ServiceState> &s = states.at(i);
+        if (!s)
+            continue;
+        QList<HealthEndpoint> configured;
+        for (const WatchedService &w : env.services) {
+            if (w.name == names.at(i))
+                configured = w.endpoints;
+        }
+        if (configured.isEmpty())
+            continue;
+        if (!m_directIds.contains(s->containerId)) {
+            if (!s->isRunning() || s->addresses.isEmpty()) {
+                for (const HealthEndpoint &e : configured)
+                    out.append({ names.at(i),
+                                 QStringLiteral("%1 of the new container").arg(e.url.path()),
+                                 EndpointStatus::Unknown,
+                                 QStringLiteral("no address yet"),
+                                 {},
+                                 s->containerId });
+                continue;
+            }
+            QList<int> ids;
+            for (const HealthEndpoint &e : configured) {
+                const int port = env.containerPort > 0
+                    ? env.containerPort
+                    : e.url.port(e.url.scheme() == QLatin1String("https") ? 443 : 80);
+                HealthEndpoint direct = e;
+                direct.internal = false;
+                direct.intervalMs = std::min(e.intervalMs, 500);
+                QUrl url;
+                url.setScheme(QStringLiteral("http"));
+                url.setPath(e.url.path());
+                url.setQuery(e.url.query());
+                if (ssh) {
+                    const int local = ssh->forwardTcp(s->addresses.first(), port);
+                    m_directForwards << local;
+                    url.setHost(QStringLiteral("127.0.0.1"));
+                    url.setPort(local);
+                } else {
+                    url.setHost(s->addresses.first());
+                    url.setPort(port);
+                }
+                direct.url = url;
+                ids << m_direct->addEndpoint(names.at(i), direct);
+            }
+            m_directIds.insert(s->containerId, ids);
+            m_direct->checkNow();
+        }
+        for (int id : m_directIds.value(s->containerId)) {
+            const EndpointState *e = m_direct->endpoint(id);
+            if (e)
+                out.append(
+                    { e->service,
+                      QStringLiteral("%1 (%2)").arg(e->endpoint.url.toString(), s->container),
+                      e->status, e->detail, e->lastChecked, s->containerId });
+        }
+    }
+    return out;
+}
+
+void Deployer::markRoles(const QString &oldRole, const QString &newRole)
+{
+    if (!m_session)
+        return;
+    QHash<QString, QString> roles;
+    if (m_run && m_strategy && m_strategy->keepsOld() &&
+        !(oldRole.isEmpty() && newRole.isEmpty())) {
+        m_run->oldRole = oldRole;
+        m_run->newRole = newRole;
+        for (const QString &svc : std::as_const(m_run->services)) {
+            for (const ServiceState &s : m_session->statesOf(svc)) {
+                const bool old = m_run->oldContainers.value(svc).contains(s.containerId);
+                const QString role = old ? oldRole : newRole;
+                if (!role.isEmpty())
+                    roles.insert(s.containerId, role);
+            }
+        }
+    }
+    m_session->setRolloutRoles(roles);
+}
+
+void Deployer::stopDirectChecks()
+{
+    m_direct.reset();
+    m_directIds.clear();
+    m_directNoted = false;
+    if (SshConnection *ssh = m_session ? m_session->sshConnection() : nullptr) {
+        for (int port : std::as_const(m_directForwards))
+            ssh->cancelTcp(port);
+    }
+    m_directForwards.clear();
 }
 
 void Deployer::gateFailed(const QString &why, bool byUser)
@@ -601,42 +812,45 @@ void Deployer::gateFailed(const QString &why, bool byUser)
     Run &run = *m_run;
     run.gating = false;
     m_gateTimer.stop();
+    stopDirectChecks();
     if (run.reverting) {
         reverted(false, why);
         return;
     }
     run.failure = why;
-    QStringList containers;
+    QList<std::pair<QString, QString>> containers;
     for (const QString &svc : run.services) {
-        const auto s = m_session->stateOf(svc);
-        if (s && !s->containerId.isEmpty() && s->containerId != run.previousContainers.value(svc) &&
-            s->tag == run.record.toTag) {
-            run.newContainers.insert(svc, s->containerId);
-            containers << svc;
+        for (const ServiceState &s : m_session->statesOf(svc)) {
+            if (s.containerId.isEmpty() || run.oldContainers.value(svc).contains(s.containerId) ||
+                s.tag != run.record.toTag)
+                continue;
+            run.newContainers.insert(svc, s.containerId);
+            run.newIds << s.containerId;
+            containers.append({ svc, s.containerId });
         }
     }
     // Their last words, before the revert removes the containers (never cut short).
     collectLogs(containers, guarded([this, why, byUser] { revert(why, byUser); }));
 }
 
-void Deployer::collectLogs(QStringList services, std::function<void()> then)
+void Deployer::collectLogs(QList<std::pair<QString, QString>> services, std::function<void()> then)
 {
     if (services.isEmpty()) {
         then();
         return;
     }
-    const QString svc = services.takeFirst();
-    const bool several = m_run->newContainers.size() > 1;
-    runCommand(docker({ QStringLiteral("logs"), QStringLiteral("--tail"),
-                        QString::number(kLogLines), m_run->newContainers.value(svc) },
-                      30000, QStringLiteral("docker logs")),
-               guarded([this, svc, several, services, then](const CommandResult &r) {
-                   for (const QString &line :
-                        lastLines(r.output + QLatin1Char('\n') + r.errorOutput, kLogLines))
-                       m_run->logLines << (several ? svc + QStringLiteral(" | ") + line : line);
-                   collectLogs(services, then);
-               }),
-               false);
+    const auto [svc, id] = services.takeFirst();
+    const bool several = m_run->newIds.size() > 1;
+    runCommand(
+        docker({ QStringLiteral("logs"), QStringLiteral("--tail"), QString::number(kLogLines), id },
+               30000, QStringLiteral("docker logs")),
+        guarded([this, svc, several, services, then](const CommandResult &r) {
+            for (const QString &line :
+                 lastLines(r.output + QLatin1Char('\n') + r.errorOutput, kLogLines))
+                m_run->logLines << (several ? svc + QStringLiteral(" | ") + line : line);
+            collectLogs(services, then);
+        }),
+        false);
 }
 
 void Deployer::revert(const QString &why, bool cancelled)
@@ -659,13 +873,27 @@ void Deployer::revert(const QString &why, bool cancelled)
                                                      m_session->environment()));
                        return;
                    }
-                   roll(m_run->record.fromTag, true, guarded([this](Outcome rolled) {
-                            if (!rolled) {
-                                reverted(false, rolled.error());
-                                return;
-                            }
-                            startGate(true);
-                        }));
+                   const auto rolled = guarded([this](Outcome result) {
+                       m_run->rolling = false;
+                       if (!result) {
+                           reverted(false, result.error());
+                           return;
+                       }
+                       startGate(true);
+                   });
+                   if (m_strategy && m_strategy->keepsOld()) {
+                       // The old containers never stopped: only the new ones go.
+                       emit stepChanged(DeployStep::Reverting,
+                                        QStringLiteral("Removing the new containers; %1 on %2 "
+                                                       "kept serving throughout")
+                                            .arg(named(m_run->services), m_run->record.fromTag));
+                       m_run->rolling = true;
+                       markRoles(QStringLiteral("old, serving"),
+                                 QStringLiteral("new, being removed"));
+                       m_strategy->abandon(rolled);
+                       return;
+                   }
+                   roll(m_run->record.fromTag, true, rolled);
                }),
                false);
 }
@@ -683,6 +911,8 @@ RunPhase Deployer::phase() const
         return RunPhase::Reverting;
     if (run.gating)
         return RunPhase::Gating;
+    if (run.finishing)
+        return RunPhase::ShortCommand; // the old containers drain; the new ones stay
     if (run.rolling || (m_command && m_commandCancellable))
         return RunPhase::Command;
     if (m_command)
@@ -742,6 +972,8 @@ void Deployer::cancel()
 void Deployer::conclude(DeployResult::Outcome outcome, const QString &message)
 {
     m_gateTimer.stop();
+    stopDirectChecks();
+    markRoles({}, {});
     std::unique_ptr<Run> run = std::move(m_run);
     DeployResult result;
     result.outcome = outcome;

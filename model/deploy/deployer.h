@@ -5,6 +5,7 @@
 #include "deploy/rollout.h"
 #include "drivers/command.h"
 #include "engine/servicestate.h"
+#include "monitor/healthmonitor.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -60,6 +61,10 @@ public:
     QStringList services() const; // every service of the image
     // What the rollout strategy says before a confirmation (empty: nothing).
     QString rolloutCaveat() const;
+    // "recreate" or "start-first" (deploy.strategy).
+    QString strategyName() const { return m_strategy ? m_strategy->name() : QString(); }
+    // The old containers serve until the new ones pass the gate.
+    bool startsFirst() const { return m_strategy && m_strategy->keepsOld(); }
 
     // The tags a person can pick (signature tags hidden), in the one order
     // (orderTags): the registry's tags, timed by the history and the engine.
@@ -110,7 +115,24 @@ private:
     void startGate(bool reverting);
     void evaluateGate();
     void gateFailed(const QString &why, bool byUser = false);
-    void collectLogs(QStringList containers, std::function<void()> then);
+    // Their last log lines, for the record: (service, container id) each.
+    void collectLogs(QList<std::pair<QString, QString>> containers, std::function<void()> then);
+    // What the gate looks at: every container of the image's services that
+    // belongs to the side being gated (the new ones; on a revert, all but
+    // the failed new ones), a service listed once per container.
+    std::pair<QStringList, QList<std::optional<ServiceState>>> gateUnits() const;
+    // start-first: the health endpoints of each new container itself, at its
+    // own address (through the SSH connection for an ssh:// engine), not
+    // through the proxy, which cannot tell old from new.
+    QList<EndpointSeen> directEndpoints(const QStringList &names,
+                                        const QList<std::optional<ServiceState>> &states);
+    void stopDirectChecks();
+    // Tells the session what each container is in a start-first rollout
+    // (oldRole for the containers from before, newRole for the others;
+    // empty: no rollout).
+    void markRoles(const QString &oldRole, const QString &newRole);
+    // The gate passed: the old containers go (start-first), then the end.
+    void succeed();
     void revert(const QString &why, bool cancelled);
     void reverted(bool ok, const QString &why);
     void conclude(DeployResult::Outcome outcome, const QString &message);
@@ -143,6 +165,11 @@ private:
     std::unique_ptr<RolloutStrategy> m_strategy;
     QPointer<Command> m_command;
     QTimer m_gateTimer;
+    // start-first's checks of the new containers (see directEndpoints).
+    std::unique_ptr<HealthMonitor> m_direct;
+    QHash<QString, QList<int>> m_directIds; // container id -> its endpoints in m_direct
+    QList<int> m_directForwards; // SSH forwards made for them
+    bool m_directNoted = false;
     DeployStep m_step = DeployStep::Idle;
     int m_windowMs = 10000;
     int m_timeoutMs = 120000;

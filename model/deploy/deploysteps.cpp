@@ -37,6 +37,8 @@ QString toString(DeployStep step)
         return QStringLiteral("recreating");
     case DeployStep::WaitingForHealth:
         return QStringLiteral("waiting for health");
+    case DeployStep::Draining:
+        return QStringLiteral("draining");
     case DeployStep::Reverting:
         return QStringLiteral("reverting");
     }
@@ -187,7 +189,7 @@ GateJudgement judgeGate(const GateTarget &target, const QList<std::optional<Serv
         else if (s->health == EngineHealth::Starting)
             waiting << QStringLiteral("the engine's healthcheck of %1 is still starting").arg(svc);
         for (const EndpointSeen &e : endpoints) {
-            if (e.service != svc)
+            if (e.service != svc || (!e.containerId.isEmpty() && e.containerId != s->containerId))
                 continue;
             // An answer from before the change is the old container's.
             if (!e.lastChecked.isValid() || e.lastChecked < target.changedAt)

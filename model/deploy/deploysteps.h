@@ -23,7 +23,17 @@ namespace pilothouse {
 
 // The steps a deployment goes through, in order (Reverting only after a
 // failed gate or a cancel once something changed).
-enum class DeployStep { Idle, Preparing, Pulling, Recreating, WaitingForHealth, Reverting };
+// Draining: start-first only, after the gate passed (the old containers
+// finish what they do and are removed).
+enum class DeployStep {
+    Idle,
+    Preparing,
+    Pulling,
+    Recreating,
+    WaitingForHealth,
+    Draining,
+    Reverting
+};
 QString toString(DeployStep step);
 
 // ---- Before anything changes
@@ -91,6 +101,9 @@ struct EndpointSeen
     EndpointStatus status = EndpointStatus::Unknown;
     QString detail;
     QDateTime lastChecked;
+    // The container it checks directly (start-first's gate); empty: the
+    // service's endpoint as configured (through the proxy, if any).
+    QString containerId = {};
 };
 
 enum class GateVerdict { Waiting, Passed, Failed };
@@ -100,7 +113,8 @@ struct GateJudgement
     QString why; // what it waits for, or why it failed
 };
 
-// One look at the services (states: one per target service, same order).
+// One look at the services (states: one per target service, same order; a
+// service with several containers is listed once for each).
 GateJudgement judgeGate(const GateTarget &target, const QList<std::optional<ServiceState>> &states,
                         const QList<EndpointSeen> &endpoints);
 

@@ -159,6 +159,7 @@ Expected<int> DeploymentHistory::openFile(const QString &path, Mode mode)
     while (q.next())
         columns << q.value(1).toString();
     m_hasSchemaColumns = columns.contains(QLatin1String("to_schema"));
+    m_hasStrategyColumn = columns.contains(QLatin1String("strategy"));
     if (mode == Mode::Reader)
         return 0;
     if (!m_hasSchemaColumns) {
@@ -166,6 +167,11 @@ Expected<int> DeploymentHistory::openFile(const QString &path, Mode mode)
             !q.exec(QStringLiteral("ALTER TABLE deployments ADD COLUMN to_schema INTEGER")))
             return sqlError(QStringLiteral("cannot add the schema columns"), q.lastError());
         m_hasSchemaColumns = true;
+    }
+    if (!m_hasStrategyColumn) {
+        if (!q.exec(QStringLiteral("ALTER TABLE deployments ADD COLUMN strategy TEXT")))
+            return sqlError(QStringLiteral("cannot add the strategy column"), q.lastError());
+        m_hasStrategyColumn = true;
     }
     // A "running" row whose writer (host:pid) is gone was interrupted. One on
     // another host, or whose process lives, is left alone: it may be running.
@@ -208,8 +214,8 @@ Expected<qint64> DeploymentHistory::begin(const Deployment &d)
     QSqlQuery q(db);
     q.prepare(QStringLiteral(
         "INSERT INTO deployments (environment, service, from_tag, from_digest, to_tag, to_digest, "
-        "who, started_at, owner, from_schema, outcome) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')"));
+        "who, started_at, owner, from_schema, strategy, outcome) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')"));
     // The owner (host:pid) tells a later open whether this row's writer still lives.
     for (const QString &v :
          { d.environment, d.service, d.fromTag, d.fromDigest, d.toTag, d.toDigest,
@@ -220,6 +226,7 @@ Expected<qint64> DeploymentHistory::begin(const Deployment &d)
                .arg(QCoreApplication::applicationPid()) })
         q.addBindValue(v.isNull() ? QStringLiteral("") : v); // a null QString would bind as NULL
     q.addBindValue(d.fromSchema >= 0 ? QVariant(d.fromSchema) : QVariant());
+    q.addBindValue(d.strategy.isEmpty() ? QVariant() : QVariant(d.strategy));
     if (!q.exec())
         return sqlError(QStringLiteral("cannot record the start"), q.lastError());
     return q.lastInsertId().toLongLong();
@@ -277,14 +284,16 @@ static Deployment fromRow(const QSqlQuery &q)
         QJsonDocument::fromJson(q.value(12).toString().toUtf8()).toVariant().toStringList();
     d.fromSchema = q.value(13).isNull() ? -1 : q.value(13).toInt();
     d.toSchema = q.value(14).isNull() ? -1 : q.value(14).toInt();
+    d.strategy = q.value(15).toString();
     return d;
 }
 
-static QString columns(bool withSchema)
+static QString columns(bool withSchema, bool withStrategy)
 {
     return QStringLiteral("id, environment, service, from_tag, from_digest, to_tag, to_digest, "
                           "who, started_at, finished_at, outcome, reason, log_lines, ") +
-        (withSchema ? QStringLiteral("from_schema, to_schema") : QStringLiteral("NULL, NULL"));
+        (withSchema ? QStringLiteral("from_schema, to_schema") : QStringLiteral("NULL, NULL")) +
+        (withStrategy ? QStringLiteral(", strategy") : QStringLiteral(", NULL"));
 }
 
 Expected<QList<Deployment>> DeploymentHistory::list(const QString &environment, int limit) const
@@ -296,7 +305,7 @@ Expected<QList<Deployment>> DeploymentHistory::list(const QString &environment, 
     q.prepare(
         QStringLiteral(
             "SELECT %1 FROM deployments WHERE (? = '' OR environment = ?) ORDER BY id DESC LIMIT ?")
-            .arg(columns(m_hasSchemaColumns)));
+            .arg(columns(m_hasSchemaColumns, m_hasStrategyColumn)));
     // A null QString binds as NULL, and NULL = '' is not true.
     const QString env = environment.isEmpty() ? QStringLiteral("") : environment;
     q.addBindValue(env);

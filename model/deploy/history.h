@@ -49,6 +49,9 @@ struct Deployment
     // a later rollback compares it with the database's.
     int fromSchema = -1;
     int toSchema = -1;
+    // How the services were moved ("recreate", "start-first"); empty in rows
+    // from before it was recorded.
+    QString strategy;
 };
 
 // One image built here from a checkout (pilothousectl build, the window's
@@ -122,6 +125,7 @@ private:
     QString m_connection;
     QString m_openError; // why the last open() failed
     bool m_hasSchemaColumns = false; // a file from before they were added, opened to read
+    bool m_hasStrategyColumn = false;
 };
 
 } // namespace pilothouse

@@ -18,6 +18,7 @@
 #include <QStandardPaths>
 #include <QUrlQuery>
 #include <algorithm>
+#include <cmath>
 
 #ifndef PILOTHOUSE_SOURCE_DIR
 #define PILOTHOUSE_SOURCE_DIR ""
@@ -998,7 +999,32 @@ void parseDeploy(Validator &v, const QJsonObject &o, Environment &env)
     }
     const QJsonObject d = value.toObject();
     v.onlyKeys(d, QStringLiteral("deploy"),
-               { QStringLiteral("healthWindowSeconds"), QStringLiteral("timeoutSeconds") });
+               { QStringLiteral("healthWindowSeconds"), QStringLiteral("timeoutSeconds"),
+                 QStringLiteral("strategy"), QStringLiteral("containerPort") });
+    if (const auto strategy =
+            v.string(d, QStringLiteral("strategy"), QStringLiteral("deploy.strategy"), false)) {
+        if (*strategy == QLatin1String("recreate"))
+            env.rollout = Environment::Rollout::Recreate;
+        else if (*strategy == QLatin1String("start-first"))
+            env.rollout = Environment::Rollout::StartFirst;
+        else
+            v.fail(QStringLiteral("deploy.strategy"),
+                   QStringLiteral("\"%1\" is not a strategy; expected \"recreate\" (stop the old "
+                                  "container, then start the new one) or \"start-first\" (the "
+                                  "new one next to the old one, behind a proxy)")
+                       .arg(*strategy));
+    }
+    if (const auto port = v.number(d, QStringLiteral("containerPort"),
+                                   QStringLiteral("deploy.containerPort"), 1, 65535)) {
+        if (*port != std::floor(*port))
+            v.fail(QStringLiteral("deploy.containerPort"),
+                   QStringLiteral("expected a port number"));
+        env.containerPort = int(*port);
+    }
+    if (env.rollout == Environment::Rollout::StartFirst && env.kind == EnvironmentKind::Native)
+        v.fail(QStringLiteral("deploy.strategy"),
+               QStringLiteral("start-first needs a compose environment; native processes are "
+                              "restarted in place"));
     if (const auto s = v.number(d, QStringLiteral("healthWindowSeconds"),
                                 QStringLiteral("deploy.healthWindowSeconds"), 0, 3600))
         env.healthWindowMs = int(*s * 1000);

@@ -133,6 +133,17 @@ struct Environment
     // may take to get there before the panel reverts it.
     int healthWindowMs = 10000;
     int deployTimeoutMs = 120000;
+    // How a deployment moves the image's services (deploy.strategy):
+    // recreate stops the old container before the new one starts (a short
+    // outage); start-first starts the new one next to it, gates it, then
+    // drains and removes the old one (needs a proxy in front that owns the
+    // published port, as this repository's compose.yaml has).
+    enum class Rollout { Recreate, StartFirst };
+    Rollout rollout = Rollout::Recreate;
+    // start-first: the port the image's HTTP endpoints listen on inside the
+    // container (deploy.containerPort), where the gate checks a new
+    // container directly; 0: the port of the service's health URL.
+    int containerPort = 0;
 
     bool usesDocker() const { return kind != EnvironmentKind::Native; }
     // A remote engine (ssh:// or tcp:// host, or a named context).

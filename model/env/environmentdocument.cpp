@@ -151,6 +151,7 @@ EnvironmentFields EnvironmentDocument::fields(int index) const
                                 .toDouble(EnvironmentFields::defaultHealthWindowSeconds());
     f.deployTimeoutSeconds =
         deploy.value(u"timeoutSeconds").toDouble(EnvironmentFields::defaultDeployTimeoutSeconds());
+    f.strategy = str(deploy, "strategy");
     return f;
 }
 
@@ -247,6 +248,9 @@ void EnvironmentDocument::setFields(int index, const EnvironmentFields &f)
     QJsonObject deploy = sub(raw, "deploy");
     deploy.remove(QStringLiteral("healthWindowSeconds"));
     deploy.remove(QStringLiteral("timeoutSeconds"));
+    deploy.remove(QStringLiteral("strategy"));
+    if (!f.strategy.trimmed().isEmpty())
+        deploy.insert(QStringLiteral("strategy"), f.strategy.trimmed());
     if (!qFuzzyCompare(f.healthWindowSeconds, EnvironmentFields::defaultHealthWindowSeconds()))
         deploy.insert(QStringLiteral("healthWindowSeconds"), f.healthWindowSeconds);
     if (!qFuzzyCompare(f.deployTimeoutSeconds, EnvironmentFields::defaultDeployTimeoutSeconds()))
@@ -306,6 +310,7 @@ const QStringList &EnvironmentDocument::fieldKeys()
         QStringLiteral("image.token"),
         QStringLiteral("deploy.healthWindowSeconds"),
         QStringLiteral("deploy.timeoutSeconds"),
+        QStringLiteral("deploy.strategy"),
     };
     return keys;
 }

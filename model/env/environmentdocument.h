@@ -62,6 +62,7 @@ struct EnvironmentFields
     // deploy (the defaults are Environment's own)
     double healthWindowSeconds = defaultHealthWindowSeconds();
     double deployTimeoutSeconds = defaultDeployTimeoutSeconds();
+    QString strategy; // deploy.strategy: "recreate", "start-first"; empty: not set (recreate)
 
     static double defaultHealthWindowSeconds();
     static double defaultDeployTimeoutSeconds();

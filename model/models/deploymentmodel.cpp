@@ -54,7 +54,10 @@ QVariant DeploymentModel::data(const QModelIndex &index, int role) const
     case To:
         return tagWithDigest(d.toTag, d.toDigest);
     case Outcome:
-        return toString(d.outcome);
+        // How the services were moved, where it was recorded: "succeeded, start-first".
+        return d.strategy.isEmpty() || role == SortRole
+            ? toString(d.outcome)
+            : QStringLiteral("%1, %2").arg(toString(d.outcome), d.strategy);
     case Duration: {
         if (!d.finishedAt.isValid())
             return role == SortRole ? QVariant(qint64(-1)) : QVariant(QString());

@@ -102,7 +102,10 @@ QVariant ServiceModel::data(const QModelIndex &index, int role) const
     case Image:
         return s.image;
     case State:
-        return toString(s.state);
+        // During a start-first rollout: which side of it this container is.
+        return r.rollout.isEmpty() || role == SortRole
+            ? toString(s.state)
+            : QStringLiteral("%1 \u00b7 %2").arg(toString(s.state), r.rollout);
     case Health:
         return role == SortRole ? QVariant(int(r.health)) : QVariant(toString(r.health));
     case Ports:

@@ -152,8 +152,7 @@ def main() -> int:
     try:
         engine.ensure()
         e2e.make_base_image(engine)
-        e2e.build(engine, e2e.POSTGRES_IMAGE, e2e.STANDINS / "postgres")
-        e2e.build(engine, e2e.REDIS_IMAGE, e2e.STANDINS / "redis")
+        e2e.build_standins(engine)
         panel_fresh, panel_rebuild, hand_fresh, hand_rebuild = [], [], [], []
         for n in range(args.rounds):
             f, r = hand_round(engine, workdir, n)

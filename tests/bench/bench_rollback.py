@@ -55,6 +55,31 @@ def poll_ready(port: int, timeout: float) -> float:
     raise e2e.Failure(f"/readyz did not answer 200 within {timeout:.0f} s")
 
 
+def prepare_builds(engine: e2e.Engine, registry: e2e.Registry) -> tuple[str, str, str]:
+    """The stand-ins, deckhand A (this checkout) and a good build B on top of
+    it, pushed to the loopback registry: (repository, tag A, tag B)."""
+    e2e.make_base_image(engine)
+    e2e.build_standins(engine)
+    meta = e2e.build_metadata()
+    base = f"{e2e.DECKHAND_IMAGE}:{e2e.DECKHAND_TAG}"
+    for tag, target in ((f"{e2e.DECKHAND_IMAGE}-builder:{e2e.DECKHAND_TAG}", "builder"),
+                        (f"{e2e.DECKHAND_IMAGE}-rootfs:{e2e.DECKHAND_TAG}", "rootfs"),
+                        (base, None)):
+        e2e.build_replacing(engine, tag, REPO, REPO / "docker/Dockerfile", meta, target)
+    builds = REPO / "tests/e2e/builds"
+    good = f"{e2e.DECKHAND_IMAGE}:good-{e2e.DECKHAND_TAG}"
+    b_sha = e2e.fake_commit("good-after-" + meta["GIT_SHA"])
+    e2e.build(engine, good, builds, builds / "Dockerfile.good",
+              {"BASE": base, "GIT_SHA": b_sha})
+    registry.start()
+    repo = f"{registry.host}/pilothouse/deckhand"
+    tag_a, tag_b = f"sha-{meta['GIT_SHA']}", f"sha-{b_sha}"
+    for tag, src in ((tag_a, base), (tag_b, good)):
+        e2e.run([engine.docker, "tag", src, f"{repo}:{tag}"])
+        e2e.run([engine.docker, "push", f"{repo}:{tag}"], timeout=300)
+    return repo, tag_a, tag_b
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ctl", required=True, help="the pilothousectl binary")
@@ -68,26 +93,7 @@ def main() -> int:
     stack = None
     try:
         engine.ensure()
-        e2e.make_base_image(engine)
-        e2e.build(engine, e2e.POSTGRES_IMAGE, e2e.STANDINS / "postgres")
-        e2e.build(engine, e2e.REDIS_IMAGE, e2e.STANDINS / "redis")
-        meta = e2e.build_metadata()
-        base = f"{e2e.DECKHAND_IMAGE}:{e2e.DECKHAND_TAG}"
-        for tag, target in ((f"{e2e.DECKHAND_IMAGE}-builder:{e2e.DECKHAND_TAG}", "builder"),
-                            (f"{e2e.DECKHAND_IMAGE}-rootfs:{e2e.DECKHAND_TAG}", "rootfs"),
-                            (base, None)):
-            e2e.build_replacing(engine, tag, REPO, REPO / "docker/Dockerfile", meta, target)
-        builds = REPO / "tests/e2e/builds"
-        good = f"{e2e.DECKHAND_IMAGE}:good-{e2e.DECKHAND_TAG}"
-        b_sha = e2e.fake_commit("good-after-" + meta["GIT_SHA"])
-        e2e.build(engine, good, builds, builds / "Dockerfile.good",
-                  {"BASE": base, "GIT_SHA": b_sha})
-        registry.start()
-        repo = f"{registry.host}/pilothouse/deckhand"
-        tag_a, tag_b = f"sha-{meta['GIT_SHA']}", f"sha-{b_sha}"
-        for tag, src in ((tag_a, base), (tag_b, good)):
-            e2e.run([engine.docker, "tag", src, f"{repo}:{tag}"])
-            e2e.run([engine.docker, "push", f"{repo}:{tag}"], timeout=300)
+        repo, tag_a, tag_b = prepare_builds(engine, registry)
 
         project = f"phbench{os.getpid()}"
         stack = e2e.Stack(engine, project, e2e.free_port(), 10)

@@ -436,12 +436,13 @@ def check_compose(doc: dict) -> list[str]:
         if key in doc:
             errors.append(f"{name}: top-level `{key}:` (not accepted alike by docker-compose 1.29 and v2)")
     services = doc.get("services") or {}
-    for svc in ("postgres", "redis", "api", "worker"):
+    for svc in ("postgres", "redis", "proxy", "api", "worker"):
         if svc not in services:
             errors.append(f"{name}: no `{svc}` service")
     expected_images = {
         "postgres": r"^\$\{POSTGRES_IMAGE:-postgres:15-alpine\}$",
         "redis": r"^\$\{REDIS_IMAGE:-redis:7-alpine\}$",
+        "proxy": r"^\$\{PROXY_IMAGE:-haproxy:2\.6\}$",
         "api": r"^\$\{DECKHAND_IMAGE:-ghcr\.io/[^}]+/deckhand\}:\$\{DECKHAND_TAG:-(?!latest\})[^}]+\}$",
         "worker": r"^\$\{DECKHAND_IMAGE:-ghcr\.io/[^}]+/deckhand\}:\$\{DECKHAND_TAG:-(?!latest\})[^}]+\}$",
     }
@@ -453,7 +454,11 @@ def check_compose(doc: dict) -> list[str]:
             errors.append(f"{where}: image {conf.get('image')!r} is not set by variable with the expected default")
         hc = conf.get("healthcheck") or {}
         test = hc.get("test")
-        if not test or hc.get("disable"):
+        # The proxy's image has no HTTP client to check itself with; the
+        # panel's health URL goes through it, so it is watched from outside.
+        if svc == "proxy":
+            pass
+        elif not test or hc.get("disable"):
             errors.append(f"{where}: no healthcheck")
         elif svc in health_cmd and health_cmd[svc] not in " ".join(map(str, test)):
             errors.append(f"{where}: healthcheck does not use {health_cmd[svc]}")
@@ -462,11 +467,23 @@ def check_compose(doc: dict) -> list[str]:
         if "container_name" in conf:
             errors.append(f"{where}: container_name prevents several projects side by side")
         for vol in conf.get("volumes") or []:
-            source = str(vol.get("source") if isinstance(vol, dict) else vol).split(":")[0]
+            text = str(vol.get("source") if isinstance(vol, dict) else vol)
+            source = text.split(":")[0]
+            # The proxy's configuration file, read-only from the checkout.
+            if svc == "proxy" and source.startswith("./docker/") and text.endswith(":ro"):
+                continue
             if source.startswith((".", "/")):
                 errors.append(f"{where}: bind mount {source} instead of a named volume")
             elif source not in (doc.get("volumes") or {}):
                 errors.append(f"{where}: volume {source} is not declared under volumes:")
+    proxy = services.get("proxy") or {}
+    for key, want in (("read_only", True),):
+        if proxy.get(key) is not want:
+            errors.append(f"{name}: proxy: {key} is not {want}")
+    if "ALL" not in (proxy.get("cap_drop") or []):
+        errors.append(f"{name}: proxy: cap_drop lacks ALL")
+    if "no-new-privileges:true" not in (proxy.get("security_opt") or []):
+        errors.append(f"{name}: proxy: security_opt lacks no-new-privileges:true")
     for svc in ("api", "worker"):
         conf = services.get(svc) or {}
         where = f"{name}: {svc}"
@@ -507,11 +524,20 @@ def check_compose(doc: dict) -> list[str]:
             errors.append(f"{name}: {svc} publishes ports")
     if nets("api") != {"frontend", "backend"}:
         errors.append(f"{name}: api should be on frontend and backend, is on {sorted(nets('api'))}")
-    for port in (services.get("api") or {}).get("ports") or []:
+    if nets("proxy") != {"frontend"}:
+        errors.append(f"{name}: proxy should be on the frontend network only, is on {sorted(nets('proxy'))}")
+    # Two api containers run side by side during a start-first rollout: the
+    # proxy owns the published port, the api publishes none.
+    if (services.get("api") or {}).get("ports"):
+        errors.append(f"{name}: api publishes ports (the proxy owns the published port)")
+    ports = (services.get("proxy") or {}).get("ports") or []
+    if not ports:
+        errors.append(f"{name}: proxy publishes no port")
+    for port in ports:
         text = str(port.get("host_ip", "") if isinstance(port, dict) else port)
         if not re.match(r"^(\$\{[A-Z_]+:-127\.0\.0\.1\}|127\.0\.0\.1):", text) and \
                 text not in ("127.0.0.1",):
-            errors.append(f"{name}: api port {port!r} is not bound to loopback by default")
+            errors.append(f"{name}: proxy port {port!r} is not bound to loopback by default")
     return errors
 
 
@@ -667,8 +693,14 @@ def self_test(texts, docs, compose, dockerfile) -> list[str]:
     broken["services"]["api"]["depends_on"] = ["postgres", "redis"]
     expect("plain depends_on", check_compose(broken), "service_healthy")
     broken = copy.deepcopy(compose)
-    broken["services"]["api"]["ports"] = ["8000:8000"]
+    broken["services"]["proxy"]["ports"] = ["8000:8080"]
     expect("port on all interfaces", check_compose(broken), "loopback")
+    broken = copy.deepcopy(compose)
+    broken["services"]["api"]["ports"] = ["127.0.0.1:8000:8000"]
+    expect("api publishing next to the proxy", check_compose(broken), "proxy owns")
+    broken = copy.deepcopy(compose)
+    broken["services"]["proxy"]["read_only"] = False
+    expect("writable proxy", check_compose(broken), "proxy: read_only")
     broken = copy.deepcopy(compose)
     broken["services"]["api"]["image"] = "ghcr.io/pilothouse/deckhand:latest"
     expect("fixed image", check_compose(broken), "by variable")

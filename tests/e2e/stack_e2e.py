@@ -49,6 +49,7 @@ DECKHAND_IMAGE = "pilothouse-e2e/deckhand"
 DECKHAND_TAG = "e2e"
 POSTGRES_IMAGE = "pilothouse-e2e/postgres:15-debian"
 REDIS_IMAGE = "pilothouse-e2e/redis:7-debian"
+PROXY_IMAGE = "pilothouse-e2e/haproxy:2.6-debian"
 
 # Files of a debootstrap minbase that the official slim image leaves out too.
 SLIM_DROP = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
@@ -295,6 +296,13 @@ def make_base_image(engine: Engine) -> None:
     log(f"{BASE_IMAGE} made in {time.monotonic() - started:.0f} s")
 
 
+def build_standins(engine: Engine) -> None:
+    """The Debian-made stand-ins of the official images compose.yaml names."""
+    build(engine, POSTGRES_IMAGE, STANDINS / "postgres")
+    build(engine, REDIS_IMAGE, STANDINS / "redis")
+    build(engine, PROXY_IMAGE, STANDINS / "haproxy")
+
+
 def build(engine: Engine, tag: str, context: Path, dockerfile: Path | None = None,
           build_args: dict | None = None, target: str | None = None, timeout: float = 1500) -> float:
     args = [engine.docker, "build", "--tag", tag]
@@ -384,6 +392,7 @@ class Stack:
             "DECKHAND_TAG": DECKHAND_TAG,
             "POSTGRES_IMAGE": POSTGRES_IMAGE,
             "REDIS_IMAGE": REDIS_IMAGE,
+            "PROXY_IMAGE": PROXY_IMAGE,
             "POSTGRES_USER": self.pg_user,
             "POSTGRES_DB": self.pg_db,
             "POSTGRES_PASSWORD": secrets.token_hex(16),
@@ -810,6 +819,10 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
     good_config = ssh_config("ssh_config", "known_hosts", "id_ed25519")
     shutil.copy(ctl, home / "pilothousectl")
     shutil.copy(REPO / "compose.yaml", home / "compose.yaml")
+    # The proxy's configuration, bind-mounted from next to compose.yaml (the
+    # engine is on this same host, so the path is the same for it).
+    (home / "docker/haproxy").mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "docker/haproxy/haproxy.cfg", home / "docker/haproxy/haproxy.cfg")
     ctl_copy = str(home / "pilothousectl")
 
     project = f"phssh{os.getpid()}{secrets.token_hex(3)}"
@@ -1131,6 +1144,7 @@ class Clone:
             self.env.pop(key, None)
         home = workdir / f"{name}-home"
         self.env.update({"POSTGRES_IMAGE": POSTGRES_IMAGE, "REDIS_IMAGE": REDIS_IMAGE,
+                         "PROXY_IMAGE": PROXY_IMAGE,
                          "API_PORT": str(self.port), "XDG_DATA_HOME": str(home / "data"),
                          "XDG_CONFIG_HOME": str(home / "config"),
                          "XDG_CACHE_HOME": str(home / "cache")})
@@ -1398,7 +1412,7 @@ def fake_commit(seed: str) -> str:
 
 
 def run_deploy_test(engine: Engine, binary: str, gui_binary: str | None, base_ref: str,
-                    meta: dict, numbers: dict[str, str]) -> None:
+                    meta: dict, numbers: dict[str, str], rollout_binary: str | None = None) -> None:
     """Deployments end to end (tests/e2e/tst_deploy.cpp): a loopback registry with
     three deckhand builds of this repository, A and B good and C broken (its
     readiness never passes); the core deploys, rolls back and reverts them
@@ -1429,7 +1443,8 @@ def run_deploy_test(engine: Engine, binary: str, gui_binary: str | None, base_re
         log(f"pushed {len(sources)} deckhand builds to {repo} in {time.monotonic() - t0:.1f} s")
         tags = {"A": f"sha-{a_sha}", "B": f"sha-{b_sha}", "C": f"sha-{c_sha}",
                 "source A": sources[f"sha-{a_sha}"], "source B": sources[f"sha-{b_sha}"]}
-        for name, test in (("deploy", binary), ("window", gui_binary)):
+        for name, test in (("rollout", rollout_binary), ("deploy", binary),
+                           ("window", gui_binary)):
             if test:
                 run_deploy_binary(engine, name, test, repo, tags, numbers)
     finally:
@@ -1474,6 +1489,9 @@ def run_deploy_binary(engine: Engine, name: str, binary: str, repo: str, tags: d
         print(text, flush=True)
         for m in re.finditer(r"BENCH (\S+) ([0-9.]+) ms", text):
             numbers[m.group(1)] = f"{float(m.group(2)) / 1000:.1f} s"
+        for m in re.finditer(r"BENCH_FAILED recreate (\d+) start-first (\d+)", text):
+            numbers["failed requests, recreate"] = m.group(1)
+            numbers["failed requests, start-first"] = m.group(2)
         if proc.returncode != 0:
             raise Failure(f"{name} test failed (exit {proc.returncode})")
         numbers[f"{name} e2e"] = f"{time.monotonic() - t1:.1f} s"
@@ -1489,6 +1507,8 @@ def main() -> int:
                         help="the tst_compose binary to run against the engine afterwards")
     parser.add_argument("--deploy-test", default=None,
                         help="the tst_deploy binary to run against the engine and a registry")
+    parser.add_argument("--rollout-test", default=None,
+                        help="the tst_rollout binary (start-first rollouts through the proxy)")
     parser.add_argument("--gui-deploy-test", default=None,
                         help="the tst_gui_deploy binary (the window's rollback flow)")
     parser.add_argument("--gui-clone-test", default=None,
@@ -1526,8 +1546,7 @@ def main() -> int:
             raise Failure("compose.yaml or docker/Dockerfile missing")
         engine.ensure()
         make_base_image(engine)
-        build(engine, POSTGRES_IMAGE, STANDINS / "postgres")
-        build(engine, REDIS_IMAGE, STANDINS / "redis")
+        build_standins(engine)
         if args.only_ssh and args.ctl:
             check_ssh_stack(engine, args.ctl, workdir, numbers)
             outcome = "PASSED"
@@ -1551,7 +1570,8 @@ def main() -> int:
         numbers["deckhand image build"] = f"{build_s:.1f} s"
 
         if args.only_deploy:
-            run_deploy_test(engine, args.deploy_test, args.gui_deploy_test, ref, meta, numbers)
+            run_deploy_test(engine, args.deploy_test, args.gui_deploy_test, ref, meta, numbers,
+                            args.rollout_test)
             outcome = "PASSED"
             return 0
         if args.only_core and args.core_test:
@@ -1588,7 +1608,8 @@ def main() -> int:
         if args.ctl:
             check_fresh_clone(engine, args.ctl, workdir, numbers, args.gui_clone_test)
         if args.deploy_test:
-            run_deploy_test(engine, args.deploy_test, args.gui_deploy_test, ref, meta, numbers)
+            run_deploy_test(engine, args.deploy_test, args.gui_deploy_test, ref, meta, numbers,
+                            args.rollout_test)
         outcome = "PASSED"
         return 0
     except Skip as exc:

@@ -194,7 +194,7 @@ private slots:
                 .data()
                 .toString();
         };
-        QTRY_COMPARE(newest(), QStringLiteral("reverted"));
+        QTRY_COMPARE(newest(), QStringLiteral("reverted, recreate"));
         page()->historyView()->selectRow(0);
         screenshot("deployments");
         // A notice was given (the status bar here; a tray shows it on desktops).

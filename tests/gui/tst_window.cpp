@@ -736,8 +736,12 @@ private slots:
         d.finishedAt = d.startedAt.addSecs(12);
         d.reason = QStringLiteral("gate failed");
         d.logLines = { QStringLiteral("one"), QStringLiteral("two") };
-        deployments.setDeployments({ d, d });
+        Deployment started = d;
+        started.strategy = QStringLiteral("start-first");
+        deployments.setDeployments({ d, started });
         QCOMPARE(deployments.rowCount(), 2);
+        QCOMPARE(deployments.index(1, DeploymentModel::Outcome).data().toString(),
+                 QStringLiteral("reverted, start-first"));
         QCOMPARE(deployments.index(0, DeploymentModel::To).data().toString(),
                  QStringLiteral("sha-b (0123456789ab)"));
         QCOMPARE(deployments.index(0, DeploymentModel::Outcome).data().toString(),

@@ -279,6 +279,56 @@ private slots:
         QVERIFY2(j.why.contains(why), qPrintable(j.why));
     }
 
+    // start-first: two new api containers, each judged on its own direct
+    // answers; one that has none yet, or fails, holds the gate.
+    void gatePerContainer()
+    {
+        GateTarget t = deployTarget();
+        t.services = { QStringLiteral("api"), QStringLiteral("api"), QStringLiteral("worker") };
+        auto states = newStates();
+        auto second = *states[0];
+        second.containerId = QStringLiteral("n-api-2");
+        states.insert(1, second);
+        const QDateTime fresh = m_changedAt.addMSecs(100);
+        const auto direct = [&](const QString &container, EndpointStatus status) {
+            EndpointSeen e = endpoint(status, fresh);
+            e.url = QStringLiteral("http://172.18.0.9:8000/readyz (%1)").arg(container);
+            e.containerId = container;
+            return e;
+        };
+        // Only the first has answered: the second is waited for.
+        GateJudgement j =
+            judgeGate(t, states, { direct(QStringLiteral("n-api"), EndpointStatus::Pass) });
+        QCOMPARE(int(j.verdict), int(GateVerdict::Passed)); // no endpoint seen for n-api-2 at all
+        EndpointSeen pending = direct(QStringLiteral("n-api-2"), EndpointStatus::Unknown);
+        pending.lastChecked = {};
+        j = judgeGate(t, states,
+                      { direct(QStringLiteral("n-api"), EndpointStatus::Pass), pending });
+        QCOMPARE(int(j.verdict), int(GateVerdict::Waiting));
+        QVERIFY2(j.why.contains(QLatin1String("(n-api-2) not checked yet")), qPrintable(j.why));
+        // The second fails its own check: still waiting (not a failure until the timeout).
+        j = judgeGate(t, states,
+                      { direct(QStringLiteral("n-api"), EndpointStatus::Pass),
+                        direct(QStringLiteral("n-api-2"), EndpointStatus::Fail) });
+        QCOMPARE(int(j.verdict), int(GateVerdict::Waiting));
+        QVERIFY2(j.why.contains(QLatin1String("n-api-2")) &&
+                     !j.why.contains(QLatin1String("(n-api)")),
+                 qPrintable(j.why));
+        // Both pass: through.
+        j = judgeGate(t, states,
+                      { direct(QStringLiteral("n-api"), EndpointStatus::Pass),
+                        direct(QStringLiteral("n-api-2"), EndpointStatus::Pass) });
+        QCOMPARE(int(j.verdict), int(GateVerdict::Passed));
+        // One of the two crashing fails the gate.
+        states[1]->state = RunState::Exited;
+        states[1]->exitCode = 2;
+        j = judgeGate(t, states,
+                      { direct(QStringLiteral("n-api"), EndpointStatus::Pass),
+                        direct(QStringLiteral("n-api-2"), EndpointStatus::Pass) });
+        QCOMPARE(int(j.verdict), int(GateVerdict::Failed));
+        QCOMPARE(toString(DeployStep::Draining), QStringLiteral("draining"));
+    }
+
     // The revert waits for the previous image, in a container that is not
     // the failed new one.
     void revertGate()

@@ -325,6 +325,68 @@ private slots:
         QCOMPARE(e.deployTimeoutMs, 60000);
     }
 
+    void rolloutStrategy()
+    {
+        const auto parsed = [this](const char *deploy, const char *kind = "compose") {
+            return parse(jsonQuotes(
+                QStringLiteral("{'version':1,'environments':[{'name':'dev','kind':'%1',"
+                               "%2'deploy':%3}]}")
+                    .arg(QLatin1String(kind),
+                         QLatin1String(qstrcmp(kind, "compose") == 0
+                                           ? "'compose':{'files':['compose.yaml'],'project':'dev'},"
+                                             "'image':{'repository':'r/app','services':['api']},"
+                                           : "'processes':[{'name':'a','program':'true'}],"),
+                         QLatin1String(deploy))
+                    .toUtf8()
+                    .constData()));
+        };
+        auto set = parsed("{'strategy':'start-first','containerPort':8080}");
+        QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
+        QCOMPARE(set->environments.size(), 1);
+        QCOMPARE(int(set->environments.first().rollout), int(Environment::Rollout::StartFirst));
+        QCOMPARE(set->environments.first().containerPort, 8080);
+        set = parsed("{'strategy':'recreate'}");
+        QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
+        QCOMPARE(int(set->environments.first().rollout), int(Environment::Rollout::Recreate));
+        QCOMPARE(set->environments.first().containerPort, 0);
+        set = parsed("{}"); // not said: today's recreate
+        QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
+        QCOMPARE(int(set->environments.first().rollout), int(Environment::Rollout::Recreate));
+        // Refusals name the field and what to write.
+        const auto refused = [&parsed](const char *deploy, const char *kind, const char *says) {
+            const auto bad = parsed(deploy, kind);
+            const QString why = bad ? bad->invalid.value(0).reason : bad.error();
+            return (bad && bad->environments.isEmpty() && why.contains(QLatin1String(says))) ||
+                (!bad && why.contains(QLatin1String(says)));
+        };
+        QVERIFY(refused("{'strategy':'blue-green'}", "compose",
+                        "deploy.strategy: \"blue-green\" is not a strategy; expected "
+                        "\"recreate\""));
+        QVERIFY(refused("{'containerPort':70000}", "compose", "deploy.containerPort"));
+        QVERIFY(refused("{'containerPort':80.5}", "compose", "expected a port number"));
+        QVERIFY(refused("{'strategy':'start-first'}", "native",
+                        "start-first needs a compose environment"));
+    }
+
+    void builtInComposeEnvironmentsStartFirst()
+    {
+        QFile f(defaultEnvironmentsResource());
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonArray envs =
+            QJsonDocument::fromJson(f.readAll()).object().value(u"environments").toArray();
+        int compose = 0;
+        for (const QJsonValue &v : envs) {
+            const QJsonObject e = v.toObject();
+            if (e.value(u"kind").toString() != QLatin1String("compose"))
+                continue;
+            ++compose;
+            QCOMPARE(e.value(u"deploy").toObject().value(u"strategy").toString(),
+                     QStringLiteral("start-first"));
+            QCOMPARE(e.value(u"deploy").toObject().value(u"containerPort").toInt(), 8000);
+        }
+        QCOMPARE(compose, 2);
+    }
+
     // The form view of the same checks: each problem with its environment and field.
     void issuesNameTheirField()
     {

@@ -153,10 +153,12 @@ private slots:
         d.fromTag = QStringLiteral("sha-a");
         d.toTag = QStringLiteral("sha-b");
         d.fromSchema = 3;
+        d.strategy = QStringLiteral("start-first");
         const auto id = h.begin(d);
         QVERIFY(id.ok());
         QVERIFY(h.finish(*id, Deployment::Outcome::Succeeded, {}, {}, 4).ok());
         const auto rows = h.list(QStringLiteral("staging"));
+        QCOMPARE(rows->first().strategy, QStringLiteral("start-first"));
         QCOMPARE(rows->first().fromSchema, 3);
         QCOMPARE(rows->first().toSchema, 4);
         QCOMPARE(expectedSchema(*rows, QStringLiteral("sha-a")), 3);
@@ -238,6 +240,7 @@ private slots:
             QVERIFY2(rows.ok(), qPrintable(rows ? QString() : rows.error()));
             QCOMPARE(rows->size(), 1);
             QCOMPARE(rows->first().toSchema, -1);
+            QVERIFY(rows->first().strategy.isEmpty()); // not recorded then
         }
         QCOMPARE(count(path, QStringLiteral("1")), 1);
         DeploymentHistory writer;
@@ -247,9 +250,11 @@ private slots:
         d.service = QStringLiteral("api");
         d.toTag = QStringLiteral("sha-new");
         d.fromSchema = 2;
+        d.strategy = QStringLiteral("recreate");
         const auto id = writer.begin(d);
         QVERIFY2(id.ok(), qPrintable(id ? QString() : id.error()));
         QCOMPARE(writer.list()->first().fromSchema, 2);
+        QCOMPARE(writer.list()->first().strategy, QStringLiteral("recreate"));
     }
 
     // An open that fails leaves nothing half open, and every later call says

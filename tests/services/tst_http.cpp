@@ -1196,6 +1196,31 @@ private Q_SLOTS:
         QVERIFY(log.contains("\"event\":\"stopped\""));
     }
 
+    // DRAIN_SECONDS: after SIGTERM readiness says 503 at once, yet requests
+    // (new connections too) are served for the drain delay, so a proxy's
+    // checks take the replica out before it stops listening.
+    void sigtermDrainsBeforeClosing()
+    {
+        auto instance =
+            launch({ { QStringLiteral("DRAIN_SECONDS"), QStringLiteral("1.5") },
+                     { QStringLiteral("SHUTDOWN_GRACE_SECONDS"), QStringLiteral("5") } });
+        QVERIFY(instance->process->waitFor(instance->port, "/readyz", 200, 10000));
+        QElapsedTimer timer;
+        timer.start();
+        instance->process->terminate();
+        QTRY_VERIFY_WITH_TIMEOUT(instance->process->waitFor(instance->port, "/readyz", 503, 200),
+                                 1000);
+        QVERIFY(instance->process->waitFor(instance->port, "/livez", 200, 500));
+        QVERIFY2(timer.elapsed() < 1400, "the drain delay was over before it was checked");
+        QVERIFY(connects(instance->port));
+        // Then the listeners close and it exits.
+        QTRY_VERIFY_WITH_TIMEOUT(!connects(instance->port), 3000);
+        QVERIFY(timer.elapsed() >= 1400);
+        QVERIFY(instance->process->waitForExit(5000));
+        QCOMPARE(instance->process->exitCode(), 0);
+        QVERIFY(instance->process->outputLines().join('\n').contains("\"drain_seconds\":1.5"));
+    }
+
     void sigtermGivesUpAfterTheGracePeriod()
     {
         auto instance =

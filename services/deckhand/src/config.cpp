@@ -327,6 +327,7 @@ std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironm
         problem("LOG_FORMAT", format, QStringLiteral("expected json or console"));
 
     seconds("SHUTDOWN_GRACE_SECONDS", c.shutdownGraceMs, 0, 3600, &c.shutdownGraceMs);
+    seconds("DRAIN_SECONDS", c.drainDelayMs, 0, 600, &c.drainDelayMs);
     seconds("CHECK_INTERVAL_SECONDS", c.checkIntervalMs, 0.05, 3600, &c.checkIntervalMs);
     seconds("CHECK_TIMEOUT_SECONDS", c.checkTimeoutMs, 0.05, 600, &c.checkTimeoutMs);
     seconds("IDLE_TIMEOUT_SECONDS", c.idleTimeoutMs, 0.1, 3600, &c.idleTimeoutMs);

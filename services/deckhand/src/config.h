@@ -56,6 +56,10 @@ struct Config
     LogLevel logLevel = LogLevel::Info;
     LogFormat logFormat = LogFormat::Json;
     int shutdownGraceMs = 10000;
+    // DRAIN_SECONDS: after SIGTERM, readiness answers 503 this long while the
+    // listeners stay open, so a proxy's checks take this replica out before
+    // it stops accepting; then the graceful shutdown proper.
+    int drainDelayMs = 0;
     int checkIntervalMs = 5000;
     int checkTimeoutMs = 1000;
     int maxConnections = 1024;

@@ -235,6 +235,14 @@ int runServe(const Config &config)
         });
     }
 
+    QTimer drainTimer;
+    drainTimer.setSingleShot(true);
+    QObject::connect(&drainTimer, &QTimer::timeout, &guard, [&] {
+        for (HttpLoop *loop : loops)
+            QMetaObject::invokeMethod(loop, &HttpLoop::drain, Qt::QueuedConnection);
+        graceTimer.start(config.shutdownGraceMs);
+    });
+
     UnixSignals unixSignals({ SIGTERM, SIGINT });
     QObject::connect(&unixSignals, &UnixSignals::received, &guard, [&](int signal) {
         if (stopping) {
@@ -248,12 +256,13 @@ int runServe(const Config &config)
         Log::info("deckhand", QStringLiteral("shutting down"),
                   { { QStringLiteral("signal"),
                       signal == SIGTERM ? QStringLiteral("SIGTERM") : QStringLiteral("SIGINT") },
+                    { QStringLiteral("drain_seconds"), config.drainDelayMs / 1000.0 },
                     { QStringLiteral("grace_seconds"), config.shutdownGraceMs / 1000.0 } });
-        // Readiness turns 503 first, then the listeners close.
+        // Readiness turns 503 first; requests are still served for the drain
+        // delay (a proxy stops sending new ones once its checks see the 503),
+        // then the listeners close and what is under way may finish.
         health.setDraining();
-        for (HttpLoop *loop : loops)
-            QMetaObject::invokeMethod(loop, &HttpLoop::drain, Qt::QueuedConnection);
-        graceTimer.start(config.shutdownGraceMs);
+        drainTimer.start(config.drainDelayMs);
     });
 
     const int code = QCoreApplication::exec();
