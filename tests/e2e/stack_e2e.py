@@ -844,7 +844,10 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
             # Tags from the engine: deploy and roll back with no registry.
             "image": {"repository": DECKHAND_IMAGE, "services": ["api", "worker"],
                       "source": "engine"},
-            "deploy": {"healthWindowSeconds": 3, "timeoutSeconds": 120},
+            # As the built-in staging ships: the gate asks each new container
+            # directly, through a forward of the connection to its address.
+            "deploy": {"healthWindowSeconds": 3, "timeoutSeconds": 120,
+                       "strategy": "start-first", "containerPort": 8000},
         }]}))
     good_host = f"ssh://phdeploy@127.0.0.1:{sshd.port}"
     write_envs(good_host)
@@ -979,8 +982,11 @@ def check_ssh_stack(engine: Engine, ctl: str, workdir: Path, numbers: dict[str, 
             image = stack.inspect(stack.containers()["api"])["Config"]["Image"]
             check(image == f"{DECKHAND_IMAGE}:{DECKHAND_TAG}", f"api runs {image} again")
             history = json.loads(ctl_run("history", "--json", timeout=120).stdout or b"{}")
-            outcomes = [d.get("outcome") for d in history.get("deployments", [])][:2]
-            check(outcomes == ["succeeded", "succeeded"], f"the history says so: {outcomes}")
+            outcomes = [(d.get("outcome"), d.get("strategy"))
+                        for d in history.get("deployments", [])][:2]
+            check(outcomes == [("succeeded", "start-first")] * 2,
+                  f"the history says so, start-first, each gated on the new container "
+                  f"through a forward: {outcomes}")
         finally:
             run([engine.docker, "rmi", f"{DECKHAND_IMAGE}:{second}"], check=False)
 
@@ -1131,8 +1137,9 @@ class Clone:
         env_def = next(e for e in builtin["environments"] if e["name"] == "local-compose")
         env_def["compose"]["files"] = [str(self.dir / f) for f in env_def["compose"]["files"]]
         env_def["compose"]["project"] = self.project
-        # A short gate, so a broken build is reverted in seconds, not minutes.
-        env_def["deploy"] = {"healthWindowSeconds": 5, "timeoutSeconds": 90}
+        # A short gate, so a broken build is reverted in seconds, not minutes;
+        # the rest (start-first) as it ships.
+        env_def.setdefault("deploy", {}).update({"healthWindowSeconds": 5, "timeoutSeconds": 90})
         for svc in env_def.get("services", []):
             for h in svc.get("health", []):
                 h["url"] = h["url"].replace(":8000/", f":{self.port}/")
@@ -1351,6 +1358,9 @@ def check_local_builds(engine: Engine, ctl: str, config: Path, env: dict, clone:
     outcomes = [d.get("outcome") for d in history.get("deployments", [])][:3]
     check(outcomes == ["reverted", "succeeded", "succeeded"],
           f"the history says so: {outcomes}")
+    strategies = {d.get("strategy") for d in history.get("deployments", [])[:3]}
+    check(strategies == {"start-first"},
+          f"each with the strategy local-compose ships with: {strategies}")
     git_clone("checkout", "--", "docker/Dockerfile")
 
 

@@ -40,11 +40,10 @@ public:
     bool start(int port)
     {
         m_process.setProgram(QStringLiteral("/usr/bin/python3"));
-        m_process.setArguments({ QStringLiteral(LOADGEN),
-                                 QStringLiteral("http://127.0.0.1:%1/livez").arg(port),
-                                 QStringLiteral("--connections"), QStringLiteral("4"),
-                                 QStringLiteral("--rate"), QStringLiteral("50"),
-                                 QStringLiteral("--max-seconds"), QStringLiteral("1200") });
+        m_process.setArguments(
+            { QStringLiteral(LOADGEN), QStringLiteral("http://127.0.0.1:%1/livez").arg(port),
+              QStringLiteral("--connections"), QStringLiteral("4"), QStringLiteral("--rate"),
+              QStringLiteral("50"), QStringLiteral("--max-seconds"), QStringLiteral("1200") });
         m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
         m_process.start();
         return m_process.waitForStarted(10000);
@@ -170,7 +169,8 @@ private:
 
     QJsonObject http(const QByteArray &method, const QString &path, const QJsonObject &body = {})
     {
-        QNetworkRequest request(QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_port).arg(path)));
+        QNetworkRequest request(
+            QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_port).arg(path)));
         request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
         QNetworkReply *reply = m_network.sendCustomRequest(
             request, method, body.isEmpty() ? QByteArray() : QJsonDocument(body).toJson());
@@ -191,8 +191,8 @@ private:
             return {};
         QMap<QString, QString> vars { { m_env->repositoryVariable, m_repo },
                                       { m_env->tagVariable, tag } };
-        return run(composeCommand(*m_env, cli->value(), args, 120000, QStringLiteral("compose"),
-                                  vars));
+        return run(
+            composeCommand(*m_env, cli->value(), args, 120000, QStringLiteral("compose"), vars));
     }
 
     CommandResult run(const CommandSpec &spec)
@@ -226,8 +226,7 @@ private slots:
         deploy.insert(QStringLiteral("strategy"), QStringLiteral("start-first"));
         deploy.insert(QStringLiteral("containerPort"), 8000);
         startFirst.insert(QStringLiteral("deploy"), deploy);
-        QJsonObject recreate =
-            e2e::deployEnvironment(QStringLiteral("e2e-recreate"), m_repo, 0.25);
+        QJsonObject recreate = e2e::deployEnvironment(QStringLiteral("e2e-recreate"), m_repo, 0.25);
         const QString config = m_dir.filePath(QStringLiteral("envs.json"));
         QVERIFY(e2e::writeEnvironments(config, { startFirst, recreate }));
         const auto set = loadEnvironments(config);
@@ -276,10 +275,10 @@ private slots:
     void deployStartsFirstWithNoFailedRequest()
     {
         const QStringList oldApi = ids(QStringLiteral("api"));
-        const QJsonObject job =
-            http("POST", QStringLiteral("/v1/jobs"),
-                 { { QStringLiteral("type"), QStringLiteral("sleep") },
-                   { QStringLiteral("payload"), QJsonObject { { QStringLiteral("ms"), 15000 } } } });
+        const QJsonObject job = http(
+            "POST", QStringLiteral("/v1/jobs"),
+            { { QStringLiteral("type"), QStringLiteral("sleep") },
+              { QStringLiteral("payload"), QJsonObject { { QStringLiteral("ms"), 15000 } } } });
         const QString jobId = job.value(u"id").toString();
         QVERIFY2(!jobId.isEmpty(), QJsonDocument(job).toJson().constData());
         // The old worker has it before the rollout starts.
@@ -318,8 +317,9 @@ private slots:
                                    QString(m_a + QStringLiteral(" old, draining")),
                                    QString(m_b + QStringLiteral(" new, serving")) };
         for (const QString &seen : wanted)
-            QVERIFY2(roles.contains(seen), qPrintable(QStringList(roles.begin(), roles.end())
-                                                          .join(QStringLiteral("; "))));
+            QVERIFY2(
+                roles.contains(seen),
+                qPrintable(QStringList(roles.begin(), roles.end()).join(QStringLiteral("; "))));
         for (const ServiceRow &row : m_session->services())
             QVERIFY2(row.rollout.isEmpty(), qPrintable(row.rollout)); // over: no roles left
         QTRY_VERIFY_WITH_TIMEOUT(settledOn(m_b), 30000);
@@ -334,7 +334,8 @@ private slots:
         QCOMPARE(seen.join(u','),
                  QStringLiteral("preparing,pulling,recreating,waiting for health,draining"));
         std::optional<Expected<QList<Deployment>>> rows;
-        m_history->list(m_env->name, 10, this, [&rows](Expected<QList<Deployment>> l) { rows = l; });
+        m_history->list(m_env->name, 10, this,
+                        [&rows](Expected<QList<Deployment>> l) { rows = l; });
         QTRY_VERIFY(rows.has_value());
         QVERIFY(rows->ok() && !rows->value().isEmpty());
         QCOMPARE(rows->value().first().strategy, QStringLiteral("start-first"));
@@ -373,8 +374,7 @@ private slots:
         m_load.phase(QStringLiteral("broken-C"));
         const DeployResult r = await(m_deployer.get(), [this] { m_deployer->deploy(m_c); });
         QCOMPARE(toString(r.outcome), toString(DeployResult::Outcome::Reverted));
-        QVERIFY2(r.message.contains(QLatin1String("kept serving")) ||
-                     r.message.contains(m_a),
+        QVERIFY2(r.message.contains(QLatin1String("kept serving")) || r.message.contains(m_a),
                  qPrintable(r.message));
         expectNoFailure(QStringLiteral("broken-C"));
         QTRY_VERIFY_WITH_TIMEOUT(settledOn(m_a), 30000);
@@ -409,18 +409,17 @@ private slots:
                       QStringLiteral("--scale"), QStringLiteral("api=2"), QStringLiteral("api") },
                     m_a);
         QVERIFY2(scaled.ok(), qPrintable(scaled.errorOutput));
-        QTRY_VERIFY_WITH_TIMEOUT(rows(QStringLiteral("api")).size() == 2 &&
-                                     rows(QStringLiteral("api")).last().health ==
-                                         ServiceHealth::Healthy &&
-                                     rows(QStringLiteral("api")).first().health ==
-                                         ServiceHealth::Healthy,
-                                 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            rows(QStringLiteral("api")).size() == 2 &&
+                rows(QStringLiteral("api")).last().health == ServiceHealth::Healthy &&
+                rows(QStringLiteral("api")).first().health == ServiceHealth::Healthy,
+            60000);
         QTest::qWait(2000); // the proxy's checks see the second one up
         m_load.phase(QStringLiteral("kill-replica"));
         QTest::qWait(1000);
         const QString victim = ids(QStringLiteral("api")).first();
-        const CommandResult killed = run(dockerCommand(
-            *m_env, { QStringLiteral("kill"), victim }, 30000, QStringLiteral("docker kill")));
+        const CommandResult killed = run(dockerCommand(*m_env, { QStringLiteral("kill"), victim },
+                                                       30000, QStringLiteral("docker kill")));
         QVERIFY2(killed.ok(), qPrintable(killed.errorOutput));
         QTest::qWait(4000);
         expectNoFailure(QStringLiteral("kill-replica"));
