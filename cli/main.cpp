@@ -666,6 +666,34 @@ private:
     {
         connect(&m_workspace, &Workspace::notice, this, &Ctl::printNotice);
         installSignalHandlers([this] { done(0); });
+        // Where things stand first, once known (the engine's first answer,
+        // or the owner's), then what happens.
+        auto current = std::make_shared<QMetaObject::Connection>();
+        const auto show = [this, current](bool anyway) {
+            const QList<ServiceRow> rows = m_session->services();
+            const bool unknown = rows.isEmpty() ||
+                std::any_of(rows.begin(), rows.end(),
+                            [](const ServiceRow &r) { return r.state.state == RunState::Unknown; });
+            if ((unknown && !anyway) || !*current)
+                return;
+            disconnect(*current);
+            *current = {};
+            if (m_json) {
+                out() << QJsonDocument(liveJson(*m_session)).toJson(QJsonDocument::Compact)
+                      << Qt::endl;
+                return;
+            }
+            QStringList parts;
+            for (const ServiceRow &r : m_session->services())
+                parts << QStringLiteral("%1 %2").arg(r.state.service, toString(r.state.state));
+            out() << QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss")) << ' '
+                  << m_env.name << ": " << toString(m_session->aggregate()) << " - "
+                  << parts.join(QStringLiteral(", ")) << Qt::endl;
+        };
+        *current =
+            connect(m_session, &StackSession::servicesChanged, this, [show] { show(false); });
+        // What is still unknown after a few seconds is shown as unknown.
+        QTimer::singleShot(5000, this, [show] { show(true); });
         m_session->startWatching();
         m_workspace.followOwners(); // a native environment another process runs
         if (!m_json)
@@ -1120,8 +1148,8 @@ const Verb kCommands[] = {
     { "restart", "restart [SERVICE]", "restart the stack or one service", &Ctl::restart },
     { "logs", "logs SERVICE", "recent logs (-f to follow)", &Ctl::logs },
     { "watch", "watch",
-      "the notices as they happen, in the window's words (crashed, unhealthy, recovered, "
-      "deployment ended...), until Ctrl+C",
+      "where things stand once known, then the notices as they happen, in the window's words "
+      "(crashed, unhealthy, recovered, deployment ended...), until Ctrl+C",
       &Ctl::watch },
     { "health", "health", "every health endpoint, checked once", &Ctl::health },
     { "db", "db", "the database's status", &Ctl::db },

@@ -17,6 +17,7 @@
 #include <QJsonObject>
 #include <QLoggingCategory>
 #include <QNetworkReply>
+#include <QScopedValueRollback>
 #include <QStandardPaths>
 #include <algorithm>
 #include <utility>
@@ -561,8 +562,11 @@ void Deployer::startGate(bool reverting)
 
 void Deployer::evaluateGate()
 {
-    if (!m_run || !m_run->gating)
+    // servicesChanged calls it, and marking roles emits that signal: one
+    // look at a time.
+    if (!m_run || !m_run->gating || m_evaluating)
         return;
+    const QScopedValueRollback<bool> once(m_evaluating, true);
     Run &run = *m_run;
     // New containers show up while it waits: give them their role.
     markRoles(run.oldRole, run.newRole);

@@ -170,6 +170,7 @@ private:
     QHash<QString, QList<int>> m_directIds; // container id -> its endpoints in m_direct
     QList<int> m_directForwards; // SSH forwards made for them
     bool m_directNoted = false;
+    bool m_evaluating = false; // inside evaluateGate
     DeployStep m_step = DeployStep::Idle;
     int m_windowMs = 10000;
     int m_timeoutMs = 120000;
