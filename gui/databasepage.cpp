@@ -155,10 +155,22 @@ void DatabasePage::backUpOrCancel()
         m_job = new BackupJob(m_session, this);
         connect(m_job, &BackupJob::progress, m_backupStatus, &QLabel::setText);
         connect(m_job, &BackupJob::finished, this,
-                [this](const BackupInfo &info, const QString &error) {
+                [this, environment = m_session->environment().name](const BackupInfo &info,
+                                                                    const QString &error) {
                     m_backup->setText(tr("&Back up now"));
                     m_job->deleteLater();
                     m_job = nullptr;
+                    Notice n;
+                    n.environment = environment;
+                    n.kind = error.isEmpty() ? Notice::Kind::BackupSucceeded
+                                             : Notice::Kind::BackupFailed;
+                    n.title = error.isEmpty() ? tr("Backed up the database of %1").arg(environment)
+                                              : tr("Backup of %1 failed").arg(environment);
+                    n.text = error.isEmpty() ? tr("verified, %1 MiB: %2")
+                                                   .arg(info.size / 1048576.0, 0, 'f', 2)
+                                                   .arg(info.path)
+                                             : error;
+                    emit notice(n);
                     if (!error.isEmpty()) {
                         m_backupStatus->setText(QStringLiteral("<b style='color:%1'>%2</b> %3")
                                                     .arg(colourOf(Tone::Bad).name(),
@@ -214,6 +226,13 @@ void DatabasePage::restoreChosen()
             m_restoreJob->deleteLater();
             m_restoreJob = nullptr;
             m_backup->setEnabled(m_session && m_session->databaseProbe());
+            Notice n;
+            n.environment = environment;
+            n.kind = error.isEmpty() ? Notice::Kind::RestoreSucceeded : Notice::Kind::RestoreFailed;
+            n.title = error.isEmpty() ? tr("Restored the database of %1").arg(environment)
+                                      : tr("Restore of %1 failed").arg(environment);
+            n.text = error.isEmpty() ? safety : error;
+            emit notice(n);
             if (!error.isEmpty())
                 m_backupStatus->setText(QStringLiteral("<b style='color:%1'>%2</b> %3")
                                             .arg(colourOf(Tone::Bad).name(), tr("Restore failed:"),

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/notice.h"
 #include "db/backup.h"
 #include "models/models.h"
 
@@ -41,6 +42,10 @@ public:
     {
         m_confirm = std::move(confirm);
     }
+
+signals:
+    // A backup or restore ended (it may take minutes: news like a deployment's end).
+    void notice(const pilothouse::Notice &notice);
 
 private:
     void show(const DatabaseFacts &facts);

@@ -287,6 +287,7 @@ MainWindow::MainWindow(Workspace *workspace, QWidget *parent)
             });
     connect(workspace, &Workspace::operationFinished, this, &MainWindow::onOperationFinished);
     connect(workspace, &Workspace::notice, this, &MainWindow::onNotice);
+    connect(m_database, &DatabasePage::notice, this, &MainWindow::onNotice);
     connect(workspace, &Workspace::environmentsChanged, this, [this] {
         const QString keep = m_environment;
         m_envModel->setEnvironments(m_workspace->environments());

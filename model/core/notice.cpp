@@ -11,7 +11,7 @@ bool Notice::byUser() const
 bool Notice::bad() const
 {
     return kind == Kind::ActionFailed || kind == Kind::Crashed || kind == Kind::Unhealthy ||
-        kind == Kind::DeploymentFailed;
+        kind == Kind::DeploymentFailed || kind == Kind::BackupFailed || kind == Kind::RestoreFailed;
 }
 
 QString toString(Notice::Kind kind)
@@ -34,6 +34,12 @@ QString toString(Notice::Kind kind)
     case Notice::Kind::DeploymentSucceeded:
     case Notice::Kind::DeploymentFailed:
         return QStringLiteral("deployment ended");
+    case Notice::Kind::BackupSucceeded:
+    case Notice::Kind::BackupFailed:
+        return QStringLiteral("backup ended");
+    case Notice::Kind::RestoreSucceeded:
+    case Notice::Kind::RestoreFailed:
+        return QStringLiteral("restore ended");
     case Notice::Kind::Info:
         break;
     }

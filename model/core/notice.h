@@ -22,6 +22,10 @@ struct Notice
         Recovered, // healthy again after failing
         DeploymentSucceeded, // "deployment ended", well
         DeploymentFailed, // "deployment ended", reverted or failed
+        BackupSucceeded, // "backup ended", verified
+        BackupFailed, // "backup ended", with why not
+        RestoreSucceeded, // "restore ended"
+        RestoreFailed, // "restore ended", with why not
         Info, // the panel about itself
     };
     Kind kind = Kind::Info;

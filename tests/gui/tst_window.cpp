@@ -295,6 +295,7 @@ private slots:
         // schema version of the moment.
         DatabasePage *db = m_window->databasePage();
         QCOMPARE(db->backupList()->topLevelItemCount(), 0);
+        const qsizetype noticesBeforeBackup = m_window->notices().size();
         QTest::mouseClick(db->backupButton(), Qt::LeftButton);
         QTRY_VERIFY_WITH_TIMEOUT(db->backupList()->topLevelItemCount() == 1, 20000);
         QVERIFY2(db->backupStatus()->text().contains(QLatin1String("Backed up and verified")),
@@ -305,6 +306,12 @@ private slots:
         QVERIFY(QFileInfo::exists(backup->text(4)));
         QVERIFY(backup->text(4).startsWith(m_dir.path())); // under XDG_DATA_HOME
         QVERIFY(db->backupButton()->text().contains(QLatin1String("Back up now")));
+        // It ended: news in the notice history, in the one vocabulary.
+        QVERIFY2(m_window->notices()
+                     .mid(noticesBeforeBackup)
+                     .join(u'\n')
+                     .contains(QLatin1String("backup ended: Backed up the database of ")),
+                 qPrintable(m_window->notices().join(u'\n')));
         // Restore: a confirmation that says what is lost; "no" changes nothing,
         // and a running native environment is never replaced under its writer.
         QVERIFY(!db->restoreButton()->isEnabled());
@@ -327,6 +334,8 @@ private slots:
             db->backupStatus()->text().contains(QLatin1String("Restore failed")), 10000);
         QVERIFY2(db->backupStatus()->text().contains(QLatin1String("stop")),
                  qPrintable(db->backupStatus()->text()));
+        QTRY_VERIFY(
+            m_window->notices().last().startsWith(QLatin1String("restore ended: Restore of ")));
         QVERIFY(alive(deckhandPid()));
         db->setConfirm({});
 
