@@ -80,7 +80,9 @@ ServicesPage::ServicesPage(QWidget *parent)
     m_view->setWordWrap(false);
     m_view->setColumnWidth(ServiceModel::Service, 120);
     m_view->setColumnWidth(ServiceModel::Image, 250);
-    m_view->setColumnWidth(ServiceModel::State, 80);
+    // As wide as its text: "running · new, health gate" during a rollout.
+    m_view->horizontalHeader()->setSectionResizeMode(ServiceModel::State,
+                                                     QHeaderView::ResizeToContents);
     m_view->setColumnWidth(ServiceModel::Health, 100);
     m_view->setColumnWidth(ServiceModel::Ports, 170);
     m_view->setColumnWidth(ServiceModel::Uptime, 90);

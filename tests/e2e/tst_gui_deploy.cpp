@@ -8,6 +8,7 @@
 #include "deploymentspage.h"
 #include "e2e_env.h"
 #include "mainwindow.h"
+#include "models/models.h"
 #include "rollbackdialog.h"
 #include "servers.h"
 #include "servicespage.h"
@@ -84,6 +85,10 @@ private:
                                  10000);
         RollbackDialog *dialog = page()->pendingDialog();
         QVERIFY2(dialog->change().startsWith(expectChange), qPrintable(dialog->change()));
+        // What the strategy costs: nothing, with start-first.
+        const auto *note = dialog->findChild<QLabel *>(QStringLiteral("rolloutNote"));
+        QVERIFY(note);
+        QVERIFY2(note->text().contains(QLatin1String("no outage")), qPrintable(note->text()));
         QTest::mouseClick(dialog->confirmButton(), Qt::LeftButton);
     }
 
@@ -111,6 +116,11 @@ private slots:
             e2e::deployEnvironment(QStringLiteral("e2e"), var("PILOTHOUSE_E2E_REPOSITORY"), 0.5);
         env.insert(QStringLiteral("description"),
                    QStringLiteral("the deckhand stack on this engine"));
+        // As the built-in compose environments ship: start-first behind the proxy.
+        QJsonObject deploy = env.value(u"deploy").toObject();
+        deploy.insert(QStringLiteral("strategy"), QStringLiteral("start-first"));
+        deploy.insert(QStringLiteral("containerPort"), 8000);
+        env.insert(QStringLiteral("deploy"), deploy);
         const QString config = m_dir.filePath(QStringLiteral("envs.json"));
         QVERIFY(e2e::writeEnvironments(config, { env }));
         m_workspace = std::make_unique<Workspace>();
@@ -149,9 +159,24 @@ private slots:
         QTRY_VERIFY(page()->running()->text().contains(m_a));
         confirmThrough(page()->deployButton(), m_a + QLatin1String(" ("));
         QTRY_VERIFY_WITH_TIMEOUT(page()->cancelButton()->isVisible(), 30000);
+        // The services table shows both versions, each saying its part.
+        m_window->showPage(MainWindow::Services);
+        const auto states = [this] {
+            QStringList out;
+            const QAbstractItemModel *m = m_window->servicesPage()->view()->model();
+            for (int r = 0; r < m->rowCount(); ++r)
+                out << m->index(r, ServiceModel::State).data().toString();
+            return out.join(u'|');
+        };
+        QTRY_VERIFY2_WITH_TIMEOUT(states().contains(QLatin1String("new, health gate")) &&
+                                      states().contains(QLatin1String("old, serving")),
+                                  qPrintable(states()), 60000);
+        screenshot("services-rollout");
+        m_window->showPage(MainWindow::Deployments);
         QTRY_VERIFY_WITH_TIMEOUT(page()->outcome()->text().contains(QLatin1String("succeeded")),
                                  120000);
         QVERIFY(apiHealthyOn(m_b));
+        QVERIFY2(!states().contains(QLatin1String("old,")), qPrintable(states()));
         QTRY_VERIFY(page()->running()->text().contains(m_b));
         QVERIFY(!page()->cancelButton()->isVisible());
     }
@@ -194,7 +219,7 @@ private slots:
                 .data()
                 .toString();
         };
-        QTRY_COMPARE(newest(), QStringLiteral("reverted, recreate"));
+        QTRY_COMPARE(newest(), QStringLiteral("reverted, start-first"));
         page()->historyView()->selectRow(0);
         screenshot("deployments");
         // A notice was given (the status bar here; a tray shows it on desktops).
