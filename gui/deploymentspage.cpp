@@ -149,7 +149,7 @@ DeploymentsPage::DeploymentsPage(QWidget *parent)
     m_history->setColumnWidth(DeploymentModel::Started, 150);
     m_history->setColumnWidth(DeploymentModel::From, 190);
     m_history->setColumnWidth(DeploymentModel::To, 190);
-    m_history->setColumnWidth(DeploymentModel::Outcome, 100);
+    m_history->setColumnWidth(DeploymentModel::Outcome, 170); // "succeeded, start-first"
     m_historyError->setWordWrap(true);
     m_historyError->setObjectName(QStringLiteral("historyError"));
     m_historyError->setTextInteractionFlags(Qt::TextSelectableByMouse);

@@ -888,8 +888,8 @@ void Deployer::revert(const QString &why, bool cancelled)
                    if (m_strategy && m_strategy->keepsOld()) {
                        // The old containers never stopped: only the new ones go.
                        emit stepChanged(DeployStep::Reverting,
-                                        QStringLiteral("Going back to %2: removing the new "
-                                                       "containers (%1 on %2 kept serving "
+                                        QStringLiteral("Removing the new containers, going "
+                                                       "back to %2 (%1 on %2 kept serving "
                                                        "throughout)")
                                             .arg(named(m_run->services), m_run->record.fromTag));
                        m_run->rolling = true;
