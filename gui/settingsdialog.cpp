@@ -309,10 +309,12 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Save | QDialogButtonBox::Cancel, this);
     m_save = buttons->button(QDialogButtonBox::Save);
     m_save->setObjectName(QStringLiteral("saveEnvironments"));
-    auto *where = new QLabel(tr("Saved to %1").arg(targetPath()), this);
+    // Where Save writes: true before the first save and after a failed one.
+    auto *where = new QLabel(tr("Save writes %1").arg(targetPath()), this);
+    where->setObjectName(QStringLiteral("saveTarget"));
     if (workspace->isFallback() && QFileInfo::exists(targetPath()))
         where->setText(
-            tr("Saved to %1; the file there now, which has problems, is kept next to "
+            tr("Save writes %1; the file there now, which has problems, is kept next to "
                "it as %2.")
                 .arg(targetPath(), QFileInfo(targetPath()).fileName() + QStringLiteral(".broken")));
     where->setTextInteractionFlags(Qt::TextSelectableByMouse);

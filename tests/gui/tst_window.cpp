@@ -502,7 +502,14 @@ private slots:
         m_window->openSettings();
         SettingsDialog *dialog = nullptr;
         QTRY_VERIFY((dialog = m_window->findChild<SettingsDialog *>()) && dialog->isVisible());
+        // Nothing is saved yet, and the footer does not say otherwise.
+        const auto *footer = dialog->findChild<QLabel *>(QStringLiteral("saveTarget"));
+        QVERIFY(footer);
+        QVERIFY2(footer->text().startsWith(QLatin1String("Save writes ")),
+                 qPrintable(footer->text()));
         dialog->selectEnvironment(m_compose);
+        // The rollout strategy is a field of its own.
+        QVERIFY(dialog->fieldWidget(QStringLiteral("deploy.strategy")));
         auto *project =
             qobject_cast<QLineEdit *>(dialog->fieldWidget(QStringLiteral("compose.project")));
         QVERIFY(project);
