@@ -43,6 +43,7 @@ bench: build
 	/usr/bin/python3 tests/bench/bench_window.py --build $(BUILD_DIR)
 	/usr/bin/python3 tests/bench/bench_rollback.py --ctl $(CTL)
 	/usr/bin/python3 tests/bench/bench_rollout.py --ctl $(CTL)
+	/usr/bin/python3 tests/bench/bench_swarm.py --build $(BUILD_DIR)
 
 screenshots: build
 	/usr/bin/python3 tests/gui/screenshots.py --shoot $(BUILD_DIR)/tests/gui_shoot --out docs/screenshots

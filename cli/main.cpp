@@ -107,7 +107,17 @@ public:
         return m_env.kind == EnvironmentKind::Native ? supervise()
                                                      : operate(QStringLiteral("up"), {});
     }
-    int down(const QStringList &args) { return control(QStringLiteral("down"), args); }
+    int down(const QStringList &args)
+    {
+        if (m_p.isSet(QStringLiteral("volumes"))) {
+            if (m_env.kind != EnvironmentKind::Swarm) {
+                err() << "pilothousectl: --volumes is for swarm stacks" << Qt::endl;
+                return Usage;
+            }
+            m_session->setRemoveVolumes(true);
+        }
+        return control(QStringLiteral("down"), args);
+    }
     int restart(const QStringList &args) { return control(QStringLiteral("restart"), args); }
     int logs(const QStringList &args) { return logsImpl(args); }
     int watch(const QStringList &) { return watchImpl(); }
@@ -116,6 +126,9 @@ public:
     int restore(const QStringList &args) { return restoreImpl(args); }
     int deploy(const QStringList &) { return deployOrRollback(false); }
     int rollback(const QStringList &) { return deployOrRollback(true); }
+    int scale(const QStringList &args) { return scaleImpl(args); }
+    int nodes(const QStringList &) { return nodesImpl(); }
+    int node(const QStringList &args) { return nodeImpl(args); }
     int tags(const QStringList &);
     int build(const QStringList &);
     int history(const QStringList &);
@@ -222,12 +235,25 @@ private:
                       << Qt::endl;
             if (engineDown)
                 out() << "  engine: " << w->engineError() << Qt::endl;
-            out() << "  " << pad(QStringLiteral("SERVICE"), 14) << pad(QStringLiteral("STATE"), 13)
-                  << pad(QStringLiteral("HEALTH"), 11) << pad(QStringLiteral("IMAGE"), 40)
-                  << "DETAIL" << Qt::endl;
+            const SwarmView *swarm = m_session->swarmView();
+            if (swarm && !swarm->problem.isEmpty())
+                out() << "  swarm: " << swarm->problem << Qt::endl;
+            // A swarm's rows are tasks: the task, its node, the replicas.
+            out() << "  " << pad(swarm ? QStringLiteral("TASK") : QStringLiteral("SERVICE"), 14)
+                  << (swarm ? pad(QStringLiteral("REPLICAS"), 10) + pad(QStringLiteral("NODE"), 12)
+                            : QString())
+                  << pad(QStringLiteral("STATE"), 13) << pad(QStringLiteral("HEALTH"), 11)
+                  << pad(QStringLiteral("IMAGE"), 40) << "DETAIL" << Qt::endl;
             for (const ServiceRow &r : rows) {
-                out() << "  " << pad(r.state.service, 14) << pad(toString(r.state.state), 13)
-                      << pad(toString(r.health), 11) << pad(r.state.image, 40) << r.detail
+                const QString name =
+                    swarm && !r.state.container.isEmpty() ? r.state.container : r.state.service;
+                out() << "  " << pad(name, 14)
+                      << (swarm ? pad(r.replicas.isEmpty() ? QStringLiteral("-") : r.replicas, 10) +
+                                  pad(r.state.node.isEmpty() ? QStringLiteral("-") : r.state.node,
+                                      12)
+                                : QString())
+                      << pad(toString(r.state.state), 13) << pad(toString(r.health), 11)
+                      << pad(r.state.image, 40) << r.detail
                       << (r.rollout.isEmpty() ? QString()
                                               : QStringLiteral(" [rollout: %1]").arg(r.rollout))
                       << Qt::endl;
@@ -433,6 +459,111 @@ private:
             }
             // Under way: it finishes (stopping halfway would leave services stopped).
         });
+        loop();
+        return rc;
+    }
+
+    // scale SERVICE N: the count as the engine has it, once it has it.
+    int scaleImpl(const QStringList &args)
+    {
+        bool ok = false;
+        const int replicas = args.value(1).toInt(&ok);
+        if (args.size() != 2 || !ok || replicas < 0 || !isValidServiceName(args.value(0))) {
+            err() << "pilothousectl: scale SERVICE N (N from 0 to 100)" << Qt::endl;
+            return Usage;
+        }
+        if (m_env.kind != EnvironmentKind::Swarm) {
+            err() << "pilothousectl: \"" << m_env.name << "\" is a " << toString(m_env.kind)
+                  << " environment; scale is for swarm stacks" << Qt::endl;
+            return EnvError;
+        }
+        const QString service = args.value(0);
+        int rc = runOperation([this, service, replicas] { m_session->scale(service, replicas); });
+        if (rc != Ok || !m_p.isSet(QStringLiteral("wait")))
+            return rc;
+        // --wait: until that many run and are healthy.
+        return waitHealthy(int(m_p.value(QStringLiteral("wait")).toDouble() * 1000));
+    }
+
+    int nodeImpl(const QStringList &args)
+    {
+        const QString node = args.value(0);
+        QString availability = args.value(1);
+        if (availability == QLatin1String("activate"))
+            availability = QStringLiteral("active");
+        if (args.size() != 2 || node.isEmpty()) {
+            err() << "pilothousectl: node NODE drain|active|pause (pilothousectl nodes lists "
+                     "them)"
+                  << Qt::endl;
+            return Usage;
+        }
+        if (m_env.kind != EnvironmentKind::Swarm) {
+            err() << "pilothousectl: \"" << m_env.name << "\" is a " << toString(m_env.kind)
+                  << " environment; nodes are a swarm's" << Qt::endl;
+            return EnvError;
+        }
+        return runOperation(
+            [this, node, availability] { m_session->setNodeAvailability(node, availability); });
+    }
+
+    int nodesImpl()
+    {
+        if (m_env.kind != EnvironmentKind::Swarm) {
+            err() << "pilothousectl: \"" << m_env.name << "\" is a " << toString(m_env.kind)
+                  << " environment; nodes are a swarm's" << Qt::endl;
+            return EnvError;
+        }
+        gather(15000);
+        const SwarmView *view = m_session->swarmView();
+        EngineWatcher *w = m_session->watcher();
+        if (w && w->engineStatus() == EngineWatcher::EngineStatus::Disconnected) {
+            err() << "pilothousectl: " << w->engineError() << Qt::endl;
+            return EnvError;
+        }
+        if (!view->problem.isEmpty()) {
+            if (m_json)
+                printJson(toJson(*view));
+            else
+                err() << "pilothousectl: " << view->problem << Qt::endl;
+            return EnvError;
+        }
+        if (m_json) {
+            QJsonArray a;
+            for (const SwarmNode &n : view->nodes)
+                a.append(toJson(n));
+            printJson(QJsonObject { { QStringLiteral("environment"), m_env.name },
+                                    { QStringLiteral("nodes"), a } });
+            return Ok;
+        }
+        out() << pad(QStringLiteral("NODE"), 20) << pad(QStringLiteral("ROLE"), 9)
+              << pad(QStringLiteral("STATUS"), 8) << pad(QStringLiteral("AVAILABILITY"), 14)
+              << pad(QStringLiteral("MANAGER"), 12) << pad(QStringLiteral("ENGINE"), 16) << "ID"
+              << Qt::endl;
+        for (const SwarmNode &n : view->nodes)
+            out() << pad(n.hostname + (n.self ? QStringLiteral(" *") : QString()), 20)
+                  << pad(n.role, 9) << pad(n.status, 8) << pad(n.availability, 14)
+                  << pad(n.managerStatus.isEmpty() ? QStringLiteral("-") : n.managerStatus, 12)
+                  << pad(n.engineVersion, 16) << n.id << Qt::endl;
+        return Ok;
+    }
+
+    // One session operation; its outcome printed; Ctrl+C cancels it.
+    int runOperation(const std::function<void()> &start)
+    {
+        int rc = Ok;
+        connect(m_session, &StackSession::operationFinished, this,
+                [this, &rc](const OperationResult &r) {
+                    if (!r.ok()) {
+                        err() << "pilothousectl: " << r.message << Qt::endl;
+                        rc =
+                            r.outcome == OperationResult::Outcome::Cancelled ? Unhealthy : EnvError;
+                    } else if (!r.message.isEmpty()) {
+                        err() << m_env.name << ": " << r.message << Qt::endl;
+                    }
+                    done(0);
+                });
+        installSignalHandlers([this] { m_session->cancel(); });
+        start();
         loop();
         return rc;
     }
@@ -812,6 +943,37 @@ private:
         const int tail = p.value(QStringLiteral("tail")).toInt();
         const bool follow = p.isSet(QStringLiteral("follow"));
         int rc = Ok;
+        if (m_env.kind == EnvironmentKind::Swarm) {
+            QStringList a { QStringLiteral("service"), QStringLiteral("logs"),
+                            QStringLiteral("--no-task-ids"), QStringLiteral("--tail"),
+                            QString::number(tail) };
+            if (follow)
+                a << QStringLiteral("--follow");
+            a << m_env.stackName() + QLatin1Char('_') + args.first();
+            CommandSpec spec =
+                dockerCommand(m_env, a, follow ? 0 : 60000, QStringLiteral("docker service logs"));
+            spec.keepOutput = !follow;
+            auto *cmd = new Command(spec, this);
+            connect(cmd, &Command::outputLine, this, [](const QString &line, bool isStderr) {
+                // "stack_api.1@node    | text": the task's prefix goes.
+                const qsizetype bar = line.indexOf(QLatin1String("| "));
+                const QString text = bar >= 0 ? line.mid(bar + 2) : line;
+                (isStderr ? err() : out()) << text << Qt::endl;
+            });
+            connect(cmd, &Command::finished, this, [this, &rc](const CommandResult &r) {
+                if (!r.ok() && r.end != CommandResult::End::Cancelled) {
+                    err() << "pilothousectl: "
+                          << explainDockerFailure(r, QStringLiteral("docker service logs"), m_env)
+                          << Qt::endl;
+                    rc = EnvError;
+                }
+                done(0);
+            });
+            installSignalHandlers([cmd] { cmd->cancel(); });
+            cmd->start();
+            loop();
+            return rc;
+        }
         locateCompose(m_env, this, [&](Expected<ComposeCli> cli) {
             if (!cli) {
                 err() << "pilothousectl: " << cli.error() << Qt::endl;
@@ -1144,8 +1306,13 @@ const Verb kCommands[] = {
       "socket, compose (the window's Test connection)",
       nullptr },
     { "up", "up", "start the stack (native: runs until Ctrl+C)", &Ctl::up },
-    { "down", "down", "stop the stack", &Ctl::down },
+    { "down", "down", "stop the stack (swarm: remove it; --volumes: its volumes too)", &Ctl::down },
     { "restart", "restart [SERVICE]", "restart the stack or one service", &Ctl::restart },
+    { "scale", "scale SERVICE N", "swarm: run N replicas of a service (--wait S: until healthy)",
+      &Ctl::scale },
+    { "nodes", "nodes", "swarm: the nodes, their role, status and availability", &Ctl::nodes },
+    { "node", "node NODE drain|active",
+      "swarm: drain a node (its tasks move elsewhere) or make it active again", &Ctl::node },
     { "logs", "logs SERVICE", "recent logs (-f to follow)", &Ctl::logs },
     { "watch", "watch",
       "where things stand once known, then the notices as they happen, in the window's words "
@@ -1258,6 +1425,8 @@ int main(int argc, char *argv[])
           QStringLiteral("TAG") },
         { QStringLiteral("verbose"), QStringLiteral("native up: show the processes' output") },
         { QStringLiteral("forget"), QStringLiteral("stack-folder: forget the chosen folder") },
+        { QStringLiteral("volumes"),
+          QStringLiteral("down (swarm): remove the stack's volumes too (its data)") },
     });
     if (!p.parse(app.arguments())) {
         err() << "pilothousectl: " << p.errorText() << Qt::endl;

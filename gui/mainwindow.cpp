@@ -85,8 +85,9 @@ public:
         QFont small = option.font;
         small.setPointSizeF(small.pointSizeF() * 0.88);
         painter->setFont(small);
-        const QString kind = env->kind == EnvironmentKind::Native
-            ? MainWindow::tr("native")
+        const QString kind = env->kind == EnvironmentKind::Native ? MainWindow::tr("native")
+            : env->kind == EnvironmentKind::Swarm
+            ? (env->isRemote() ? MainWindow::tr("swarm, remote") : MainWindow::tr("swarm"))
             : (env->isRemote() ? MainWindow::tr("compose, remote") : MainWindow::tr("compose"));
         painter->drawText(QRect(r.left(), r.top() + r.height() / 2, text.width(), r.height() / 2),
                           Qt::AlignLeft | Qt::AlignVCenter, kind);

@@ -8,6 +8,7 @@
 class QAction;
 class QLabel;
 class QSortFilterProxyModel;
+class QSpinBox;
 class QTableView;
 class QTimer;
 
@@ -27,6 +28,8 @@ public:
 
     void setEnvironment(Workspace *workspace, const QString &environment);
     QTableView *view() const { return m_view; }
+    QTableView *nodesView() const { return m_nodesView; }
+    NodeModel *nodeModel() const { return m_nodes; }
     ServiceModel *model() const { return m_model; }
     QString selectedService() const;
     void setBusy(bool busy);
@@ -48,6 +51,17 @@ private:
     QAction *m_stop;
     QAction *m_start;
     QAction *m_logs;
+    // Swarm: replicas of the selected service, and the nodes with their actions.
+    QWidget *m_scaleBox;
+    QSpinBox *m_replicas;
+    QAction *m_scale;
+    QWidget *m_nodesBox;
+    NodeModel *m_nodes;
+    QTableView *m_nodesView;
+    QAction *m_drain;
+    QAction *m_activate;
+    bool m_swarm = false;
+    QString m_replicasFor; // the service the spin box shows
     QTimer *m_uptime;
     bool m_busy = false;
 };

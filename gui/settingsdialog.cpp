@@ -135,6 +135,7 @@ SettingsDialog::SettingsDialog(Workspace *workspace, const QString &select, QWid
 
     m_kind->addItem(tr("native: processes on this machine"), QStringLiteral("native"));
     m_kind->addItem(tr("compose: a Docker Compose project"), QStringLiteral("compose"));
+    m_kind->addItem(tr("swarm: a stack on a Docker Swarm"), QStringLiteral("swarm"));
     m_passwordSource->addItem(tr("libpq: ~/.pgpass or PGPASSWORD"), QStringLiteral("libpq"));
     m_passwordSource->addItem(tr("an environment variable"), QStringLiteral("env"));
     m_passwordSource->addItem(tr("the system keychain"), QStringLiteral("keychain"));
@@ -450,7 +451,7 @@ void SettingsDialog::load(int row)
     clearErrors();
     const EnvironmentFields f = row >= 0 ? m_document.fields(row) : EnvironmentFields {};
     m_name->setText(f.name);
-    m_kind->setCurrentIndex(f.kind == QLatin1String("compose") ? 1 : 0);
+    m_kind->setCurrentIndex(std::max(0, m_kind->findData(f.kind)));
     m_description->setText(f.description);
     m_files->setPlainText(f.composeFiles.join(QLatin1Char('\n')));
     m_project->setText(f.project);
@@ -556,8 +557,9 @@ void SettingsDialog::updateEngine()
 void SettingsDialog::updateKind()
 {
     const bool compose = m_kind->currentData().toString() == QLatin1String("compose");
-    m_composeBox->setVisible(compose);
-    m_nativeBox->setVisible(!compose);
+    const bool docker = compose || m_kind->currentData().toString() == QLatin1String("swarm");
+    m_composeBox->setVisible(docker);
+    m_nativeBox->setVisible(!docker);
     const QString pw = m_passwordSource->currentData().toString();
     m_passwordEnv->setEnabled(pw == QLatin1String("env"));
     m_password->setEnabled(pw == QLatin1String("keychain"));

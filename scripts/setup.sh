@@ -9,7 +9,7 @@ what="${1:-test}"
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
             qt6-base-dev
             libqt6sql6-psql libqt6sql6-sqlite libhiredis-dev qtkeychain-qt6-dev
-            qt6-svg-dev qt6-qpa-plugins)
+            qt6-svg-dev qt6-qpa-plugins libyaml-dev)
 test_pkgs=(postgresql-15 postgresql-client-15 redis-server redis-tools python3 python3-yaml
            docker.io docker-compose debootstrap xauth xvfb clang-format
            dbus gnome-keyring docker-registry openssl python3-jwt python3-cryptography

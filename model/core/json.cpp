@@ -159,8 +159,46 @@ QJsonObject statusJson(const StackSession &session)
     for (const ServiceRow &r : session.services())
         services.append(toJson(r));
     o[u"services"] = services;
+    if (const SwarmView *view = session.swarmView())
+        o[u"swarm"] = toJson(*view);
     if (session.databaseProbe())
         o[u"database"] = toJson(session.databaseProbe()->facts());
+    return o;
+}
+
+QJsonObject toJson(const SwarmNode &n)
+{
+    return QJsonObject { { QStringLiteral("id"), n.id },
+                         { QStringLiteral("hostname"), n.hostname },
+                         { QStringLiteral("role"), n.role },
+                         { QStringLiteral("availability"), n.availability },
+                         { QStringLiteral("status"), n.status },
+                         { QStringLiteral("manager_status"), n.managerStatus },
+                         { QStringLiteral("engine_version"), n.engineVersion },
+                         { QStringLiteral("self"), n.self } };
+}
+
+QJsonObject toJson(const SwarmView &view)
+{
+    QJsonArray services;
+    for (const SwarmService &s : view.services)
+        services.append(
+            QJsonObject { { QStringLiteral("name"), s.name },
+                          { QStringLiteral("engine_name"), s.fullName },
+                          { QStringLiteral("mode"),
+                            s.global ? QStringLiteral("global") : QStringLiteral("replicated") },
+                          { QStringLiteral("desired"), s.desired },
+                          { QStringLiteral("running"), s.running },
+                          { QStringLiteral("image"), s.image },
+                          { QStringLiteral("digest"), s.digest },
+                          { QStringLiteral("update_state"), s.updateState },
+                          { QStringLiteral("update_message"), s.updateMessage } });
+    QJsonArray nodes;
+    for (const SwarmNode &n : view.nodes)
+        nodes.append(toJson(n));
+    QJsonObject o { { QStringLiteral("services"), services }, { QStringLiteral("nodes"), nodes } };
+    if (!view.problem.isEmpty())
+        o[u"problem"] = view.problem;
     return o;
 }
 

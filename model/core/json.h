@@ -5,6 +5,7 @@
 #include "deploy/history.h"
 #include "env/environment.h"
 #include "monitor/healthmonitor.h"
+#include "swarm/swarmwatcher.h"
 
 #include <QJsonObject>
 
@@ -23,6 +24,8 @@ QJsonObject toJson(const Deployment &deployment);
 QJsonObject toJson(const ImageTag &tag);
 // An environment as `envs` lists it (no secrets: the DSN as displayed).
 QJsonObject toJson(const Environment &env);
+QJsonObject toJson(const SwarmNode &node);
+QJsonObject toJson(const SwarmView &view);
 // What a deployment or rollback came to, with what runs now.
 QJsonObject toJson(const DeployResult &result, const QString &environment,
                    const QStringList &services, const QString &runningTag);

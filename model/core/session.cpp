@@ -1,9 +1,12 @@
 #include "core/session.h"
 
 #include "drivers/composedriver.h"
+#include "drivers/docker.h"
 #include "drivers/nativedriver.h"
 #include "engine/sshconnection.h"
 #include "env/dotenv.h"
+#include "swarm/swarmdriver.h"
+#include "swarm/swarmwatcher.h"
 
 #include <QDir>
 #include <QFileInfo>
@@ -84,8 +87,16 @@ StackSession::StackSession(Environment env, QObject *parent)
                         });
             }
         }
-        m_driver = std::make_unique<ComposeDriver>(m_env);
-        m_watcher = std::make_unique<EngineWatcher>(m_env);
+        if (m_env.kind == EnvironmentKind::Swarm) {
+            m_driver = std::make_unique<SwarmDriver>(m_env);
+            auto swarm = std::make_unique<SwarmWatcher>(m_env);
+            connect(swarm.get(), &SwarmWatcher::viewChanged, this,
+                    [this] { m_changeCoalesce.start(); });
+            m_watcher = std::move(swarm);
+        } else {
+            m_driver = std::make_unique<ComposeDriver>(m_env);
+            m_watcher = std::make_unique<EngineWatcher>(m_env);
+        }
         m_follower = std::make_unique<ComposeLogFollower>(m_env, m_logs.get());
         connect(m_watcher.get(), &EngineWatcher::statesChanged, this, &StackSession::setStates);
         connect(m_watcher.get(), &EngineWatcher::engineStatusChanged, this,
@@ -283,7 +294,14 @@ void StackSession::probeDatabase()
         else if (!state->isRunning())
             c.unavailable = QStringLiteral("%1 is %2; start the stack")
                                 .arg(in->service, toString(state->state));
-        else if (state->addresses.isEmpty())
+        else if (m_env.kind == EnvironmentKind::Swarm) {
+            // Its address is on an overlay network, which this machine does
+            // not reach: asked through the engine, with the container's own
+            // psql over its local socket (the same for a local engine and
+            // over SSH), when its task runs on the node the engine is.
+            c.host = state->containerId;
+            c.execThroughEngine = true;
+        } else if (state->addresses.isEmpty())
             c.unavailable = QStringLiteral("%1 has no address on a network this machine reaches")
                                 .arg(in->service);
         else if (m_ssh) {
@@ -309,8 +327,11 @@ void StackSession::probeDatabase()
                                     disconnect(*link);
                                     if (ok)
                                         probeDatabase();
-                                    else
-                                        m_probe->setStackConnection({ {}, 0, {}, {}, {}, error });
+                                    else {
+                                        DatabaseProbe::StackConnection failed;
+                                        failed.unavailable = error;
+                                        m_probe->setStackConnection(failed);
+                                    }
                                     if (!ok)
                                         m_probe->probe();
                                 });
@@ -338,6 +359,19 @@ void StackSession::probeDatabase()
             c.user = QStringLiteral("postgres"); // the official image's own default
         if (c.database.isEmpty())
             c.database = c.user;
+        if (c.execThroughEngine) {
+            c.exec = dockerCommand(
+                m_env,
+                { QStringLiteral("exec"), c.host, QStringLiteral("psql"), QStringLiteral("-X"),
+                  QStringLiteral("-A"), QStringLiteral("-t"), QStringLiteral("-U"), c.user,
+                  QStringLiteral("-d"), c.database, QStringLiteral("-c"),
+                  QStringLiteral("\\timing on"), QStringLiteral("-c"), QStringLiteral("SELECT 1"),
+                  QStringLiteral("-c"), DatabaseProbe::factsQuery(), QStringLiteral("-c"),
+                  QStringLiteral("SELECT 'migration=' || COALESCE(MAX(version), 0) FROM "
+                                 "schema_migrations") },
+                m_probe->timeoutMs(), QStringLiteral("psql in the database's container"));
+            c.password.clear(); // the container's local socket needs none
+        }
         m_probe->setStackConnection(c);
     }
     m_probe->probe();
@@ -369,6 +403,8 @@ bool StackSession::admit(StackOperation op, const QString &service)
     }
     if (auto *compose = qobject_cast<ComposeDriver *>(m_driver.get()))
         compose->setVariables(composeVariables());
+    if (auto *swarm = qobject_cast<SwarmDriver *>(m_driver.get()))
+        swarm->setVariables(composeVariables());
     return true;
 }
 
@@ -419,6 +455,54 @@ void StackSession::startService(const QString &service)
         if (admit(StackOperation::StartService, service))
             m_driver->startService(service);
     });
+}
+
+void StackSession::scale(const QString &service, int replicas)
+{
+    auto *swarm = qobject_cast<SwarmDriver *>(m_driver.get());
+    if (!swarm) {
+        const OperationResult r { StackOperation::Scale, service, OperationResult::Outcome::Failed,
+                                  QStringLiteral("\"%1\" is a %2 environment; scale is for "
+                                                 "swarm stacks")
+                                      .arg(m_env.name, toString(m_env.kind)) };
+        QMetaObject::invokeMethod(
+            this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
+        return;
+    }
+    whenReachable([this, swarm, service, replicas] {
+        if (admit(StackOperation::Scale, service))
+            swarm->scale(service, replicas);
+    });
+}
+
+void StackSession::setNodeAvailability(const QString &node, const QString &availability)
+{
+    auto *swarm = qobject_cast<SwarmDriver *>(m_driver.get());
+    if (!swarm) {
+        const OperationResult r { StackOperation::Node, node, OperationResult::Outcome::Failed,
+                                  QStringLiteral("\"%1\" is a %2 environment; nodes are a "
+                                                 "swarm's")
+                                      .arg(m_env.name, toString(m_env.kind)) };
+        QMetaObject::invokeMethod(
+            this, [this, r] { emit operationFinished(r); }, Qt::QueuedConnection);
+        return;
+    }
+    whenReachable([this, swarm, node, availability] {
+        if (admit(StackOperation::Node, node))
+            swarm->setNodeAvailability(node, availability);
+    });
+}
+
+void StackSession::setRemoveVolumes(bool remove)
+{
+    if (auto *swarm = qobject_cast<SwarmDriver *>(m_driver.get()))
+        swarm->setRemoveVolumes(remove);
+}
+
+const SwarmView *StackSession::swarmView() const
+{
+    const auto *w = qobject_cast<const SwarmWatcher *>(m_watcher.get());
+    return w ? &w->view() : nullptr;
 }
 
 void StackSession::build()
@@ -554,7 +638,7 @@ QList<ServiceRow> StackSession::services() const
     // The engine out of reach (or the SSH connection to it down): what was
     // seen before is not what runs now, and not down either.
     QString outOfReach;
-    if (m_env.kind == EnvironmentKind::Compose) {
+    if (m_env.usesDocker()) {
         if (m_ssh && m_ssh->state() != SshConnection::State::Connected)
             outOfReach = m_ssh->reason().isEmpty()
                 ? QStringLiteral("the SSH connection to %1 is %2")
@@ -574,6 +658,10 @@ QList<ServiceRow> StackSession::services() const
         row.http = m_monitor->serviceStatus(s.service);
         row.configured = configured(s.service);
         row.rollout = m_rolloutRoles.value(s.containerId);
+        if (const auto *swarm = qobject_cast<const SwarmWatcher *>(m_watcher.get())) {
+            if (const SwarmService *svc = swarm->view().service(s.service))
+                row.replicas = svc->replicasText();
+        }
         if (!outOfReach.isEmpty()) {
             row.state.state = RunState::Unreachable;
             row.health = ServiceHealth::Unknown;
@@ -606,10 +694,31 @@ QList<ServiceRow> StackSession::services() const
         row.hasEndpoints = any;
         row.http = m_monitor->serviceStatus(ws.name);
         row.configured = true;
-        if (m_env.kind == EnvironmentKind::Compose && engineKnows) {
+        const auto *swarm = qobject_cast<const SwarmWatcher *>(m_watcher.get());
+        const SwarmService *known = swarm ? swarm->view().service(ws.name) : nullptr;
+        if (swarm && engineKnows && !swarm->view().problem.isEmpty()) {
+            row.health = ServiceHealth::Down;
+            row.detail = swarm->view().problem;
+        } else if (known && engineKnows) {
+            row.replicas = known->replicasText();
+            if (known->desired == 0) {
+                row.state.state = RunState::Exited;
+                row.health = ServiceHealth::Down;
+                row.detail = QStringLiteral("scaled to 0 replicas: Start service brings it back");
+            } else {
+                row.state.state = RunState::Starting;
+                row.health = ServiceHealth::Starting;
+                row.detail = QStringLiteral("%1 tasks: the swarm is placing them")
+                                 .arg(known->replicasText());
+            }
+        } else if (swarm && engineKnows) {
+            row.health = ServiceHealth::Down;
+            row.detail =
+                QStringLiteral("not deployed: Start deploys the stack %1").arg(m_env.stackName());
+        } else if (m_env.kind == EnvironmentKind::Compose && engineKnows) {
             row.health = ServiceHealth::Down;
             row.detail = QStringLiteral("no container yet: Start creates it");
-        } else if (m_env.kind == EnvironmentKind::Compose) {
+        } else if (m_env.usesDocker()) {
             row.health = ServiceHealth::Unknown;
             row.detail = m_watcher && !m_watcher->engineError().isEmpty()
                 ? QStringLiteral("the engine is out of reach: %1").arg(m_watcher->engineError())

@@ -22,6 +22,7 @@ namespace pilothouse {
 class NativeDriver;
 class SshConnection;
 class ComposeLogFollower;
+struct SwarmView;
 
 enum class ServiceHealth { Unknown, Starting, Healthy, Unhealthy, Down };
 QString toString(ServiceHealth health);
@@ -41,6 +42,8 @@ struct ServiceRow
     // Its part in a start-first rollout under way ("old, serving", "new,
     // health gate", "old, draining", ...); empty otherwise.
     QString rollout;
+    // Swarm: the service's running and desired replicas ("2/2").
+    QString replicas;
 };
 
 class StackSession final : public QObject
@@ -73,6 +76,15 @@ public:
     void restart(const QString &service = {});
     void stopService(const QString &service);
     void startService(const QString &service);
+    // Swarm: a service's replicas, and a node's availability ("active",
+    // "pause", "drain"); refused for other kinds.
+    void scale(const QString &service, int replicas);
+    void setNodeAvailability(const QString &node, const QString &availability);
+    // Swarm: what the engine says of the stack's services and the nodes;
+    // null for other kinds.
+    const SwarmView *swarmView() const;
+    // Swarm: the next down() removes the stack's volumes too.
+    void setRemoveVolumes(bool remove);
     // Builds the backend's image from the checkout (compose; see LocalBuild).
     void build();
     bool canBuild() const;

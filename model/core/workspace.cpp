@@ -28,6 +28,8 @@ QJsonObject toJson(const ServiceRow &r)
     o[u"detail"] = r.detail;
     if (!r.rollout.isEmpty())
         o[u"rollout"] = r.rollout;
+    if (!r.replicas.isEmpty())
+        o[u"replicas"] = r.replicas;
     return o;
 }
 
@@ -36,6 +38,7 @@ ServiceRow serviceRowFromJson(const QJsonObject &o)
     ServiceRow r;
     r.state = serviceStateFromJson(o);
     r.rollout = o.value(u"rollout").toString();
+    r.replicas = o.value(u"replicas").toString();
     const QString health = o.value(u"health").toString();
     r.health = serviceHealthFromString(health).value_or(ServiceHealth::Unknown);
     const QString http = o.value(u"http").toString();
@@ -446,6 +449,8 @@ std::optional<Notice> Workspace::noticeOf(const QString &environment, const Oper
         break;
     case StackOperation::Pull:
     case StackOperation::Build:
+    case StackOperation::Scale:
+    case StackOperation::Node:
         return std::nullopt;
     }
     n.title = tr("%1 %2").arg(what, toString(n.kind));

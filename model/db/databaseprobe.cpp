@@ -4,7 +4,11 @@
 
 #include <QElapsedTimer>
 #include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcessEnvironment>
+#include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -316,6 +320,10 @@ void DatabaseProbe::probe()
     const quint64 generation = ++m_generation;
     m_deadline.start(m_timeoutMs + 500);
     if (m_target.inStack) {
+        if (m_stack.exec) {
+            runExec(generation);
+            return;
+        }
         if (m_stack.host.isEmpty()) {
             QMetaObject::invokeMethod(
                 this, [this] { fail(DatabaseFacts::Reachability::Refused, m_stack.unavailable); },
@@ -360,6 +368,84 @@ void DatabaseProbe::probe()
     if (!m_target.passwordEnv.isEmpty())
         password = QProcessEnvironment::systemEnvironment().value(m_target.passwordEnv);
     dispatch(generation, m_target, password);
+}
+
+QString DatabaseProbe::factsQuery()
+{
+    return QStringLiteral(
+        "SELECT jsonb_build_object("
+        "'version', current_setting('server_version'), "
+        "'size', pg_database_size(current_database()), "
+        "'used', (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), "
+        "'max', current_setting('max_connections')::int, "
+        "'tables', (SELECT COALESCE(jsonb_agg(t), '[]'::jsonb) FROM ("
+        "SELECT n.nspname || '.' || c.relname AS name, pg_total_relation_size(c.oid) AS bytes, "
+        "GREATEST(c.reltuples, 0)::bigint AS rows FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'm') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 2 DESC, 1 LIMIT 5) t))");
+}
+
+DatabaseFacts DatabaseProbe::factsFromPsql(const QString &output)
+{
+    DatabaseFacts f;
+    f.engine = QStringLiteral("PostgreSQL");
+    static const QRegularExpression timing(QStringLiteral("^Time: ([0-9.]+) ms"));
+    for (const QString &raw : output.split(QLatin1Char('\n'), Qt::SkipEmptyParts)) {
+        const QString line = raw.trimmed();
+        if (const auto m = timing.match(line); m.hasMatch()) {
+            if (f.latencyMs < 0) // the SELECT 1
+                f.latencyMs = m.captured(1).toDouble();
+        } else if (line.startsWith(QLatin1Char('{'))) {
+            const QJsonObject o = QJsonDocument::fromJson(line.toUtf8()).object();
+            f.serverVersion = o.value(QStringLiteral("version")).toString();
+            f.sizeBytes = o.value(QStringLiteral("size")).toInteger(-1);
+            f.connectionsUsed = o.value(QStringLiteral("used")).toInt(-1);
+            f.connectionsMax = o.value(QStringLiteral("max")).toInt(-1);
+            for (const QJsonValue &t : o.value(QStringLiteral("tables")).toArray()) {
+                const QJsonObject table = t.toObject();
+                f.largestTables << TableSize { table.value(QStringLiteral("name")).toString(),
+                                               table.value(QStringLiteral("bytes")).toInteger(-1),
+                                               table.value(QStringLiteral("rows")).toInteger(-1) };
+            }
+            f.reachability = DatabaseFacts::Reachability::Reachable;
+        } else if (line.startsWith(QLatin1String("migration="))) {
+            f.migrationVersion = line.mid(10).toLongLong();
+        }
+    }
+    return f;
+}
+
+void DatabaseProbe::runExec(quint64 generation)
+{
+    if (m_exec)
+        m_exec->dismiss();
+    auto *cmd = new Command(*m_stack.exec, this);
+    m_exec = cmd;
+    connect(cmd, &Command::finished, this, [this, cmd, generation](const CommandResult &r) {
+        cmd->deleteLater();
+        if (m_exec == cmd)
+            m_exec = nullptr;
+        if (generation != m_generation || !m_busy)
+            return;
+        DatabaseFacts f = factsFromPsql(r.output);
+        f.dsn = m_target.displayDsn();
+        if (!f.reachable()) {
+            const QString why = r.errorOutput.trimmed().section(QLatin1Char('\n'), 0, 0);
+            fail(DatabaseFacts::Reachability::Error,
+                 QStringLiteral("psql in the database's container: %1")
+                     .arg(why.isEmpty() ? QStringLiteral("no answer (exit %1)").arg(r.exitCode)
+                                        : why));
+            return;
+        }
+        f.checkedAt = QDateTime::currentDateTimeUtc();
+        m_deadline.stop();
+        m_busy = false;
+        m_facts = f;
+        emit finished(f);
+    });
+    cmd->start();
 }
 
 void DatabaseProbe::dispatch(quint64 generation, const DatabaseTarget &target,

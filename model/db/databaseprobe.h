@@ -1,12 +1,15 @@
 #pragma once
 
+#include "drivers/command.h"
 #include "env/environment.h"
 
 #include <QDateTime>
 #include <QMetaType>
 #include <QObject>
+#include <QPointer>
 #include <QThread>
 #include <QTimer>
+#include <optional>
 
 // What the panel shows about an environment's database, found by a probe on a
 // worker thread with a hard timeout (a hanging server never blocks the caller).
@@ -70,7 +73,15 @@ public:
         QString database;
         QString password;
         QString unavailable;
+        // Swarm: no address this machine reaches; `exec` runs psql in the
+        // database's container (host is its id) and prints the facts.
+        bool execThroughEngine = false;
+        std::optional<CommandSpec> exec;
     };
+    // The one query `exec` runs for the facts (a JSON object).
+    static QString factsQuery();
+    // psql's output of `exec` as facts (for tests).
+    static DatabaseFacts factsFromPsql(const QString &output);
     void setStackConnection(const StackConnection &connection) { m_stack = connection; }
 
     // Starts a probe; finished() follows, at the latest after the timeout.
@@ -87,11 +98,13 @@ private:
     void deliver(quint64 generation, const pilothouse::DatabaseFacts &facts);
     void dispatch(quint64 generation, const DatabaseTarget &target, const QString &password);
     void fail(DatabaseFacts::Reachability why, const QString &message);
+    void runExec(quint64 generation);
 
     DatabaseTarget m_target;
     QThread m_thread;
     ProbeWorker *m_worker = nullptr;
     QTimer m_deadline;
+    QPointer<Command> m_exec; // swarm: psql in the database's container
     DatabaseFacts m_facts;
     quint64 m_generation = 0;
     bool m_busy = false;

@@ -52,6 +52,13 @@ Expected<PreflightPlan> preflight(const PreflightInput &in)
         return Error { QStringLiteral("a deployment of %1 to %2 is already running in \"%3\"; "
                                       "wait for it or cancel it")
                            .arg(svc, in.busyWith, in.environment) };
+    if (in.kind == EnvironmentKind::Swarm)
+        return Error { QStringLiteral("\"%1\" is a swarm stack, and the panel does not move a "
+                                      "swarm's image yet: change the tag in the stack's "
+                                      "variables and Start (docker stack deploy) again, or use "
+                                      "`docker service update --image` with the cluster's own "
+                                      "rollback")
+                           .arg(in.environment) };
     if (in.kind != EnvironmentKind::Compose)
         return Error { QStringLiteral("\"%1\" runs its processes natively; deployments need a "
                                       "compose environment with an image (image.repository and "

@@ -141,8 +141,9 @@ void Command::start()
     }
     m_process.setProgram(program);
     m_process.setArguments(m_spec.arguments);
-    m_process.setStandardInputFile(m_spec.inputFile.isEmpty() ? QProcess::nullDevice()
-                                                              : m_spec.inputFile);
+    if (m_spec.inputData.isNull())
+        m_process.setStandardInputFile(m_spec.inputFile.isEmpty() ? QProcess::nullDevice()
+                                                                  : m_spec.inputFile);
     if (!m_spec.outputFile.isEmpty()) {
         // Private before anything is written to it.
         QFile out(m_spec.outputFile);
@@ -163,6 +164,11 @@ void Command::start()
         m_timeout.start(m_spec.timeoutMs);
     m_process.start();
     m_pid = m_process.processId(); // forked by now: known even if it never reports started
+    if (!m_spec.inputData.isNull()) {
+        // Small (a secret): the pipe takes it whole; then end of input.
+        m_process.write(m_spec.inputData);
+        m_process.closeWriteChannel();
+    }
 }
 
 void Command::cancel()

@@ -29,6 +29,10 @@ struct CommandSpec
     // stdout kept as text.
     QString inputFile;
     QString outputFile;
+    // Bytes written to stdin, which is then closed (a secret's value for
+    // `docker secret create NAME -`: never an argument or a file). Wins over
+    // inputFile.
+    QByteArray inputData;
 
     QString display() const; // program and arguments, for logs (no secrets go in arguments)
 };

@@ -26,6 +26,10 @@ QString toString(StackOperation op)
         return QStringLiteral("pull");
     case StackOperation::Build:
         return QStringLiteral("build");
+    case StackOperation::Scale:
+        return QStringLiteral("scale");
+    case StackOperation::Node:
+        return QStringLiteral("node update");
     }
     return {};
 }

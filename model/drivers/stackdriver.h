@@ -9,7 +9,17 @@
 // reported by signals. One operation at a time per driver.
 namespace pilothouse {
 
-enum class StackOperation { Up, Down, Restart, StopService, StartService, Pull, Build };
+enum class StackOperation {
+    Up,
+    Down,
+    Restart,
+    StopService,
+    StartService,
+    Pull,
+    Build,
+    Scale,
+    Node
+};
 QString toString(StackOperation op);
 
 struct OperationResult

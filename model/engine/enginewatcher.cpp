@@ -201,13 +201,18 @@ void EngineWatcher::disconnected(const QString &message)
 
 void EngineWatcher::startEvents()
 {
+    startEventStream({ QStringLiteral("type=container"),
+                       QStringLiteral("label=%1=%2").arg(kProjectLabel, m_env.project) });
+}
+
+void EngineWatcher::startEventStream(const QStringList &filters)
+{
     const quint64 generation = m_generation;
-    CommandSpec spec = dockerCommand(
-        m_env,
-        { QStringLiteral("events"), QStringLiteral("--format"), QStringLiteral("{{json .}}"),
-          QStringLiteral("--filter"), QStringLiteral("type=container"), QStringLiteral("--filter"),
-          QStringLiteral("label=%1=%2").arg(kProjectLabel, m_env.project) },
-        0, QStringLiteral("docker events"));
+    QStringList args { QStringLiteral("events"), QStringLiteral("--format"),
+                       QStringLiteral("{{json .}}") };
+    for (const QString &f : filters)
+        args << QStringLiteral("--filter") << f;
+    CommandSpec spec = dockerCommand(m_env, args, 0, QStringLiteral("docker events"));
     spec.keepOutput = false; // a follower
     auto *cmd = new Command(spec, this);
     m_events = cmd;

@@ -15,7 +15,7 @@
 // (daemon restart, network), it says so and reconnects with backoff.
 namespace pilothouse {
 
-class EngineWatcher final : public QObject
+class EngineWatcher : public QObject
 {
     Q_OBJECT
 public:
@@ -25,10 +25,11 @@ public:
     explicit EngineWatcher(Environment env, QObject *parent = nullptr);
     ~EngineWatcher() override;
 
-    void start();
-    void stop();
+    // A swarm environment's watcher (SwarmWatcher) overrides these three.
+    virtual void start();
+    virtual void stop();
     // Inspects everything again (after an operation, or on the user's refresh).
-    void refresh();
+    virtual void refresh();
 
     EngineStatus engineStatus() const { return m_status; }
     QString engineError() const { return m_error; }
@@ -41,32 +42,42 @@ signals:
                              const QString &message);
     void seeded();
 
-private:
-    void startEvents();
-    void seed();
-    void inspect(const QStringList &ids, bool replaceAll);
-    void applyInspect(const QByteArray &json, const QStringList &asked, bool replaceAll,
-                      quint64 sequence);
-    void resolveDigests(const QStringList &imageIds);
-    void onEventLine(const QString &line);
-    void scheduleInspect(const QString &id);
-    void setStatus(EngineStatus status, const QString &message);
+protected:
+    // What a kind of engine view does (the compose one here; SwarmWatcher's):
+    // follow the events, and look at everything once.
+    virtual void startEvents();
+    virtual void seed();
+    virtual void onEventLine(const QString &line);
+    // `docker events --format {{json .}}` with these filters; its lines go
+    // to onEventLine, its end to disconnected().
+    void startEventStream(const QStringList &filters);
+    // The engine is gone: said, and everything started again with backoff
+    // (0.5 s doubling to 5 s); answers from before are dropped.
     void disconnected(const QString &message);
+    void setStatus(EngineStatus status, const QString &message);
     void publish();
 
     Environment m_env;
-    QPointer<Command> m_events;
-    QHash<QString, ServiceState> m_states; // by container id
-    QHash<QString, QString> m_digests; // image id -> repo digest
-    QSet<QString> m_dirty;
-    QTimer m_inspectTimer;
-    QTimer m_reconnectTimer;
-    int m_backoffMs = 0;
+    QHash<QString, ServiceState> m_states; // by container (swarm: task) id
     EngineStatus m_status = EngineStatus::Unknown;
     QString m_error;
     bool m_running = false;
     bool m_seeded = false;
+    int m_backoffMs = 0; // reset by a successful seed
     quint64 m_generation = 0; // answers from before a reconnect are dropped
+
+private:
+    void inspect(const QStringList &ids, bool replaceAll);
+    void applyInspect(const QByteArray &json, const QStringList &asked, bool replaceAll,
+                      quint64 sequence);
+    void resolveDigests(const QStringList &imageIds);
+    void scheduleInspect(const QString &id);
+
+    QPointer<Command> m_events;
+    QHash<QString, QString> m_digests; // image id -> repo digest
+    QSet<QString> m_dirty;
+    QTimer m_inspectTimer;
+    QTimer m_reconnectTimer;
     quint64 m_inspectSequence = 0;
     QHash<QString, quint64> m_appliedSequence; // container id -> newest answer applied
 };

@@ -85,7 +85,7 @@ static QString iso(const QDateTime &t)
 
 QJsonObject toJson(const ServiceState &s)
 {
-    return QJsonObject {
+    QJsonObject o {
         { QStringLiteral("service"), s.service },
         { QStringLiteral("container"), s.container },
         { QStringLiteral("container_id"), s.containerId },
@@ -102,6 +102,9 @@ QJsonObject toJson(const ServiceState &s)
         { QStringLiteral("pid"), s.pid },
         { QStringLiteral("detail"), s.detail },
     };
+    if (!s.node.isEmpty())
+        o.insert(QStringLiteral("node"), s.node);
+    return o;
 }
 
 ServiceState serviceStateFromJson(const QJsonObject &o)
@@ -131,6 +134,7 @@ ServiceState serviceStateFromJson(const QJsonObject &o)
     s.restartCount = o.value(QStringLiteral("restart_count")).toInt();
     s.pid = o.value(QStringLiteral("pid")).toInteger();
     s.detail = o.value(QStringLiteral("detail")).toString();
+    s.node = o.value(QStringLiteral("node")).toString();
     return s;
 }
 

@@ -50,6 +50,10 @@ struct ServiceState
     int restartCount = 0;
     qint64 pid = 0;
     QString detail; // e.g. the last failing healthcheck output or why it stopped
+    // Swarm: the node (hostname) its task is on, and the task's id (the
+    // unit Swarm schedules; containerId is its container once it has one).
+    QString node;
+    QString taskId;
 
     bool isRunning() const { return state == RunState::Running; }
     // A stopped service is not healthy; without a healthcheck, running counts as healthy.

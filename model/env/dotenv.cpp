@@ -40,6 +40,11 @@ QHash<QString, QString> readAssignments(const QString &path)
 
 } // namespace
 
+QHash<QString, QString> readDotEnv(const QString &path)
+{
+    return readAssignments(path);
+}
+
 bool isSecretVariable(const QString &name)
 {
     return isSecretName(name);

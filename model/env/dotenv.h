@@ -3,6 +3,7 @@
 #include "core/result.h"
 
 #include <QByteArray>
+#include <QHash>
 #include <QString>
 #include <QStringList>
 #include <functional>
@@ -40,6 +41,10 @@ Expected<DotEnvCreated> ensureDotEnv(const QString &folder);
 // project's .env (`envFile`), then the default the compose files give it
 // (`${NAME:-default}`); empty when none sets it.
 QString stackVariable(const QString &name, const QStringList &composeFiles, const QString &envFile);
+
+// NAME=value lines of a .env file (comments and blank lines skipped); empty
+// when it cannot be read.
+QHash<QString, QString> readDotEnv(const QString &path);
 
 // True for a variable that holds a secret: *_PASSWORD, *_SECRET, *_TOKEN.
 bool isSecretVariable(const QString &name);

@@ -3,6 +3,8 @@
 // once with its field path (what the settings form shows next to each field).
 #include "env/environment.h"
 
+#include "swarm/stackfile.h"
+
 #include <QCoreApplication>
 #include <QCryptographicHash>
 #include <QFile>
@@ -557,10 +559,10 @@ void parseStackDatabase(Validator &v, const QJsonObject &d, Environment &env,
                    QStringLiteral("not with database.compose: the stack's own variables give "
                                   "the user, password and database"));
     }
-    if (env.kind != EnvironmentKind::Compose)
+    if (env.kind == EnvironmentKind::Native)
         v.fail(QStringLiteral("database.compose"),
-               QStringLiteral("a database in the stack needs a compose environment; give "
-                              "database.dsn instead"));
+               QStringLiteral("a database in the stack needs a compose or swarm environment; "
+                              "give database.dsn instead"));
     if (!d.value(QStringLiteral("compose")).isObject()) {
         v.fail(QStringLiteral("database.compose"),
                QStringLiteral("expected {\"service\": \"postgres\"}"));
@@ -794,6 +796,85 @@ void parseCompose(Validator &v, const QJsonObject &o, Environment &env)
         if (!QFileInfo(env.envFile).isFile())
             v.fail(QStringLiteral("compose.envFile"),
                    QStringLiteral("%1 does not exist").arg(env.envFile));
+    }
+}
+
+void parseSwarm(Validator &v, const QJsonObject &o, Environment &env)
+{
+    const QJsonValue value = o.value(QStringLiteral("swarm"));
+    if (!value.isObject()) {
+        v.fail(QStringLiteral("swarm"),
+               QStringLiteral("a swarm environment needs {\"stack\": \"name\", \"files\": "
+                              "[\"compose.stack.yaml\"]}"));
+        return;
+    }
+    const QJsonObject c = value.toObject();
+    v.onlyKeys(c, QStringLiteral("swarm"),
+               { QStringLiteral("files"), QStringLiteral("stack"), QStringLiteral("envFile"),
+                 QStringLiteral("secrets") });
+    const QStringList files =
+        v.stringList(c, QStringLiteral("files"), QStringLiteral("swarm.files"));
+    if (files.isEmpty())
+        v.fail(QStringLiteral("swarm.files"), QStringLiteral("list at least one stack file"));
+    for (const QString &f : files) {
+        const QString abs = v.path(f);
+        env.composeFiles << abs;
+        if (!QFileInfo(abs).isFile()) {
+            v.fail(QStringLiteral("swarm.files"), QStringLiteral("%1 does not exist").arg(abs));
+            continue;
+        }
+        // What the stack deployer would refuse, said now; the variables are
+        // checked when it deploys (.env may not be made yet).
+        const auto file = readStackFile(abs, [](const QString &name) -> std::optional<QString> {
+            return qEnvironmentVariableIsSet(qPrintable(name))
+                ? std::optional<QString>(qEnvironmentVariable(qPrintable(name)))
+                : std::nullopt;
+        });
+        if (!file)
+            v.fail(QStringLiteral("swarm.files"), file.error());
+        else
+            for (const QString &problem : file->problems)
+                v.fail(QStringLiteral("swarm.files"), problem);
+    }
+    if (const auto stack =
+            v.string(c, QStringLiteral("stack"), QStringLiteral("swarm.stack"), true)) {
+        env.project = *stack;
+        if (!isValidProjectName(env.project))
+            v.fail(QStringLiteral("swarm.stack"),
+                   QStringLiteral("\"%1\" is not a valid stack name (lowercase letters, "
+                                  "digits, '_' and '-', starting with a letter or digit)")
+                       .arg(env.project));
+    }
+    if (const auto envFile =
+            v.string(c, QStringLiteral("envFile"), QStringLiteral("swarm.envFile"), false)) {
+        env.envFile = v.path(*envFile);
+        if (!QFileInfo(env.envFile).isFile())
+            v.fail(QStringLiteral("swarm.envFile"),
+                   QStringLiteral("%1 does not exist").arg(env.envFile));
+    }
+    const QJsonValue secrets = c.value(QStringLiteral("secrets"));
+    if (!secrets.isUndefined() && !secrets.isObject()) {
+        v.fail(QStringLiteral("swarm.secrets"),
+               QStringLiteral("expected {\"secret\": \"${VARIABLE}\"}, the value each secret "
+                              "the stack declares gets when the panel makes it"));
+    } else {
+        const QJsonObject map = secrets.toObject();
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            if (!isValidServiceName(it.key()))
+                v.fail(QStringLiteral("swarm.secrets"),
+                       QStringLiteral("\"%1\" is not a valid secret name").arg(it.key()));
+            else if (!it.value().isString() || it.value().toString().isEmpty())
+                v.fail(
+                    QStringLiteral("swarm.secrets.%1").arg(it.key()),
+                    QStringLiteral("expected a template like \"${%1}\"").arg(it.key().toUpper()));
+            else if (!it.value().toString().contains(QLatin1Char('$')))
+                v.fail(QStringLiteral("swarm.secrets.%1").arg(it.key()),
+                       QStringLiteral("holds a value itself; name the variable that holds it "
+                                      "(\"${NAME}\", set in .env or the environment): "
+                                      "secrets are not written into environments.json"));
+            else
+                env.swarmSecrets << std::pair { it.key(), it.value().toString() };
+        }
     }
 }
 
@@ -1100,7 +1181,7 @@ Expected<EnvironmentSet> parseWith(const QByteArray &json, const QString &source
         v.environment = name.isEmpty() ? QStringLiteral("#%1").arg(i + 1) : name;
         v.onlyKeys(o, {},
                    { QStringLiteral("name"), QStringLiteral("kind"), QStringLiteral("description"),
-                     QStringLiteral("compose"), QStringLiteral("docker"),
+                     QStringLiteral("compose"), QStringLiteral("swarm"), QStringLiteral("docker"),
                      QStringLiteral("processes"), QStringLiteral("services"),
                      QStringLiteral("database"), QStringLiteral("image"),
                      QStringLiteral("deploy") });
@@ -1123,23 +1204,34 @@ Expected<EnvironmentSet> parseWith(const QByteArray &json, const QString &source
             env.kind = EnvironmentKind::Compose;
         } else if (kind == QLatin1String("swarm")) {
             env.kind = EnvironmentKind::Swarm;
-            v.fail(QStringLiteral("kind"),
-                   QStringLiteral("swarm is not supported yet; use compose"));
         } else {
             v.fail(QStringLiteral("kind"),
-                   QStringLiteral("expected \"native\" or \"compose\", got \"%1\"").arg(kind));
+                   QStringLiteral("expected \"native\", \"compose\" or \"swarm\", got \"%1\"")
+                       .arg(kind));
         }
         parseDocker(v, o, env);
         if (env.kind == EnvironmentKind::Native) {
             parseProcesses(v, o, env);
             if (o.contains(QStringLiteral("compose")))
                 v.fail(QStringLiteral("compose"), QStringLiteral("only for kind \"compose\""));
+            if (o.contains(QStringLiteral("swarm")))
+                v.fail(QStringLiteral("swarm"), QStringLiteral("only for kind \"swarm\""));
             if (o.contains(QStringLiteral("docker")))
-                v.fail(QStringLiteral("docker"), QStringLiteral("only for kind \"compose\""));
+                v.fail(QStringLiteral("docker"),
+                       QStringLiteral("only for kind \"compose\" or \"swarm\""));
         } else if (env.kind == EnvironmentKind::Compose) {
             parseCompose(v, o, env);
             if (o.contains(QStringLiteral("processes")))
                 v.fail(QStringLiteral("processes"), QStringLiteral("only for kind \"native\""));
+            if (o.contains(QStringLiteral("swarm")))
+                v.fail(QStringLiteral("swarm"), QStringLiteral("only for kind \"swarm\""));
+        } else if (env.kind == EnvironmentKind::Swarm) {
+            parseSwarm(v, o, env);
+            for (const char *key : { "processes", "compose" }) {
+                if (o.contains(QLatin1String(key)))
+                    v.fail(QLatin1String(key),
+                           QStringLiteral("not for kind \"swarm\" (its files are swarm.files)"));
+            }
         }
         parseServices(v, o, env);
         parseDatabase(v, o, env);
@@ -1164,8 +1256,7 @@ Expected<EnvironmentSet> parseWith(const QByteArray &json, const QString &source
                     line = line.mid(prefix.size());
                 reasons << line;
             }
-            const bool composeFilesMissing = env.kind == EnvironmentKind::Compose &&
-                !env.isRemote() &&
+            const bool composeFilesMissing = env.usesDocker() && !env.isRemote() &&
                 std::any_of(env.composeFiles.begin(), env.composeFiles.end(),
                             [](const QString &f) { return !QFileInfo(f).isFile(); });
             if (options.stackMissing && composeFilesMissing) {

@@ -84,7 +84,7 @@ struct Environment
     EnvironmentKind kind = EnvironmentKind::Native;
     QString description;
 
-    // compose
+    // compose, and swarm (the stack's files and the stack's name)
     QStringList composeFiles; // absolute
     QString project;
     QString envFile; // absolute, optional
@@ -93,6 +93,12 @@ struct Environment
     // The key for an ssh:// host (docker.identityFile, absolute); empty: ssh's
     // own choice (agent, ~/.ssh/config, the default keys).
     QString sshIdentityFile;
+
+    // swarm: the secrets the panel makes before a stack deploy when the
+    // engine lacks them (swarm.secrets): the key the stack file declares,
+    // and the value as a template of the stack's variables ("${NAME}").
+    QList<std::pair<QString, QString>> swarmSecrets;
+    QString stackName() const { return project; }
 
     // native
     QList<NativeProcess> processes;

@@ -107,12 +107,15 @@ EnvironmentFields EnvironmentDocument::fields(int index) const
     EnvironmentFields f;
     f.name = str(e, "name");
     f.kind = str(e, "kind") == QLatin1String("native") ? QStringLiteral("native")
+        : str(e, "kind") == QLatin1String("swarm")     ? QStringLiteral("swarm")
                                                        : QStringLiteral("compose");
     f.description = str(e, "description");
-    const QJsonObject compose = sub(e, "compose");
+    // A swarm's stack files and stack name take the compose fields' places.
+    const bool swarm = f.kind == QLatin1String("swarm");
+    const QJsonObject compose = sub(e, swarm ? "swarm" : "compose");
     for (const QJsonValue &v : compose.value(u"files").toArray())
         f.composeFiles << v.toString();
-    f.project = str(compose, "project");
+    f.project = str(compose, swarm ? "stack" : "project");
     f.envFile = str(compose, "envFile");
     f.dockerHost = str(sub(e, "docker"), "host");
     f.dockerContext = str(sub(e, "docker"), "context");
@@ -162,18 +165,23 @@ void EnvironmentDocument::setFields(int index, const EnvironmentFields &f)
     e.insert(QStringLiteral("name"), f.name.trimmed());
     e.insert(QStringLiteral("kind"), f.kind);
     setOrRemove(e, QStringLiteral("description"), f.description);
-    if (f.kind == QLatin1String("compose")) {
+    if (f.kind == QLatin1String("compose") || f.kind == QLatin1String("swarm")) {
+        // A swarm keeps the rest of its section (its secrets' templates).
+        const bool swarm = f.kind == QLatin1String("swarm");
+        const QString section = swarm ? QStringLiteral("swarm") : QStringLiteral("compose");
         e.remove(QStringLiteral("processes"));
-        QJsonObject compose = sub(raw, "compose");
+        e.remove(swarm ? QStringLiteral("compose") : QStringLiteral("swarm"));
+        QJsonObject compose = raw.value(section).toObject();
         QJsonArray files;
         for (const QString &file : f.composeFiles) {
             if (!file.trimmed().isEmpty())
                 files.append(file.trimmed());
         }
         compose.insert(QStringLiteral("files"), files);
-        compose.insert(QStringLiteral("project"), f.project.trimmed());
+        compose.insert(swarm ? QStringLiteral("stack") : QStringLiteral("project"),
+                       f.project.trimmed());
         setOrRemove(compose, QStringLiteral("envFile"), f.envFile);
-        e.insert(QStringLiteral("compose"), compose);
+        e.insert(section, compose);
         QJsonObject docker = sub(raw, "docker");
         setOrRemove(docker, QStringLiteral("host"), f.dockerHost);
         setOrRemove(docker, QStringLiteral("context"), f.dockerContext);
@@ -181,6 +189,7 @@ void EnvironmentDocument::setFields(int index, const EnvironmentFields &f)
         setObject(e, QStringLiteral("docker"), docker);
     } else {
         e.remove(QStringLiteral("compose"));
+        e.remove(QStringLiteral("swarm"));
         e.remove(QStringLiteral("docker"));
         const QJsonDocument doc = QJsonDocument::fromJson(f.processes.toUtf8());
         e.insert(QStringLiteral("processes"),

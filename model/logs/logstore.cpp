@@ -80,6 +80,10 @@ void ComposeLogFollower::follow(const QString &service, int tail)
     }
     m_service = service;
     const quint64 generation = ++m_generation;
+    if (m_env.kind == EnvironmentKind::Swarm) {
+        followSwarm(service, tail);
+        return;
+    }
     locateCompose(m_env, this, [this, service, tail, generation](Expected<ComposeCli> cli) {
         if (generation != m_generation)
             return; // stopped or replaced while the compose CLI was being found
@@ -124,6 +128,51 @@ void ComposeLogFollower::stop()
     if (m_command) {
         m_command->dismiss();
         m_command = nullptr;
+    }
+    for (const QPointer<Command> &c : std::as_const(m_swarmCommands)) {
+        if (c)
+            c->dismiss();
+    }
+    m_swarmCommands.clear();
+}
+
+void ComposeLogFollower::followSwarm(const QString &service, int tail)
+{
+    // `docker service logs` takes one service: one follower per service.
+    QStringList services;
+    if (!service.isEmpty())
+        services << service;
+    else
+        for (const WatchedService &s : m_env.services)
+            services << s.name;
+    for (const QString &svc : std::as_const(services)) {
+        CommandSpec spec = dockerCommand(
+            m_env,
+            { QStringLiteral("service"), QStringLiteral("logs"), QStringLiteral("--follow"),
+              QStringLiteral("--no-task-ids"), QStringLiteral("--tail"), QString::number(tail),
+              m_env.stackName() + QLatin1Char('_') + svc },
+            0, QStringLiteral("docker service logs"));
+        spec.keepOutput = false;
+        auto *cmd = new Command(spec, this);
+        m_swarmCommands << cmd;
+        connect(cmd, &Command::outputLine, this, [this, svc](const QString &line, bool) {
+            // "deckhand_api.1@node    | text": the task's prefix goes.
+            const qsizetype bar = line.indexOf(QLatin1String("| "));
+            const QString text =
+                bar >= 0 && !line.left(bar).contains(QLatin1Char('{')) ? line.mid(bar + 2) : line;
+            m_store->append(svc, text);
+        });
+        connect(cmd, &Command::finished, this, [this, cmd](const CommandResult &r) {
+            cmd->deleteLater();
+            m_swarmCommands.removeAll(cmd);
+            if (r.end == CommandResult::End::Cancelled || r.ok()) {
+                if (m_swarmCommands.isEmpty())
+                    emit ended({});
+                return;
+            }
+            emit ended(explainDockerFailure(r, QStringLiteral("docker service logs"), m_env));
+        });
+        cmd->start();
     }
 }
 

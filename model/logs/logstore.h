@@ -56,7 +56,7 @@ public:
     // service empty: all services
     void follow(const QString &service = {}, int tail = 200);
     void stop();
-    bool isFollowing() const { return m_command != nullptr; }
+    bool isFollowing() const { return m_command != nullptr || !m_swarmCommands.isEmpty(); }
 
     // "api_1  | text" / "api-1  | text" -> ("api", "text")
     static std::pair<QString, QString> splitPrefixed(const QString &line);
@@ -67,7 +67,10 @@ signals:
 private:
     const Environment &m_env;
     LogStore *m_store;
+    void followSwarm(const QString &service, int tail);
+
     QPointer<Command> m_command;
+    QList<QPointer<Command>> m_swarmCommands;
     QString m_service;
     quint64 m_generation = 0;
 };

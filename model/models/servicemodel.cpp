@@ -44,7 +44,8 @@ void ServiceModel::reload()
     bool sameKeys = fresh.size() == m_rows.size();
     for (qsizetype i = 0; sameKeys && i < fresh.size(); ++i)
         sameKeys = fresh.at(i).state.service == m_rows.at(i).state.service &&
-            fresh.at(i).state.containerId == m_rows.at(i).state.containerId;
+            fresh.at(i).state.containerId == m_rows.at(i).state.containerId &&
+            fresh.at(i).state.taskId == m_rows.at(i).state.taskId;
     if (!sameKeys) {
         beginResetModel();
         m_rows = fresh;
@@ -98,7 +99,12 @@ QVariant ServiceModel::data(const QModelIndex &index, int role) const
         return {};
     switch (index.column()) {
     case Service:
-        return s.service;
+        // A swarm task is its service and slot ("api.1").
+        return !s.taskId.isEmpty() && !s.container.isEmpty() ? s.container : s.service;
+    case Node:
+        return s.node;
+    case Replicas:
+        return r.replicas;
     case Image:
         return s.image;
     case State:
@@ -141,6 +147,110 @@ QVariant ServiceModel::headerData(int section, Qt::Orientation orientation, int 
         return tr("Uptime");
     case Restarts:
         return tr("Restarts");
+    case Node:
+        return tr("Node");
+    case Replicas:
+        return tr("Replicas");
+    }
+    return {};
+}
+
+} // namespace pilothouse
+
+namespace pilothouse {
+
+// ---- NodeModel
+
+NodeModel::NodeModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{ }
+
+void NodeModel::setSession(StackSession *session)
+{
+    if (m_connection)
+        disconnect(m_connection);
+    m_session = session;
+    if (session)
+        m_connection = connect(session, &StackSession::servicesChanged, this, &NodeModel::reload);
+    reload();
+}
+
+void NodeModel::reload()
+{
+    const SwarmView *view = m_session ? m_session->swarmView() : nullptr;
+    const QList<SwarmNode> fresh = view ? view->nodes : QList<SwarmNode> {};
+    bool same = fresh.size() == m_nodes.size();
+    for (qsizetype i = 0; same && i < fresh.size(); ++i)
+        same = fresh.at(i).id == m_nodes.at(i).id;
+    if (!same) {
+        beginResetModel();
+        m_nodes = fresh;
+        endResetModel();
+        return;
+    }
+    m_nodes = fresh;
+    if (!m_nodes.isEmpty())
+        emit dataChanged(index(0, 0), index(int(m_nodes.size()) - 1, ColumnCount - 1));
+}
+
+const SwarmNode *NodeModel::nodeAt(int row) const
+{
+    return row >= 0 && row < m_nodes.size() ? &m_nodes.at(row) : nullptr;
+}
+
+int NodeModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_nodes.size());
+}
+
+int NodeModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant NodeModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const SwarmNode &n = m_nodes.at(index.row());
+    if (role == KeyRole)
+        return n.hostname;
+    if (role == Qt::ToolTipRole)
+        return tr("%1 (%2)").arg(n.hostname, n.id);
+    if (role != Qt::DisplayRole && role != SortRole)
+        return {};
+    switch (index.column()) {
+    case Hostname:
+        return n.self ? tr("%1 (this engine)").arg(n.hostname) : n.hostname;
+    case Role:
+        return n.managerStatus.isEmpty()
+            ? n.role
+            : QStringLiteral("%1, %2").arg(n.role, n.managerStatus.toLower());
+    case Status:
+        return n.status;
+    case Availability:
+        return n.availability;
+    case Engine:
+        return n.engineVersion;
+    }
+    return {};
+}
+
+QVariant NodeModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case Hostname:
+        return tr("Node");
+    case Role:
+        return tr("Role");
+    case Status:
+        return tr("Status");
+    case Availability:
+        return tr("Availability");
+    case Engine:
+        return tr("Engine");
     }
     return {};
 }

@@ -2,6 +2,7 @@
 
 #include "core/session.h"
 #include "models/modelroles.h"
+#include "swarm/swarmwatcher.h"
 
 #include <QAbstractTableModel>
 #include <QHash>
@@ -14,7 +15,19 @@ class ServiceModel final : public QAbstractTableModel
 {
     Q_OBJECT
 public:
-    enum Column { Service, Image, State, Health, Ports, Uptime, Restarts, ColumnCount };
+    // Node and Replicas: a swarm's (its rows are tasks); hidden for the others.
+    enum Column {
+        Service,
+        Image,
+        State,
+        Health,
+        Ports,
+        Uptime,
+        Restarts,
+        Node,
+        Replicas,
+        ColumnCount
+    };
     explicit ServiceModel(QObject *parent = nullptr);
 
     // nullptr: empty. lastKnown: rows to show until the session first
@@ -37,6 +50,30 @@ private:
     QList<ServiceRow> m_rows;
     QMetaObject::Connection m_connection;
     bool m_stale = false;
+};
+
+// A swarm's nodes, from the session's SwarmView: empty for other kinds.
+class NodeModel final : public QAbstractTableModel
+{
+    Q_OBJECT
+public:
+    enum Column { Hostname, Role, Status, Availability, Engine, ColumnCount };
+    explicit NodeModel(QObject *parent = nullptr);
+
+    void setSession(StackSession *session);
+    const SwarmNode *nodeAt(int row) const;
+
+    int rowCount(const QModelIndex &parent = {}) const override;
+    int columnCount(const QModelIndex &parent = {}) const override;
+    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+private:
+    void reload();
+
+    QPointer<StackSession> m_session;
+    QList<SwarmNode> m_nodes;
+    QMetaObject::Connection m_connection;
 };
 
 } // namespace pilothouse

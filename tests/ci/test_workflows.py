@@ -738,6 +738,62 @@ def self_test(texts, docs, compose, dockerfile) -> list[str]:
     return failures
 
 
+def check_stack(doc: dict) -> list[str]:
+    """compose.stack.yaml: what docker stack deploy needs, and the stack as
+    hardened as compose.yaml where Swarm allows it."""
+    name = "compose.stack.yaml"
+    errors = []
+    if not str(doc.get("version", "")).startswith("3"):
+        errors.append(f"{name}: version must be 3.x (the 20.10 stack deployer needs one)")
+    services = doc.get("services") or {}
+    for want in ("postgres", "redis", "proxy", "api", "worker"):
+        if want not in services:
+            errors.append(f"{name}: service {want} is missing")
+    declared = doc.get("secrets") or {}
+    for key, secret in declared.items():
+        if not (secret or {}).get("external"):
+            errors.append(f"{name}: secret {key} must be external (made by the panel from .env)")
+    for svc_name, svc in services.items():
+        svc = svc or {}
+        where = f"{name}: {svc_name}"
+        if "build" in svc or not svc.get("image"):
+            errors.append(f"{where}: needs an image and no build")
+        if "depends_on" in svc:
+            errors.append(f"{where}: depends_on (the stack deployer refuses conditions)")
+        deploy = svc.get("deploy") or {}
+        if "restart_policy" not in deploy or "resources" not in deploy:
+            errors.append(f"{where}: deploy needs restart_policy and resources")
+        if svc_name != "proxy" and deploy.get("endpoint_mode") != "dnsrr":
+            errors.append(f"{where}: endpoint_mode must be dnsrr (a virtual IP needs IPVS)")
+        for port in svc.get("ports") or []:
+            if not isinstance(port, dict) or port.get("mode") != "host" or "host_ip" in port:
+                errors.append(f"{where}: ports must be long form, mode host, no host_ip")
+        if svc_name in ("api", "worker", "proxy"):
+            if svc.get("read_only") is not True:
+                errors.append(f"{where}: read_only must be true")
+            if "ALL" not in (svc.get("cap_drop") or []):
+                errors.append(f"{where}: cap_drop must include ALL")
+        env = svc.get("environment") or {}
+        for key, value in env.items():
+            if key.endswith(("PASSWORD", "_URL")) and not key.endswith("_FILE") and value:
+                errors.append(f"{where}: {key} holds a secret in the environment; use {key}_FILE")
+        for ref in svc.get("secrets") or []:
+            source = ref if isinstance(ref, str) else ref.get("source")
+            if source not in declared:
+                errors.append(f"{where}: secret {source} is not declared")
+            if isinstance(ref, str) or ref.get("mode") != 0o400 or not ref.get("uid"):
+                errors.append(f"{where}: secret {source} needs mode 0400 and its reader's uid")
+    api = services.get("api") or {}
+    if str((api.get("deploy") or {}).get("replicas", "")).find("2") < 0:
+        errors.append(f"{name}: api must run 2 replicas by default")
+    if "ports" in api:
+        errors.append(f"{name}: api publishes a port; the proxy owns it")
+    networks = doc.get("networks") or {}
+    if not (networks.get("backend") or {}).get("internal"):
+        errors.append(f"{name}: the backend network must be internal")
+    return errors
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Check workflows, compose.yaml and the Dockerfile.")
     parser.add_argument("--no-self-test", action="store_true", help="skip the broken-copy checks")
@@ -745,8 +801,24 @@ def main() -> int:
     texts, docs, compose, dockerfile, errors = load_all()
     if not errors:
         errors += check_everything(texts, docs, compose, dockerfile)
+    try:
+        stack = yaml.safe_load((REPO / "compose.stack.yaml").read_text())
+        errors += check_stack(stack)
+    except (OSError, yaml.YAMLError) as exc:
+        errors.append(f"compose.stack.yaml: {exc}")
+        stack = None
     if not errors and not args.no_self_test:
         errors += self_test(texts, docs, compose, dockerfile)
+        # A broken copy of the stack file must fail.
+        broken = copy.deepcopy(stack)
+        del broken["services"]["postgres"]["deploy"]["endpoint_mode"]
+        broken["services"]["api"]["secrets"][0]["mode"] = 0o444
+        broken["services"]["worker"]["depends_on"] = ["postgres"]
+        found = check_stack(broken)
+        for want in ("postgres: endpoint_mode", "api: secret deckhand_database_url needs mode",
+                     "worker: depends_on"):
+            if not any(want in e for e in found):
+                errors.append(f"self-test: a stack file with '{want}' broken passed the checks")
     for e in errors:
         print(f"FAIL {e}")
     if errors:

@@ -1109,6 +1109,9 @@ def run_core_test(engine: Engine, binary: str, numbers: dict[str, str]) -> None:
                               timeout=1200)
         text = proc.stdout.decode(errors="replace")
         print(text, flush=True)
+        m = re.search(r"compose up to all healthy through the core: ([0-9.]+) s", text)
+        if m:
+            numbers["compose up to healthy (core)"] = f"{m.group(1)} s"
         m = re.search(r"BENCH kill_to_model_ms min=(\d+) median=(\d+) max=(\d+)", text)
         if m:
             numbers["docker kill -> model"] = f"median {m.group(2)} ms (min {m.group(1)}, max {m.group(3)})"
@@ -1120,6 +1123,45 @@ def run_core_test(engine: Engine, binary: str, numbers: dict[str, str]) -> None:
     finally:
         signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         stack.down()
+
+
+def run_swarm_test(engine: Engine, binary: str, numbers: dict[str, str]) -> None:
+    """Swarm environments (tests/e2e/tst_swarm.cpp): the test makes this engine a
+    single-node swarm on loopback, deploys compose.stack.yaml through the
+    panel's core and leaves the swarm afterwards (docker_gwbridge removed)."""
+    stack_name = f"phsw{os.getpid()}{secrets.token_hex(3)}"
+    port = free_port()
+    env = dict(Stack(engine, stack_name, port, 10).env)
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    env.update({"PILOTHOUSE_E2E_SWARM_STACK": stack_name,
+                "PILOTHOUSE_E2E_API_PORT": str(port),
+                "PILOTHOUSE_E2E_REPO": str(REPO),
+                "QT_QPA_PLATFORM": "offscreen"})
+    env.setdefault("PILOTHOUSE_SCREENSHOT_DIR", str(engine.workdir / "screenshots"))
+    log(f"swarm test {binary} on stack {stack_name}, proxy on port {port}")
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=1200)
+    except subprocess.TimeoutExpired as exc:
+        raise Failure("swarm test took over 20 minutes") from exc
+    finally:
+        # Whatever happened: the engine out of the swarm it was not in.
+        state = out([engine.docker, "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                    check=False).strip()
+        if state == "active" and os.environ.get("PILOTHOUSE_E2E_KEEP_SWARM") is None:
+            run([engine.docker, "stack", "rm", stack_name], check=False, timeout=120)
+    text = proc.stdout.decode(errors="replace")
+    print(text, flush=True)
+    m = re.search(r"BENCH swarm_up_healthy_ms (\d+)", text)
+    if m:
+        numbers["swarm deploy to healthy"] = f"{int(m.group(1)) / 1000:.1f} s"
+    m = re.search(r"BENCH swarm_kill_to_model_ms min=(\d+) median=(\d+) max=(\d+)", text)
+    if m:
+        numbers["swarm kill -> model"] = f"median {m.group(2)} ms (min {m.group(1)}, max {m.group(3)})"
+    if proc.returncode != 0:
+        raise Failure(f"swarm test failed (exit {proc.returncode})")
+    numbers["swarm e2e"] = f"{time.monotonic() - t0:.1f} s"
 
 
 class Clone:
@@ -1515,6 +1557,10 @@ def main() -> int:
     parser.add_argument("--keep-workdir", action="store_true", help="keep logs in the temp dir")
     parser.add_argument("--core-test", default=None,
                         help="the tst_compose binary to run against the engine afterwards")
+    parser.add_argument("--swarm-test", default=None,
+                        help="tst_swarm binary (swarm environments on a single-node swarm)")
+    parser.add_argument("--only-swarm", action="store_true",
+                        help="build the images and run only the swarm test")
     parser.add_argument("--deploy-test", default=None,
                         help="the tst_deploy binary to run against the engine and a registry")
     parser.add_argument("--rollout-test", default=None,
@@ -1584,6 +1630,13 @@ def main() -> int:
                             args.rollout_test)
             outcome = "PASSED"
             return 0
+        if args.only_swarm and args.swarm_test:
+            # With --only-core too: both, compose first (tests/bench/bench_swarm.py).
+            if args.only_core and args.core_test:
+                run_core_test(engine, args.core_test, numbers)
+            run_swarm_test(engine, args.swarm_test, numbers)
+            outcome = "PASSED"
+            return 0
         if args.only_core and args.core_test:
             run_core_test(engine, args.core_test, numbers)
             outcome = "PASSED"
@@ -1615,6 +1668,8 @@ def main() -> int:
             check_ssh_stack(engine, args.ctl, workdir, numbers)
         if args.core_test:
             run_core_test(engine, args.core_test, numbers)
+        if args.swarm_test:
+            run_swarm_test(engine, args.swarm_test, numbers)
         if args.ctl:
             check_fresh_clone(engine, args.ctl, workdir, numbers, args.gui_clone_test)
         if args.deploy_test:

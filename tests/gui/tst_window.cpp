@@ -693,7 +693,7 @@ private slots:
         w.setStartupError(r.error());
         QVERIFY(w.banner()->text().contains(QLatin1String("bad.json")));
         QVERIFY(w.banner()->text().contains(QLatin1String("name")));
-        QCOMPARE(w.sidebar()->model()->rowCount(), 3); // the built-in ones
+        QCOMPARE(w.sidebar()->model()->rowCount(), 4); // the built-in ones
     }
 
     // One environment's problem leaves the others usable: listed, greyed,

@@ -2,6 +2,7 @@
 #include "env/environment.h"
 #include "env/environmentdocument.h"
 #include "servers.h"
+#include "swarm/stackfile.h"
 
 #include <QCryptographicHash>
 #include <QDir>
@@ -49,7 +50,24 @@ private slots:
         QVERIFY2(set.ok(), qPrintable(set ? QString() : set.error()));
         QCOMPARE(set->names(),
                  (QStringList { QStringLiteral("local"), QStringLiteral("local-compose"),
-                                QStringLiteral("staging") }));
+                                QStringLiteral("local-swarm"), QStringLiteral("staging") }));
+        const Environment *swarm = set->find(QStringLiteral("local-swarm"));
+        QVERIFY(swarm);
+        QCOMPARE(int(swarm->kind), int(EnvironmentKind::Swarm));
+        QCOMPARE(swarm->stackName(), QStringLiteral("pilothouse"));
+        QVERIFY(swarm->composeFiles.first().endsWith(QLatin1String("/compose.stack.yaml")));
+        // Every external secret compose.stack.yaml declares has a template.
+        const auto file = readStackFile(swarm->composeFiles.first(),
+                                        [](const QString &) { return std::nullopt; });
+        QVERIFY(file.ok());
+        QVERIFY2(file->problems.isEmpty(), qPrintable(file->problems.join(u'\n')));
+        QCOMPARE(file->secrets.size(), 4);
+        for (const StackSecret &secret : file->secrets) {
+            QVERIFY(secret.external);
+            QVERIFY2(std::any_of(swarm->swarmSecrets.cbegin(), swarm->swarmSecrets.cend(),
+                                 [&secret](const auto &p) { return p.first == secret.key; }),
+                     qPrintable(secret.key));
+        }
         const Environment *local = set->find(QStringLiteral("local"));
         QVERIFY(local);
         QCOMPARE(int(local->kind), int(EnvironmentKind::Native));
@@ -97,10 +115,23 @@ private slots:
         QTest::newRow("kind")
             << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'k8s'}]}"))
             << QStringList { QStringLiteral(
-                   "environment \"a\": kind: expected \"native\" or \"compose\", got \"k8s\"") };
-        QTest::newRow("swarm later")
+                   "environment \"a\": kind: expected \"native\", \"compose\" or \"swarm\", "
+                   "got \"k8s\"") };
+        QTest::newRow("swarm without its stack")
             << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'swarm'}]}"))
-            << QStringList { QStringLiteral("kind: swarm is not supported yet") };
+            << QStringList { QStringLiteral("swarm: a swarm environment needs {\"stack\"") };
+        QTest::newRow("swarm secret given as a value")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'swarm',"
+                           "'swarm':{'stack':'s','files':['stack.yaml'],"
+                           "'secrets':{'token':'hunter2'}}}]}"))
+            << QStringList { QStringLiteral("swarm.secrets.token: holds a value itself") };
+        QTest::newRow("swarm with compose keys")
+            << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'swarm',"
+                           "'swarm':{'stack':'Bad Stack','files':['stack.yaml']},"
+                           "'compose':{'files':['compose.yaml'],'project':'p'}}]}"))
+            << QStringList { QStringLiteral("compose: not for kind \"swarm\""),
+                             QStringLiteral("swarm.stack: \"Bad Stack\" is not a valid stack "
+                                            "name") };
         QTest::newRow("bad name and project")
             << (jsonQuotes("{'version':1,'environments':[{'name':'Bad Name','kind':'compose',"
                            "'compose':{'files':['compose.yaml'],'project':'My;Project'}}]}"))
@@ -155,7 +186,7 @@ private slots:
                            "'processes':[{'name':'p','program':'/bin/true'}],"
                            "'database':{'compose':{'service':'postgres'}}}]}"))
             << QStringList { QStringLiteral("database.compose: a database in the stack needs a "
-                                            "compose environment") };
+                                            "compose or swarm environment") };
         QTest::newRow("database in the stack and a dsn")
             << (jsonQuotes("{'version':1,'environments':[{'name':'a','kind':'compose',"
                            "'compose':{'files':['compose.yaml'],'project':'p'},"
@@ -432,6 +463,37 @@ private slots:
     }
 
     // The file as a document: typed fields in and out, everything else kept.
+    // A swarm environment in the form: its stack files and name in the
+    // compose fields' places, its secrets' templates kept on a save.
+    void documentEditsASwarmEnvironment()
+    {
+        EnvironmentDocument doc(
+            jsonQuotes("{'version':1,'environments':[{'name':'sw','kind':'swarm',"
+                       "'swarm':{'stack':'deck','files':['stack.yaml'],'secrets':{'pw':'${PW}'}},"
+                       "'docker':{'context':'prod'},'services':[{'name':'api'}]}]}"));
+        EnvironmentFields f = doc.fields(0);
+        QCOMPARE(f.kind, QStringLiteral("swarm"));
+        QCOMPARE(f.project, QStringLiteral("deck"));
+        QCOMPARE(f.composeFiles, QStringList { QStringLiteral("stack.yaml") });
+        QCOMPARE(f.dockerContext, QStringLiteral("prod"));
+        f.project = QStringLiteral("deck2");
+        doc.setFields(0, f);
+        const QJsonObject e = QJsonDocument::fromJson(doc.text())
+                                  .object()
+                                  .value(u"environments")
+                                  .toArray()
+                                  .first()
+                                  .toObject();
+        QCOMPARE(e.value(u"kind").toString(), QStringLiteral("swarm"));
+        QVERIFY(!e.contains(u"compose"));
+        const QJsonObject swarm = e.value(u"swarm").toObject();
+        QCOMPARE(swarm.value(u"stack").toString(), QStringLiteral("deck2"));
+        QCOMPARE(swarm.value(u"secrets").toObject().value(u"pw").toString(),
+                 QStringLiteral("${PW}"));
+        QCOMPARE(e.value(u"docker").toObject().value(u"context").toString(),
+                 QStringLiteral("prod"));
+    }
+
     void documentKeepsWhatItDoesNotEdit()
     {
         EnvironmentDocument doc(jsonQuotes(

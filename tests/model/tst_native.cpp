@@ -546,7 +546,7 @@ private slots:
         QAbstractItemModelTester tester(&model,
                                         QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.setEnvironments(*set);
-        QCOMPARE(model.rowCount(), 3);
+        QCOMPARE(model.rowCount(), 4);
         QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
         model.setStatus(QStringLiteral("local"), ServiceHealth::Healthy);
         QCOMPARE(changed.size(), 1);

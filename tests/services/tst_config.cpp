@@ -195,6 +195,12 @@ private Q_SLOTS:
         parsed = Config::fromEnvironment(linked);
         QVERIFY(std::holds_alternative<Config>(parsed));
         QCOMPARE(std::get<Config>(parsed).database.password, QStringLiteral("FromFile1"));
+        // An empty variable next to its _FILE counts as unset: a Swarm stack
+        // clears the image's default DATABASE_URL so.
+        linked.insert(QStringLiteral("DATABASE_URL"), QString());
+        parsed = Config::fromEnvironment(linked);
+        QVERIFY(std::holds_alternative<Config>(parsed));
+        QCOMPARE(std::get<Config>(parsed).database.password, QStringLiteral("FromFile1"));
         QProcessEnvironment empty;
         empty.insert(QStringLiteral("REDIS_URL_FILE"), write("empty", "\n", owner));
         parsed = Config::fromEnvironment(empty);

@@ -234,7 +234,8 @@ std::variant<Config, QStringList> Config::fromEnvironment(const QProcessEnvironm
         const QString file = env.value(QLatin1String(name) + QStringLiteral("_FILE"));
         if (file.isEmpty())
             return env.value(QLatin1String(name), fallback);
-        if (env.contains(QLatin1String(name))) {
+        // Empty counts as unset: a stack clears the image's default that way.
+        if (!env.value(QLatin1String(name)).isEmpty()) {
             problems << QStringLiteral("set %1 or %1_FILE, not both").arg(QLatin1String(name));
             return fallback;
         }

@@ -7,6 +7,14 @@ if [ "${1:-postgres}" != "postgres" ]; then
     exec "$@"
 fi
 
+# POSTGRES_PASSWORD_FILE (Docker and Swarm secrets), as the official image.
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+    if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+        echo "error: both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are set" >&2
+        exit 1
+    fi
+    POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")
+fi
 : "${POSTGRES_USER:=postgres}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
 if [ -z "${POSTGRES_PASSWORD:-}" ]; then
